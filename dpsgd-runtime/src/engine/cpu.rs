@@ -1,0 +1,295 @@
+//! The CPU engine: buffers in host memory, kernels from [`crate::kernels`].
+
+use std::ops::Range;
+
+use ndarray::ArrayView2;
+
+use super::Engine;
+use crate::Float;
+use crate::kernels::{activation, clip, dense, loss, optim, vector};
+use crate::noise::NoiseSource;
+use crate::spec::{Activation, Buf, Dense, Loss, ModelSpec};
+
+/// Runs a model's steps on the CPU, on the calling thread (large products use the
+/// rayon pool through the GEMM).
+pub struct CpuEngine<F> {
+    spec: ModelSpec,
+    batch: usize,
+    features: Vec<F>,
+    labels: Vec<u32>,
+    arena: Vec<F>,
+    params: Vec<F>,
+    grads: Vec<F>,
+    velocity: Vec<F>,
+    /// Deltas scaled by per-example weights, `[batch, widest layer output]`.
+    scaled: Vec<F>,
+    /// `[batch, num_params]`, only when per-example gradients were asked for.
+    per_example: Vec<F>,
+}
+
+/// The buffers a kernel call works on: shared views of what it reads, mutable views of
+/// what it writes (pairwise disjoint), and the engine's other buffers.
+struct Views<'a, F, const R: usize, const W: usize> {
+    reads: [&'a [F]; R],
+    writes: [&'a mut [F]; W],
+    params: &'a [F],
+    grads: &'a mut [F],
+    scaled: &'a mut [F],
+    labels: &'a [u32],
+}
+
+impl<F: Float> CpuEngine<F> {
+    /// An engine for `spec` starting from `params`, with buffers for batches of up to
+    /// `capacity` examples (a larger batch grows them).
+    pub fn new(spec: ModelSpec, params: &[F], capacity: usize) -> Self {
+        assert_eq!(params.len(), spec.num_params, "parameter vector of the wrong length");
+        let mut engine = CpuEngine {
+            spec,
+            batch: 0,
+            features: Vec::new(),
+            labels: Vec::new(),
+            arena: Vec::new(),
+            params: params.to_vec(),
+            grads: vec![F::ZERO; spec.num_params],
+            velocity: vec![F::ZERO; spec.num_params],
+            scaled: Vec::new(),
+            per_example: Vec::new(),
+        };
+        engine.set_batch(capacity);
+        engine.batch = 0;
+        engine
+    }
+
+    fn set_batch(&mut self, batch: usize) {
+        let spec = &self.spec;
+        grow(&mut self.features, batch * spec.input_width);
+        grow(&mut self.labels, batch);
+        grow(&mut self.arena, batch * spec.arena_width);
+        grow(&mut self.scaled, batch * spec.max_layer_outputs);
+        self.batch = batch;
+    }
+
+    fn arena_range(&self, offset: usize, width: usize) -> Range<usize> {
+        let range = self.batch * offset..self.batch * (offset + width);
+        assert!(range.end <= self.arena.len(), "buffer outside the arena");
+        range
+    }
+
+    /// Resolves the buffers of one kernel call. Every written buffer must be in the
+    /// arena and overlap no other buffer of the call: checked here, so generated code
+    /// cannot cause aliasing.
+    fn views<const R: usize, const W: usize>(&mut self, reads: [Buf; R], writes: [Buf; W]) -> Views<'_, F, R, W> {
+        let write_ranges = writes.map(|buf| match buf {
+            Buf::Arena { offset, width } => self.arena_range(offset, width),
+            Buf::Input { .. } => panic!("generated code writes into the model input"),
+        });
+        let read_ranges = reads.map(|buf| match buf {
+            Buf::Arena { offset, width } => Some(self.arena_range(offset, width)),
+            Buf::Input { .. } => None,
+        });
+        let disjoint = |a: &Range<usize>, b: &Range<usize>| a.end <= b.start || b.end <= a.start || a.is_empty() || b.is_empty();
+        for (i, w) in write_ranges.iter().enumerate() {
+            assert!(write_ranges[..i].iter().all(|o| disjoint(o, w)), "generated code writes one buffer twice");
+            assert!(read_ranges.iter().flatten().all(|r| disjoint(r, w)), "generated code reads a buffer it writes");
+        }
+        let b = self.batch;
+        let base = self.arena.as_mut_ptr();
+        let features = &self.features[..];
+        // SAFETY: every range is inside the arena (checked in `arena_range`); mutable
+        // views are disjoint from each other and from the shared ones (checked above).
+        let reads = std::array::from_fn(|i| match (&read_ranges[i], reads[i]) {
+            (Some(r), _) => unsafe { std::slice::from_raw_parts(base.add(r.start), r.len()) },
+            (None, buf) => &features[..b * buf.width()],
+        });
+        let writes = write_ranges.map(|r| unsafe { std::slice::from_raw_parts_mut(base.add(r.start), r.len()) });
+        Views {
+            reads,
+            writes,
+            params: &self.params,
+            grads: &mut self.grads,
+            scaled: &mut self.scaled,
+            labels: &self.labels[..b],
+        }
+    }
+}
+
+fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
+    if v.len() < len {
+        v.resize(len, T::default());
+    }
+}
+
+impl<F: Float> Engine<F> for CpuEngine<F> {
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    fn load_rows(&mut self, features: ArrayView2<'_, F>, labels: &[u32], rows: &[usize]) {
+        let width = self.spec.input_width;
+        assert_eq!(features.ncols(), width);
+        self.set_batch(rows.len());
+        let dst = self.features.chunks_exact_mut(width);
+        for ((d, &r), l) in dst.zip(rows).zip(self.labels.iter_mut()) {
+            let row = features.row(r);
+            match row.as_slice() {
+                Some(s) => d.copy_from_slice(s),
+                None => d.iter_mut().zip(row.iter()).for_each(|(a, b)| *a = *b),
+            }
+            *l = labels[r];
+        }
+    }
+
+    fn load_batch(&mut self, features: ArrayView2<'_, F>, labels: &[u32]) {
+        let width = self.spec.input_width;
+        assert_eq!(features.ncols(), width);
+        assert_eq!(features.nrows(), labels.len());
+        self.set_batch(labels.len());
+        for (d, row) in self.features.chunks_exact_mut(width).zip(features.rows()) {
+            d.iter_mut().zip(row.iter()).for_each(|(a, b)| *a = *b);
+        }
+        self.labels[..labels.len()].copy_from_slice(labels);
+    }
+
+    fn write_params(&mut self, params: &[F]) {
+        self.params.copy_from_slice(params);
+    }
+
+    fn read_params(&self, out: &mut [F]) {
+        out.copy_from_slice(&self.params);
+    }
+
+    fn read_grads(&self, out: &mut [F]) {
+        out.copy_from_slice(&self.grads);
+    }
+
+    fn read(&self, buf: Buf, out: &mut [F]) {
+        let n = self.batch * buf.width();
+        match buf {
+            Buf::Input { .. } => out.copy_from_slice(&self.features[..n]),
+            Buf::Arena { offset, width } => out.copy_from_slice(&self.arena[self.arena_range(offset, width)]),
+        }
+    }
+
+    fn sum(&self, buf: Buf) -> F {
+        match buf {
+            Buf::Input { .. } => self.features[..self.batch * buf.width()].iter().copied().sum(),
+            Buf::Arena { offset, width } => self.arena[self.arena_range(offset, width)].iter().copied().sum(),
+        }
+    }
+
+    fn read_per_example_grads(&self, out: &mut [F]) {
+        out.copy_from_slice(&self.per_example[..self.batch * self.spec.num_params]);
+    }
+
+    fn dense_forward(&mut self, layer: Dense, x: Buf, y: Buf) {
+        let b = self.batch;
+        let Views { reads: [x], writes: [y], params, .. } = self.views([x], [y]);
+        let w = &params[layer.offset..][..layer.weight_len()];
+        let bias = &params[layer.bias_offset()..][..layer.outputs];
+        dense::forward(x, w, bias, y, b, layer.inputs, layer.outputs);
+    }
+
+    fn dense_backward_input(&mut self, layer: Dense, dy: Buf, dx: Buf, accumulate: bool) {
+        let b = self.batch;
+        let Views { reads: [dy], writes: [dx], params, .. } = self.views([dy], [dx]);
+        let w = &params[layer.offset..][..layer.weight_len()];
+        dense::backward_input(dy, w, dx, b, layer.inputs, layer.outputs, accumulate);
+    }
+
+    fn dense_add_sq_norms(&mut self, layer: Dense, x: Buf, dy: Buf, out: Buf) {
+        let b = self.batch;
+        let Views { reads: [x, dy], writes: [out], .. } = self.views([x, dy], [out]);
+        dense::add_sq_norms(x, dy, out, b, layer.inputs, layer.outputs);
+    }
+
+    fn dense_param_grad(&mut self, layer: Dense, x: Buf, dy: Buf, weights: Option<Buf>) {
+        let b = self.batch;
+        // Unweighted calls read the input twice in place of weights: harmless.
+        let Views { reads: [x, dy, c], grads, scaled, .. } = self.views([x, dy, weights.unwrap_or(x)], []);
+        let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
+        let gb = &mut rest[..layer.outputs];
+        let dy = match weights {
+            None => dy,
+            Some(_) => {
+                // Scaling the rows of D by the clip factors makes the clipped sum D^T diag(c) X one GEMM.
+                let scaled = &mut scaled[..b * layer.outputs];
+                for ((s, d), ci) in scaled.chunks_exact_mut(layer.outputs).zip(dy.chunks_exact(layer.outputs)).zip(c) {
+                    for (sv, dv) in s.iter_mut().zip(d) {
+                        *sv = *dv * *ci;
+                    }
+                }
+                &*scaled
+            }
+        };
+        dense::param_grad(x, dy, gw, gb, b, layer.inputs, layer.outputs);
+    }
+
+    fn dense_per_example_grads(&mut self, layer: Dense, x: Buf, dy: Buf) {
+        let (b, p) = (self.batch, self.spec.num_params);
+        let mut per_example = std::mem::take(&mut self.per_example);
+        let Views { reads: [x, dy], .. } = self.views([x, dy], []);
+        let (weight, bias) = (layer.offset, layer.bias_offset());
+        dense::per_example_grads(x, dy, &mut per_example[..b * p], p, weight, bias, b, layer.inputs, layer.outputs);
+        self.per_example = per_example;
+    }
+
+    fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf) {
+        let Views { reads: [x], writes: [y], .. } = self.views([x], [y]);
+        activation::forward(act, x, y);
+    }
+
+    fn activation_backward(&mut self, act: Activation, y: Buf, dy: Buf, dx: Buf, accumulate: bool) {
+        let Views { reads: [y, dy], writes: [dx], .. } = self.views([y, dy], [dx]);
+        activation::backward(act, y, dy, dx, accumulate);
+    }
+
+    fn add(&mut self, a: Buf, b: Buf, y: Buf) {
+        let Views { reads: [a, b], writes: [y], .. } = self.views([a, b], [y]);
+        for ((yi, ai), bi) in y.iter_mut().zip(a).zip(b) {
+            *yi = *ai + *bi;
+        }
+    }
+
+    fn copy(&mut self, src: Buf, dst: Buf, accumulate: bool) {
+        let Views { reads: [src], writes: [dst], .. } = self.views([src], [dst]);
+        vector::copy_or_add(src, dst, accumulate);
+    }
+
+    fn fill(&mut self, buf: Buf, value: F) {
+        let Views { writes: [out], .. } = self.views([], [buf]);
+        out.fill(value);
+    }
+
+    fn loss(&mut self, kind: Loss, logits: Buf, losses: Buf, dlogits: Buf) {
+        let width = logits.width();
+        let Views { reads: [z], writes: [l, d], labels, .. } = self.views([logits], [losses, dlogits]);
+        loss::forward_backward(kind, z, labels, l, d, width);
+    }
+
+    fn begin_per_example_grads(&mut self) {
+        let n = self.batch * self.spec.num_params;
+        grow(&mut self.per_example, n);
+        self.per_example[..n].fill(F::ZERO);
+    }
+
+    fn clip_factors(&mut self, sq_norms: Buf, factors: Buf, max_norm: F) {
+        let Views { reads: [sq], writes: [out], .. } = self.views([sq_norms], [factors]);
+        clip::clip_factors(sq, out, max_norm);
+    }
+
+    fn add_noise(&mut self, noise: &mut dyn NoiseSource<F>, std: F) {
+        noise.add_noise(&mut self.grads, std);
+    }
+
+    fn scale_grads(&mut self, factor: F) {
+        vector::scale(&mut self.grads, factor);
+    }
+
+    fn sgd_update(&mut self, lr: F, momentum: F) {
+        optim::sgd(&mut self.params, &self.grads, &mut self.velocity, lr, momentum);
+    }
+}

@@ -1,0 +1,87 @@
+//! The seam between generated model code and the hardware it runs on.
+//!
+//! `#[private_model]` emits straight-line code that calls an [`Engine`]: one call per
+//! layer for the forward pass, one per layer for the backward pass, then the norms and
+//! parameter gradients. The engine owns every buffer of a training step (parameters,
+//! gradients, optimizer state, the batch, and a scratch arena for activations and
+//! deltas) and resolves the [`Buf`]s the generated code names to memory. A CPU engine
+//! exists today; a CUDA engine implements the same trait with device buffers.
+
+mod cpu;
+
+pub use cpu::CpuEngine;
+
+use ndarray::ArrayView2;
+
+use crate::Float;
+use crate::noise::NoiseSource;
+use crate::spec::{Activation, Buf, Dense, Loss, ModelSpec};
+
+/// Runs the kernels of a training step for one model on one device.
+///
+/// Batch sizes change from step to step (Poisson sampling) and may be zero; buffers
+/// grow when a batch is larger than any before, so steady-state steps do not allocate.
+pub trait Engine<F: Float> {
+    fn spec(&self) -> &ModelSpec;
+
+    /// Examples in the current batch.
+    fn batch_size(&self) -> usize;
+
+    // ---- data movement ------------------------------------------------------------
+
+    /// Makes rows `rows` of `features`/`labels` the current batch. The caller has
+    /// checked widths, finiteness and label ranges.
+    fn load_rows(&mut self, features: ArrayView2<'_, F>, labels: &[u32], rows: &[usize]);
+
+    /// Makes all of `features`/`labels` the current batch.
+    fn load_batch(&mut self, features: ArrayView2<'_, F>, labels: &[u32]);
+
+    fn write_params(&mut self, params: &[F]);
+    fn read_params(&self, out: &mut [F]);
+    fn read_grads(&self, out: &mut [F]);
+    /// Copies a per-example buffer (`batch_size() * width` values) out.
+    fn read(&self, buf: Buf, out: &mut [F]);
+    /// Sum over the batch of a width-1 per-example buffer (the losses).
+    fn sum(&self, buf: Buf) -> F;
+    /// Copies the per-example gradients (`batch_size() * num_params`) out.
+    fn read_per_example_grads(&self, out: &mut [F]);
+
+    // ---- kernels called by generated code -----------------------------------------
+
+    fn dense_forward(&mut self, layer: Dense, x: Buf, y: Buf);
+    /// `dx = dy W`, or `dx += dy W` when `accumulate`.
+    fn dense_backward_input(&mut self, layer: Dense, dy: Buf, dx: Buf, accumulate: bool);
+    /// Adds each example's squared gradient norm for this layer to `out` (ghost norms).
+    fn dense_add_sq_norms(&mut self, layer: Dense, x: Buf, dy: Buf, out: Buf);
+    /// The layer's gradient summed over the batch, each example weighted by `weights`
+    /// when given, written to the gradient buffer.
+    fn dense_param_grad(&mut self, layer: Dense, x: Buf, dy: Buf, weights: Option<Buf>);
+    /// Each example's gradient for this layer, written to its row of the per-example
+    /// gradient matrix.
+    fn dense_per_example_grads(&mut self, layer: Dense, x: Buf, dy: Buf);
+
+    fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf);
+    /// `dx = dy * f'(x)`, computed from the output `y`; `dx +=` when `accumulate`.
+    fn activation_backward(&mut self, act: Activation, y: Buf, dy: Buf, dx: Buf, accumulate: bool);
+
+    /// `y = a + b`.
+    fn add(&mut self, a: Buf, b: Buf, y: Buf);
+    /// `dst = src`, or `dst += src` when `accumulate`.
+    fn copy(&mut self, src: Buf, dst: Buf, accumulate: bool);
+    fn fill(&mut self, buf: Buf, value: F);
+
+    /// Per-example losses and their gradients with respect to the logits.
+    fn loss(&mut self, loss: Loss, logits: Buf, losses: Buf, dlogits: Buf);
+
+    // ---- the rest of a step -------------------------------------------------------
+
+    /// Makes room for, and zeroes, the per-example gradient matrix.
+    fn begin_per_example_grads(&mut self);
+    /// `factors[i] = min(1, C / ||g_i||)` from squared norms.
+    fn clip_factors(&mut self, sq_norms: Buf, factors: Buf, max_norm: F);
+    /// Adds `std * z` to every gradient coordinate, `z` from `noise`.
+    fn add_noise(&mut self, noise: &mut dyn NoiseSource<F>, std: F);
+    fn scale_grads(&mut self, factor: F);
+    /// SGD with momentum on the parameters, using the gradient buffer.
+    fn sgd_update(&mut self, lr: F, momentum: F);
+}

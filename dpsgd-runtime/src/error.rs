@@ -1,0 +1,65 @@
+//! The one error type of the runtime: every bad input becomes one of these, never a panic.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What went wrong, in words a user can act on.
+#[derive(Debug)]
+pub enum Error {
+    /// An array has the wrong shape for the model or for its partner array.
+    Shape(String),
+    /// A label is not a class of the model.
+    LabelOutOfRange { row: usize, label: u32, num_classes: usize },
+    /// A feature is NaN or infinite.
+    NonFinite { row: usize, column: usize },
+    /// A setting that cannot work (sigma <= 0, a sampling rate outside (0, 1], ...).
+    Config(String),
+    /// A data file that does not parse; `line` is 1-based.
+    Malformed { path: PathBuf, line: usize, message: String },
+    /// A file that cannot be read or written.
+    Io { path: PathBuf, source: std::io::Error },
+    /// Training diverged: the loss or a parameter became NaN or infinite.
+    Diverged(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Shape(msg) => write!(f, "shape mismatch: {msg}"),
+            Error::LabelOutOfRange { row, label, num_classes } => write!(
+                f,
+                "label {label} in row {row} is out of range: the model has {num_classes} classes (0..{num_classes})"
+            ),
+            Error::NonFinite { row, column } => {
+                write!(f, "feature {column} of row {row} is NaN or infinite")
+            }
+            Error::Config(msg) => write!(f, "invalid setting: {msg}"),
+            Error::Malformed { path, line, message } => {
+                write!(f, "{}:{line}: {message}", path.display())
+            }
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Diverged(msg) => write!(f, "training diverged: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Returns `Error::Config(msg)` from the enclosing function unless `cond` holds.
+macro_rules! ensure_config {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err($crate::Error::Config(format!($($msg)+)));
+        }
+    };
+}
+pub(crate) use ensure_config;

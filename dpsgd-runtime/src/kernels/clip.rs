@@ -1,0 +1,29 @@
+//! Per-example clipping factors from squared gradient norms.
+
+use crate::Float;
+
+/// `factors[i] = min(1, C' / ||g_i||)` with `C' = C (1 - F::CLIP_MARGIN)`, so that the
+/// exact norm of every clipped gradient stays at or below `C` although `||g_i||` was
+/// computed with rounding. A zero gradient keeps factor 1.
+pub fn clip_factors<F: Float>(sq_norms: &[F], factors: &mut [F], max_norm: F) {
+    let threshold = max_norm * F::from_f64(1.0 - F::CLIP_MARGIN);
+    for (f, sq) in factors.iter_mut().zip(sq_norms) {
+        let norm = sq.sqrt();
+        *f = if norm > threshold { threshold / norm } else { F::ONE };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factors_shrink_only_large_gradients() {
+        let mut f = [0.0f64; 4];
+        clip_factors(&[0.0, 0.25, 4.0, 100.0], &mut f, 1.0);
+        assert_eq!(f[0], 1.0);
+        assert_eq!(f[1], 1.0);
+        assert!((f[2] - 0.5).abs() < 1e-11 && f[2] < 0.5);
+        assert!((f[3] - 0.1).abs() < 1e-11 && f[3] < 0.1);
+    }
+}

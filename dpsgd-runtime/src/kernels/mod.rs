@@ -1,0 +1,9 @@
+//! CPU kernels, one module per kind of layer. They work on plain row-major slices;
+//! the [`CpuEngine`](crate::CpuEngine) resolves the generated code's buffers to them.
+
+pub mod activation;
+pub mod clip;
+pub mod dense;
+pub mod loss;
+pub mod optim;
+pub mod vector;

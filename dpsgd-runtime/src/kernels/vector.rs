@@ -1,0 +1,79 @@
+//! Small vector primitives shared by the kernels, written so the compiler vectorizes them.
+
+use crate::Float;
+
+const LANES: usize = 8;
+
+/// `sum_i a_i b_i`, with independent partial sums so the loop vectorizes.
+#[inline]
+pub fn dot<F: Float>(a: &[F], b: &[F]) -> F {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [F::ZERO; LANES];
+    let (a_chunks, a_tail) = a.as_chunks::<LANES>();
+    let (b_chunks, b_tail) = b.as_chunks::<LANES>();
+    for (ca, cb) in a_chunks.iter().zip(b_chunks) {
+        for j in 0..LANES {
+            acc[j] += ca[j] * cb[j];
+        }
+    }
+    let mut tail = F::ZERO;
+    for (x, y) in a_tail.iter().zip(b_tail) {
+        tail += *x * *y;
+    }
+    reduce(acc) + tail
+}
+
+/// `sum_i a_i^2`.
+#[inline]
+pub fn sq_norm<F: Float>(a: &[F]) -> F {
+    dot(a, a)
+}
+
+/// `y += alpha * x`.
+#[inline]
+pub fn axpy<F: Float>(alpha: F, x: &[F], y: &mut [F]) {
+    debug_assert_eq!(x.len(), y.len());
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * *xi;
+    }
+}
+
+/// `dst = src` or `dst += src`.
+#[inline]
+pub fn copy_or_add<F: Float>(src: &[F], dst: &mut [F], accumulate: bool) {
+    if accumulate {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d += *s;
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
+/// `x *= s`.
+#[inline]
+pub fn scale<F: Float>(x: &mut [F], s: F) {
+    for v in x {
+        *v *= s;
+    }
+}
+
+#[inline(always)]
+fn reduce<F: Float>(acc: [F; LANES]) -> F {
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_a_plain_sum_for_every_tail_length() {
+        for n in 0..40 {
+            let a: Vec<f64> = (0..n).map(|i| i as f64 - 3.5).collect();
+            let b: Vec<f64> = (0..n).map(|i| 0.25 * i as f64 + 1.0).collect();
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dot(&a, &b) - want).abs() < 1e-9, "n = {n}");
+        }
+    }
+}

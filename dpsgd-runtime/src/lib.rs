@@ -1,0 +1,28 @@
+//! Everything that runs for dpsgd: the engines that execute the code `#[private_model]`
+//! generates, their kernels, clipping, noise, optimizers, sampling, data and training.
+//!
+//! Users reach this crate through the `dpsgd` facade (`use dpsgd::prelude::*`).
+
+pub mod data;
+pub mod engine;
+mod error;
+mod float;
+pub mod gemm;
+pub mod kernels;
+pub mod model;
+pub mod noise;
+pub mod rng;
+pub mod sampling;
+pub mod spec;
+pub mod train;
+
+pub use data::Dataset;
+pub use engine::{CpuEngine, Engine};
+pub use error::{Error, Result};
+pub use float::Float;
+pub use model::PrivateModel;
+pub use noise::{GaussianNoise, NoiseSource};
+pub use spec::{Activation, Buf, Dense, Loss, ModelSpec, ParamTensor};
+
+/// Re-exported for generated code and for users of the model API.
+pub use ndarray;

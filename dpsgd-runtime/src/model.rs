@@ -1,0 +1,162 @@
+//! The trait `#[private_model]` implements, and what every model gets from it.
+
+use ndarray::{Array2, ArrayView2};
+use rand_distr::{Distribution, Uniform};
+
+use crate::data::{check_batch, check_labels, check_width};
+use crate::engine::{CpuEngine, Engine};
+use crate::error::{Error, Result};
+use crate::rng::{Stream, stream};
+use crate::spec::{Buf, ModelSpec};
+use crate::Float;
+
+/// A model whose batched, differentiated and clipped code was generated at compile
+/// time. The `run_*` functions are that code: each drives an [`Engine`] through one
+/// phase of a step. Everything else is built from them.
+pub trait PrivateModel<F: Float>: Sized + Clone {
+    const SPEC: ModelSpec;
+
+    /// The flat parameter vector (layout in [`ModelSpec::params`]).
+    fn params(&self) -> &[F];
+    fn params_mut(&mut self) -> &mut [F];
+    /// Wraps a parameter vector of the right length; see [`PrivateModel::from_params`].
+    fn from_params_unchecked(params: Vec<F>) -> Self;
+
+    /// Batched forward pass: the batch's logits into `SPEC.logits`.
+    fn run_forward<E: Engine<F>>(engine: &mut E);
+    /// After `run_forward`: per-example losses, and the gradient of each example's
+    /// loss with respect to every value that depends on a parameter.
+    fn run_backward<E: Engine<F>>(engine: &mut E);
+    /// After `run_backward`: each example's squared gradient norm over all parameters
+    /// into `SPEC.sq_norms`, without forming the per-example gradients.
+    fn run_sq_norms<E: Engine<F>>(engine: &mut E);
+    /// After `run_backward`: `sum_i w_i g_i` into the engine's gradient, with `w_i`
+    /// read from `weights` (all 1 when `None`).
+    fn run_param_grads<E: Engine<F>>(engine: &mut E, weights: Option<Buf>);
+    /// After `run_backward` and `begin_per_example_grads`: every `g_i`, materialized.
+    fn run_per_example_grads<E: Engine<F>>(engine: &mut E);
+
+    /// Number of trainable parameters.
+    fn num_params() -> usize {
+        Self::SPEC.num_params
+    }
+
+    /// A model with these parameters; errors on a wrong length or a non-finite value.
+    fn from_params(params: Vec<F>) -> Result<Self> {
+        if params.len() != Self::SPEC.num_params {
+            return Err(Error::Shape(format!(
+                "{} has {} parameters, got {}",
+                Self::SPEC.name,
+                Self::SPEC.num_params,
+                params.len()
+            )));
+        }
+        if let Some(i) = params.iter().position(|p| !p.is_finite()) {
+            return Err(Error::Config(format!("parameter {i} is NaN or infinite")));
+        }
+        Ok(Self::from_params_unchecked(params))
+    }
+
+    /// Fresh parameters: every tensor uniform in `±1/sqrt(fan_in)`, from `seed`.
+    fn init(seed: u64) -> Self {
+        let mut rng = stream(seed, Stream::Init);
+        let mut params = vec![F::ZERO; Self::SPEC.num_params];
+        for tensor in Self::SPEC.params {
+            let bound = 1.0 / (tensor.fan_in.max(1) as f64).sqrt();
+            let uniform = Uniform::new(-bound, bound).expect("finite bounds");
+            for p in &mut params[tensor.offset..tensor.offset + tensor.len()] {
+                *p = F::from_f64(uniform.sample(&mut rng));
+            }
+        }
+        Self::from_params_unchecked(params)
+    }
+
+    /// Logits of a batch, `[rows, outputs]`.
+    fn logits(&self, features: ArrayView2<'_, F>) -> Result<Array2<F>> {
+        check_width(features.ncols(), &Self::SPEC)?;
+        crate::data::check_finite(features)?;
+        let labels = vec![0; features.nrows()];
+        let mut engine = CpuEngine::new(Self::SPEC, self.params(), features.nrows());
+        engine.load_batch(features, &labels);
+        Self::run_forward(&mut engine);
+        let mut out = Array2::from_elem((features.nrows(), Self::SPEC.outputs), F::ZERO);
+        engine.read(Self::SPEC.logits, out.as_slice_mut().expect("standard layout"));
+        Ok(out)
+    }
+
+    /// Predicted classes of a batch.
+    fn predict(&self, features: ArrayView2<'_, F>) -> Result<Vec<u32>> {
+        let logits = self.logits(features)?;
+        let mut out = vec![0; features.nrows()];
+        crate::kernels::loss::predictions(Self::SPEC.loss, logits.as_slice().expect("standard layout"), Self::SPEC.outputs, &mut out);
+        Ok(out)
+    }
+
+    /// Non-private training signal: the mean loss over the batch and its gradient.
+    fn loss_and_grad(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<(F, Vec<F>)> {
+        let mut engine = self.backward_engine(features, labels)?;
+        if labels.is_empty() {
+            return Err(Error::Shape("the mean loss of an empty batch is undefined".into()));
+        }
+        Self::run_param_grads(&mut engine, None);
+        let inv = F::ONE / F::from_f64(labels.len() as f64);
+        engine.scale_grads(inv);
+        let mut grads = vec![F::ZERO; Self::SPEC.num_params];
+        engine.read_grads(&mut grads);
+        Ok((engine.sum(Self::SPEC.losses) * inv, grads))
+    }
+
+    /// Each example's loss.
+    fn per_example_losses(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<Vec<F>> {
+        let engine = self.backward_engine(features, labels)?;
+        let mut out = vec![F::ZERO; labels.len()];
+        engine.read(Self::SPEC.losses, &mut out);
+        Ok(out)
+    }
+
+    /// Each example's gradient norm over all parameters, by the ghost identity.
+    fn per_example_grad_norms(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<Vec<F>> {
+        let mut engine = self.backward_engine(features, labels)?;
+        Self::run_sq_norms(&mut engine);
+        let mut out = vec![F::ZERO; labels.len()];
+        engine.read(Self::SPEC.sq_norms, &mut out);
+        Ok(out.into_iter().map(F::sqrt).collect())
+    }
+
+    /// Every example's gradient, one row each: `[rows, num_params]`.
+    fn per_example_grads(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<Array2<F>> {
+        let mut engine = self.backward_engine(features, labels)?;
+        engine.begin_per_example_grads();
+        Self::run_per_example_grads(&mut engine);
+        let mut out = Array2::from_elem((labels.len(), Self::SPEC.num_params), F::ZERO);
+        engine.read_per_example_grads(out.as_slice_mut().expect("standard layout"));
+        Ok(out)
+    }
+
+    /// `sum_i g_i min(1, C / ||g_i||)`: the private step's gradient before noise.
+    fn clipped_grad_sum(&self, features: ArrayView2<'_, F>, labels: &[u32], max_norm: F) -> Result<Vec<F>> {
+        if !(max_norm > F::ZERO && max_norm.is_finite()) {
+            return Err(Error::Config(format!("the clipping norm must be positive and finite, got {max_norm}")));
+        }
+        let mut engine = self.backward_engine(features, labels)?;
+        Self::run_sq_norms(&mut engine);
+        engine.clip_factors(Self::SPEC.sq_norms, Self::SPEC.clip_factors, max_norm);
+        Self::run_param_grads(&mut engine, Some(Self::SPEC.clip_factors));
+        let mut grads = vec![F::ZERO; Self::SPEC.num_params];
+        engine.read_grads(&mut grads);
+        Ok(grads)
+    }
+
+    /// A CPU engine that has run the forward and backward passes on a checked batch.
+    #[doc(hidden)]
+    fn backward_engine(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<CpuEngine<F>> {
+        check_width(features.ncols(), &Self::SPEC)?;
+        check_batch(features, labels)?;
+        check_labels(labels, Self::SPEC.num_classes())?;
+        let mut engine = CpuEngine::new(Self::SPEC, self.params(), labels.len());
+        engine.load_batch(features, labels);
+        Self::run_forward(&mut engine);
+        Self::run_backward(&mut engine);
+        Ok(engine)
+    }
+}

@@ -1,0 +1,144 @@
+//! Which examples go into each step's batch.
+
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha12Rng;
+use rand_distr::{Distribution, Geometric};
+
+use crate::error::{Result, ensure_config};
+use crate::rng::{Stream, stream};
+
+/// Poisson sampling: every example joins each batch independently with probability
+/// `q`, which is what the privacy accounting of DP-SGD assumes. Batch sizes vary and
+/// may be zero.
+///
+/// Draws the gaps between chosen examples from a geometric distribution, so a step
+/// costs O(q N) random numbers instead of N coin flips.
+pub struct PoissonSampler {
+    len: usize,
+    rate: f64,
+    gaps: Geometric,
+    rng: ChaCha12Rng,
+}
+
+impl PoissonSampler {
+    pub fn new(len: usize, rate: f64, seed: u64) -> Result<Self> {
+        ensure_config!(rate > 0.0 && rate <= 1.0, "the sampling rate q must lie in (0, 1], got {rate}");
+        ensure_config!(len > 0, "cannot sample from an empty dataset");
+        let gaps = Geometric::new(rate).map_err(|e| crate::Error::Config(format!("sampling rate {rate}: {e}")))?;
+        Ok(PoissonSampler { len, rate, gaps, rng: stream(seed, Stream::Sampling) })
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// The expected batch size `q N`: the public constant the noisy sum is divided by.
+    pub fn expected_batch_size(&self) -> f64 {
+        self.rate * self.len as f64
+    }
+
+    /// Replaces `batch` with the next batch's example indices, in increasing order.
+    pub fn next_batch(&mut self, batch: &mut Vec<usize>) {
+        batch.clear();
+        let mut next = 0u64;
+        loop {
+            next = next.saturating_add(self.gaps.sample(&mut self.rng));
+            if next >= self.len as u64 {
+                return;
+            }
+            batch.push(next as usize);
+            next += 1;
+        }
+    }
+}
+
+/// Fixed-size batches from a fresh shuffle every epoch: the non-private baseline.
+/// The last batch of an epoch may be smaller.
+pub struct ShuffledBatches {
+    order: Vec<usize>,
+    batch_size: usize,
+    position: usize,
+    rng: ChaCha12Rng,
+}
+
+impl ShuffledBatches {
+    pub fn new(len: usize, batch_size: usize, seed: u64) -> Result<Self> {
+        ensure_config!(batch_size > 0, "the batch size must be at least 1");
+        ensure_config!(len > 0, "cannot draw batches from an empty dataset");
+        let mut rng = stream(seed, Stream::Sampling);
+        let mut order: Vec<usize> = (0..len).collect();
+        order.shuffle(&mut rng);
+        Ok(ShuffledBatches { order, batch_size, position: 0, rng })
+    }
+
+    /// Steps in one pass over the data.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.order.len().div_ceil(self.batch_size)
+    }
+
+    /// Replaces `batch` with the next batch's indices, reshuffling at the end of an epoch.
+    pub fn next_batch(&mut self, batch: &mut Vec<usize>) {
+        if self.position >= self.order.len() {
+            self.order.shuffle(&mut self.rng);
+            self.position = 0;
+        }
+        let end = (self.position + self.batch_size).min(self.order.len());
+        batch.clear();
+        batch.extend_from_slice(&self.order[self.position..end]);
+        self.position = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poisson_batches_have_the_expected_size_and_inclusion_rate() {
+        let (n, q, steps) = (1000, 0.05, 4000);
+        let mut sampler = PoissonSampler::new(n, q, 3).unwrap();
+        let mut counts = vec![0usize; n];
+        let mut batch = Vec::new();
+        let mut sizes = Vec::new();
+        for _ in 0..steps {
+            sampler.next_batch(&mut batch);
+            assert!(batch.windows(2).all(|w| w[0] < w[1]));
+            for &i in &batch {
+                counts[i] += 1;
+            }
+            sizes.push(batch.len() as f64);
+        }
+        let mean = sizes.iter().sum::<f64>() / steps as f64;
+        let var = sizes.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / steps as f64;
+        // Binomial(n, q): mean 50, variance 47.5.
+        assert!((mean - 50.0).abs() < 0.5, "mean batch size {mean}");
+        assert!((var - 47.5).abs() < 5.0, "batch size variance {var}");
+        // Every example is included at rate q (200 expected, sd 13.8).
+        assert!(counts.iter().all(|&c| (120..=280).contains(&c)));
+    }
+
+    #[test]
+    fn full_rate_takes_everything_and_bad_rates_are_errors() {
+        let mut sampler = PoissonSampler::new(10, 1.0, 1).unwrap();
+        let mut batch = Vec::new();
+        sampler.next_batch(&mut batch);
+        assert_eq!(batch, (0..10).collect::<Vec<_>>());
+        for q in [0.0, -0.1, 1.5, f64::NAN] {
+            assert!(PoissonSampler::new(10, q, 1).is_err(), "q = {q}");
+        }
+    }
+
+    #[test]
+    fn shuffled_batches_cover_every_example_once_per_epoch() {
+        let mut batches = ShuffledBatches::new(10, 4, 1).unwrap();
+        assert_eq!(batches.steps_per_epoch(), 3);
+        let mut seen = Vec::new();
+        let mut batch = Vec::new();
+        for _ in 0..3 {
+            batches.next_batch(&mut batch);
+            seen.extend_from_slice(&batch);
+        }
+        seen.sort();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    }
+}

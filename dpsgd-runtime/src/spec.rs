@@ -1,0 +1,131 @@
+//! What `#[private_model]` knows about a model at compile time, as constants the
+//! generated code passes to an [`Engine`](crate::Engine): parameter layout, the
+//! per-example shape of every intermediate value, and where each one lives in the
+//! step's scratch arena.
+
+/// A `[batch, width]` matrix of per-example rows, as addressed by generated code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Buf {
+    /// The batch's features.
+    Input { width: usize },
+    /// A region of the engine's scratch arena. Regions are laid out per example
+    /// (`offset` counts floats per example), so at batch size `b` this one is
+    /// `arena[b * offset .. b * (offset + width)]`, row-major.
+    Arena { offset: usize, width: usize },
+}
+
+impl Buf {
+    pub const fn arena(offset: usize, width: usize) -> Self {
+        Buf::Arena { offset, width }
+    }
+
+    /// Floats per example.
+    pub const fn width(self) -> usize {
+        match self {
+            Buf::Input { width } | Buf::Arena { width, .. } => width,
+        }
+    }
+}
+
+/// A dense (fully connected) layer: `y = W x + b`. Its parameters sit at `offset` in the
+/// model's flat parameter vector: `W` row-major `[outputs, inputs]`, then `b`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dense {
+    pub offset: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+impl Dense {
+    pub const fn num_params(&self) -> usize {
+        self.outputs * (self.inputs + 1)
+    }
+
+    pub const fn weight_len(&self) -> usize {
+        self.outputs * self.inputs
+    }
+
+    /// Offset of the bias in the parameter vector.
+    pub const fn bias_offset(&self) -> usize {
+        self.offset + self.weight_len()
+    }
+}
+
+/// Element-wise nonlinearities. Each one's derivative is computed from its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+/// Per-example losses, computed from the logits and the example's class label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// One logit `z`, label `y` in {0, 1}: `log(1 + e^z) - y z`.
+    BinaryLogistic,
+    /// `K` logits, label in `0..K`: `logsumexp(z) - z_y`.
+    SoftmaxCrossEntropy,
+}
+
+impl Loss {
+    /// Number of classes a label may name, given the number of logits.
+    pub const fn num_classes(self, logits: usize) -> usize {
+        match self {
+            Loss::BinaryLogistic => 2,
+            Loss::SoftmaxCrossEntropy => logits,
+        }
+    }
+}
+
+/// One named parameter tensor inside the flat parameter vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamTensor {
+    /// `layer.weight` or `layer.bias`.
+    pub name: &'static str,
+    pub offset: usize,
+    pub shape: &'static [usize],
+    /// Inputs per output unit: initial values are uniform in `±1/sqrt(fan_in)`.
+    pub fan_in: usize,
+}
+
+impl ParamTensor {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Everything about a model that is not code.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelSpec {
+    pub name: &'static str,
+    /// Features per example.
+    pub input_width: usize,
+    /// Logits per example.
+    pub outputs: usize,
+    pub loss: Loss,
+    pub num_params: usize,
+    pub params: &'static [ParamTensor],
+    /// Floats of scratch arena per example.
+    pub arena_width: usize,
+    /// The most outputs of any parametrized layer (sizes the engine's scratch for
+    /// weighted gradient sums).
+    pub max_layer_outputs: usize,
+    pub logits: Buf,
+    /// Per-example loss (width 1).
+    pub losses: Buf,
+    /// Per-example squared gradient norm (width 1).
+    pub sq_norms: Buf,
+    /// Per-example clipping factor `min(1, C / ||g_i||)` (width 1).
+    pub clip_factors: Buf,
+}
+
+impl ModelSpec {
+    pub const fn num_classes(&self) -> usize {
+        self.loss.num_classes(self.outputs)
+    }
+}

@@ -1,0 +1,9 @@
+//! Training: the private and non-private steps, the epoch loop, evaluation.
+
+mod eval;
+mod fit;
+mod step;
+
+pub use eval::{Evaluation, evaluate};
+pub use fit::{EpochReport, TrainConfig, TrainReport, train};
+pub use step::{Privacy, Sgd, nonprivate_step, private_step};
