@@ -1,1 +1,72 @@
-//! placeholder
+//! Differentially private SGD as fast as ordinary training.
+//!
+//! Write a model as a struct of layers and one forward function for a *single*
+//! example; `#[private_model]` generates, at compile time, the batched forward pass,
+//! reverse mode, per-example gradient norms, per-example clipping and the noisy step:
+//!
+//! ```
+//! use dpsgd::prelude::*;
+//!
+//! #[private_model(loss = softmax_cross_entropy)]
+//! mod net {
+//!     pub struct Net {
+//!         pub fc1: Linear<4, 8>,
+//!         pub fc2: Linear<8, 3>,
+//!     }
+//!
+//!     impl Net {
+//!         pub fn forward(&self, x: Input<4>) -> Logits<3> {
+//!             let h = tanh(self.fc1(x));
+//!             self.fc2(h)
+//!         }
+//!     }
+//! }
+//! use net::Net;
+//!
+//! let model = Net::<f64>::init(0);
+//! let x = ndarray::Array2::from_shape_fn((5, 4), |(i, j)| (i + j) as f64 / 10.0);
+//! let y = [0, 1, 2, 0, 1];
+//! let norms = model.per_example_grad_norms(x.view(), &y).unwrap();
+//! let clipped = model.clipped_grad_sum(x.view(), &y, 1.0).unwrap();
+//! assert_eq!((norms.len(), clipped.len()), (5, Net::<f64>::NUM_PARAMS));
+//! ```
+//!
+//! # The language of `forward`
+//!
+//! - layers, declared as fields: `Linear<IN, OUT>` (weight and bias);
+//! - `let` bindings; calls of layers `self.layer(x)`; `relu`, `sigmoid`, `tanh`;
+//!   `a + b` of two values of the same size;
+//! - the input is `x: Input<N>`, the result `Logits<K>`; the loss is named once, in the
+//!   attribute: `binary_logistic` (one logit, labels 0/1) or `softmax_cross_entropy`
+//!   (`K >= 2` logits, labels `0..K`).
+//!
+//! Every size is checked at compile time; a mismatch, an unknown function or anything
+//! outside the language is a compile error pointing at the offending code. Each layer
+//! is used exactly once.
+//!
+//! # What the model gets
+//!
+//! The generated struct is generic over the float type (`f32` by default, `f64` for
+//! gradient checks) and implements [`PrivateModel`](runtime::PrivateModel): `forward`
+//! (batched logits), `predict`, `loss_and_grad`, `per_example_grad_norms` (ghost norms),
+//! `per_example_grads` (materialized), `clipped_grad_sum`; and the code behind
+//! [`runtime::train::private_step`], which never materializes a per-example gradient
+//! of a dense layer. Train with [`runtime::train::train`] or the `dpsgd` command line.
+
+// Lets the macro's default path `::dpsgd::runtime` resolve inside this crate too.
+extern crate self as dpsgd;
+
+pub mod bench;
+
+pub use dpsgd_macros::private_model;
+pub use dpsgd_runtime as runtime;
+pub use models;
+pub use ndarray;
+
+/// Everything a model definition and its training need.
+pub mod prelude {
+    pub use crate::private_model;
+    pub use crate::runtime::train::{Privacy, Sgd, TrainConfig, evaluate, train};
+    pub use crate::runtime::{Dataset, Error, Float, PrivateModel};
+    pub use ndarray;
+}

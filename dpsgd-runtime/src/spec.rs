@@ -3,6 +3,8 @@
 //! per-example shape of every intermediate value, and where each one lives in the
 //! step's scratch arena.
 
+use ndarray::{ArrayView1, ArrayView2};
+
 /// A `[batch, width]` matrix of per-example rows, as addressed by generated code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Buf {
@@ -48,6 +50,27 @@ impl Dense {
     /// Offset of the bias in the parameter vector.
     pub const fn bias_offset(&self) -> usize {
         self.offset + self.weight_len()
+    }
+}
+
+/// A dense layer's parameters, viewed in place.
+#[derive(Clone, Debug)]
+pub struct DenseView<'a, F> {
+    /// `[outputs, inputs]`.
+    pub weight: ArrayView2<'a, F>,
+    /// `[outputs]`.
+    pub bias: ArrayView1<'a, F>,
+}
+
+impl Dense {
+    /// The layer's parameters inside the model's parameter vector.
+    pub fn view<'a, F>(&self, params: &'a [F]) -> DenseView<'a, F> {
+        let weight = &params[self.offset..self.bias_offset()];
+        let bias = &params[self.bias_offset()..self.bias_offset() + self.outputs];
+        DenseView {
+            weight: ArrayView2::from_shape((self.outputs, self.inputs), weight).expect("weight length"),
+            bias: ArrayView1::from(bias),
+        }
     }
 }
 

@@ -1,0 +1,210 @@
+//! The generated code: the model struct over a flat parameter vector, its layout
+//! constants, and the straight-line engine calls of each phase of a step.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use crate::args::{Args, LossKind};
+use crate::graph::{Act, Graph, Op};
+use crate::parse::{LayerKind, ModelDef};
+use crate::plan::{Plan, Slot};
+
+pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStream {
+    let krate = &args.krate;
+    let model = &def.model;
+    let forward = &def.forward;
+    let ident = &model.ident;
+    let struct_vis = &model.vis;
+    let struct_docs = &model.docs;
+
+    // Each layer as a `Dense` constant, named after its field.
+    let layer_consts: Vec<_> = model.layers.iter().map(|l| format_ident!("{}", l.ident.to_string().to_uppercase())).collect();
+    let layer_defs = model.layers.iter().zip(&layer_consts).zip(&plan.layer_offsets).map(|((layer, name), offset)| {
+        let LayerKind::Linear { inputs, outputs } = layer.kind;
+        quote! { pub(super) const #name: #krate::Dense = #krate::Dense { offset: #offset, inputs: #inputs, outputs: #outputs }; }
+    });
+    let param_tensors = model.layers.iter().zip(&plan.layer_offsets).flat_map(|(layer, &offset)| {
+        let LayerKind::Linear { inputs, outputs } = layer.kind;
+        let (weight, bias) = (format!("{}.weight", layer.ident), format!("{}.bias", layer.ident));
+        let bias_offset = offset + inputs * outputs;
+        [
+            quote! { #krate::ParamTensor { name: #weight, offset: #offset, shape: &[#outputs, #inputs], fan_in: #inputs } },
+            quote! { #krate::ParamTensor { name: #bias, offset: #bias_offset, shape: &[#outputs], fan_in: #inputs } },
+        ]
+    });
+    let layer_accessors = model.layers.iter().zip(&layer_consts).map(|(layer, name)| {
+        let (field, vis, docs) = (&layer.ident, &layer.vis, &layer.docs);
+        quote! {
+            #(#docs)*
+            #vis fn #field(&self) -> #krate::spec::DenseView<'_, F> {
+                __plan::#name.view(&self.params)
+            }
+        }
+    });
+
+    let buf = |slot: Slot| match slot {
+        Slot::Input { width } => quote! { #krate::Buf::Input { width: #width } },
+        Slot::Arena { offset, width } => quote! { #krate::Buf::arena(#offset, #width) },
+    };
+    let value = |id: usize| buf(plan.values[id]);
+    let delta = |id: usize| buf(plan.deltas[id].expect("a planned gradient"));
+    let layer_const = |layer: usize| {
+        let name = &layer_consts[layer];
+        quote! { __plan::#name }
+    };
+    let act = |a: Act| match a {
+        Act::Relu => quote! { #krate::Activation::Relu },
+        Act::Sigmoid => quote! { #krate::Activation::Sigmoid },
+        Act::Tanh => quote! { #krate::Activation::Tanh },
+    };
+
+    let forward_calls = graph.nodes.iter().enumerate().filter_map(|(id, node)| {
+        let y = value(id);
+        Some(match node.op {
+            Op::Input => return None,
+            Op::Layer { layer, arg } => {
+                let (l, x) = (layer_const(layer), value(arg));
+                quote! { engine.dense_forward(#l, #x, #y); }
+            }
+            Op::Activation { act: a, arg } => {
+                let (a, x) = (act(a), value(arg));
+                quote! { engine.activation_forward(#a, #x, #y); }
+            }
+            Op::Add { lhs, rhs } => {
+                let (a, b) = (value(lhs), value(rhs));
+                quote! { engine.add(#a, #b, #y); }
+            }
+        })
+    });
+
+    let loss = match args.loss {
+        LossKind::BinaryLogistic => quote! { #krate::Loss::BinaryLogistic },
+        LossKind::SoftmaxCrossEntropy => quote! { #krate::Loss::SoftmaxCrossEntropy },
+    };
+    let (logits, dlogits) = (value(graph.output), delta(graph.output));
+    let (losses, sq_norms, clip_factors) = (buf(plan.losses), buf(plan.sq_norms), buf(plan.clip_factors));
+    let backward_calls = plan.backward.iter().map(|step| {
+        let (dy, dx, acc) = (delta(step.from), delta(step.to), step.accumulate);
+        match graph.nodes[step.from].op {
+            Op::Layer { layer, .. } => {
+                let l = layer_const(layer);
+                quote! { engine.dense_backward_input(#l, #dy, #dx, #acc); }
+            }
+            Op::Activation { act: a, .. } => {
+                let (a, y) = (act(a), value(step.from));
+                quote! { engine.activation_backward(#a, #y, #dy, #dx, #acc); }
+            }
+            Op::Add { .. } => quote! { engine.copy(#dy, #dx, #acc); },
+            Op::Input => unreachable!("the input has no arguments"),
+        }
+    });
+
+    // (layer constant, its input, its output gradient) for every layer application.
+    let layer_uses: Vec<_> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(id, node)| match node.op {
+            Op::Layer { layer, arg } => Some((layer_const(layer), value(arg), delta(id))),
+            _ => None,
+        })
+        .collect();
+    let sq_norm_calls = layer_uses.iter().map(|(l, x, dy)| quote! { engine.dense_add_sq_norms(#l, #x, #dy, #sq_norms); });
+    let param_grad_calls = layer_uses.iter().map(|(l, x, dy)| quote! { engine.dense_param_grad(#l, #x, #dy, weights); });
+    let per_example_calls = layer_uses.iter().map(|(l, x, dy)| quote! { engine.dense_per_example_grads(#l, #x, #dy); });
+
+    let name = ident.to_string();
+    let (input_width, outputs) = (forward.input_width, forward.output_width);
+    let (num_params, arena_width, max_layer_outputs) = (plan.num_params, plan.arena_width, plan.max_layer_outputs);
+    let forward_docs = &forward.docs;
+    let forward_vis = &forward.vis;
+    let module = &def.module;
+    let (mod_attrs, mod_vis, mod_ident) = (&module.attrs, &module.vis, &module.ident);
+
+    quote! {
+        #(#mod_attrs)*
+        #mod_vis mod #mod_ident {
+            #(#struct_docs)*
+            #[derive(Clone, Debug, PartialEq)]
+            #struct_vis struct #ident<F: #krate::Float = f32> {
+                params: ::std::vec::Vec<F>,
+            }
+
+            /// Layout constants of the model, computed by `#[private_model]`.
+            #[doc(hidden)]
+            mod __plan {
+                #(#layer_defs)*
+                pub(super) const SPEC: #krate::ModelSpec = #krate::ModelSpec {
+                    name: #name,
+                    input_width: #input_width,
+                    outputs: #outputs,
+                    loss: #loss,
+                    num_params: #num_params,
+                    params: &[#(#param_tensors),*],
+                    arena_width: #arena_width,
+                    max_layer_outputs: #max_layer_outputs,
+                    logits: #logits,
+                    losses: #losses,
+                    sq_norms: #sq_norms,
+                    clip_factors: #clip_factors,
+                };
+            }
+
+            impl<F: #krate::Float> #ident<F> {
+                /// Number of trainable parameters.
+                pub const NUM_PARAMS: usize = #num_params;
+
+                #(#forward_docs)*
+                ///
+                /// Batched: the logits of every row of `features` (`[rows, inputs]`).
+                #forward_vis fn forward(
+                    &self,
+                    features: #krate::ndarray::ArrayView2<'_, F>,
+                ) -> #krate::Result<#krate::ndarray::Array2<F>> {
+                    <Self as #krate::PrivateModel<F>>::logits(self, features)
+                }
+
+                #(#layer_accessors)*
+            }
+
+            impl<F: #krate::Float> #krate::PrivateModel<F> for #ident<F> {
+                const SPEC: #krate::ModelSpec = __plan::SPEC;
+
+                fn params(&self) -> &[F] {
+                    &self.params
+                }
+
+                fn params_mut(&mut self) -> &mut [F] {
+                    &mut self.params
+                }
+
+                fn from_params_unchecked(params: ::std::vec::Vec<F>) -> Self {
+                    assert_eq!(params.len(), #num_params, "parameter vector of the wrong length");
+                    #ident { params }
+                }
+
+                fn run_forward<E: #krate::Engine<F>>(engine: &mut E) {
+                    #(#forward_calls)*
+                }
+
+                fn run_backward<E: #krate::Engine<F>>(engine: &mut E) {
+                    engine.loss(#loss, #logits, #losses, #dlogits);
+                    #(#backward_calls)*
+                }
+
+                fn run_sq_norms<E: #krate::Engine<F>>(engine: &mut E) {
+                    engine.fill(#sq_norms, F::ZERO);
+                    #(#sq_norm_calls)*
+                }
+
+                fn run_param_grads<E: #krate::Engine<F>>(engine: &mut E, weights: ::std::option::Option<#krate::Buf>) {
+                    #(#param_grad_calls)*
+                }
+
+                fn run_per_example_grads<E: #krate::Engine<F>>(engine: &mut E) {
+                    #(#per_example_calls)*
+                }
+            }
+        }
+    }
+}

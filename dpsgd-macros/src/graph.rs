@@ -1,0 +1,335 @@
+//! The forward function as a graph of operations on per-example vectors, each with its
+//! width, checked as it is built: every mismatch becomes an error at the user's code.
+
+use std::collections::HashMap;
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{BinOp, Expr, Ident, Pat, Stmt};
+
+use crate::args::LossKind;
+use crate::errors::Errors;
+use crate::parse::{LayerKind, ModelDef};
+
+pub type NodeId = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl Act {
+    const NAMES: &'static str = "relu, sigmoid, tanh";
+
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "relu" => Some(Act::Relu),
+            "sigmoid" => Some(Act::Sigmoid),
+            "tanh" => Some(Act::Tanh),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// The example's features.
+    Input,
+    /// A parametrized layer of the struct (index into its layers) applied to `arg`.
+    Layer { layer: usize, arg: NodeId },
+    Activation { act: Act, arg: NodeId },
+    Add { lhs: NodeId, rhs: NodeId },
+}
+
+impl Op {
+    pub fn args(&self) -> Vec<NodeId> {
+        match *self {
+            Op::Input => vec![],
+            Op::Layer { arg, .. } | Op::Activation { arg, .. } => vec![arg],
+            Op::Add { lhs, rhs } => vec![lhs, rhs],
+        }
+    }
+}
+
+pub struct Node {
+    pub op: Op,
+    /// Floats per example.
+    pub width: usize,
+}
+
+/// Nodes in evaluation order (every argument before its use); node 0 is the input.
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    pub output: NodeId,
+}
+
+impl Graph {
+    /// Whether the node's value depends on a parameter, i.e. needs a gradient.
+    pub fn requires_grad(&self) -> Vec<bool> {
+        let mut requires = vec![false; self.nodes.len()];
+        for (id, node) in self.nodes.iter().enumerate() {
+            requires[id] = match node.op {
+                Op::Input => false,
+                Op::Layer { .. } => true,
+                Op::Activation { arg, .. } => requires[arg],
+                Op::Add { lhs, rhs } => requires[lhs] || requires[rhs],
+            };
+        }
+        requires
+    }
+}
+
+struct Binding {
+    node: NodeId,
+    span: Span,
+    used: bool,
+}
+
+struct Builder<'a> {
+    def: &'a ModelDef,
+    nodes: Vec<Node>,
+    scope: HashMap<String, Binding>,
+    /// Where each layer was applied, if it was.
+    layer_uses: Vec<Option<Span>>,
+    errors: &'a mut Errors,
+}
+
+const LANGUAGE: &str = "forward may use `let` bindings, layer calls `self.layer(x)`, relu, sigmoid, tanh and `+`";
+
+pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Errors) -> Option<Graph> {
+    let forward = &def.forward;
+    let mut b = Builder {
+        def,
+        nodes: vec![Node { op: Op::Input, width: forward.input_width }],
+        scope: HashMap::new(),
+        layer_uses: vec![None; def.model.layers.len()],
+        errors,
+    };
+    b.scope.insert(forward.input.to_string(), Binding { node: 0, span: forward.input.span(), used: false });
+
+    let mut output = None;
+    let last = forward.stmts.len().wrapping_sub(1);
+    for (i, stmt) in forward.stmts.iter().enumerate() {
+        match stmt {
+            Stmt::Local(local) => b.local(local),
+            Stmt::Expr(expr, None) if i == last => output = Some((b.expr(expr), expr.span())),
+            Stmt::Expr(expr, Some(semi)) if i == last => {
+                b.expr(expr);
+                b.errors.spanned(semi, "remove this `;`: forward ends with the expression that gives the logits");
+            }
+            other => b.errors.spanned(other, format!("unsupported statement; {LANGUAGE}")),
+        }
+    }
+
+    for (name, binding) in &b.scope {
+        if !binding.used {
+            b.errors.at(binding.span, format!("`{name}` is never used; every value in forward must flow into the logits"));
+        }
+    }
+    for (layer, used) in def.model.layers.iter().zip(&b.layer_uses) {
+        if used.is_none() {
+            b.errors.spanned(&layer.ident, format!("layer `{}` is never used in forward", layer.ident));
+        }
+    }
+
+    let Some((Some(output), output_expr_span)) = output else {
+        if output.is_none() {
+            b.errors.at(forward.body_end, "forward must end with the expression that gives the logits");
+        }
+        return None;
+    };
+    let width = b.nodes[output].width;
+    if width != forward.output_width {
+        b.errors.at(
+            output_expr_span,
+            format!("forward returns {width} values per example but declares `Logits<{}>`", forward.output_width),
+        );
+    }
+    match loss {
+        LossKind::BinaryLogistic if forward.output_width != 1 => b.errors.at(
+            loss_span,
+            format!("binary_logistic takes one logit, but forward returns Logits<{}>; use softmax_cross_entropy", forward.output_width),
+        ),
+        LossKind::SoftmaxCrossEntropy if forward.output_width < 2 => b.errors.at(
+            loss_span,
+            "softmax_cross_entropy needs at least two classes; with one logit use binary_logistic",
+        ),
+        _ => {}
+    }
+    Some(Graph { nodes: b.nodes, output })
+}
+
+impl Builder<'_> {
+    fn push(&mut self, op: Op, width: usize) -> NodeId {
+        self.nodes.push(Node { op, width });
+        self.nodes.len() - 1
+    }
+
+    fn local(&mut self, local: &syn::Local) {
+        let Some(init) = &local.init else {
+            self.errors.spanned(local, "give the binding a value: `let h = ...;`");
+            return;
+        };
+        if let Some((else_token, _)) = &init.diverge {
+            self.errors.spanned(else_token, format!("`let ... else` is not supported; {LANGUAGE}"));
+        }
+        let value = self.expr(&init.expr);
+        let ident = match &local.pat {
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() && p.mutability.is_none() => &p.ident,
+            Pat::Type(t) => {
+                self.errors.spanned(&t.ty, "drop the type annotation: the macro infers every shape");
+                return;
+            }
+            other => {
+                self.errors.spanned(other, "bind the value to a plain name, e.g. `let h = ...;`");
+                return;
+            }
+        };
+        if let Some(node) = value {
+            let previous = self.scope.insert(ident.to_string(), Binding { node, span: ident.span(), used: false });
+            if let Some(previous) = previous.filter(|p| !p.used) {
+                self.errors.at(previous.span, format!("`{ident}` is never used before it is shadowed"));
+            }
+        }
+    }
+
+    fn expr(&mut self, expr: &Expr) -> Option<NodeId> {
+        match expr {
+            Expr::Paren(p) => self.expr(&p.expr),
+            Expr::Group(g) => self.expr(&g.expr),
+            Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                let ident = p.path.get_ident().expect("checked");
+                self.variable(ident)
+            }
+            Expr::MethodCall(call) => {
+                if !is_self(&call.receiver) {
+                    self.errors.spanned(expr, format!("unsupported method call; {LANGUAGE}"));
+                    return None;
+                }
+                if let Some(turbofish) = &call.turbofish {
+                    self.errors.spanned(turbofish, "layer calls take no type arguments");
+                }
+                self.layer_call(&call.method, &call.args, expr)
+            }
+            Expr::Call(call) => match &*call.func {
+                // `(self.fc1)(x)`, the spelling plain Rust would need.
+                Expr::Paren(p) if matches!(&*p.expr, Expr::Field(f) if is_self(&f.base)) => {
+                    let Expr::Field(f) = &*p.expr else { unreachable!() };
+                    match &f.member {
+                        syn::Member::Named(name) => self.layer_call(name, &call.args, expr),
+                        other => {
+                            self.errors.spanned(other, "layers are named fields");
+                            None
+                        }
+                    }
+                }
+                Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                    let name = p.path.get_ident().expect("checked");
+                    self.function_call(name, &call.args, expr)
+                }
+                other => {
+                    self.errors.spanned(other, format!("unsupported call; {LANGUAGE}"));
+                    None
+                }
+            },
+            Expr::Binary(bin) => {
+                if !matches!(bin.op, BinOp::Add(_)) {
+                    self.errors.spanned(bin.op, "unsupported operator: forward adds values of the same shape with `+`");
+                    return None;
+                }
+                let (lhs, rhs) = (self.expr(&bin.left), self.expr(&bin.right));
+                let (lhs, rhs) = (lhs?, rhs?);
+                let (a, b) = (self.nodes[lhs].width, self.nodes[rhs].width);
+                if a != b {
+                    self.errors.spanned(expr, format!("cannot add values of different shapes: {a} and {b} features"));
+                    return None;
+                }
+                Some(self.push(Op::Add { lhs, rhs }, a))
+            }
+            other => {
+                self.errors.spanned(other, format!("unsupported expression; {LANGUAGE}"));
+                None
+            }
+        }
+    }
+
+    fn variable(&mut self, ident: &Ident) -> Option<NodeId> {
+        if ident == "self" {
+            self.errors.spanned(ident, "apply a layer of the model: `self.layer(x)`");
+            return None;
+        }
+        match self.scope.get_mut(&ident.to_string()) {
+            Some(binding) => {
+                binding.used = true;
+                Some(binding.node)
+            }
+            None => {
+                self.errors.spanned(ident, format!("unknown value `{ident}`"));
+                None
+            }
+        }
+    }
+
+    fn single_arg(&mut self, args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>, call: &Expr, what: &str) -> Option<NodeId> {
+        if args.len() != 1 {
+            self.errors.spanned(call, format!("{what} takes one argument, got {}", args.len()));
+            args.iter().for_each(|a| {
+                self.expr(a);
+            });
+            return None;
+        }
+        self.expr(&args[0])
+    }
+
+    fn layer_call(&mut self, name: &Ident, args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>, call: &Expr) -> Option<NodeId> {
+        let model = &self.def.model;
+        let Some(index) = model.layers.iter().position(|l| l.ident == *name) else {
+            let known: Vec<String> = model.layers.iter().map(|l| l.ident.to_string()).collect();
+            self.errors.spanned(name, format!("`{}` has no layer `{name}`; its layers are {}", model.ident, known.join(", ")));
+            return None;
+        };
+        let arg = self.single_arg(args, call, &format!("layer `{name}`"));
+        if let Some(first) = self.layer_uses[index] {
+            let mut error = syn::Error::new(name.span(), format!("layer `{name}` is applied twice; each layer may be used once (shared weights are not supported)"));
+            error.combine(syn::Error::new(first, "first used here"));
+            self.errors.push(error);
+            return None;
+        }
+        self.layer_uses[index] = Some(name.span());
+        let arg = arg?;
+        let width = self.nodes[arg].width;
+        match model.layers[index].kind {
+            LayerKind::Linear { inputs, outputs } => {
+                if width != inputs {
+                    self.errors.spanned(call, format!("layer `{name}` is Linear<{inputs}, {outputs}> but gets {width} features"));
+                    return None;
+                }
+                Some(self.push(Op::Layer { layer: index, arg }, outputs))
+            }
+        }
+    }
+
+    fn function_call(&mut self, name: &Ident, args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>, call: &Expr) -> Option<NodeId> {
+        let Some(act) = Act::from_name(&name.to_string()) else {
+            let hint = if self.def.model.layers.iter().any(|l| l.ident == *name) {
+                format!("; call the layer as `self.{name}(...)`")
+            } else {
+                format!("; forward may call {} and the model's layers", Act::NAMES)
+            };
+            self.errors.spanned(name, format!("unknown function `{name}`{hint}"));
+            args.iter().for_each(|a| {
+                self.expr(a);
+            });
+            return None;
+        };
+        let arg = self.single_arg(args, call, &format!("`{name}`"))?;
+        let width = self.nodes[arg].width;
+        Some(self.push(Op::Activation { act, arg }, width))
+    }
+}
+
+fn is_self(expr: &Expr) -> bool {
+    matches!(expr, Expr::Path(p) if p.path.is_ident("self"))
+}

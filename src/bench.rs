@@ -1,0 +1,205 @@
+//! The throughput measurement behind `cargo bench` and `dpsgd bench`: steps of a model
+//! at a fixed batch size on random data of its dataset's shape, private or not.
+
+use std::time::Instant;
+
+use dpsgd_runtime::engine::{CpuEngine, Engine};
+use dpsgd_runtime::ndarray::Array2;
+use dpsgd_runtime::noise::GaussianNoise;
+use dpsgd_runtime::rng::{Stream, stream};
+use dpsgd_runtime::train::{Privacy, Sgd, nonprivate_step, private_step};
+use dpsgd_runtime::{Dataset, Error, PrivateModel, Result};
+use rand::RngExt;
+
+/// Training examples of Adult, the dataset of the models benchmarked here: one epoch
+/// is this many examples.
+pub const ADULT_TRAIN_EXAMPLES: usize = 30162;
+
+/// The paper's settings: C = 1, sigma = 1.1, lr = 0.15.
+pub const MAX_GRAD_NORM: f64 = 1.0;
+pub const NOISE_MULTIPLIER: f64 = 1.1;
+pub const LEARNING_RATE: f64 = 0.15;
+
+/// Steps of one model on one batch size, cycling over consecutive batches of a fixed
+/// random dataset, as the peer benchmarks do.
+pub struct StepRunner<M: PrivateModel<f32>> {
+    engine: CpuEngine<f32>,
+    data: Dataset<f32>,
+    noise: GaussianNoise,
+    batch_size: usize,
+    private: bool,
+    next_row: usize,
+    rows: Vec<usize>,
+    _model: std::marker::PhantomData<M>,
+}
+
+impl<M: PrivateModel<f32>> StepRunner<M> {
+    pub fn new(batch_size: usize, private: bool, examples: usize) -> Result<Self> {
+        if batch_size == 0 || batch_size > examples {
+            return Err(Error::Config(format!("the batch size must lie in 1..={examples}, got {batch_size}")));
+        }
+        let spec = M::SPEC;
+        let mut rng = stream(0, Stream::Data);
+        let features = Array2::from_shape_fn((examples, spec.input_width), |_| rng.random_range(-1.0f32..1.0));
+        let labels = (0..examples).map(|_| rng.random_range(0..spec.num_classes() as u32)).collect();
+        let model = M::init(0);
+        Ok(StepRunner {
+            engine: CpuEngine::new(spec, model.params(), batch_size),
+            data: Dataset::new(features, labels)?,
+            noise: GaussianNoise::seeded(0),
+            batch_size,
+            private,
+            next_row: 0,
+            rows: Vec::with_capacity(batch_size),
+            _model: std::marker::PhantomData,
+        })
+    }
+
+    /// One training step on the next batch.
+    pub fn step(&mut self) {
+        let n = self.data.len();
+        if self.next_row + self.batch_size > n {
+            self.next_row = 0;
+        }
+        self.rows.clear();
+        self.rows.extend(self.next_row..self.next_row + self.batch_size);
+        self.next_row += self.batch_size;
+        self.engine.load_rows(self.data.features(), self.data.labels(), &self.rows);
+        let sgd = Sgd { lr: LEARNING_RATE, momentum: 0.0 };
+        if self.private {
+            let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM };
+            private_step::<f32, M, _>(&mut self.engine, &mut self.noise, &privacy, self.batch_size as f64, &sgd);
+        } else {
+            nonprivate_step::<f32, M, _>(&mut self.engine, &sgd);
+        }
+    }
+
+    /// Steps in one epoch of `examples` examples (the last partial batch counts whole).
+    pub fn steps_per_epoch(&self, examples: usize) -> usize {
+        examples.div_ceil(self.batch_size)
+    }
+}
+
+/// Minimum, median and maximum of a sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Summary {
+    pub fn of(values: &[f64]) -> Summary {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n == 0 {
+            f64::NAN
+        } else if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Summary { median, min: v.first().copied().unwrap_or(f64::NAN), max: v.last().copied().unwrap_or(f64::NAN) }
+    }
+}
+
+/// What `dpsgd bench` measured.
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    pub model: String,
+    pub params: usize,
+    pub batch_size: usize,
+    pub private: bool,
+    pub threads: usize,
+    pub repeats: usize,
+    pub steps_per_repeat: usize,
+    /// Examples per second over the repeats.
+    pub examples_per_second: Summary,
+    /// Seconds for one epoch of `epoch_examples`, from the median throughput.
+    pub epoch_seconds: f64,
+    pub epoch_examples: usize,
+    /// The process's peak resident memory, where the OS reports it.
+    pub peak_memory_bytes: Option<u64>,
+}
+
+impl BenchReport {
+    /// One JSON object on one line.
+    pub fn to_json(&self) -> String {
+        let s = &self.examples_per_second;
+        let memory = self.peak_memory_bytes.map_or("null".to_string(), |b| b.to_string());
+        format!(
+            concat!(
+                "{{\"model\":\"{}\",\"params\":{},\"batch_size\":{},\"private\":{},\"threads\":{},",
+                "\"repeats\":{},\"steps_per_repeat\":{},\"examples_per_second\":{{\"median\":{:.1},\"min\":{:.1},\"max\":{:.1}}},",
+                "\"epoch_seconds\":{:.6},\"epoch_examples\":{},\"peak_memory_bytes\":{}}}"
+            ),
+            self.model,
+            self.params,
+            self.batch_size,
+            self.private,
+            self.threads,
+            self.repeats,
+            self.steps_per_repeat,
+            s.median,
+            s.min,
+            s.max,
+            self.epoch_seconds,
+            self.epoch_examples,
+            memory
+        )
+    }
+}
+
+/// Warm-up for `warmup_seconds`, then `repeats` timed runs of at least `min_seconds`.
+pub fn measure<M: PrivateModel<f32>>(
+    batch_size: usize,
+    private: bool,
+    repeats: usize,
+    min_seconds: f64,
+    warmup_seconds: f64,
+) -> Result<BenchReport> {
+    if repeats == 0 || !(min_seconds > 0.0) {
+        return Err(Error::Config("give at least one repeat of a positive duration".into()));
+    }
+    let mut runner = StepRunner::<M>::new(batch_size, private, ADULT_TRAIN_EXAMPLES)?;
+    // Warm up, and learn how many steps fill `min_seconds`.
+    let start = Instant::now();
+    let mut steps = 0usize;
+    while steps < 3 || start.elapsed().as_secs_f64() < warmup_seconds {
+        runner.step();
+        steps += 1;
+    }
+    let per_step = start.elapsed().as_secs_f64() / steps as f64;
+    let steps_per_repeat = ((min_seconds / per_step).ceil() as usize).max(1);
+    let mut throughputs = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let start = Instant::now();
+        for _ in 0..steps_per_repeat {
+            runner.step();
+        }
+        throughputs.push((steps_per_repeat * batch_size) as f64 / start.elapsed().as_secs_f64());
+    }
+    let examples_per_second = Summary::of(&throughputs);
+    Ok(BenchReport {
+        model: M::SPEC.name.to_string(),
+        params: M::SPEC.num_params,
+        batch_size,
+        private,
+        threads: rayon::current_num_threads(),
+        repeats,
+        steps_per_repeat,
+        examples_per_second,
+        epoch_seconds: ADULT_TRAIN_EXAMPLES as f64 / examples_per_second.median,
+        epoch_examples: ADULT_TRAIN_EXAMPLES,
+        peak_memory_bytes: peak_memory_bytes(),
+    })
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`).
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -1,0 +1,63 @@
+//! `dpsgd bench`: examples per second of training steps, for comparing hardware and
+//! implementations. The same measurement backs `cargo bench`.
+
+use clap::Parser;
+use dpsgd::bench::{BenchReport, measure};
+use dpsgd::models::{ModelName, with_model};
+use dpsgd::runtime::Result;
+
+#[derive(Parser, Debug)]
+pub struct BenchArgs {
+    /// Model: logreg or ffnn.
+    #[arg(long)]
+    pub model: ModelName,
+    /// Examples per step.
+    #[arg(long)]
+    pub batch_size: usize,
+    /// Time ordinary SGD steps instead of private ones.
+    #[arg(long)]
+    pub no_privacy: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Timed repeats; the median, minimum and maximum are reported.
+    #[arg(long, default_value_t = 7)]
+    pub repeats: usize,
+    /// Seconds each repeat lasts at least.
+    #[arg(long, default_value_t = 0.5)]
+    pub min_seconds: f64,
+    /// Seconds of untimed warm-up steps.
+    #[arg(long, default_value_t = 0.5)]
+    pub warmup_seconds: f64,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let report = with_model!(args.model, M => measure::<M>(
+        args.batch_size,
+        !args.no_privacy,
+        args.repeats,
+        args.min_seconds,
+        args.warmup_seconds,
+    ))?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print_text(args.model, &report);
+    }
+    Ok(())
+}
+
+fn print_text(model: ModelName, r: &BenchReport) {
+    let mode = if r.private { "private" } else { "non-private" };
+    let s = &r.examples_per_second;
+    println!("{model} ({} parameters), {mode}, batch {}, {} threads", r.params, r.batch_size, r.threads);
+    println!(
+        "  examples/s: median {:.0}  min {:.0}  max {:.0}  ({} repeats of {} steps)",
+        s.median, s.min, s.max, r.repeats, r.steps_per_repeat
+    );
+    println!("  time per epoch of {} examples: {:.4} s", r.epoch_examples, r.epoch_seconds);
+    match r.peak_memory_bytes {
+        Some(b) => println!("  peak memory: {:.1} MiB", b as f64 / (1 << 20) as f64),
+        None => println!("  peak memory: not reported on this system"),
+    }
+}
