@@ -29,8 +29,8 @@ impl Buf {
     }
 }
 
-/// A dense (fully connected) layer: `y = W x + b`. Its parameters sit at `offset` in the
-/// model's flat parameter vector: `W` row-major `[outputs, inputs]`, then `b`.
+/// A dense (fully connected) layer: `y = x W + b`. Its parameters sit at `offset` in the
+/// model's flat parameter vector: `W` row-major `[inputs, outputs]`, then `b`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dense {
     pub offset: usize,
@@ -56,7 +56,7 @@ impl Dense {
 /// A dense layer's parameters, viewed in place.
 #[derive(Clone, Debug)]
 pub struct DenseView<'a, F> {
-    /// `[outputs, inputs]`.
+    /// `[inputs, outputs]`.
     pub weight: ArrayView2<'a, F>,
     /// `[outputs]`.
     pub bias: ArrayView1<'a, F>,
@@ -68,7 +68,7 @@ impl Dense {
         let weight = &params[self.offset..self.bias_offset()];
         let bias = &params[self.bias_offset()..self.bias_offset() + self.outputs];
         DenseView {
-            weight: ArrayView2::from_shape((self.outputs, self.inputs), weight).expect("weight length"),
+            weight: ArrayView2::from_shape((self.inputs, self.outputs), weight).expect("weight length"),
             bias: ArrayView1::from(bias),
         }
     }
@@ -104,7 +104,7 @@ impl Loss {
 /// One named parameter tensor inside the flat parameter vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParamTensor {
-    /// `layer.weight` or `layer.bias`.
+    /// `layer.weight` (`[inputs, outputs]`) or `layer.bias`.
     pub name: &'static str,
     pub offset: usize,
     pub shape: &'static [usize],

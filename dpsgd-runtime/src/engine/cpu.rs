@@ -23,6 +23,8 @@ pub struct CpuEngine<F> {
     velocity: Vec<F>,
     /// Deltas scaled by per-example weights, `[batch, widest layer output]`.
     scaled: Vec<F>,
+    /// Room for the largest parameter tensor (transposed weights).
+    scratch: Vec<F>,
     /// `[batch, num_params]`, only when per-example gradients were asked for.
     per_example: Vec<F>,
 }
@@ -35,6 +37,7 @@ struct Views<'a, F, const R: usize, const W: usize> {
     params: &'a [F],
     grads: &'a mut [F],
     scaled: &'a mut [F],
+    scratch: &'a mut [F],
     labels: &'a [u32],
 }
 
@@ -53,6 +56,7 @@ impl<F: Float> CpuEngine<F> {
             grads: vec![F::ZERO; spec.num_params],
             velocity: vec![F::ZERO; spec.num_params],
             scaled: Vec::new(),
+            scratch: vec![F::ZERO; spec.params.iter().map(|p| p.len()).max().unwrap_or(0)],
             per_example: Vec::new(),
         };
         engine.set_batch(capacity);
@@ -108,6 +112,7 @@ impl<F: Float> CpuEngine<F> {
             params: &self.params,
             grads: &mut self.grads,
             scaled: &mut self.scaled,
+            scratch: &mut self.scratch,
             labels: &self.labels[..b],
         }
     }
@@ -187,17 +192,17 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
 
     fn dense_forward(&mut self, layer: Dense, x: Buf, y: Buf) {
         let b = self.batch;
-        let Views { reads: [x], writes: [y], params, .. } = self.views([x], [y]);
+        let Views { reads: [x], writes: [y], params, scratch, .. } = self.views([x], [y]);
         let w = &params[layer.offset..][..layer.weight_len()];
         let bias = &params[layer.bias_offset()..][..layer.outputs];
-        dense::forward(x, w, bias, y, b, layer.inputs, layer.outputs);
+        dense::forward(x, w, bias, y, b, layer.inputs, layer.outputs, scratch);
     }
 
     fn dense_backward_input(&mut self, layer: Dense, dy: Buf, dx: Buf, accumulate: bool) {
         let b = self.batch;
-        let Views { reads: [dy], writes: [dx], params, .. } = self.views([dy], [dx]);
+        let Views { reads: [dy], writes: [dx], params, scratch, .. } = self.views([dy], [dx]);
         let w = &params[layer.offset..][..layer.weight_len()];
-        dense::backward_input(dy, w, dx, b, layer.inputs, layer.outputs, accumulate);
+        dense::backward_input(dy, w, dx, b, layer.inputs, layer.outputs, accumulate, scratch);
     }
 
     fn dense_add_sq_norms(&mut self, layer: Dense, x: Buf, dy: Buf, out: Buf) {
@@ -209,7 +214,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     fn dense_param_grad(&mut self, layer: Dense, x: Buf, dy: Buf, weights: Option<Buf>) {
         let b = self.batch;
         // Unweighted calls read the input twice in place of weights: harmless.
-        let Views { reads: [x, dy, c], grads, scaled, .. } = self.views([x, dy, weights.unwrap_or(x)], []);
+        let Views { reads: [x, dy, c], grads, scaled, scratch, .. } = self.views([x, dy, weights.unwrap_or(x)], []);
         let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
         let gb = &mut rest[..layer.outputs];
         let dy = match weights {
@@ -225,7 +230,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
                 &*scaled
             }
         };
-        dense::param_grad(x, dy, gw, gb, b, layer.inputs, layer.outputs);
+        dense::param_grad(x, dy, gw, gb, b, layer.inputs, layer.outputs, scratch);
     }
 
     fn dense_per_example_grads(&mut self, layer: Dense, x: Buf, dy: Buf) {

@@ -1,5 +1,6 @@
 //! The epoch loop: sample, step, evaluate, report.
 
+use std::marker::PhantomData;
 use std::time::Instant;
 
 use super::eval::{Evaluation, evaluate};
@@ -62,6 +63,89 @@ impl Batches {
     }
 }
 
+/// The state of a training run between steps: engine, sampler, noise. After the first
+/// step, steps allocate nothing.
+pub struct Trainer<F: Float, M: PrivateModel<F>> {
+    engine: CpuEngine<F>,
+    batches: Batches,
+    noise: GaussianNoise,
+    indices: Vec<usize>,
+    config: TrainConfig,
+    steps_per_epoch: usize,
+    steps: usize,
+    _model: PhantomData<M>,
+}
+
+impl<F: Float, M: PrivateModel<F>> Trainer<F, M> {
+    /// Checks `config` against the training set and sets up the run from `model`.
+    pub fn new(model: &M, train_set: &Dataset<F>, config: &TrainConfig) -> Result<Self> {
+        let n = train_set.len();
+        let b = config.batch_size;
+        ensure_config!(config.epochs > 0, "train for at least one epoch");
+        ensure_config!(n > 0, "the training set is empty");
+        ensure_config!(b > 0 && b <= n, "the batch size must lie in 1..={n} (the training set size), got {b}");
+        train_set.check_fits(&M::SPEC)?;
+        let (batches, steps_per_epoch, capacity) = match config.privacy {
+            Some(_) => {
+                // One epoch is one expected pass: 1/q steps. Room for batches up to eight
+                // standard deviations above the mean, so that steps do not allocate.
+                let rate = b as f64 / n as f64;
+                let steps = (1.0 / rate).round().max(1.0) as usize;
+                let capacity = (b + 8 * (b as f64).sqrt().ceil() as usize + 16).min(n);
+                (Batches::Poisson(PoissonSampler::new(n, rate, config.seed)?), steps, capacity)
+            }
+            None => {
+                let shuffled = ShuffledBatches::new(n, b, config.seed)?;
+                let steps = shuffled.steps_per_epoch();
+                (Batches::Shuffled(shuffled), steps, b)
+            }
+        };
+        Ok(Trainer {
+            engine: CpuEngine::new(M::SPEC, model.params(), capacity),
+            batches,
+            noise: GaussianNoise::seeded(config.seed),
+            indices: Vec::with_capacity(capacity),
+            config: *config,
+            steps_per_epoch,
+            steps: 0,
+            _model: PhantomData,
+        })
+    }
+
+    /// Steps in one epoch: `1/q` when private, one pass of shuffled batches otherwise.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.steps_per_epoch
+    }
+
+    /// Samples a batch of `train_set` and takes one step. Returns the batch's summed
+    /// loss and its size; errors when the loss stops being finite.
+    pub fn step(&mut self, train_set: &Dataset<F>) -> Result<(f64, usize)> {
+        self.batches.next(&mut self.indices);
+        self.engine.load_rows(train_set.features(), train_set.labels(), &self.indices);
+        let config = &self.config;
+        let loss = match &config.privacy {
+            Some(privacy) => {
+                let expected = config.batch_size as f64;
+                private_step::<F, M, _>(&mut self.engine, &mut self.noise, privacy, expected, &config.sgd)
+            }
+            None => nonprivate_step::<F, M, _>(&mut self.engine, &config.sgd),
+        };
+        self.steps += 1;
+        if !loss.is_finite() {
+            return Err(Error::Diverged(format!(
+                "the loss became {loss} at step {} (try a smaller learning rate)",
+                self.steps
+            )));
+        }
+        Ok((loss.to_f64(), self.indices.len()))
+    }
+
+    /// Copies the current parameters into `model`.
+    pub fn read_params(&self, model: &mut M) {
+        self.engine.read_params(model.params_mut());
+    }
+}
+
 /// Trains `model` in place on `train_set`, evaluating on `test_set` after every epoch,
 /// and calls `on_epoch` with each epoch's report.
 pub fn train<F: Float, M: PrivateModel<F>>(
@@ -71,65 +155,30 @@ pub fn train<F: Float, M: PrivateModel<F>>(
     config: &TrainConfig,
     mut on_epoch: impl FnMut(&EpochReport),
 ) -> Result<TrainReport> {
-    let n = train_set.len();
-    let b = config.batch_size;
-    ensure_config!(config.epochs > 0, "train for at least one epoch");
-    ensure_config!(n > 0, "the training set is empty");
-    ensure_config!(b > 0 && b <= n, "the batch size must lie in 1..={n} (the training set size), got {b}");
-    train_set.check_fits(&M::SPEC)?;
     if let Some(test) = test_set {
         test.check_fits(&M::SPEC)?;
     }
-
-    let rate = b as f64 / n as f64;
-    let (mut batches, steps_per_epoch, capacity) = match config.privacy {
-        Some(_) => {
-            // One epoch is one expected pass: 1/q steps. Room for batches up to eight
-            // standard deviations above the mean, so steps do not allocate.
-            let steps = (1.0 / rate).round().max(1.0) as usize;
-            let capacity = (b + 8 * (b as f64).sqrt().ceil() as usize + 16).min(n);
-            (Batches::Poisson(PoissonSampler::new(n, rate, config.seed)?), steps, capacity)
-        }
-        None => {
-            let shuffled = ShuffledBatches::new(n, b, config.seed)?;
-            let steps = shuffled.steps_per_epoch();
-            (Batches::Shuffled(shuffled), steps, b)
-        }
-    };
-    let mut engine = CpuEngine::new(M::SPEC, model.params(), capacity);
-    let mut noise = GaussianNoise::seeded(config.seed);
-    let mut indices = Vec::with_capacity(capacity);
+    let mut trainer = Trainer::new(model, train_set, config)?;
+    let rate = config.batch_size as f64 / train_set.len() as f64;
     let mut report = TrainReport { epochs: Vec::new(), steps: 0, sampling_rate: config.privacy.map(|_| rate) };
-
     for epoch in 1..=config.epochs {
         let start = Instant::now();
         let (mut loss_sum, mut examples) = (0.0, 0);
-        for _ in 0..steps_per_epoch {
-            batches.next(&mut indices);
-            engine.load_rows(train_set.features(), train_set.labels(), &indices);
-            let loss = match &config.privacy {
-                Some(privacy) => private_step::<F, M, _>(&mut engine, &mut noise, privacy, b as f64, &config.sgd),
-                None => nonprivate_step::<F, M, _>(&mut engine, &config.sgd),
-            };
-            report.steps += 1;
-            if !loss.is_finite() {
-                return Err(Error::Diverged(format!(
-                    "the loss became {loss} at step {} (try a smaller learning rate)",
-                    report.steps
-                )));
-            }
-            loss_sum += loss.to_f64();
-            examples += indices.len();
+        for _ in 0..trainer.steps_per_epoch() {
+            let (loss, size) = trainer.step(train_set)?;
+            loss_sum += loss;
+            examples += size;
         }
         let seconds = start.elapsed().as_secs_f64();
-        engine.read_params(model.params_mut());
+        report.steps += trainer.steps_per_epoch();
+        trainer.read_params(model);
         if let Some(i) = model.params().iter().position(|p| !p.is_finite()) {
             return Err(Error::Diverged(format!("parameter {i} became NaN or infinite in epoch {epoch}")));
         }
         let test = test_set.map(|t| evaluate(model, t)).transpose()?;
         let epoch_report = EpochReport {
             epoch,
-            steps: steps_per_epoch,
+            steps: trainer.steps_per_epoch(),
             examples,
             train_loss: loss_sum / examples.max(1) as f64,
             test,

@@ -1,0 +1,195 @@
+//! The one matrix product everything dense goes through, so the kernel can be swapped
+//! and measured in one place.
+//!
+//! f32 on CPUs with AVX-512 uses our own unpacked kernel ([`avx512`]): as fast as the
+//! `gemm` crate on the DP-SGD layer shapes, and it allocates nothing, so training
+//! steps stay allocation-free. Everything else (f64, other CPUs, very long inner
+//! dimensions) goes to the `gemm` crate, which packs its operands into buffers it
+//! allocates per call.
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+use std::any::TypeId;
+
+use rayon::prelude::*;
+
+use crate::Float;
+
+/// Below this many flops a product runs on the calling thread: entering the rayon pool
+/// costs about as much as a whole Adult-sized layer.
+const PARALLEL_FLOPS: usize = 8 << 20;
+/// The unpacked kernel streams a 32-column panel of `B` once per six rows of `C`; past
+/// this inner dimension the panel leaves the L2 cache and packing pays.
+const UNPACKED_MAX_K: usize = 4096;
+
+/// `C = A B`, or `C += A B` when `accumulate`, with `A` `m x k`, `B` `k x n`, `C` `m x n`.
+///
+/// `A(i, p)` is `a[i * a_rs + p * a_cs]`, so a transposed operand is a matter of
+/// strides; `B` is row-major with row stride `ldb`; `C` is row-major and dense.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul<F: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[F],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[F],
+    ldb: usize,
+    c: &mut [F],
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(c.len() >= m * n, "matmul: C too short");
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(F::ZERO);
+        }
+        return;
+    }
+    assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "matmul: A too short");
+    assert!(b.len() >= (k - 1) * ldb + n && ldb >= n, "matmul: B too short");
+
+    #[cfg(target_arch = "x86_64")]
+    if TypeId::of::<F>() == TypeId::of::<f32>() && k <= UNPACKED_MAX_K && std::arch::is_x86_feature_detected!("avx512f") {
+        let operands = avx512::Operands {
+            m,
+            n,
+            k,
+            a: a.as_ptr().cast(),
+            a_rs,
+            a_cs,
+            b: b.as_ptr().cast(),
+            ldb,
+            c: c.as_mut_ptr().cast(),
+            ldc: n,
+            accumulate,
+        };
+        return unpacked(operands);
+    }
+    packed(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
+}
+
+/// Splits the rows of `C` across the rayon pool when the product is large enough.
+#[cfg(target_arch = "x86_64")]
+fn unpacked(o: avx512::Operands) {
+    struct Shared(avx512::Operands);
+    // SAFETY: threads write disjoint row ranges of C and only read A and B.
+    unsafe impl Send for Shared {}
+    unsafe impl Sync for Shared {}
+    impl Shared {
+        // A method, so that closures capture the whole wrapper and not its field.
+        fn operands(&self) -> &avx512::Operands {
+            &self.0
+        }
+    }
+
+    let threads = rayon::current_num_threads();
+    if 2 * o.m * o.n * o.k < PARALLEL_FLOPS || threads == 1 {
+        // SAFETY: AVX-512F was detected; `matmul` checked the extents.
+        return unsafe { avx512::matmul(o) };
+    }
+    let rows = o.m.div_ceil(4 * threads).next_multiple_of(avx512::MR);
+    let shared = Shared(o);
+    (0..o.m.div_ceil(rows)).into_par_iter().for_each(|chunk| {
+        let o = shared.operands();
+        let start = chunk * rows;
+        // SAFETY: as above; this chunk's rows of A and C are inside the matrices.
+        unsafe {
+            avx512::matmul(avx512::Operands {
+                m: rows.min(o.m - start),
+                a: o.a.add(start * o.a_rs),
+                c: o.c.add(start * o.ldc),
+                ..*o
+            })
+        }
+    });
+}
+
+/// The `gemm` crate, for everything the unpacked kernel does not cover.
+#[allow(clippy::too_many_arguments)]
+fn packed<F: Float>(m: usize, n: usize, k: usize, a: &[F], a_rs: usize, a_cs: usize, b: &[F], ldb: usize, c: &mut [F], accumulate: bool) {
+    let parallelism = if 2 * m * n * k >= PARALLEL_FLOPS && rayon::current_num_threads() > 1 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `matmul` checked the extents the strides address; `c` does not alias `a`
+    // or `b` (it is borrowed mutably).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            1,
+            ldb as isize,
+            F::ONE,
+            F::ONE,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every path (unpacked in f32, packed in f64, serial and parallel, both tails)
+    /// against the plain triple loop.
+    fn check<F: Float>(m: usize, n: usize, k: usize, transposed_a: bool, tolerance: f64) {
+        let a: Vec<F> = (0..m * k).map(|i| F::from_f64(((i * 7) % 13) as f64 * 0.25 - 1.5)).collect();
+        let b: Vec<F> = (0..k * (n + 3)).map(|i| F::from_f64(((i * 5) % 11) as f64 * 0.5 - 2.0)).collect();
+        let (a_rs, a_cs) = if transposed_a { (1, m) } else { (k, 1) };
+        let ldb = n + 3;
+        for accumulate in [false, true] {
+            let mut c = vec![F::ONE; m * n];
+            matmul(m, n, k, &a, a_rs, a_cs, &b, ldb, &mut c, accumulate);
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k).map(|p| a[i * a_rs + p * a_cs].to_f64() * b[p * ldb + j].to_f64()).sum::<f64>()
+                        + if accumulate { 1.0 } else { 0.0 };
+                    let got = c[i * n + j].to_f64();
+                    assert!((got - want).abs() <= tolerance * (1.0 + want.abs()), "{m}x{k}x{n} ({i}, {j}): {got} vs {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn products_match_the_triple_loop() {
+        for (m, n, k) in [(1, 1, 1), (7, 5, 3), (13, 50, 104), (6, 32, 9), (20, 33, 17), (50, 104, 120)] {
+            for transposed in [false, true] {
+                check::<f32>(m, n, k, transposed, 1e-5);
+                check::<f64>(m, n, k, transposed, 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn large_products_split_across_threads() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| check::<f32>(700, 40, 300, false, 1e-4));
+        pool.install(|| check::<f32>(5000, 3, 5000, true, 1e-4));
+    }
+
+    #[test]
+    fn empty_inner_dimension_gives_zeros() {
+        let mut c = vec![5.0f32; 6];
+        matmul(2, 3, 0, &[], 0, 1, &[], 3, &mut c, false);
+        assert_eq!(c, vec![0.0; 6]);
+    }
+}

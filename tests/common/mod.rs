@@ -1,0 +1,120 @@
+//! Models and data shared by the integration tests.
+#![allow(dead_code)]
+
+use dpsgd::prelude::*;
+use dpsgd::runtime::ndarray::Array2;
+
+/// Every operation of the language at once: three activations, `+`, a value used by
+/// two consumers (so its gradient accumulates), and softmax cross-entropy.
+#[private_model(loss = softmax_cross_entropy)]
+pub mod every_op {
+    pub struct EveryOp {
+        fc1: Linear<5, 6>,
+        fc2: Linear<5, 6>,
+        fc3: Linear<6, 3>,
+        fc4: Linear<6, 3>,
+    }
+
+    impl EveryOp {
+        pub fn forward(&self, x: Input<5>) -> Logits<3> {
+            let a = relu(self.fc1(x));
+            let b = sigmoid(self.fc2(x));
+            let c = tanh(a + b);
+            self.fc3(c) + self.fc4(a)
+        }
+    }
+}
+
+/// One dense layer and the binary logistic loss.
+#[private_model(loss = binary_logistic)]
+pub mod binary {
+    pub struct Binary {
+        fc: Linear<7, 1>,
+    }
+
+    impl Binary {
+        pub fn forward(&self, x: Input<7>) -> Logits<1> {
+            self.fc(x)
+        }
+    }
+}
+
+/// A deeper stack: tanh and sigmoid between dense layers, binary logistic loss.
+#[private_model(loss = binary_logistic)]
+pub mod deep {
+    pub struct Deep {
+        fc1: Linear<4, 9>,
+        fc2: Linear<9, 9>,
+        fc3: Linear<9, 1>,
+    }
+
+    impl Deep {
+        pub fn forward(&self, x: Input<4>) -> Logits<1> {
+            let h = tanh(self.fc1(x));
+            let h = sigmoid(self.fc2(h));
+            self.fc3(h)
+        }
+    }
+}
+
+pub use binary::Binary;
+pub use deep::Deep;
+pub use every_op::EveryOp;
+
+/// A deterministic batch for model `M`: features in [-2, 2], labels cycling through
+/// the classes.
+pub fn batch<F: Float, M: PrivateModel<F>>(rows: usize, seed: u64) -> (Array2<F>, Vec<u32>) {
+    let spec = M::SPEC;
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let x = Array2::from_shape_fn((rows, spec.input_width), |_| F::from_f64(4.0 * next() - 2.0));
+    let y = (0..rows).map(|i| (i % spec.num_classes()) as u32).collect();
+    (x, y)
+}
+
+/// A model with parameters scaled up so that some examples' gradients exceed any
+/// small clipping norm.
+pub fn model<F: Float, M: PrivateModel<F>>(seed: u64, scale: f64) -> M {
+    let mut m = M::init(seed);
+    for p in m.params_mut() {
+        *p *= F::from_f64(scale);
+    }
+    m
+}
+
+pub fn norm(v: impl IntoIterator<Item = f64>) -> f64 {
+    v.into_iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// Runs `$body` once for each test model and each paper model, with `$m` bound to the
+/// model type in `$f`.
+#[macro_export]
+macro_rules! for_each_model {
+    ($f:ty, $m:ident => $body:block) => {{
+        {
+            type $m = common::EveryOp<$f>;
+            $body
+        }
+        {
+            type $m = common::Binary<$f>;
+            $body
+        }
+        {
+            type $m = common::Deep<$f>;
+            $body
+        }
+        {
+            type $m = dpsgd::models::LogisticRegression<$f>;
+            $body
+        }
+        {
+            type $m = dpsgd::models::Ffnn<$f>;
+            $body
+        }
+    }};
+}

@@ -1,0 +1,55 @@
+//! Gradients of every layer, activation and loss against central finite differences,
+//! in f64.
+
+mod common;
+
+use dpsgd::prelude::*;
+
+/// Compares the mean-loss gradient with `(L(p + h) - L(p - h)) / 2h` for every parameter.
+fn check<M: PrivateModel<f64>>(model: &M, rows: usize) {
+    let (x, y) = common::batch::<f64, M>(rows, 11);
+    let (_, grad) = model.loss_and_grad(x.view(), &y).unwrap();
+    let h = 1e-6;
+    let mut worst = 0.0f64;
+    for i in 0..M::num_params() {
+        let mut shifted = model.clone();
+        shifted.params_mut()[i] += h;
+        let plus = shifted.loss_and_grad(x.view(), &y).unwrap().0;
+        shifted.params_mut()[i] -= 2.0 * h;
+        let minus = shifted.loss_and_grad(x.view(), &y).unwrap().0;
+        let numeric = (plus - minus) / (2.0 * h);
+        let error = (numeric - grad[i]).abs() / (1.0 + numeric.abs());
+        worst = worst.max(error);
+        assert!(error < 1e-7, "{}: parameter {i}: analytic {} vs numeric {numeric}", M::SPEC.name, grad[i]);
+    }
+    assert!(grad.iter().any(|g| g.abs() > 1e-3), "{}: a gradient this small checks nothing", M::SPEC.name);
+    eprintln!("{}: {} parameters, worst relative error {worst:.1e}", M::SPEC.name, M::num_params());
+}
+
+#[test]
+fn every_operation_and_softmax_cross_entropy() {
+    check(&common::model::<f64, common::EveryOp<f64>>(1, 1.0), 9);
+}
+
+#[test]
+fn dense_and_binary_logistic() {
+    check(&common::model::<f64, common::Binary<f64>>(2, 1.0), 9);
+}
+
+#[test]
+fn stacked_tanh_and_sigmoid() {
+    check(&common::model::<f64, common::Deep<f64>>(3, 1.0), 9);
+}
+
+#[test]
+fn paper_models() {
+    check(&common::model::<f64, dpsgd::models::LogisticRegression<f64>>(4, 1.0), 6);
+    check(&common::model::<f64, dpsgd::models::Ffnn<f64>>(5, 1.0), 6);
+}
+
+#[test]
+fn losses_at_large_logits_keep_exact_gradients() {
+    // Parameters ten times larger push the logits far out, where a naive loss overflows.
+    check(&common::model::<f64, common::EveryOp<f64>>(6, 10.0), 5);
+    check(&common::model::<f64, common::Binary<f64>>(7, 10.0), 5);
+}
