@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use dpsgd_runtime::engine::{CpuEngine, Engine};
 use dpsgd_runtime::ndarray::Array2;
-use dpsgd_runtime::noise::GaussianNoise;
+use dpsgd_runtime::noise::{self, NoiseSource};
 use dpsgd_runtime::rng::{Stream, stream};
 use dpsgd_runtime::train::{Privacy, Sgd, nonprivate_step, private_step};
 use dpsgd_runtime::{Dataset, Error, PrivateModel, Result};
@@ -25,7 +25,7 @@ pub const LEARNING_RATE: f64 = 0.15;
 pub struct StepRunner<M: PrivateModel<f32>> {
     engine: CpuEngine<f32>,
     data: Dataset<f32>,
-    noise: GaussianNoise,
+    noise: Box<dyn NoiseSource<f32> + Send>,
     batch_size: usize,
     private: bool,
     next_row: usize,
@@ -46,7 +46,7 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
         Ok(StepRunner {
             engine: CpuEngine::new(spec, model.params(), batch_size),
             data: Dataset::new(features, labels)?,
-            noise: GaussianNoise::seeded(0),
+            noise: noise::for_training(0, spec.num_params),
             batch_size,
             private,
             next_row: 0,
@@ -68,7 +68,7 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
         let sgd = Sgd { lr: LEARNING_RATE, momentum: 0.0 };
         if self.private {
             let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM };
-            private_step::<f32, M, _>(&mut self.engine, &mut self.noise, &privacy, self.batch_size as f64, &sgd);
+            private_step::<f32, M, _>(&mut self.engine, &mut *self.noise, &privacy, self.batch_size as f64, &sgd);
         } else {
             nonprivate_step::<f32, M, _>(&mut self.engine, &sgd);
         }

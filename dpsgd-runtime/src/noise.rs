@@ -1,5 +1,8 @@
 //! Gaussian noise for the private step.
 
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
 use rand_chacha::ChaCha12Rng;
 
 use crate::Float;
@@ -32,9 +35,98 @@ impl<F: Float> NoiseSource<F> for GaussianNoise {
     }
 }
 
+/// Below this many coordinates, drawing the noise inline is cheaper than handing
+/// buffers to another thread.
+const PREFETCH_MIN_LEN: usize = 2048;
+
+/// The noise source training uses: the seeded stream of [`GaussianNoise`], drawn ahead
+/// on a second core when the gradient is large enough for that to pay. Either way the
+/// draws, hence the trained weights, are the same.
+pub fn for_training<F: Float>(seed: u64, len: usize) -> Box<dyn NoiseSource<F> + Send> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if len >= PREFETCH_MIN_LEN && cores > 1 {
+        Box::new(PrefetchedNoise::new(GaussianNoise::seeded(seed), len))
+    } else {
+        Box::new(GaussianNoise::seeded(seed))
+    }
+}
+
+/// Draws the next steps' noise on a background thread while the current step runs:
+/// noise for a model of P parameters costs P normal draws per step, as much as the
+/// rest of a small model's step. Always draws vectors of `len`, in stream order.
+pub struct PrefetchedNoise<F: Float> {
+    len: usize,
+    filled: Receiver<Vec<F>>,
+    empty: Option<SyncSender<Vec<F>>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl<F: Float> PrefetchedNoise<F> {
+    /// Two vectors in flight: one being added, one being drawn.
+    const BUFFERS: usize = 2;
+
+    pub fn new(mut source: GaussianNoise, len: usize) -> Self {
+        let (empty_tx, empty_rx) = sync_channel::<Vec<F>>(Self::BUFFERS);
+        let (filled_tx, filled_rx) = sync_channel::<Vec<F>>(Self::BUFFERS);
+        for _ in 0..Self::BUFFERS {
+            empty_tx.send(vec![F::ZERO; len]).expect("the receiver is alive");
+        }
+        let worker = std::thread::Builder::new()
+            .name("dpsgd-noise".into())
+            .spawn(move || {
+                while let Ok(mut buffer) = empty_rx.recv() {
+                    for z in buffer.iter_mut() {
+                        *z = F::standard_normal(&mut source.rng);
+                    }
+                    if filled_tx.send(buffer).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("spawning the noise thread");
+        PrefetchedNoise { len, filled: filled_rx, empty: Some(empty_tx), worker: Some(worker) }
+    }
+}
+
+impl<F: Float> NoiseSource<F> for PrefetchedNoise<F> {
+    fn add_noise(&mut self, dst: &mut [F], std: F) {
+        assert_eq!(dst.len(), self.len, "prefetched noise has a fixed length");
+        let buffer = self.filled.recv().expect("the noise thread stopped");
+        for (v, z) in dst.iter_mut().zip(&buffer) {
+            *v += std * *z;
+        }
+        // Ignore a closed channel: the worker only stops when this source is dropped.
+        let _ = self.empty.as_ref().expect("alive until drop").send(buffer);
+    }
+}
+
+impl<F: Float> Drop for PrefetchedNoise<F> {
+    fn drop(&mut self) {
+        // Closing the channel of empty buffers ends the worker's loop.
+        self.empty.take();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefetched_noise_is_the_same_stream() {
+        let len = 3000;
+        let mut inline = GaussianNoise::seeded(5);
+        let mut prefetched = PrefetchedNoise::<f32>::new(GaussianNoise::seeded(5), len);
+        for _ in 0..5 {
+            let mut a = vec![0.5f32; len];
+            let mut b = vec![0.5f32; len];
+            inline.add_noise(&mut a, 1.3);
+            prefetched.add_noise(&mut b, 1.3);
+            assert_eq!(a, b);
+        }
+    }
 
     #[test]
     fn draws_have_the_requested_spread_and_repeat_with_the_seed() {

@@ -9,7 +9,7 @@ use crate::data::Dataset;
 use crate::engine::{CpuEngine, Engine};
 use crate::error::{Error, Result, ensure_config};
 use crate::model::PrivateModel;
-use crate::noise::GaussianNoise;
+use crate::noise::{self, NoiseSource};
 use crate::sampling::{PoissonSampler, ShuffledBatches};
 use crate::Float;
 
@@ -68,7 +68,7 @@ impl Batches {
 pub struct Trainer<F: Float, M: PrivateModel<F>> {
     engine: CpuEngine<F>,
     batches: Batches,
-    noise: GaussianNoise,
+    noise: Box<dyn NoiseSource<F> + Send>,
     indices: Vec<usize>,
     config: TrainConfig,
     steps_per_epoch: usize,
@@ -103,7 +103,7 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M> {
         Ok(Trainer {
             engine: CpuEngine::new(M::SPEC, model.params(), capacity),
             batches,
-            noise: GaussianNoise::seeded(config.seed),
+            noise: noise::for_training(config.seed, M::SPEC.num_params),
             indices: Vec::with_capacity(capacity),
             config: *config,
             steps_per_epoch,
@@ -126,7 +126,7 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M> {
         let loss = match &config.privacy {
             Some(privacy) => {
                 let expected = config.batch_size as f64;
-                private_step::<F, M, _>(&mut self.engine, &mut self.noise, privacy, expected, &config.sgd)
+                private_step::<F, M, _>(&mut self.engine, &mut *self.noise, privacy, expected, &config.sgd)
             }
             None => nonprivate_step::<F, M, _>(&mut self.engine, &config.sgd),
         };
