@@ -82,7 +82,9 @@ impl Graph {
 }
 
 struct Binding {
-    node: NodeId,
+    /// `None` when the value's expression had an error (already reported): uses of
+    /// the name are then silent, so one mistake gives one message.
+    node: Option<NodeId>,
     span: Span,
     used: bool,
 }
@@ -107,7 +109,7 @@ pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Error
         layer_uses: vec![None; def.model.layers.len()],
         errors,
     };
-    b.scope.insert(forward.input.to_string(), Binding { node: 0, span: forward.input.span(), used: false });
+    b.scope.insert(forward.input.to_string(), Binding { node: Some(0), span: forward.input.span(), used: false });
 
     let mut output = None;
     let last = forward.stmts.len().wrapping_sub(1);
@@ -124,7 +126,7 @@ pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Error
     }
 
     for (name, binding) in &b.scope {
-        if !binding.used {
+        if !binding.used && binding.node.is_some() {
             b.errors.at(binding.span, format!("`{name}` is never used; every value in forward must flow into the logits"));
         }
     }
@@ -187,11 +189,9 @@ impl Builder<'_> {
                 return;
             }
         };
-        if let Some(node) = value {
-            let previous = self.scope.insert(ident.to_string(), Binding { node, span: ident.span(), used: false });
-            if let Some(previous) = previous.filter(|p| !p.used) {
-                self.errors.at(previous.span, format!("`{ident}` is never used before it is shadowed"));
-            }
+        let previous = self.scope.insert(ident.to_string(), Binding { node: value, span: ident.span(), used: false });
+        if let Some(previous) = previous.filter(|p| !p.used && p.node.is_some()) {
+            self.errors.at(previous.span, format!("`{ident}` is never used before it is shadowed"));
         }
     }
 
@@ -205,8 +205,7 @@ impl Builder<'_> {
             }
             Expr::MethodCall(call) => {
                 if !is_self(&call.receiver) {
-                    self.errors.spanned(expr, format!("unsupported method call; {LANGUAGE}"));
-                    return None;
+                    return self.unsupported(expr, format!("unsupported method call; {LANGUAGE}"));
                 }
                 if let Some(turbofish) = &call.turbofish {
                     self.errors.spanned(turbofish, "layer calls take no type arguments");
@@ -229,14 +228,12 @@ impl Builder<'_> {
                     let name = p.path.get_ident().expect("checked");
                     self.function_call(name, &call.args, expr)
                 }
-                other => {
-                    self.errors.spanned(other, format!("unsupported call; {LANGUAGE}"));
-                    None
-                }
+                _ => self.unsupported(expr, format!("unsupported call; {LANGUAGE}")),
             },
             Expr::Binary(bin) => {
                 if !matches!(bin.op, BinOp::Add(_)) {
                     self.errors.spanned(bin.op, "unsupported operator: forward adds values of the same shape with `+`");
+                    self.mark_used(quote::ToTokens::to_token_stream(expr));
                     return None;
                 }
                 let (lhs, rhs) = (self.expr(&bin.left), self.expr(&bin.right));
@@ -248,9 +245,28 @@ impl Builder<'_> {
                 }
                 Some(self.push(Op::Add { lhs, rhs }, a))
             }
-            other => {
-                self.errors.spanned(other, format!("unsupported expression; {LANGUAGE}"));
-                None
+            other => self.unsupported(other, format!("unsupported expression; {LANGUAGE}")),
+        }
+    }
+
+    /// Reports `expr` and counts the names it mentions as used, so that the error
+    /// does not also make them look unused.
+    fn unsupported(&mut self, expr: &Expr, message: String) -> Option<NodeId> {
+        self.errors.spanned(expr, message);
+        self.mark_used(quote::ToTokens::to_token_stream(expr));
+        None
+    }
+
+    fn mark_used(&mut self, tokens: proc_macro2::TokenStream) {
+        for tree in tokens {
+            match tree {
+                proc_macro2::TokenTree::Ident(ident) => {
+                    if let Some(binding) = self.scope.get_mut(&ident.to_string()) {
+                        binding.used = true;
+                    }
+                }
+                proc_macro2::TokenTree::Group(group) => self.mark_used(group.stream()),
+                _ => {}
             }
         }
     }
@@ -263,7 +279,7 @@ impl Builder<'_> {
         match self.scope.get_mut(&ident.to_string()) {
             Some(binding) => {
                 binding.used = true;
-                Some(binding.node)
+                binding.node
             }
             None => {
                 self.errors.spanned(ident, format!("unknown value `{ident}`"));

@@ -36,8 +36,14 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let module: syn::ItemMod = syn::parse2(item).map_err(|e| {
         syn::Error::new(e.span(), "#[private_model] goes on a module: `mod name { struct ...; impl ... { fn forward ... } }`")
     })?;
-    let def = parse::parse(module)?;
-    let args = args?;
+    let (def, args) = match (parse::parse(module), args) {
+        (Ok(def), Ok(args)) => (def, args),
+        (Err(mut e), Err(a)) => {
+            e.combine(a);
+            return Err(e);
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
     let mut errors = errors::Errors::default();
     let graph = graph::build(&def, args.loss, args.loss_span, &mut errors);
     errors.finish()?;

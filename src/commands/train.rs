@@ -27,16 +27,16 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
     /// Noise multiplier sigma: the noise's standard deviation is sigma * C.
-    #[arg(long, default_value_t = 1.1, conflicts_with = "no_privacy")]
+    #[arg(long, default_value_t = 1.1, conflicts_with = "no_privacy", allow_negative_numbers = true)]
     pub noise_multiplier: f64,
     /// Clipping norm C of every example's gradient.
-    #[arg(long, default_value_t = 1.0, conflicts_with = "no_privacy")]
+    #[arg(long, default_value_t = 1.0, conflicts_with = "no_privacy", allow_negative_numbers = true)]
     pub max_grad_norm: f64,
     /// Learning rate.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub lr: f64,
     /// SGD momentum (0 for plain SGD).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub momentum: f64,
     /// Seed of parameter initialization, sampling and noise: the same seed gives the
     /// same trained model, bit for bit.

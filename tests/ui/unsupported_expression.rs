@@ -1,0 +1,19 @@
+use dpsgd::prelude::*;
+
+#[private_model(loss = softmax_cross_entropy)]
+mod net {
+    pub struct Net {
+        fc1: Linear<4, 8>,
+        fc2: Linear<8, 3>,
+    }
+
+    impl Net {
+        pub fn forward(&self, x: Input<4>) -> Logits<3> {
+            let h = self.fc1(x);
+            let h = if true { relu(h) } else { tanh(h) };
+            self.fc2(h * h)
+        }
+    }
+}
+
+fn main() {}
