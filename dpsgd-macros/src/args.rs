@@ -11,7 +11,8 @@ pub enum LossKind {
 }
 
 impl LossKind {
-    pub const NAMES: &'static str = "binary_logistic (one logit, labels 0/1) or softmax_cross_entropy (one logit per class)";
+    pub const NAMES: &'static str =
+        "binary_logistic (one logit, labels 0/1) or softmax_cross_entropy (one logit per class)";
 
     fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -35,8 +36,12 @@ pub fn parse(attr: TokenStream) -> syn::Result<Args> {
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("loss") {
             let name: syn::Ident = meta.value()?.parse()?;
-            let kind = LossKind::from_name(&name.to_string())
-                .ok_or_else(|| syn::Error::new(name.span(), format!("unknown loss `{name}`; use {}", LossKind::NAMES)))?;
+            let kind = LossKind::from_name(&name.to_string()).ok_or_else(|| {
+                syn::Error::new(
+                    name.span(),
+                    format!("unknown loss `{name}`; use {}", LossKind::NAMES),
+                )
+            })?;
             loss = Some((kind, name.span()));
             Ok(())
         } else if meta.path.is_ident("crate") {
@@ -50,8 +55,15 @@ pub fn parse(attr: TokenStream) -> syn::Result<Args> {
     let (loss, loss_span) = loss.ok_or_else(|| {
         syn::Error::new(
             Span::call_site(),
-            format!("name the loss: #[private_model(loss = ...)] with {}", LossKind::NAMES),
+            format!(
+                "name the loss: #[private_model(loss = ...)] with {}",
+                LossKind::NAMES
+            ),
         )
     })?;
-    Ok(Args { loss, loss_span, krate: krate.unwrap_or_else(|| syn::parse_quote!(::dpsgd::runtime)) })
+    Ok(Args {
+        loss,
+        loss_span,
+        krate: krate.unwrap_or_else(|| syn::parse_quote!(::dpsgd::runtime)),
+    })
 }

@@ -28,7 +28,9 @@ use proc_macro2::TokenStream as TokenStream2;
 /// model. See the `dpsgd` crate documentation for the language and an example.
 #[proc_macro_attribute]
 pub fn private_model(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand(attr.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+    expand(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {

@@ -3,12 +3,12 @@
 use ndarray::{Array2, ArrayView2};
 use rand_distr::{Distribution, Uniform};
 
+use crate::Float;
 use crate::data::{check_batch, check_labels, check_width};
 use crate::engine::{CpuEngine, Engine};
 use crate::error::{Error, Result};
 use crate::rng::{Stream, stream};
 use crate::spec::{Buf, ModelSpec};
-use crate::Float;
 
 /// A model whose batched, differentiated and clipped code was generated at compile
 /// time. The `run_*` functions are that code: each drives an [`Engine`] through one
@@ -80,7 +80,10 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
         engine.load_batch(features, &labels);
         Self::run_forward(&mut engine);
         let mut out = Array2::from_elem((features.nrows(), Self::SPEC.outputs), F::ZERO);
-        engine.read(Self::SPEC.logits, out.as_slice_mut().expect("standard layout"));
+        engine.read(
+            Self::SPEC.logits,
+            out.as_slice_mut().expect("standard layout"),
+        );
         Ok(out)
     }
 
@@ -88,7 +91,12 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
     fn predict(&self, features: ArrayView2<'_, F>) -> Result<Vec<u32>> {
         let logits = self.logits(features)?;
         let mut out = vec![0; features.nrows()];
-        crate::kernels::loss::predictions(Self::SPEC.loss, logits.as_slice().expect("standard layout"), Self::SPEC.outputs, &mut out);
+        crate::kernels::loss::predictions(
+            Self::SPEC.loss,
+            logits.as_slice().expect("standard layout"),
+            Self::SPEC.outputs,
+            &mut out,
+        );
         Ok(out)
     }
 
@@ -96,7 +104,9 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
     fn loss_and_grad(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<(F, Vec<F>)> {
         let mut engine = self.backward_engine(features, labels)?;
         if labels.is_empty() {
-            return Err(Error::Shape("the mean loss of an empty batch is undefined".into()));
+            return Err(Error::Shape(
+                "the mean loss of an empty batch is undefined".into(),
+            ));
         }
         Self::run_param_grads(&mut engine, None);
         let inv = F::ONE / F::from_f64(labels.len() as f64);
@@ -115,7 +125,11 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
     }
 
     /// Each example's gradient norm over all parameters, by the ghost identity.
-    fn per_example_grad_norms(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<Vec<F>> {
+    fn per_example_grad_norms(
+        &self,
+        features: ArrayView2<'_, F>,
+        labels: &[u32],
+    ) -> Result<Vec<F>> {
         let mut engine = self.backward_engine(features, labels)?;
         Self::run_sq_norms(&mut engine);
         let mut out = vec![F::ZERO; labels.len()];
@@ -134,9 +148,16 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
     }
 
     /// `sum_i g_i min(1, C / ||g_i||)`: the private step's gradient before noise.
-    fn clipped_grad_sum(&self, features: ArrayView2<'_, F>, labels: &[u32], max_norm: F) -> Result<Vec<F>> {
+    fn clipped_grad_sum(
+        &self,
+        features: ArrayView2<'_, F>,
+        labels: &[u32],
+        max_norm: F,
+    ) -> Result<Vec<F>> {
         if !(max_norm > F::ZERO && max_norm.is_finite()) {
-            return Err(Error::Config(format!("the clipping norm must be positive and finite, got {max_norm}")));
+            return Err(Error::Config(format!(
+                "the clipping norm must be positive and finite, got {max_norm}"
+            )));
         }
         let mut engine = self.backward_engine(features, labels)?;
         Self::run_sq_norms(&mut engine);

@@ -23,7 +23,9 @@ pub struct GaussianNoise {
 
 impl GaussianNoise {
     pub fn seeded(seed: u64) -> Self {
-        GaussianNoise { rng: stream(seed, Stream::Noise) }
+        GaussianNoise {
+            rng: stream(seed, Stream::Noise),
+        }
     }
 }
 
@@ -69,7 +71,9 @@ impl<F: Float> PrefetchedNoise<F> {
         let (empty_tx, empty_rx) = sync_channel::<Vec<F>>(Self::BUFFERS);
         let (filled_tx, filled_rx) = sync_channel::<Vec<F>>(Self::BUFFERS);
         for _ in 0..Self::BUFFERS {
-            empty_tx.send(vec![F::ZERO; len]).expect("the receiver is alive");
+            empty_tx
+                .send(vec![F::ZERO; len])
+                .expect("the receiver is alive");
         }
         let worker = std::thread::Builder::new()
             .name("dpsgd-noise".into())
@@ -84,7 +88,12 @@ impl<F: Float> PrefetchedNoise<F> {
                 }
             })
             .expect("spawning the noise thread");
-        PrefetchedNoise { len, filled: filled_rx, empty: Some(empty_tx), worker: Some(worker) }
+        PrefetchedNoise {
+            len,
+            filled: filled_rx,
+            empty: Some(empty_tx),
+            worker: Some(worker),
+        }
     }
 }
 
@@ -92,9 +101,7 @@ impl<F: Float> NoiseSource<F> for PrefetchedNoise<F> {
     fn add_noise(&mut self, dst: &mut [F], std: F) {
         assert_eq!(dst.len(), self.len, "prefetched noise has a fixed length");
         let buffer = self.filled.recv().expect("the noise thread stopped");
-        for (v, z) in dst.iter_mut().zip(&buffer) {
-            *v += std * *z;
-        }
+        crate::kernels::vector::add_scaled(std, &buffer, dst);
         // Ignore a closed channel: the worker only stops when this source is dropped.
         let _ = self.empty.as_ref().expect("alive until drop").send(buffer);
     }

@@ -66,10 +66,13 @@ impl std::str::FromStr for ModelName {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        ModelName::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| {
-            let names: Vec<_> = ModelName::ALL.iter().map(|m| m.as_str()).collect();
-            format!("unknown model `{s}`; available: {}", names.join(", "))
-        })
+        ModelName::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = ModelName::ALL.iter().map(|m| m.as_str()).collect();
+                format!("unknown model `{s}`; available: {}", names.join(", "))
+            })
     }
 }
 

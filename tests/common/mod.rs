@@ -57,8 +57,11 @@ pub mod deep {
     }
 }
 
+#[allow(unused_imports)]
 pub use binary::Binary;
+#[allow(unused_imports)]
 pub use deep::Deep;
+#[allow(unused_imports)]
 pub use every_op::EveryOp;
 
 /// A deterministic batch for model `M`: features in [-2, 2], labels cycling through
@@ -72,7 +75,9 @@ pub fn batch<F: Float, M: PrivateModel<F>>(rows: usize, seed: u64) -> (Array2<F>
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
-    let x = Array2::from_shape_fn((rows, spec.input_width), |_| F::from_f64(4.0 * next() - 2.0));
+    let x = Array2::from_shape_fn((rows, spec.input_width), |_| {
+        F::from_f64(4.0 * next() - 2.0)
+    });
     let y = (0..rows).map(|i| (i % spec.num_classes()) as u32).collect();
     (x, y)
 }

@@ -12,8 +12,8 @@ use flate2::read::GzDecoder;
 use ndarray::Array2;
 
 use super::Dataset;
-use crate::error::{Error, Result};
 use crate::Float;
+use crate::error::{Error, Result};
 
 /// Features per example.
 pub const FEATURES: usize = 104;
@@ -25,30 +25,145 @@ const NUMERIC: [usize; 6] = [0, 2, 4, 10, 11, 12];
 /// Categorical columns and their values, in the order of `adult.names`. `Never-worked`
 /// is left out of `workclass`: all such rows lack an occupation and are dropped.
 const CATEGORICAL: [(usize, &str, &[&str]); 8] = [
-    (1, "workclass", &["Private", "Self-emp-not-inc", "Self-emp-inc", "Federal-gov", "Local-gov", "State-gov", "Without-pay"]),
-    (3, "education", &[
-        "Bachelors", "Some-college", "11th", "HS-grad", "Prof-school", "Assoc-acdm", "Assoc-voc", "9th",
-        "7th-8th", "12th", "Masters", "1st-4th", "10th", "Doctorate", "5th-6th", "Preschool",
-    ]),
-    (5, "marital-status", &[
-        "Married-civ-spouse", "Divorced", "Never-married", "Separated", "Widowed", "Married-spouse-absent",
-        "Married-AF-spouse",
-    ]),
-    (6, "occupation", &[
-        "Tech-support", "Craft-repair", "Other-service", "Sales", "Exec-managerial", "Prof-specialty",
-        "Handlers-cleaners", "Machine-op-inspct", "Adm-clerical", "Farming-fishing", "Transport-moving",
-        "Priv-house-serv", "Protective-serv", "Armed-Forces",
-    ]),
-    (7, "relationship", &["Wife", "Own-child", "Husband", "Not-in-family", "Other-relative", "Unmarried"]),
-    (8, "race", &["White", "Asian-Pac-Islander", "Amer-Indian-Eskimo", "Other", "Black"]),
+    (
+        1,
+        "workclass",
+        &[
+            "Private",
+            "Self-emp-not-inc",
+            "Self-emp-inc",
+            "Federal-gov",
+            "Local-gov",
+            "State-gov",
+            "Without-pay",
+        ],
+    ),
+    (
+        3,
+        "education",
+        &[
+            "Bachelors",
+            "Some-college",
+            "11th",
+            "HS-grad",
+            "Prof-school",
+            "Assoc-acdm",
+            "Assoc-voc",
+            "9th",
+            "7th-8th",
+            "12th",
+            "Masters",
+            "1st-4th",
+            "10th",
+            "Doctorate",
+            "5th-6th",
+            "Preschool",
+        ],
+    ),
+    (
+        5,
+        "marital-status",
+        &[
+            "Married-civ-spouse",
+            "Divorced",
+            "Never-married",
+            "Separated",
+            "Widowed",
+            "Married-spouse-absent",
+            "Married-AF-spouse",
+        ],
+    ),
+    (
+        6,
+        "occupation",
+        &[
+            "Tech-support",
+            "Craft-repair",
+            "Other-service",
+            "Sales",
+            "Exec-managerial",
+            "Prof-specialty",
+            "Handlers-cleaners",
+            "Machine-op-inspct",
+            "Adm-clerical",
+            "Farming-fishing",
+            "Transport-moving",
+            "Priv-house-serv",
+            "Protective-serv",
+            "Armed-Forces",
+        ],
+    ),
+    (
+        7,
+        "relationship",
+        &[
+            "Wife",
+            "Own-child",
+            "Husband",
+            "Not-in-family",
+            "Other-relative",
+            "Unmarried",
+        ],
+    ),
+    (
+        8,
+        "race",
+        &[
+            "White",
+            "Asian-Pac-Islander",
+            "Amer-Indian-Eskimo",
+            "Other",
+            "Black",
+        ],
+    ),
     (9, "sex", &["Female", "Male"]),
-    (13, "native-country", &[
-        "United-States", "Cambodia", "England", "Puerto-Rico", "Canada", "Germany", "Outlying-US(Guam-USVI-etc)",
-        "India", "Japan", "Greece", "South", "China", "Cuba", "Iran", "Honduras", "Philippines", "Italy", "Poland",
-        "Jamaica", "Vietnam", "Mexico", "Portugal", "Ireland", "France", "Dominican-Republic", "Laos", "Ecuador",
-        "Taiwan", "Haiti", "Columbia", "Hungary", "Guatemala", "Nicaragua", "Scotland", "Thailand", "Yugoslavia",
-        "El-Salvador", "Trinadad&Tobago", "Peru", "Hong", "Holand-Netherlands",
-    ]),
+    (
+        13,
+        "native-country",
+        &[
+            "United-States",
+            "Cambodia",
+            "England",
+            "Puerto-Rico",
+            "Canada",
+            "Germany",
+            "Outlying-US(Guam-USVI-etc)",
+            "India",
+            "Japan",
+            "Greece",
+            "South",
+            "China",
+            "Cuba",
+            "Iran",
+            "Honduras",
+            "Philippines",
+            "Italy",
+            "Poland",
+            "Jamaica",
+            "Vietnam",
+            "Mexico",
+            "Portugal",
+            "Ireland",
+            "France",
+            "Dominican-Republic",
+            "Laos",
+            "Ecuador",
+            "Taiwan",
+            "Haiti",
+            "Columbia",
+            "Hungary",
+            "Guatemala",
+            "Nicaragua",
+            "Scotland",
+            "Thailand",
+            "Yugoslavia",
+            "El-Salvador",
+            "Trinadad&Tobago",
+            "Peru",
+            "Hong",
+            "Holand-Netherlands",
+        ],
+    ),
 ];
 
 /// One parsed row: numeric columns, index of each categorical value, label.
@@ -68,22 +183,36 @@ pub struct Adult<F> {
 
 /// Loads `adult.data` and `adult.test` (or their `.gz`) from `dir`.
 pub fn load<F: Float>(dir: &Path) -> Result<Adult<F>> {
-    let train = parse(&read_text(&dir.join("adult.data"))?, &dir.join("adult.data"))?;
-    let test = parse(&read_text(&dir.join("adult.test"))?, &dir.join("adult.test"))?;
+    let train = parse(
+        &read_text(&dir.join("adult.data"))?,
+        &dir.join("adult.data"),
+    )?;
+    let test = parse(
+        &read_text(&dir.join("adult.test"))?,
+        &dir.join("adult.test"),
+    )?;
     let (mean, std) = standardization(&train);
-    Ok(Adult { train: encode(&train, &mean, &std)?, test: encode(&test, &mean, &std)? })
+    Ok(Adult {
+        train: encode(&train, &mean, &std)?,
+        test: encode(&test, &mean, &std)?,
+    })
 }
 
 /// The file at `path`, or at `path` + `.gz` decompressed.
 fn read_text(path: &Path) -> Result<String> {
-    let io = |path: &Path, source| Error::Io { path: path.to_path_buf(), source };
+    let io = |path: &Path, source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if path.exists() {
         return std::fs::read_to_string(path).map_err(|e| io(path, e));
     }
     let gz = PathBuf::from(format!("{}.gz", path.display()));
     let file = std::fs::File::open(&gz).map_err(|e| io(&gz, e))?;
     let mut text = String::new();
-    GzDecoder::new(file).read_to_string(&mut text).map_err(|e| io(&gz, e))?;
+    GzDecoder::new(file)
+        .read_to_string(&mut text)
+        .map_err(|e| io(&gz, e))?;
     Ok(text)
 }
 
@@ -97,10 +226,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Record>> {
         if line.is_empty() || line.starts_with('|') {
             continue;
         }
-        let bad = |message: String| Error::Malformed { path: path.to_path_buf(), line: index + 1, message };
+        let bad = |message: String| Error::Malformed {
+            path: path.to_path_buf(),
+            line: index + 1,
+            message,
+        };
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         if fields.len() != FIELDS {
-            return Err(bad(format!("expected {FIELDS} comma-separated fields, found {}", fields.len())));
+            return Err(bad(format!(
+                "expected {FIELDS} comma-separated fields, found {}",
+                fields.len()
+            )));
         }
         if fields.contains(&"?") {
             continue;
@@ -111,7 +247,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Record>> {
                 .parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
-                .ok_or_else(|| bad(format!("field {} is not a number: {:?}", column + 1, fields[column])))?;
+                .ok_or_else(|| {
+                    bad(format!(
+                        "field {} is not a number: {:?}",
+                        column + 1,
+                        fields[column]
+                    ))
+                })?;
         }
         let mut categories = [0; 8];
         for (category, (column, name, values)) in categories.iter_mut().zip(&CATEGORICAL) {
@@ -123,9 +265,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Record>> {
         let label = match fields[14].trim_end_matches('.') {
             "<=50K" => 0,
             ">50K" => 1,
-            other => return Err(bad(format!("income must be <=50K or >50K, found {other:?}"))),
+            other => {
+                return Err(bad(format!(
+                    "income must be <=50K or >50K, found {other:?}"
+                )));
+            }
         };
-        records.push(Record { numeric, categories, label });
+        records.push(Record {
+            numeric,
+            categories,
+            label,
+        });
     }
     Ok(records)
 }
@@ -199,7 +349,9 @@ mod tests {
             (ROW.replace(", 40,", ", NaN,"), "not a number"),
         ] {
             let text = format!("{ROW}\n{bad}\n");
-            let err = parse(&text, Path::new("adult.data")).unwrap_err().to_string();
+            let err = parse(&text, Path::new("adult.data"))
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with("adult.data:2: "), "{err}");
             assert!(err.contains(message), "{err}");
         }

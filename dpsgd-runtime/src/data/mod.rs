@@ -4,9 +4,9 @@ pub mod adult;
 
 use ndarray::{Array2, ArrayView2};
 
+use crate::Float;
 use crate::error::{Error, Result};
 use crate::spec::ModelSpec;
-use crate::Float;
 
 /// Examples as rows of a feature matrix, with a class label each. Construction checks
 /// that every feature is finite and that there is one label per row.
@@ -19,7 +19,10 @@ pub struct Dataset<F> {
 impl<F: Float> Dataset<F> {
     pub fn new(features: Array2<F>, labels: Vec<u32>) -> Result<Self> {
         check_batch(features.view(), &labels)?;
-        Ok(Dataset { features: features.as_standard_layout().into_owned(), labels })
+        Ok(Dataset {
+            features: features.as_standard_layout().into_owned(),
+            labels,
+        })
     }
 
     pub fn features(&self) -> ArrayView2<'_, F> {
@@ -86,7 +89,11 @@ pub fn check_width(width: usize, spec: &ModelSpec) -> Result<()> {
 /// Errors at the first label that is not below `num_classes`.
 pub fn check_labels(labels: &[u32], num_classes: usize) -> Result<()> {
     match labels.iter().position(|&l| l as usize >= num_classes) {
-        Some(row) => Err(Error::LabelOutOfRange { row, label: labels[row], num_classes }),
+        Some(row) => Err(Error::LabelOutOfRange {
+            row,
+            label: labels[row],
+            num_classes,
+        }),
         None => Ok(()),
     }
 }

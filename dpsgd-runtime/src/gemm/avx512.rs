@@ -72,7 +72,14 @@ fn lanes(n: usize) -> __mmask16 {
 
 /// `R x 32` block of `C` (fewer columns where the masks say so).
 #[inline(always)]
-unsafe fn block<const R: usize>(o: &Operands, a: *const f32, b: *const f32, c: *mut f32, mask0: __mmask16, mask1: __mmask16) {
+unsafe fn block<const R: usize>(
+    o: &Operands,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    mask0: __mmask16,
+    mask1: __mmask16,
+) {
     // SAFETY: the caller's pointers cover R rows of A and C and the masked columns of B and C.
     unsafe {
         let mut acc0 = [_mm512_setzero_ps(); R];

@@ -1,6 +1,7 @@
 //! Element-wise nonlinearities and their derivatives, written in terms of the output
 //! so the backward pass needs no copy of the input.
 
+use super::simd::multiversion;
 use crate::Float;
 use crate::spec::Activation;
 
@@ -15,6 +16,7 @@ pub fn sigmoid<F: Float>(x: F) -> F {
     }
 }
 
+multiversion! {
 pub fn forward<F: Float>(act: Activation, x: &[F], y: &mut [F]) {
     match act {
         Activation::Relu => {
@@ -34,7 +36,9 @@ pub fn forward<F: Float>(act: Activation, x: &[F], y: &mut [F]) {
         }
     }
 }
+}
 
+multiversion! {
 /// `dx = dy * f'(x)` with `f'` computed from the output `y = f(x)`; `dx +=` when `accumulate`.
 pub fn backward<F: Float>(act: Activation, y: &[F], dy: &[F], dx: &mut [F], accumulate: bool) {
     let derivative = |yi: F| match act {
@@ -56,4 +60,5 @@ pub fn backward<F: Float>(act: Activation, y: &[F], dy: &[F], dx: &mut [F], accu
             *dxi = g;
         }
     }
+}
 }

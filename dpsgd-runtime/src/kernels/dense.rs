@@ -6,6 +6,7 @@
 //! weight gradient `x^T dy` both stream contiguous rows. `scratch` holds at least
 //! `inputs * outputs` values.
 
+use super::simd::multiversion;
 use super::vector::{axpy, dot, sq_norm};
 use crate::Float;
 use crate::gemm::matmul;
@@ -24,8 +25,8 @@ fn transpose<F: Float>(w: &[F], inputs: usize, outputs: usize, dst: &mut [F]) {
     }
 }
 
+multiversion! {
 /// `y = x W + b`.
-#[allow(clippy::too_many_arguments)]
 pub fn forward<F: Float>(
     x: &[F],
     w: &[F],
@@ -51,9 +52,10 @@ pub fn forward<F: Float>(
     }
     matmul(batch, outputs, inputs, x, inputs, 1, w, outputs, y, true);
 }
+}
 
+multiversion! {
 /// `dx = dy W^T` (or `dx += dy W^T` when `accumulate`).
-#[allow(clippy::too_many_arguments)]
 pub fn backward_input<F: Float>(
     dy: &[F],
     w: &[F],
@@ -79,11 +81,12 @@ pub fn backward_input<F: Float>(
     }
     matmul(batch, inputs, outputs, dy, outputs, 1, wt, inputs, dx, accumulate);
 }
+}
 
+multiversion! {
 /// Summed parameter gradient over the batch: `gw = x^T dy`, `gb = sum_i dy_i`.
 /// Per-example weights (clipping factors) are applied by scaling `dy` beforehand,
 /// which makes the clipped sum one product.
-#[allow(clippy::too_many_arguments)]
 pub fn param_grad<F: Float>(
     x: &[F],
     dy: &[F],
@@ -118,7 +121,9 @@ pub fn param_grad<F: Float>(
         }
     }
 }
+}
 
+multiversion! {
 /// Ghost norms: adds `||g_i||^2 = (||x_i||^2 + 1) ||dy_i||^2` (weight and bias) to `out[i]`
 /// without forming `g_i = x_i dy_i^T`.
 pub fn add_sq_norms<F: Float>(x: &[F], dy: &[F], out: &mut [F], batch: usize, inputs: usize, outputs: usize) {
@@ -126,10 +131,11 @@ pub fn add_sq_norms<F: Float>(x: &[F], dy: &[F], out: &mut [F], batch: usize, in
         *o += (sq_norm(xi) + F::ONE) * sq_norm(dyi);
     }
 }
+}
 
+multiversion! {
 /// Writes each example's gradient `x_i dy_i^T` and `dy_i` into its row of the
 /// per-example gradient matrix (`[batch, row_len]`), at the layer's parameter offsets.
-#[allow(clippy::too_many_arguments)]
 pub fn per_example_grads<F: Float>(
     x: &[F],
     dy: &[F],
@@ -152,6 +158,7 @@ pub fn per_example_grads<F: Float>(
         row[bias_offset..bias_offset + outputs].copy_from_slice(dyi);
     }
 }
+}
 
 #[cfg(test)]
 mod tests {
@@ -173,7 +180,10 @@ mod tests {
             forward(&x, &w, &b, &mut y, batch, inputs, outputs, &mut scratch);
             for i in 0..batch {
                 for o in 0..outputs {
-                    let e = b[o] + (0..inputs).map(|k| x[i * inputs + k] * w[k * outputs + o]).sum::<f64>();
+                    let e = b[o]
+                        + (0..inputs)
+                            .map(|k| x[i * inputs + k] * w[k * outputs + o])
+                            .sum::<f64>();
                     assert!((y[i * outputs + o] - e).abs() < 1e-12);
                 }
             }
@@ -181,10 +191,21 @@ mod tests {
             let dy = data(batch * outputs, 3.0);
             for accumulate in [false, true] {
                 let mut dx = vec![1.0; batch * inputs];
-                backward_input(&dy, &w, &mut dx, batch, inputs, outputs, accumulate, &mut scratch);
+                backward_input(
+                    &dy,
+                    &w,
+                    &mut dx,
+                    batch,
+                    inputs,
+                    outputs,
+                    accumulate,
+                    &mut scratch,
+                );
                 for i in 0..batch {
                     for k in 0..inputs {
-                        let e: f64 = (0..outputs).map(|o| dy[i * outputs + o] * w[k * outputs + o]).sum::<f64>()
+                        let e: f64 = (0..outputs)
+                            .map(|o| dy[i * outputs + o] * w[k * outputs + o])
+                            .sum::<f64>()
                             + if accumulate { 1.0 } else { 0.0 };
                         assert!((dx[i * inputs + k] - e).abs() < 1e-12);
                     }
@@ -201,13 +222,32 @@ mod tests {
             let dy = data(batch * outputs, 1.5);
             let row_len = outputs * (inputs + 1) + 4;
             let mut per = vec![0.0; batch * row_len];
-            per_example_grads(&x, &dy, &mut per, row_len, 2, 2 + outputs * inputs, batch, inputs, outputs);
+            per_example_grads(
+                &x,
+                &dy,
+                &mut per,
+                row_len,
+                2,
+                2 + outputs * inputs,
+                batch,
+                inputs,
+                outputs,
+            );
             let mut norms = vec![0.5; batch];
             add_sq_norms(&x, &dy, &mut norms, batch, inputs, outputs);
             let mut gw = vec![0.0; outputs * inputs];
             let mut gb = vec![0.0; outputs];
             let mut scratch = vec![0.0; inputs * outputs];
-            param_grad(&x, &dy, &mut gw, &mut gb, batch, inputs, outputs, &mut scratch);
+            param_grad(
+                &x,
+                &dy,
+                &mut gw,
+                &mut gb,
+                batch,
+                inputs,
+                outputs,
+                &mut scratch,
+            );
             for i in 0..batch {
                 let row = &per[i * row_len..(i + 1) * row_len];
                 let sq: f64 = row.iter().map(|v| v * v).sum();
@@ -218,7 +258,9 @@ mod tests {
                 assert!((gw[p] - s).abs() < 1e-12);
             }
             for o in 0..outputs {
-                let s: f64 = (0..batch).map(|i| per[i * row_len + 2 + outputs * inputs + o]).sum();
+                let s: f64 = (0..batch)
+                    .map(|i| per[i * row_len + 2 + outputs * inputs + o])
+                    .sum();
                 assert!((gb[o] - s).abs() < 1e-12);
             }
         }

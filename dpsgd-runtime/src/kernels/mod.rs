@@ -6,4 +6,5 @@ pub mod clip;
 pub mod dense;
 pub mod loss;
 pub mod optim;
+pub mod simd;
 pub mod vector;

@@ -1,7 +1,8 @@
 //! Optimizer updates on flat parameter vectors.
 
-use crate::Float;
+use super::simd::multiversion;
 
+multiversion! {
 /// SGD with (heavy-ball) momentum: `v = momentum v + g; p -= lr v`. With momentum 0
 /// the velocity is not touched: `p -= lr g`.
 pub fn sgd<F: Float>(params: &mut [F], grads: &[F], velocity: &mut [F], lr: F, momentum: F) {
@@ -15,4 +16,5 @@ pub fn sgd<F: Float>(params: &mut [F], grads: &[F], velocity: &mut [F], lr: F, m
         *v = momentum * *v + *g;
         *p -= lr * *v;
     }
+}
 }

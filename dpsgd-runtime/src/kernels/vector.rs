@@ -1,5 +1,6 @@
 //! Small vector primitives shared by the kernels, written so the compiler vectorizes them.
 
+use super::simd::multiversion;
 use crate::Float;
 
 const LANES: usize = 8;
@@ -50,11 +51,30 @@ pub fn copy_or_add<F: Float>(src: &[F], dst: &mut [F], accumulate: bool) {
     }
 }
 
-/// `x *= s`.
-#[inline]
-pub fn scale<F: Float>(x: &mut [F], s: F) {
-    for v in x {
-        *v *= s;
+multiversion! {
+    /// `x *= s`.
+    pub fn scale<F: Float>(x: &mut [F], s: F) {
+        for v in x {
+            *v *= s;
+        }
+    }
+}
+
+multiversion! {
+    /// `dst[i, :] = src[i, :] * factors[i]` for rows of `width`.
+    pub fn scale_rows<F: Float>(src: &[F], factors: &[F], dst: &mut [F], width: usize) {
+        for ((d, s), f) in dst.chunks_exact_mut(width).zip(src.chunks_exact(width)).zip(factors) {
+            for (dv, sv) in d.iter_mut().zip(s) {
+                *dv = *sv * *f;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `y += alpha * x`, for long vectors (the noise added to a gradient).
+    pub fn add_scaled<F: Float>(alpha: F, x: &[F], y: &mut [F]) {
+        axpy(alpha, x, y);
     }
 }
 

@@ -1,0 +1,35 @@
+//! Wider vectors for our own loops without giving up portability: `multiversion!`
+//! compiles a kernel's body twice, once as is (baseline x86-64 or any other target)
+//! and once with AVX-512 enabled, and picks at run time. The loops are written so the
+//! compiler vectorizes them (independent partial sums, slices of equal length).
+
+/// True when the CPU runs AVX-512F/VL with FMA (checked once, then cached by std).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// `multiversion! { pub fn name<F: Float>(args...) -> R { body } }`.
+macro_rules! multiversion {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident<F: Float>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$attr])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name<F: $crate::Float>($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn wide<F: $crate::Float>($($arg: $ty),*) $(-> $ret)? $body
+                if $crate::kernels::simd::has_avx512() {
+                    // SAFETY: the CPU has every feature `wide` was compiled for.
+                    return unsafe { wide::<F>($($arg),*) };
+                }
+            }
+            $body
+        }
+    };
+}
+pub(crate) use multiversion;
