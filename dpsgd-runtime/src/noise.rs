@@ -1,6 +1,7 @@
 //! Gaussian noise for the private step.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use rand_chacha::ChaCha12Rng;
@@ -58,40 +59,76 @@ pub fn for_training<F: Float>(seed: u64, len: usize) -> Box<dyn NoiseSource<F> +
 /// rest of a small model's step. Always draws vectors of `len`, in stream order.
 pub struct PrefetchedNoise<F: Float> {
     len: usize,
-    filled: Receiver<Vec<F>>,
-    empty: Option<SyncSender<Vec<F>>>,
+    shared: Arc<Handoff<F>>,
     worker: Option<JoinHandle<()>>,
 }
 
-impl<F: Float> PrefetchedNoise<F> {
-    /// Two vectors in flight: one being added, one being drawn.
-    const BUFFERS: usize = 2;
+/// Two vectors circulate between the step and the worker: one being added while the
+/// other is drawn. The queues never outgrow their initial capacity and the lock and
+/// condition variables do not allocate, so handing a vector over allocates nothing.
+struct Handoff<F> {
+    queues: Mutex<Queues<F>>,
+    filled: Condvar,
+    emptied: Condvar,
+}
 
+struct Queues<F> {
+    empty: VecDeque<Vec<F>>,
+    filled: VecDeque<Vec<F>>,
+    closed: bool,
+}
+
+const BUFFERS: usize = 2;
+
+impl<F: Float> PrefetchedNoise<F> {
     pub fn new(mut source: GaussianNoise, len: usize) -> Self {
-        let (empty_tx, empty_rx) = sync_channel::<Vec<F>>(Self::BUFFERS);
-        let (filled_tx, filled_rx) = sync_channel::<Vec<F>>(Self::BUFFERS);
-        for _ in 0..Self::BUFFERS {
-            empty_tx
-                .send(vec![F::ZERO; len])
-                .expect("the receiver is alive");
+        let mut empty = VecDeque::with_capacity(BUFFERS);
+        for _ in 0..BUFFERS {
+            empty.push_back(vec![F::ZERO; len]);
         }
+        let queues = Queues {
+            empty,
+            filled: VecDeque::with_capacity(BUFFERS),
+            closed: false,
+        };
+        let shared = Arc::new(Handoff {
+            queues: Mutex::new(queues),
+            filled: Condvar::new(),
+            emptied: Condvar::new(),
+        });
+        let handoff = Arc::clone(&shared);
         let worker = std::thread::Builder::new()
             .name("dpsgd-noise".into())
             .spawn(move || {
-                while let Ok(mut buffer) = empty_rx.recv() {
+                loop {
+                    let mut buffer = {
+                        let mut q = handoff.queues.lock().expect("noise queues");
+                        loop {
+                            if q.closed {
+                                return;
+                            }
+                            if let Some(b) = q.empty.pop_front() {
+                                break b;
+                            }
+                            q = handoff.emptied.wait(q).expect("noise queues");
+                        }
+                    };
                     for z in buffer.iter_mut() {
                         *z = F::standard_normal(&mut source.rng);
                     }
-                    if filled_tx.send(buffer).is_err() {
-                        return;
-                    }
+                    handoff
+                        .queues
+                        .lock()
+                        .expect("noise queues")
+                        .filled
+                        .push_back(buffer);
+                    handoff.filled.notify_one();
                 }
             })
             .expect("spawning the noise thread");
         PrefetchedNoise {
             len,
-            filled: filled_rx,
-            empty: Some(empty_tx),
+            shared,
             worker: Some(worker),
         }
     }
@@ -100,17 +137,33 @@ impl<F: Float> PrefetchedNoise<F> {
 impl<F: Float> NoiseSource<F> for PrefetchedNoise<F> {
     fn add_noise(&mut self, dst: &mut [F], std: F) {
         assert_eq!(dst.len(), self.len, "prefetched noise has a fixed length");
-        let buffer = self.filled.recv().expect("the noise thread stopped");
+        let handoff = &self.shared;
+        let buffer = {
+            let mut q = handoff.queues.lock().expect("noise queues");
+            loop {
+                if let Some(b) = q.filled.pop_front() {
+                    break b;
+                }
+                q = handoff.filled.wait(q).expect("noise queues");
+            }
+        };
         crate::kernels::vector::add_scaled(std, &buffer, dst);
-        // Ignore a closed channel: the worker only stops when this source is dropped.
-        let _ = self.empty.as_ref().expect("alive until drop").send(buffer);
+        handoff
+            .queues
+            .lock()
+            .expect("noise queues")
+            .empty
+            .push_back(buffer);
+        handoff.emptied.notify_one();
     }
 }
 
 impl<F: Float> Drop for PrefetchedNoise<F> {
     fn drop(&mut self) {
-        // Closing the channel of empty buffers ends the worker's loop.
-        self.empty.take();
+        if let Ok(mut q) = self.shared.queues.lock() {
+            q.closed = true;
+        }
+        self.shared.emptied.notify_all();
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
