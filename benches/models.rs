@@ -20,20 +20,15 @@ fn bench_model<M: PrivateModel<f32>>(c: &mut Criterion, name: &str) {
         let mut group = c.benchmark_group(format!("{name}/{mode}"));
         group.throughput(Throughput::Elements(ADULT_TRAIN_EXAMPLES as u64));
         for batch_size in BATCH_SIZES {
-            let mut runner = StepRunner::<M>::new(batch_size, private, ADULT_TRAIN_EXAMPLES)
-                .expect("valid settings");
+            let mut runner = StepRunner::<M>::new(batch_size, private, ADULT_TRAIN_EXAMPLES).expect("valid settings");
             let steps = runner.steps_per_epoch(ADULT_TRAIN_EXAMPLES);
-            group.bench_with_input(
-                BenchmarkId::from_parameter(batch_size),
-                &steps,
-                |b, &steps| {
-                    b.iter(|| {
-                        for _ in 0..steps {
-                            runner.step();
-                        }
-                    })
-                },
-            );
+            group.bench_with_input(BenchmarkId::from_parameter(batch_size), &steps, |b, &steps| {
+                b.iter(|| {
+                    for _ in 0..steps {
+                        runner.step();
+                    }
+                })
+            });
         }
         group.finish();
     }

@@ -36,18 +36,12 @@ pub struct StepRunner<M: PrivateModel<f32>> {
 impl<M: PrivateModel<f32>> StepRunner<M> {
     pub fn new(batch_size: usize, private: bool, examples: usize) -> Result<Self> {
         if batch_size == 0 || batch_size > examples {
-            return Err(Error::Config(format!(
-                "the batch size must lie in 1..={examples}, got {batch_size}"
-            )));
+            return Err(Error::Config(format!("the batch size must lie in 1..={examples}, got {batch_size}")));
         }
         let spec = M::SPEC;
         let mut rng = stream(0, Stream::Data);
-        let features = Array2::from_shape_fn((examples, spec.input_width), |_| {
-            rng.random_range(-1.0f32..1.0)
-        });
-        let labels = (0..examples)
-            .map(|_| rng.random_range(0..spec.num_classes() as u32))
-            .collect();
+        let features = Array2::from_shape_fn((examples, spec.input_width), |_| rng.random_range(-1.0f32..1.0));
+        let labels = (0..examples).map(|_| rng.random_range(0..spec.num_classes() as u32)).collect();
         let model = M::init(0);
         Ok(StepRunner {
             engine: CpuEngine::new(spec, model.params(), batch_size),
@@ -68,27 +62,13 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
             self.next_row = 0;
         }
         self.rows.clear();
-        self.rows
-            .extend(self.next_row..self.next_row + self.batch_size);
+        self.rows.extend(self.next_row..self.next_row + self.batch_size);
         self.next_row += self.batch_size;
-        self.engine
-            .load_rows(self.data.features(), self.data.labels(), &self.rows);
-        let sgd = Sgd {
-            lr: LEARNING_RATE,
-            momentum: 0.0,
-        };
+        self.engine.load_rows(self.data.features(), self.data.labels(), &self.rows);
+        let sgd = Sgd { lr: LEARNING_RATE, momentum: 0.0 };
         if self.private {
-            let privacy = Privacy {
-                noise_multiplier: NOISE_MULTIPLIER,
-                max_grad_norm: MAX_GRAD_NORM,
-            };
-            private_step::<f32, M, _>(
-                &mut self.engine,
-                &mut *self.noise,
-                &privacy,
-                self.batch_size as f64,
-                &sgd,
-            );
+            let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM };
+            private_step::<f32, M, _>(&mut self.engine, &mut *self.noise, &privacy, self.batch_size as f64, &sgd);
         } else {
             nonprivate_step::<f32, M, _>(&mut self.engine, &sgd);
         }
@@ -120,11 +100,7 @@ impl Summary {
         } else {
             (v[n / 2 - 1] + v[n / 2]) / 2.0
         };
-        Summary {
-            median,
-            min: v.first().copied().unwrap_or(f64::NAN),
-            max: v.last().copied().unwrap_or(f64::NAN),
-        }
+        Summary { median, min: v.first().copied().unwrap_or(f64::NAN), max: v.last().copied().unwrap_or(f64::NAN) }
     }
 }
 
@@ -151,9 +127,7 @@ impl BenchReport {
     /// One JSON object on one line.
     pub fn to_json(&self) -> String {
         let s = &self.examples_per_second;
-        let memory = self
-            .peak_memory_bytes
-            .map_or("null".to_string(), |b| b.to_string());
+        let memory = self.peak_memory_bytes.map_or("null".to_string(), |b| b.to_string());
         format!(
             concat!(
                 "{{\"model\":\"{}\",\"params\":{},\"batch_size\":{},\"private\":{},\"threads\":{},",
@@ -186,9 +160,7 @@ pub fn measure<M: PrivateModel<f32>>(
     warmup_seconds: f64,
 ) -> Result<BenchReport> {
     if repeats == 0 || !(min_seconds > 0.0) {
-        return Err(Error::Config(
-            "give at least one repeat of a positive duration".into(),
-        ));
+        return Err(Error::Config("give at least one repeat of a positive duration".into()));
     }
     let mut runner = StepRunner::<M>::new(batch_size, private, ADULT_TRAIN_EXAMPLES)?;
     // Warm up, and learn how many steps fill `min_seconds`.

@@ -7,11 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "dpsgd",
-    version,
-    about = "Differentially private SGD, as fast as ordinary training"
-)]
+#[command(name = "dpsgd", version, about = "Differentially private SGD, as fast as ordinary training")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -23,10 +23,7 @@ fn a_nan_or_infinite_feature_is_an_error_naming_its_place() {
             ffnn().forward(x.view()).unwrap_err(),
             Dataset::new(x.clone(), y.to_vec()).unwrap_err(),
         ] {
-            assert!(
-                matches!(err, Error::NonFinite { row: 2, column: 17 }),
-                "{err}"
-            );
+            assert!(matches!(err, Error::NonFinite { row: 2, column: 17 }), "{err}");
             assert_eq!(err.to_string(), "feature 17 of row 2 is NaN or infinite");
         }
     }
@@ -36,102 +33,43 @@ fn a_nan_or_infinite_feature_is_an_error_naming_its_place() {
 fn a_label_out_of_range_is_an_error() {
     let x = Array2::<f32>::zeros((3, 104));
     let err = ffnn().loss_and_grad(x.view(), &[0, 2, 1]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::LabelOutOfRange {
-                row: 1,
-                label: 2,
-                num_classes: 2
-            }
-        ),
-        "{err}"
-    );
-    let err = LogisticRegression::<f32>::init(0)
-        .per_example_grad_norms(x.view(), &[1, 1, 7])
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("label 7 in row 2 is out of range"),
-        "{err}"
-    );
+    assert!(matches!(err, Error::LabelOutOfRange { row: 1, label: 2, num_classes: 2 }), "{err}");
+    let err = LogisticRegression::<f32>::init(0).per_example_grad_norms(x.view(), &[1, 1, 7]).unwrap_err();
+    assert!(err.to_string().contains("label 7 in row 2 is out of range"), "{err}");
 
     let data = Dataset::new(x, vec![0, 1, 5]).unwrap();
-    let config = TrainConfig {
-        epochs: 1,
-        batch_size: 2,
-        sgd: Sgd::new(0.1, 0.0).unwrap(),
-        privacy: None,
-        seed: 0,
-    };
+    let config = TrainConfig { epochs: 1, batch_size: 2, sgd: Sgd::new(0.1, 0.0).unwrap(), privacy: None, seed: 0 };
     let err = train(&mut ffnn(), &data, None, &config, |_| {}).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::LabelOutOfRange {
-                row: 2,
-                label: 5,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::LabelOutOfRange { row: 2, label: 5, .. }), "{err}");
 }
 
 #[test]
 fn a_wrong_feature_count_is_an_error() {
     let x = Array2::<f32>::zeros((4, 103));
     let err = ffnn().per_example_grads(x.view(), &[0; 4]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "shape mismatch: Ffnn takes 104 features per example, the data has 103"
-    );
+    assert_eq!(err.to_string(), "shape mismatch: Ffnn takes 104 features per example, the data has 103");
     assert!(ffnn().forward(x.view()).is_err());
     let data = Dataset::new(x, vec![0; 4]).unwrap();
     assert!(evaluate(&ffnn(), &data).is_err());
 
     let x = Array2::<f32>::zeros((4, 104));
     let err = ffnn().loss_and_grad(x.view(), &[0; 3]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "shape mismatch: 4 feature rows but 3 labels"
-    );
+    assert_eq!(err.to_string(), "shape mismatch: 4 feature rows but 3 labels");
     assert!(Ffnn::<f32>::from_params(vec![0.0; 10]).is_err());
     assert!(Ffnn::<f32>::from_params(vec![f32::NAN; Ffnn::<f32>::NUM_PARAMS]).is_err());
 }
 
 #[test]
 fn impossible_settings_are_errors() {
-    for (sigma, c) in [
-        (0.0, 1.0),
-        (-1.0, 1.0),
-        (f64::NAN, 1.0),
-        (f64::INFINITY, 1.0),
-        (1.0, 0.0),
-        (1.0, -2.0),
-        (1.0, f64::NAN),
-    ] {
-        assert!(
-            matches!(Privacy::new(sigma, c), Err(Error::Config(_))),
-            "sigma {sigma}, C {c}"
-        );
+    for (sigma, c) in
+        [(0.0, 1.0), (-1.0, 1.0), (f64::NAN, 1.0), (f64::INFINITY, 1.0), (1.0, 0.0), (1.0, -2.0), (1.0, f64::NAN)]
+    {
+        assert!(matches!(Privacy::new(sigma, c), Err(Error::Config(_))), "sigma {sigma}, C {c}");
     }
-    for (lr, momentum) in [
-        (0.0, 0.0),
-        (-0.1, 0.0),
-        (f64::NAN, 0.0),
-        (0.1, 1.0),
-        (0.1, -0.5),
-    ] {
-        assert!(
-            matches!(Sgd::new(lr, momentum), Err(Error::Config(_))),
-            "lr {lr}, momentum {momentum}"
-        );
+    for (lr, momentum) in [(0.0, 0.0), (-0.1, 0.0), (f64::NAN, 0.0), (0.1, 1.0), (0.1, -0.5)] {
+        assert!(matches!(Sgd::new(lr, momentum), Err(Error::Config(_))), "lr {lr}, momentum {momentum}");
     }
-    assert!(
-        ffnn()
-            .clipped_grad_sum(Array2::zeros((1, 104)).view(), &[0], 0.0)
-            .is_err()
-    );
+    assert!(ffnn().clipped_grad_sum(Array2::zeros((1, 104)).view(), &[0], 0.0).is_err());
 
     let (x, y) = common::batch::<f32, Ffnn<f32>>(10, 1);
     let data = Dataset::new(x, y).unwrap();
@@ -139,18 +77,9 @@ fn impossible_settings_are_errors() {
     let sgd = Sgd::new(0.1, 0.0).unwrap();
     // A batch larger than the dataset would mean q > 1; zero means q = 0; no epochs, nothing.
     for (batch_size, epochs) in [(11, 1), (0, 1), (5, 0)] {
-        let config = TrainConfig {
-            epochs,
-            batch_size,
-            sgd,
-            privacy,
-            seed: 0,
-        };
+        let config = TrainConfig { epochs, batch_size, sgd, privacy, seed: 0 };
         let err = train(&mut ffnn(), &data, None, &config, |_| {}).unwrap_err();
-        assert!(
-            matches!(err, Error::Config(_)),
-            "batch {batch_size}, epochs {epochs}: {err}"
-        );
+        assert!(matches!(err, Error::Config(_)), "batch {batch_size}, epochs {epochs}: {err}");
     }
     assert!(dpsgd::runtime::sampling::PoissonSampler::new(10, 1.5, 0).is_err());
 }
@@ -160,13 +89,7 @@ fn a_diverging_run_stops_with_an_error() {
     let (x, y) = common::batch::<f32, Ffnn<f32>>(64, 2);
     let x = x * 1e30f32;
     let data = Dataset::new(x, y).unwrap();
-    let config = TrainConfig {
-        epochs: 2,
-        batch_size: 16,
-        sgd: Sgd::new(1e30, 0.0).unwrap(),
-        privacy: None,
-        seed: 0,
-    };
+    let config = TrainConfig { epochs: 2, batch_size: 16, sgd: Sgd::new(1e30, 0.0).unwrap(), privacy: None, seed: 0 };
     let err = train(&mut ffnn(), &data, None, &config, |_| {}).unwrap_err();
     assert!(matches!(err, Error::Diverged(_)), "{err}");
 }
@@ -176,29 +99,14 @@ fn malformed_or_missing_adult_files_are_errors_naming_the_file() {
     let dir = std::env::temp_dir().join(format!("dpsgd-adult-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let good = "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, Male, 2174, 0, 40, United-States, <=50K\n";
-    std::fs::write(
-        dir.join("adult.data"),
-        format!("{good}{good}39, State-gov, 77516\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("adult.test"),
-        format!("|1x3 Cross validator\n{good}"),
-    )
-    .unwrap();
+    std::fs::write(dir.join("adult.data"), format!("{good}{good}39, State-gov, 77516\n")).unwrap();
+    std::fs::write(dir.join("adult.test"), format!("|1x3 Cross validator\n{good}")).unwrap();
     let err = adult::load::<f32>(&dir).err().expect("a malformed row");
-    assert!(
-        err.to_string()
-            .ends_with("adult.data:3: expected 15 comma-separated fields, found 3"),
-        "{err}"
-    );
+    assert!(err.to_string().ends_with("adult.data:3: expected 15 comma-separated fields, found 3"), "{err}");
 
     std::fs::write(dir.join("adult.data"), good.repeat(3)).unwrap();
     let loaded = adult::load::<f32>(&dir).unwrap();
-    assert_eq!(
-        (loaded.train.len(), loaded.test.len(), loaded.train.width()),
-        (3, 1, 104)
-    );
+    assert_eq!((loaded.train.len(), loaded.test.len(), loaded.train.width()), (3, 1, 104));
 
     std::fs::write(dir.join("adult.test.gz"), b"not gzip").unwrap();
     std::fs::remove_file(dir.join("adult.test")).unwrap();

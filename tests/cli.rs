@@ -3,15 +3,8 @@
 use std::process::Command;
 
 fn dpsgd(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dpsgd"))
-        .args(args)
-        .output()
-        .expect("running dpsgd");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    let out = Command::new(env!("CARGO_BIN_EXE_dpsgd")).args(args).output().expect("running dpsgd");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 /// The README's main job: the default command trains the private FFNN on Adult to at
@@ -20,11 +13,11 @@ fn dpsgd(args: &[&str]) -> (bool, String, String) {
 fn the_default_run_trains_privately_to_80_percent() {
     let (ok, out, err) = dpsgd(&[]);
     assert!(ok, "{err}");
-    assert!(out.contains("private training of ffnn (5352 parameters) on adult: 30162 training / 15060 test examples"), "{out}");
     assert!(
-        out.contains("noise multiplier sigma = 1.1, clipping norm C = 1"),
+        out.contains("private training of ffnn (5352 parameters) on adult: 30162 training / 15060 test examples"),
         "{out}"
     );
+    assert!(out.contains("noise multiplier sigma = 1.1, clipping norm C = 1"), "{out}");
     let accuracy: f64 = out
         .lines()
         .last()
@@ -36,25 +29,11 @@ fn the_default_run_trains_privately_to_80_percent() {
 
 #[test]
 fn training_prints_epochs_and_privacy_settings() {
-    let (ok, out, err) = dpsgd(&[
-        "train",
-        "--model",
-        "logreg",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "512",
-        "--seed",
-        "3",
-    ]);
+    let (ok, out, err) = dpsgd(&["train", "--model", "logreg", "--epochs", "2", "--batch-size", "512", "--seed", "3"]);
     assert!(ok, "{err}");
     assert!(out.contains("q = 0.016975"), "{out}");
     assert!(out.contains("118 steps"), "{out}");
-    assert_eq!(
-        out.lines().filter(|l| l.starts_with("epoch")).count(),
-        2,
-        "{out}"
-    );
+    assert_eq!(out.lines().filter(|l| l.starts_with("epoch")).count(), 2, "{out}");
 
     let (ok, out, err) = dpsgd(&["train", "--no-privacy", "--epochs", "1"]);
     assert!(ok, "{err}");
@@ -64,35 +43,14 @@ fn training_prints_epochs_and_privacy_settings() {
 #[test]
 fn impossible_settings_fail_with_a_message() {
     for (args, message) in [
-        (
-            &["train", "--noise-multiplier", "0"][..],
-            "noise multiplier sigma must be positive",
-        ),
-        (
-            &["train", "--max-grad-norm", "-1"][..],
-            "clipping norm C must be positive",
-        ),
-        (
-            &["train", "--batch-size", "40000"][..],
-            "batch size must lie in 1..=30162",
-        ),
-        (
-            &["train", "--lr", "0"][..],
-            "learning rate must be positive",
-        ),
-        (
-            &["train", "--model", "resnet"][..],
-            "unknown model `resnet`",
-        ),
+        (&["train", "--noise-multiplier", "0"][..], "noise multiplier sigma must be positive"),
+        (&["train", "--max-grad-norm", "-1"][..], "clipping norm C must be positive"),
+        (&["train", "--batch-size", "40000"][..], "batch size must lie in 1..=30162"),
+        (&["train", "--lr", "0"][..], "learning rate must be positive"),
+        (&["train", "--model", "resnet"][..], "unknown model `resnet`"),
         (&["train", "--dataset", "mnist"][..], "ffnn trains on adult"),
-        (
-            &["train", "--data-dir", "/nonexistent"][..],
-            "/nonexistent/adult/adult.data.gz",
-        ),
-        (
-            &["bench", "--model", "ffnn", "--batch-size", "0"][..],
-            "batch size must lie in",
-        ),
+        (&["train", "--data-dir", "/nonexistent"][..], "/nonexistent/adult/adult.data.gz"),
+        (&["bench", "--model", "ffnn", "--batch-size", "0"][..], "batch size must lie in"),
     ] {
         let (ok, _, err) = dpsgd(args);
         assert!(!ok, "{args:?} succeeded");

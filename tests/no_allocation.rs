@@ -39,18 +39,10 @@ static GLOBAL: Counting = Counting;
 fn allocations_after_first_step<M: PrivateModel<f32>>(privacy: Option<Privacy>) -> usize {
     let spec = M::SPEC;
     let n = 2000;
-    let x = ndarray::Array2::from_shape_fn((n, spec.input_width), |(i, j)| {
-        ((i * 7 + j * 13) % 17) as f32 / 17.0
-    });
+    let x = ndarray::Array2::from_shape_fn((n, spec.input_width), |(i, j)| ((i * 7 + j * 13) % 17) as f32 / 17.0);
     let y = (0..n).map(|i| (i % spec.num_classes()) as u32).collect();
     let data = Dataset::new(x, y).unwrap();
-    let config = TrainConfig {
-        epochs: 1,
-        batch_size: 64,
-        sgd: Sgd::new(0.1, 0.9).unwrap(),
-        privacy,
-        seed: 3,
-    };
+    let config = TrainConfig { epochs: 1, batch_size: 64, sgd: Sgd::new(0.1, 0.9).unwrap(), privacy, seed: 3 };
     let model = M::init(0);
     let mut trainer = Trainer::new(&model, &data, &config).unwrap();
     trainer.step(&data).unwrap();
@@ -64,19 +56,7 @@ fn allocations_after_first_step<M: PrivateModel<f32>>(privacy: Option<Privacy>) 
 #[test]
 fn steps_after_the_first_do_not_allocate() {
     let private = Some(Privacy::new(1.1, 1.0).unwrap());
-    assert_eq!(
-        allocations_after_first_step::<Ffnn<f32>>(private),
-        0,
-        "private ffnn"
-    );
-    assert_eq!(
-        allocations_after_first_step::<Ffnn<f32>>(None),
-        0,
-        "non-private ffnn"
-    );
-    assert_eq!(
-        allocations_after_first_step::<LogisticRegression<f32>>(private),
-        0,
-        "private logreg"
-    );
+    assert_eq!(allocations_after_first_step::<Ffnn<f32>>(private), 0, "private ffnn");
+    assert_eq!(allocations_after_first_step::<Ffnn<f32>>(None), 0, "non-private ffnn");
+    assert_eq!(allocations_after_first_step::<LogisticRegression<f32>>(private), 0, "private logreg");
 }

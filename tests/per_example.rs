@@ -46,19 +46,13 @@ fn clipped_sum_matches<F: Float, M: PrivateModel<F>>(tolerance: f64) {
     let model: M = common::model(23, 3.0);
     let (x, y) = common::batch::<F, M>(16, 7);
     let per_example = model.per_example_grads(x.view(), &y).unwrap();
-    let norms: Vec<f64> = per_example
-        .rows()
-        .into_iter()
-        .map(|r| common::norm(r.iter().map(|v| v.to_f64())))
-        .collect();
+    let norms: Vec<f64> = per_example.rows().into_iter().map(|r| common::norm(r.iter().map(|v| v.to_f64()))).collect();
     let mut sorted = norms.clone();
     sorted.sort_by(f64::total_cmp);
     let c = sorted[sorted.len() / 2]; // half the examples get clipped
     assert!(sorted[0] < c && c < sorted[sorted.len() - 1]);
 
-    let clipped = model
-        .clipped_grad_sum(x.view(), &y, F::from_f64(c))
-        .unwrap();
+    let clipped = model.clipped_grad_sum(x.view(), &y, F::from_f64(c)).unwrap();
     let mut want = vec![0.0f64; M::num_params()];
     for (row, &n) in per_example.rows().into_iter().zip(&norms) {
         let factor = (c / n).min(1.0);
@@ -68,33 +62,19 @@ fn clipped_sum_matches<F: Float, M: PrivateModel<F>>(tolerance: f64) {
     }
     let scale = common::norm(want.iter().copied());
     for (p, (got, want)) in clipped.iter().zip(&want).enumerate() {
-        assert!(
-            (got.to_f64() - want).abs() <= tolerance * scale,
-            "{}: parameter {p}: {got} vs {want}",
-            M::SPEC.name
-        );
+        assert!((got.to_f64() - want).abs() <= tolerance * scale, "{}: parameter {p}: {got} vs {want}", M::SPEC.name);
     }
 
     // Clipped one at a time through the same machinery: a batch of one example.
     let mut clipped_count = 0;
     for i in 0..y.len() {
         let xi = x.slice(ndarray::s![i..i + 1, ..]);
-        let alone = model
-            .clipped_grad_sum(xi, &y[i..i + 1], F::from_f64(c))
-            .unwrap();
+        let alone = model.clipped_grad_sum(xi, &y[i..i + 1], F::from_f64(c)).unwrap();
         let n = common::norm(alone.iter().map(|v| v.to_f64()));
-        assert!(
-            n <= c,
-            "{}: example {i}: clipped norm {n} exceeds C = {c}",
-            M::SPEC.name
-        );
+        assert!(n <= c, "{}: example {i}: clipped norm {n} exceeds C = {c}", M::SPEC.name);
         if norms[i] > c {
             clipped_count += 1;
-            assert!(
-                n > c * (1.0 - 1e-4),
-                "{}: example {i} clipped to {n}, far below C = {c}",
-                M::SPEC.name
-            );
+            assert!(n > c * (1.0 - 1e-4), "{}: example {i} clipped to {n}, far below C = {c}", M::SPEC.name);
         }
     }
     assert!(clipped_count > 0);
@@ -121,25 +101,8 @@ fn clipped_sum_equals_sum_of_clipped_materialized_gradients() {
 fn gradients_of_an_empty_batch_are_zero() {
     let model: dpsgd::models::Ffnn<f64> = common::model(24, 1.0);
     let x = ndarray::Array2::<f64>::zeros((0, 104));
-    assert!(
-        model
-            .per_example_grad_norms(x.view(), &[])
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        model.per_example_grads(x.view(), &[]).unwrap().dim(),
-        (0, 5352)
-    );
-    assert!(
-        model
-            .clipped_grad_sum(x.view(), &[], 1.0)
-            .unwrap()
-            .iter()
-            .all(|g| *g == 0.0)
-    );
-    assert!(
-        model.loss_and_grad(x.view(), &[]).is_err(),
-        "the mean of nothing is an error"
-    );
+    assert!(model.per_example_grad_norms(x.view(), &[]).unwrap().is_empty());
+    assert_eq!(model.per_example_grads(x.view(), &[]).unwrap().dim(), (0, 5352));
+    assert!(model.clipped_grad_sum(x.view(), &[], 1.0).unwrap().iter().all(|g| *g == 0.0));
+    assert!(model.loss_and_grad(x.view(), &[]).is_err(), "the mean of nothing is an error");
 }

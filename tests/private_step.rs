@@ -14,24 +14,12 @@ const C: f64 = 0.5;
 const LR: f64 = 0.1;
 
 /// Runs one private step of `model` on `x`, `y` with `expected` as the divisor.
-fn step(
-    model: &Ffnn<f64>,
-    x: ndarray::ArrayView2<f64>,
-    y: &[u32],
-    expected: f64,
-    seed: u64,
-) -> Vec<f64> {
+fn step(model: &Ffnn<f64>, x: ndarray::ArrayView2<f64>, y: &[u32], expected: f64, seed: u64) -> Vec<f64> {
     let mut engine = CpuEngine::new(Ffnn::<f64>::SPEC, model.params(), y.len());
     engine.load_batch(x, y);
     let privacy = Privacy::new(SIGMA, C).unwrap();
     let sgd = Sgd::new(LR, 0.0).unwrap();
-    private_step::<f64, Ffnn<f64>, _>(
-        &mut engine,
-        &mut GaussianNoise::seeded(seed),
-        &privacy,
-        expected,
-        &sgd,
-    );
+    private_step::<f64, Ffnn<f64>, _>(&mut engine, &mut GaussianNoise::seeded(seed), &privacy, expected, &sgd);
     let mut after = vec![0.0; Ffnn::<f64>::NUM_PARAMS];
     engine.read_params(&mut after);
     after
@@ -41,12 +29,7 @@ fn step(
 fn expected_update(model: &Ffnn<f64>, clipped: &[f64], expected: f64, seed: u64) -> Vec<f64> {
     let mut noisy = clipped.to_vec();
     GaussianNoise::seeded(seed).add_noise(&mut noisy, SIGMA * C);
-    model
-        .params()
-        .iter()
-        .zip(&noisy)
-        .map(|(p, g)| p - LR * (g * (1.0 / expected)))
-        .collect()
+    model.params().iter().zip(&noisy).map(|(p, g)| p - LR * (g * (1.0 / expected))).collect()
 }
 
 #[test]
@@ -57,16 +40,9 @@ fn an_empty_batch_is_a_noise_only_step() {
     let want = expected_update(&model, &vec![0.0; Ffnn::<f64>::NUM_PARAMS], 40.0, 9);
     assert_eq!(after, want);
     // The noise really is there, at the advertised scale: lr * sigma * C / expected.
-    let moved: Vec<f64> = after
-        .iter()
-        .zip(model.params())
-        .map(|(a, b)| (a - b) / (LR * SIGMA * C / 40.0))
-        .collect();
+    let moved: Vec<f64> = after.iter().zip(model.params()).map(|(a, b)| (a - b) / (LR * SIGMA * C / 40.0)).collect();
     let sd = (moved.iter().map(|v| v * v).sum::<f64>() / moved.len() as f64).sqrt();
-    assert!(
-        (sd - 1.0).abs() < 0.05,
-        "noise standard deviation {sd} (in units of sigma C lr / B)"
-    );
+    assert!((sd - 1.0).abs() < 0.05, "noise standard deviation {sd} (in units of sigma C lr / B)");
 }
 
 #[test]
@@ -81,27 +57,13 @@ fn the_step_divides_the_noisy_clipped_sum_by_the_expected_batch_size() {
         assert!((a - w).abs() < 1e-14, "{a} vs {w}");
     }
     let by_realized = expected_update(&model, &clipped, 7.0, 5);
-    assert!(
-        after
-            .iter()
-            .zip(&by_realized)
-            .any(|(a, w)| (a - w).abs() > 1e-6)
-    );
+    assert!(after.iter().zip(&by_realized).any(|(a, w)| (a - w).abs() > 1e-6));
 }
 
-fn train_ffnn(
-    seed: u64,
-    privacy: Option<Privacy>,
-) -> (Ffnn<f32>, dpsgd::runtime::train::TrainReport) {
+fn train_ffnn(seed: u64, privacy: Option<Privacy>) -> (Ffnn<f32>, dpsgd::runtime::train::TrainReport) {
     let (x, y) = common::batch::<f32, Ffnn<f32>>(600, 3);
     let data = Dataset::new(x, y).unwrap();
-    let config = TrainConfig {
-        epochs: 3,
-        batch_size: 50,
-        sgd: Sgd::new(0.2, 0.5).unwrap(),
-        privacy,
-        seed,
-    };
+    let config = TrainConfig { epochs: 3, batch_size: 50, sgd: Sgd::new(0.2, 0.5).unwrap(), privacy, seed };
     let mut model = Ffnn::<f32>::init(seed);
     let report = train(&mut model, &data, Some(&data), &config, |_| {}).unwrap();
     (model, report)
@@ -125,14 +87,8 @@ fn private_training_samples_poisson_batches() {
     // 12 steps per epoch of Poisson batches with mean 50: the epoch totals vary.
     let seen: Vec<usize> = private.epochs.iter().map(|e| e.examples).collect();
     assert!(private.epochs.iter().all(|e| e.steps == 12));
-    assert!(
-        seen.iter().any(|&n| n != 600),
-        "examples per epoch {seen:?}"
-    );
-    assert!(
-        seen.iter().all(|&n| (450..=750).contains(&n)),
-        "examples per epoch {seen:?}"
-    );
+    assert!(seen.iter().any(|&n| n != 600), "examples per epoch {seen:?}");
+    assert!(seen.iter().all(|&n| (450..=750).contains(&n)), "examples per epoch {seen:?}");
 
     let (_, baseline) = train_ffnn(1, None);
     assert_eq!(baseline.sampling_rate, None);

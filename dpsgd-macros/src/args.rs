@@ -37,10 +37,7 @@ pub fn parse(attr: TokenStream) -> syn::Result<Args> {
         if meta.path.is_ident("loss") {
             let name: syn::Ident = meta.value()?.parse()?;
             let kind = LossKind::from_name(&name.to_string()).ok_or_else(|| {
-                syn::Error::new(
-                    name.span(),
-                    format!("unknown loss `{name}`; use {}", LossKind::NAMES),
-                )
+                syn::Error::new(name.span(), format!("unknown loss `{name}`; use {}", LossKind::NAMES))
             })?;
             loss = Some((kind, name.span()));
             Ok(())
@@ -55,15 +52,8 @@ pub fn parse(attr: TokenStream) -> syn::Result<Args> {
     let (loss, loss_span) = loss.ok_or_else(|| {
         syn::Error::new(
             Span::call_site(),
-            format!(
-                "name the loss: #[private_model(loss = ...)] with {}",
-                LossKind::NAMES
-            ),
+            format!("name the loss: #[private_model(loss = ...)] with {}", LossKind::NAMES),
         )
     })?;
-    Ok(Args {
-        loss,
-        loss_span,
-        krate: krate.unwrap_or_else(|| syn::parse_quote!(::dpsgd::runtime)),
-    })
+    Ok(Args { loss, loss_span, krate: krate.unwrap_or_else(|| syn::parse_quote!(::dpsgd::runtime)) })
 }

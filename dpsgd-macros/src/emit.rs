@@ -18,11 +18,8 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     let struct_docs = &model.docs;
 
     // Each layer as a `Dense` constant, named after its field.
-    let layer_consts: Vec<_> = model
-        .layers
-        .iter()
-        .map(|l| format_ident!("{}", l.ident.to_string().to_uppercase()))
-        .collect();
+    let layer_consts: Vec<_> =
+        model.layers.iter().map(|l| format_ident!("{}", l.ident.to_string().to_uppercase())).collect();
     let layer_defs = model.layers.iter().zip(&layer_consts).zip(&plan.layer_offsets).map(|((layer, name), offset)| {
         let LayerKind::Linear { inputs, outputs } = layer.kind;
         quote! { pub(super) const #name: #krate::Dense = #krate::Dense { offset: #offset, inputs: #inputs, outputs: #outputs }; }
@@ -86,8 +83,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         LossKind::SoftmaxCrossEntropy => quote! { #krate::Loss::SoftmaxCrossEntropy },
     };
     let (logits, dlogits) = (value(graph.output), delta(graph.output));
-    let (losses, sq_norms, clip_factors) =
-        (buf(plan.losses), buf(plan.sq_norms), buf(plan.clip_factors));
+    let (losses, sq_norms, clip_factors) = (buf(plan.losses), buf(plan.sq_norms), buf(plan.clip_factors));
     let backward_calls = plan.backward.iter().map(|step| {
         let (dy, dx, acc) = (delta(step.from), delta(step.to), step.accumulate);
         match graph.nodes[step.from].op {
@@ -114,20 +110,15 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
             _ => None,
         })
         .collect();
-    let sq_norm_calls = layer_uses
-        .iter()
-        .map(|(l, x, dy)| quote! { engine.dense_add_sq_norms(#l, #x, #dy, #sq_norms); });
-    let param_grad_calls = layer_uses
-        .iter()
-        .map(|(l, x, dy)| quote! { engine.dense_param_grad(#l, #x, #dy, weights); });
-    let per_example_calls = layer_uses
-        .iter()
-        .map(|(l, x, dy)| quote! { engine.dense_per_example_grads(#l, #x, #dy); });
+    let sq_norm_calls =
+        layer_uses.iter().map(|(l, x, dy)| quote! { engine.dense_add_sq_norms(#l, #x, #dy, #sq_norms); });
+    let param_grad_calls =
+        layer_uses.iter().map(|(l, x, dy)| quote! { engine.dense_param_grad(#l, #x, #dy, weights); });
+    let per_example_calls = layer_uses.iter().map(|(l, x, dy)| quote! { engine.dense_per_example_grads(#l, #x, #dy); });
 
     let name = ident.to_string();
     let (input_width, outputs) = (forward.input_width, forward.output_width);
-    let (num_params, arena_width, max_layer_outputs) =
-        (plan.num_params, plan.arena_width, plan.max_layer_outputs);
+    let (num_params, arena_width, max_layer_outputs) = (plan.num_params, plan.arena_width, plan.max_layer_outputs);
     let forward_docs = &forward.docs;
     let forward_vis = &forward.vis;
     let module = &def.module;

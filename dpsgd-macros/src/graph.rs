@@ -107,34 +107,18 @@ struct Builder<'a> {
     errors: &'a mut Errors,
 }
 
-const LANGUAGE: &str =
-    "forward may use `let` bindings, layer calls `self.layer(x)`, relu, sigmoid, tanh and `+`";
+const LANGUAGE: &str = "forward may use `let` bindings, layer calls `self.layer(x)`, relu, sigmoid, tanh and `+`";
 
-pub fn build(
-    def: &ModelDef,
-    loss: LossKind,
-    loss_span: Span,
-    errors: &mut Errors,
-) -> Option<Graph> {
+pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Errors) -> Option<Graph> {
     let forward = &def.forward;
     let mut b = Builder {
         def,
-        nodes: vec![Node {
-            op: Op::Input,
-            width: forward.input_width,
-        }],
+        nodes: vec![Node { op: Op::Input, width: forward.input_width }],
         scope: HashMap::new(),
         layer_uses: vec![None; def.model.layers.len()],
         errors,
     };
-    b.scope.insert(
-        forward.input.to_string(),
-        Binding {
-            node: Some(0),
-            span: forward.input.span(),
-            used: false,
-        },
-    );
+    b.scope.insert(forward.input.to_string(), Binding { node: Some(0), span: forward.input.span(), used: false });
 
     let mut output = None;
     let last = forward.stmts.len().wrapping_sub(1);
@@ -144,40 +128,27 @@ pub fn build(
             Stmt::Expr(expr, None) if i == last => output = Some((b.expr(expr), expr.span())),
             Stmt::Expr(expr, Some(semi)) if i == last => {
                 b.expr(expr);
-                b.errors.spanned(
-                    semi,
-                    "remove this `;`: forward ends with the expression that gives the logits",
-                );
+                b.errors.spanned(semi, "remove this `;`: forward ends with the expression that gives the logits");
             }
-            other => b
-                .errors
-                .spanned(other, format!("unsupported statement; {LANGUAGE}")),
+            other => b.errors.spanned(other, format!("unsupported statement; {LANGUAGE}")),
         }
     }
 
     for (name, binding) in &b.scope {
         if !binding.used && binding.node.is_some() {
-            b.errors.at(
-                binding.span,
-                format!("`{name}` is never used; every value in forward must flow into the logits"),
-            );
+            b.errors
+                .at(binding.span, format!("`{name}` is never used; every value in forward must flow into the logits"));
         }
     }
     for (layer, used) in def.model.layers.iter().zip(&b.layer_uses) {
         if used.is_none() {
-            b.errors.spanned(
-                &layer.ident,
-                format!("layer `{}` is never used in forward", layer.ident),
-            );
+            b.errors.spanned(&layer.ident, format!("layer `{}` is never used in forward", layer.ident));
         }
     }
 
     let Some((Some(output), output_expr_span)) = output else {
         if output.is_none() {
-            b.errors.at(
-                forward.body_end,
-                "forward must end with the expression that gives the logits",
-            );
+            b.errors.at(forward.body_end, "forward must end with the expression that gives the logits");
         }
         return None;
     };
@@ -185,27 +156,23 @@ pub fn build(
     if width != forward.output_width {
         b.errors.at(
             output_expr_span,
-            format!(
-                "forward returns {width} values per example but declares `Logits<{}>`",
-                forward.output_width
-            ),
+            format!("forward returns {width} values per example but declares `Logits<{}>`", forward.output_width),
         );
     }
     match loss {
         LossKind::BinaryLogistic if forward.output_width != 1 => b.errors.at(
             loss_span,
-            format!("binary_logistic takes one logit, but forward returns Logits<{}>; use softmax_cross_entropy", forward.output_width),
+            format!(
+                "binary_logistic takes one logit, but forward returns Logits<{}>; use softmax_cross_entropy",
+                forward.output_width
+            ),
         ),
-        LossKind::SoftmaxCrossEntropy if forward.output_width < 2 => b.errors.at(
-            loss_span,
-            "softmax_cross_entropy needs at least two classes; with one logit use binary_logistic",
-        ),
+        LossKind::SoftmaxCrossEntropy if forward.output_width < 2 => b
+            .errors
+            .at(loss_span, "softmax_cross_entropy needs at least two classes; with one logit use binary_logistic"),
         _ => {}
     }
-    Some(Graph {
-        nodes: b.nodes,
-        output,
-    })
+    Some(Graph { nodes: b.nodes, output })
 }
 
 impl Builder<'_> {
@@ -216,47 +183,27 @@ impl Builder<'_> {
 
     fn local(&mut self, local: &syn::Local) {
         let Some(init) = &local.init else {
-            self.errors
-                .spanned(local, "give the binding a value: `let h = ...;`");
+            self.errors.spanned(local, "give the binding a value: `let h = ...;`");
             return;
         };
         if let Some((else_token, _)) = &init.diverge {
-            self.errors.spanned(
-                else_token,
-                format!("`let ... else` is not supported; {LANGUAGE}"),
-            );
+            self.errors.spanned(else_token, format!("`let ... else` is not supported; {LANGUAGE}"));
         }
         let value = self.expr(&init.expr);
         let ident = match &local.pat {
-            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() && p.mutability.is_none() => {
-                &p.ident
-            }
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() && p.mutability.is_none() => &p.ident,
             Pat::Type(t) => {
-                self.errors.spanned(
-                    &t.ty,
-                    "drop the type annotation: the macro infers every shape",
-                );
+                self.errors.spanned(&t.ty, "drop the type annotation: the macro infers every shape");
                 return;
             }
             other => {
-                self.errors
-                    .spanned(other, "bind the value to a plain name, e.g. `let h = ...;`");
+                self.errors.spanned(other, "bind the value to a plain name, e.g. `let h = ...;`");
                 return;
             }
         };
-        let previous = self.scope.insert(
-            ident.to_string(),
-            Binding {
-                node: value,
-                span: ident.span(),
-                used: false,
-            },
-        );
+        let previous = self.scope.insert(ident.to_string(), Binding { node: value, span: ident.span(), used: false });
         if let Some(previous) = previous.filter(|p| !p.used && p.node.is_some()) {
-            self.errors.at(
-                previous.span,
-                format!("`{ident}` is never used before it is shadowed"),
-            );
+            self.errors.at(previous.span, format!("`{ident}` is never used before it is shadowed"));
         }
     }
 
@@ -273,17 +220,14 @@ impl Builder<'_> {
                     return self.unsupported(expr, format!("unsupported method call; {LANGUAGE}"));
                 }
                 if let Some(turbofish) = &call.turbofish {
-                    self.errors
-                        .spanned(turbofish, "layer calls take no type arguments");
+                    self.errors.spanned(turbofish, "layer calls take no type arguments");
                 }
                 self.layer_call(&call.method, &call.args, expr)
             }
             Expr::Call(call) => match &*call.func {
                 // `(self.fc1)(x)`, the spelling plain Rust would need.
                 Expr::Paren(p) if matches!(&*p.expr, Expr::Field(f) if is_self(&f.base)) => {
-                    let Expr::Field(f) = &*p.expr else {
-                        unreachable!()
-                    };
+                    let Expr::Field(f) = &*p.expr else { unreachable!() };
                     match &f.member {
                         syn::Member::Named(name) => self.layer_call(name, &call.args, expr),
                         other => {
@@ -300,10 +244,7 @@ impl Builder<'_> {
             },
             Expr::Binary(bin) => {
                 if !matches!(bin.op, BinOp::Add(_)) {
-                    self.errors.spanned(
-                        bin.op,
-                        "unsupported operator: forward adds values of the same shape with `+`",
-                    );
+                    self.errors.spanned(bin.op, "unsupported operator: forward adds values of the same shape with `+`");
                     self.mark_used(quote::ToTokens::to_token_stream(expr));
                     return None;
                 }
@@ -311,10 +252,7 @@ impl Builder<'_> {
                 let (lhs, rhs) = (lhs?, rhs?);
                 let (a, b) = (self.nodes[lhs].width, self.nodes[rhs].width);
                 if a != b {
-                    self.errors.spanned(
-                        expr,
-                        format!("cannot add values of different shapes: {a} and {b} features"),
-                    );
+                    self.errors.spanned(expr, format!("cannot add values of different shapes: {a} and {b} features"));
                     return None;
                 }
                 Some(self.push(Op::Add { lhs, rhs }, a))
@@ -347,8 +285,7 @@ impl Builder<'_> {
 
     fn variable(&mut self, ident: &Ident) -> Option<NodeId> {
         if ident == "self" {
-            self.errors
-                .spanned(ident, "apply a layer of the model: `self.layer(x)`");
+            self.errors.spanned(ident, "apply a layer of the model: `self.layer(x)`");
             return None;
         }
         match self.scope.get_mut(&ident.to_string()) {
@@ -357,8 +294,7 @@ impl Builder<'_> {
                 binding.node
             }
             None => {
-                self.errors
-                    .spanned(ident, format!("unknown value `{ident}`"));
+                self.errors.spanned(ident, format!("unknown value `{ident}`"));
                 None
             }
         }
@@ -371,10 +307,7 @@ impl Builder<'_> {
         what: &str,
     ) -> Option<NodeId> {
         if args.len() != 1 {
-            self.errors.spanned(
-                call,
-                format!("{what} takes one argument, got {}", args.len()),
-            );
+            self.errors.spanned(call, format!("{what} takes one argument, got {}", args.len()));
             args.iter().for_each(|a| {
                 self.expr(a);
             });
@@ -392,14 +325,8 @@ impl Builder<'_> {
         let model = &self.def.model;
         let Some(index) = model.layers.iter().position(|l| l.ident == *name) else {
             let known: Vec<String> = model.layers.iter().map(|l| l.ident.to_string()).collect();
-            self.errors.spanned(
-                name,
-                format!(
-                    "`{}` has no layer `{name}`; its layers are {}",
-                    model.ident,
-                    known.join(", ")
-                ),
-            );
+            self.errors
+                .spanned(name, format!("`{}` has no layer `{name}`; its layers are {}", model.ident, known.join(", ")));
             return None;
         };
         let arg = self.single_arg(args, call, &format!("layer `{name}`"));
@@ -420,7 +347,10 @@ impl Builder<'_> {
         match model.layers[index].kind {
             LayerKind::Linear { inputs, outputs } => {
                 if width != inputs {
-                    self.errors.spanned(call, format!("layer `{name}` is Linear<{inputs}, {outputs}> but gets {width} features"));
+                    self.errors.spanned(
+                        call,
+                        format!("layer `{name}` is Linear<{inputs}, {outputs}> but gets {width} features"),
+                    );
                     return None;
                 }
                 Some(self.push(Op::Layer { layer: index, arg }, outputs))
@@ -440,8 +370,7 @@ impl Builder<'_> {
             } else {
                 format!("; forward may call {} and the model's layers", Act::NAMES)
             };
-            self.errors
-                .spanned(name, format!("unknown function `{name}`{hint}"));
+            self.errors.spanned(name, format!("unknown function `{name}`{hint}"));
             args.iter().for_each(|a| {
                 self.expr(a);
             });

@@ -28,15 +28,16 @@ use proc_macro2::TokenStream as TokenStream2;
 /// model. See the `dpsgd` crate documentation for the language and an example.
 #[proc_macro_attribute]
 pub fn private_model(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand(attr.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    expand(attr.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
 fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let args = args::parse(attr);
     let module: syn::ItemMod = syn::parse2(item).map_err(|e| {
-        syn::Error::new(e.span(), "#[private_model] goes on a module: `mod name { struct ...; impl ... { fn forward ... } }`")
+        syn::Error::new(
+            e.span(),
+            "#[private_model] goes on a module: `mod name { struct ...; impl ... { fn forward ... } }`",
+        )
     })?;
     let (def, args) = match (parse::parse(module), args) {
         (Ok(def), Ok(args)) => (def, args),

@@ -13,8 +13,7 @@
 
 use proc_macro2::Span;
 use syn::{
-    Attribute, Fields, FnArg, Ident, ImplItem, Item, ItemImpl, ItemMod, ItemStruct, ReturnType,
-    Stmt, Type, Visibility,
+    Attribute, Fields, FnArg, Ident, ImplItem, Item, ItemImpl, ItemMod, ItemStruct, ReturnType, Stmt, Type, Visibility,
 };
 
 use crate::errors::Errors;
@@ -80,59 +79,39 @@ pub fn parse(module: ItemMod) -> syn::Result<ModelDef> {
     let model = match structs.as_slice() {
         [s] => parse_struct(s, &mut errors),
         [] => {
-            return Err(syn::Error::new(
-                brace.span.join(),
-                format!("{SHAPE}: no struct found"),
-            ));
+            return Err(syn::Error::new(brace.span.join(), format!("{SHAPE}: no struct found")));
         }
         [_, extra, ..] => {
-            return Err(syn::Error::new_spanned(
-                extra,
-                format!("{SHAPE}: found a second struct"),
-            ));
+            return Err(syn::Error::new_spanned(extra, format!("{SHAPE}: found a second struct")));
         }
     };
     let forward = match impls.as_slice() {
         [i] => parse_impl(i, &model, &mut errors),
         [] => {
-            return Err(syn::Error::new(
-                brace.span.join(),
-                format!("{SHAPE}: no `impl {}` block found", model.ident),
-            ));
+            return Err(syn::Error::new(brace.span.join(), format!("{SHAPE}: no `impl {}` block found", model.ident)));
         }
         [_, extra, ..] => {
-            return Err(syn::Error::new_spanned(
-                extra,
-                format!("{SHAPE}: found a second impl block"),
-            ));
+            return Err(syn::Error::new_spanned(extra, format!("{SHAPE}: found a second impl block")));
         }
     };
     errors.finish()?;
     let forward = forward.expect("no errors means a forward function");
-    Ok(ModelDef {
-        module,
-        model,
-        forward,
-    })
+    Ok(ModelDef { module, model, forward })
 }
 
 fn docs(attrs: &[Attribute], what: &str, errors: &mut Errors) -> Vec<Attribute> {
     for attr in attrs.iter().filter(|a| !a.path().is_ident("doc")) {
-        errors.spanned(attr, format!("only doc comments are allowed on {what}; the macro generates Clone, Debug and PartialEq"));
+        errors.spanned(
+            attr,
+            format!("only doc comments are allowed on {what}; the macro generates Clone, Debug and PartialEq"),
+        );
     }
-    attrs
-        .iter()
-        .filter(|a| a.path().is_ident("doc"))
-        .cloned()
-        .collect()
+    attrs.iter().filter(|a| a.path().is_ident("doc")).cloned().collect()
 }
 
 fn parse_struct(s: &ItemStruct, errors: &mut Errors) -> StructDef {
     if !s.generics.params.is_empty() {
-        errors.spanned(
-            &s.generics,
-            "the model struct takes no generic parameters; the macro adds the float type `F`",
-        );
+        errors.spanned(&s.generics, "the model struct takes no generic parameters; the macro adds the float type `F`");
     }
     let mut layers = Vec::new();
     match &s.fields {
@@ -152,36 +131,22 @@ fn parse_struct(s: &ItemStruct, errors: &mut Errors) -> StructDef {
                 errors.spanned(&s.ident, "a model needs at least one layer");
             }
         }
-        _ => errors.spanned(
-            &s.ident,
-            "the model struct needs named layer fields, e.g. `fc1: Linear<104, 50>`",
-        ),
+        _ => errors.spanned(&s.ident, "the model struct needs named layer fields, e.g. `fc1: Linear<104, 50>`"),
     }
-    StructDef {
-        docs: docs(&s.attrs, "the model struct", errors),
-        vis: s.vis.clone(),
-        ident: s.ident.clone(),
-        layers,
-    }
+    StructDef { docs: docs(&s.attrs, "the model struct", errors), vis: s.vis.clone(), ident: s.ident.clone(), layers }
 }
 
 /// `Linear<IN, OUT>`.
 fn parse_layer_type(ty: &Type, errors: &mut Errors) -> Option<LayerKind> {
     let (name, dims) = sized_type(ty, errors)?;
     match (name.to_string().as_str(), dims.as_slice()) {
-        ("Linear", [inputs, outputs]) => Some(LayerKind::Linear {
-            inputs: *inputs,
-            outputs: *outputs,
-        }),
+        ("Linear", [inputs, outputs]) => Some(LayerKind::Linear { inputs: *inputs, outputs: *outputs }),
         ("Linear", _) => {
             errors.spanned(ty, "write a dense layer as `Linear<IN, OUT>`");
             None
         }
         _ => {
-            errors.spanned(
-                &name,
-                format!("unknown layer type `{name}`; supported: Linear<IN, OUT>"),
-            );
+            errors.spanned(&name, format!("unknown layer type `{name}`; supported: Linear<IN, OUT>"));
             None
         }
     }
@@ -198,10 +163,7 @@ fn sized_type(ty: &Type, errors: &mut Errors) -> Option<(Ident, Vec<usize>)> {
     if let syn::PathArguments::AngleBracketed(args) = &segment.arguments {
         for arg in &args.args {
             let lit = match arg {
-                syn::GenericArgument::Const(syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Int(lit),
-                    ..
-                })) => lit,
+                syn::GenericArgument::Const(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(lit), .. })) => lit,
                 other => {
                     errors.spanned(other, "sizes must be integer literals");
                     return None;
@@ -233,39 +195,26 @@ fn width_of(ty: &Type, expected: &str, errors: &mut Errors) -> Option<usize> {
 fn parse_impl(i: &ItemImpl, model: &StructDef, errors: &mut Errors) -> Option<ForwardDef> {
     let self_ok = matches!(&*i.self_ty, Type::Path(p) if p.path.is_ident(&model.ident));
     if i.trait_.is_some() || !self_ok || !i.generics.params.is_empty() {
-        errors.spanned(
-            &i.self_ty,
-            format!(
-                "expected a plain `impl {}` block holding `forward`",
-                model.ident
-            ),
-        );
+        errors.spanned(&i.self_ty, format!("expected a plain `impl {}` block holding `forward`", model.ident));
         return None;
     }
     let mut forward = None;
     for item in &i.items {
         match item {
             ImplItem::Fn(f) if f.sig.ident == "forward" && forward.is_none() => forward = Some(f),
-            other => errors.spanned(other, "the impl block holds only the per-example `fn forward(&self, x: Input<N>) -> Logits<K>`"),
+            other => errors.spanned(
+                other,
+                "the impl block holds only the per-example `fn forward(&self, x: Input<N>) -> Logits<K>`",
+            ),
         }
     }
     let Some(f) = forward else {
-        errors.spanned(
-            &i.self_ty,
-            "missing `fn forward(&self, x: Input<N>) -> Logits<K>`",
-        );
+        errors.spanned(&i.self_ty, "missing `fn forward(&self, x: Input<N>) -> Logits<K>`");
         return None;
     };
     let sig = &f.sig;
-    if sig.constness.is_some()
-        || sig.asyncness.is_some()
-        || !sig.generics.params.is_empty()
-        || sig.variadic.is_some()
-    {
-        errors.spanned(
-            &sig.ident,
-            "`forward` must be a plain function: no const, async or generics",
-        );
+    if sig.constness.is_some() || sig.asyncness.is_some() || !sig.generics.params.is_empty() || sig.variadic.is_some() {
+        errors.spanned(&sig.ident, "`forward` must be a plain function: no const, async or generics");
     }
     let mut args = sig.inputs.iter();
     match args.next() {
@@ -278,18 +227,12 @@ fn parse_impl(i: &ItemImpl, model: &StructDef, errors: &mut Errors) -> Option<Fo
                 width_of(&arg.ty, "Input", errors).map(|w| (p.ident.clone(), w))
             }
             other => {
-                errors.spanned(
-                    other,
-                    "name the input with a plain identifier, e.g. `x: Input<104>`",
-                );
+                errors.spanned(other, "name the input with a plain identifier, e.g. `x: Input<104>`");
                 None
             }
         },
         _ => {
-            errors.spanned(
-                &sig.inputs,
-                "`forward` takes one example: `(&self, x: Input<N>)`",
-            );
+            errors.spanned(&sig.inputs, "`forward` takes one example: `(&self, x: Input<N>)`");
             None
         }
     };

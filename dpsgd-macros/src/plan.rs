@@ -51,10 +51,7 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
 
     let mut arena_width = 0;
     let mut alloc = |width: usize| {
-        let slot = Slot::Arena {
-            offset: arena_width,
-            width,
-        };
+        let slot = Slot::Arena { offset: arena_width, width };
         arena_width += width;
         slot
     };
@@ -67,12 +64,8 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
             _ => alloc(n.width),
         })
         .collect();
-    let deltas: Vec<Option<Slot>> = graph
-        .nodes
-        .iter()
-        .zip(&requires_grad)
-        .map(|(n, &r)| r.then(|| alloc(n.width)))
-        .collect();
+    let deltas: Vec<Option<Slot>> =
+        graph.nodes.iter().zip(&requires_grad).map(|(n, &r)| r.then(|| alloc(n.width))).collect();
     let losses = alloc(1);
     let sq_norms = alloc(1);
     let clip_factors = alloc(1);
@@ -88,11 +81,7 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
         }
         for to in node.op.args() {
             if requires_grad[to] {
-                backward.push(BackwardStep {
-                    from,
-                    to,
-                    accumulate: written[to],
-                });
+                backward.push(BackwardStep { from, to, accumulate: written[to] });
                 written[to] = true;
             }
         }

@@ -9,26 +9,15 @@ pub enum Error {
     /// An array has the wrong shape for the model or for its partner array.
     Shape(String),
     /// A label is not a class of the model.
-    LabelOutOfRange {
-        row: usize,
-        label: u32,
-        num_classes: usize,
-    },
+    LabelOutOfRange { row: usize, label: u32, num_classes: usize },
     /// A feature is NaN or infinite.
     NonFinite { row: usize, column: usize },
     /// A setting that cannot work (sigma <= 0, a sampling rate outside (0, 1], ...).
     Config(String),
     /// A data file that does not parse; `line` is 1-based.
-    Malformed {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    Malformed { path: PathBuf, line: usize, message: String },
     /// A file that cannot be read or written.
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// Training diverged: the loss or a parameter became NaN or infinite.
     Diverged(String),
 }
@@ -39,11 +28,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Shape(msg) => write!(f, "shape mismatch: {msg}"),
-            Error::LabelOutOfRange {
-                row,
-                label,
-                num_classes,
-            } => write!(
+            Error::LabelOutOfRange { row, label, num_classes } => write!(
                 f,
                 "label {label} in row {row} is out of range: the model has {num_classes} classes (0..{num_classes})"
             ),
@@ -51,11 +36,7 @@ impl fmt::Display for Error {
                 write!(f, "feature {column} of row {row} is NaN or infinite")
             }
             Error::Config(msg) => write!(f, "invalid setting: {msg}"),
-            Error::Malformed {
-                path,
-                line,
-                message,
-            } => {
+            Error::Malformed { path, line, message } => {
                 write!(f, "{}:{line}: {message}", path.display())
             }
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),

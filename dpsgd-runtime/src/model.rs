@@ -80,10 +80,7 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
         engine.load_batch(features, &labels);
         Self::run_forward(&mut engine);
         let mut out = Array2::from_elem((features.nrows(), Self::SPEC.outputs), F::ZERO);
-        engine.read(
-            Self::SPEC.logits,
-            out.as_slice_mut().expect("standard layout"),
-        );
+        engine.read(Self::SPEC.logits, out.as_slice_mut().expect("standard layout"));
         Ok(out)
     }
 
@@ -102,11 +99,9 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
 
     /// Non-private training signal: the mean loss over the batch and its gradient.
     fn loss_and_grad(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<(F, Vec<F>)> {
-        let mut engine = self.backward_engine(features, labels)?;
+        let mut engine = backward_engine(self, features, labels)?;
         if labels.is_empty() {
-            return Err(Error::Shape(
-                "the mean loss of an empty batch is undefined".into(),
-            ));
+            return Err(Error::Shape("the mean loss of an empty batch is undefined".into()));
         }
         Self::run_param_grads(&mut engine, None);
         let inv = F::ONE / F::from_f64(labels.len() as f64);
@@ -118,19 +113,15 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
 
     /// Each example's loss.
     fn per_example_losses(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<Vec<F>> {
-        let engine = self.backward_engine(features, labels)?;
+        let engine = backward_engine(self, features, labels)?;
         let mut out = vec![F::ZERO; labels.len()];
         engine.read(Self::SPEC.losses, &mut out);
         Ok(out)
     }
 
     /// Each example's gradient norm over all parameters, by the ghost identity.
-    fn per_example_grad_norms(
-        &self,
-        features: ArrayView2<'_, F>,
-        labels: &[u32],
-    ) -> Result<Vec<F>> {
-        let mut engine = self.backward_engine(features, labels)?;
+    fn per_example_grad_norms(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<Vec<F>> {
+        let mut engine = backward_engine(self, features, labels)?;
         Self::run_sq_norms(&mut engine);
         let mut out = vec![F::ZERO; labels.len()];
         engine.read(Self::SPEC.sq_norms, &mut out);
@@ -139,7 +130,7 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
 
     /// Every example's gradient, one row each: `[rows, num_params]`.
     fn per_example_grads(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<Array2<F>> {
-        let mut engine = self.backward_engine(features, labels)?;
+        let mut engine = backward_engine(self, features, labels)?;
         engine.begin_per_example_grads();
         Self::run_per_example_grads(&mut engine);
         let mut out = Array2::from_elem((labels.len(), Self::SPEC.num_params), F::ZERO);
@@ -148,18 +139,11 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
     }
 
     /// `sum_i g_i min(1, C / ||g_i||)`: the private step's gradient before noise.
-    fn clipped_grad_sum(
-        &self,
-        features: ArrayView2<'_, F>,
-        labels: &[u32],
-        max_norm: F,
-    ) -> Result<Vec<F>> {
+    fn clipped_grad_sum(&self, features: ArrayView2<'_, F>, labels: &[u32], max_norm: F) -> Result<Vec<F>> {
         if !(max_norm > F::ZERO && max_norm.is_finite()) {
-            return Err(Error::Config(format!(
-                "the clipping norm must be positive and finite, got {max_norm}"
-            )));
+            return Err(Error::Config(format!("the clipping norm must be positive and finite, got {max_norm}")));
         }
-        let mut engine = self.backward_engine(features, labels)?;
+        let mut engine = backward_engine(self, features, labels)?;
         Self::run_sq_norms(&mut engine);
         engine.clip_factors(Self::SPEC.sq_norms, Self::SPEC.clip_factors, max_norm);
         Self::run_param_grads(&mut engine, Some(Self::SPEC.clip_factors));
@@ -167,17 +151,20 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
         engine.read_grads(&mut grads);
         Ok(grads)
     }
+}
 
-    /// A CPU engine that has run the forward and backward passes on a checked batch.
-    #[doc(hidden)]
-    fn backward_engine(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<CpuEngine<F>> {
-        check_width(features.ncols(), &Self::SPEC)?;
-        check_batch(features, labels)?;
-        check_labels(labels, Self::SPEC.num_classes())?;
-        let mut engine = CpuEngine::new(Self::SPEC, self.params(), labels.len());
-        engine.load_batch(features, labels);
-        Self::run_forward(&mut engine);
-        Self::run_backward(&mut engine);
-        Ok(engine)
-    }
+/// A CPU engine that has run the forward and backward passes of `model` on a checked batch.
+fn backward_engine<F: Float, M: PrivateModel<F>>(
+    model: &M,
+    features: ArrayView2<'_, F>,
+    labels: &[u32],
+) -> Result<CpuEngine<F>> {
+    check_width(features.ncols(), &M::SPEC)?;
+    check_batch(features, labels)?;
+    check_labels(labels, M::SPEC.num_classes())?;
+    let mut engine = CpuEngine::new(M::SPEC, model.params(), labels.len());
+    engine.load_batch(features, labels);
+    M::run_forward(&mut engine);
+    M::run_backward(&mut engine);
+    Ok(engine)
 }

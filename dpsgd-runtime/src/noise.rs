@@ -1,8 +1,10 @@
 //! Gaussian noise for the private step.
 
-use std::collections::VecDeque;
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha12Rng;
 
@@ -24,9 +26,7 @@ pub struct GaussianNoise {
 
 impl GaussianNoise {
     pub fn seeded(seed: u64) -> Self {
-        GaussianNoise {
-            rng: stream(seed, Stream::Noise),
-        }
+        GaussianNoise { rng: stream(seed, Stream::Noise) }
     }
 }
 
@@ -60,110 +60,119 @@ pub fn for_training<F: Float>(seed: u64, len: usize) -> Box<dyn NoiseSource<F> +
 pub struct PrefetchedNoise<F: Float> {
     len: usize,
     shared: Arc<Handoff<F>>,
+    /// The slot the next step takes its noise from.
+    next: usize,
     worker: Option<JoinHandle<()>>,
 }
 
-/// Two vectors circulate between the step and the worker: one being added while the
-/// other is drawn. The queues never outgrow their initial capacity and the lock and
-/// condition variables do not allocate, so handing a vector over allocates nothing.
+/// Two slots pass between the step and the worker, alternately: while the step adds
+/// one, the worker fills the other. Each side spins briefly before it sleeps, because
+/// a step is tens of microseconds and waking a sleeping thread costs several: the
+/// handoff then takes no system call in the steady state, and allocates nothing.
 struct Handoff<F> {
-    queues: Mutex<Queues<F>>,
-    filled: Condvar,
-    emptied: Condvar,
+    slots: [UnsafeCell<Vec<F>>; 2],
+    full: [AtomicBool; 2],
+    closed: AtomicBool,
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
 }
 
-struct Queues<F> {
-    empty: VecDeque<Vec<F>>,
-    filled: VecDeque<Vec<F>>,
-    closed: bool,
-}
+// SAFETY: a slot's vector is touched only by the side that owns it: the worker while
+// `full` is false, the step while it is true; ownership moves with release/acquire.
+unsafe impl<F: Send> Sync for Handoff<F> {}
 
-const BUFFERS: usize = 2;
+/// How long a side spins for the other before it sleeps.
+const SPIN: Duration = Duration::from_micros(200);
+
+impl<F> Handoff<F> {
+    /// Waits until slot `i` is full (`want`) or empty (`!want`); false once closed.
+    fn wait_for(&self, i: usize, want: bool) -> bool {
+        let ready = || self.full[i].load(Ordering::Acquire) == want;
+        let start = Instant::now();
+        while !ready() {
+            if self.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            if start.elapsed() < SPIN {
+                std::hint::spin_loop();
+                continue;
+            }
+            let guard = self.lock.lock().expect("noise lock");
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            let guard =
+                self.wake.wait_while(guard, |_| !ready() && !self.closed.load(Ordering::Acquire)).expect("noise lock");
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            drop(guard);
+        }
+        true
+    }
+
+    /// Marks slot `i` full or empty and wakes the other side if it sleeps.
+    fn set(&self, i: usize, full: bool) {
+        self.full[i].store(full, Ordering::Release);
+        self.wake_sleepers();
+    }
+
+    fn wake_sleepers(&self) {
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock().expect("noise lock");
+            self.wake.notify_all();
+        }
+    }
+}
 
 impl<F: Float> PrefetchedNoise<F> {
     pub fn new(mut source: GaussianNoise, len: usize) -> Self {
-        let mut empty = VecDeque::with_capacity(BUFFERS);
-        for _ in 0..BUFFERS {
-            empty.push_back(vec![F::ZERO; len]);
-        }
-        let queues = Queues {
-            empty,
-            filled: VecDeque::with_capacity(BUFFERS),
-            closed: false,
-        };
         let shared = Arc::new(Handoff {
-            queues: Mutex::new(queues),
-            filled: Condvar::new(),
-            emptied: Condvar::new(),
+            slots: [UnsafeCell::new(vec![F::ZERO; len]), UnsafeCell::new(vec![F::ZERO; len])],
+            full: [AtomicBool::new(false), AtomicBool::new(false)],
+            closed: AtomicBool::new(false),
+            sleepers: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
         });
         let handoff = Arc::clone(&shared);
         let worker = std::thread::Builder::new()
             .name("dpsgd-noise".into())
             .spawn(move || {
-                loop {
-                    let mut buffer = {
-                        let mut q = handoff.queues.lock().expect("noise queues");
-                        loop {
-                            if q.closed {
-                                return;
-                            }
-                            if let Some(b) = q.empty.pop_front() {
-                                break b;
-                            }
-                            q = handoff.emptied.wait(q).expect("noise queues");
-                        }
-                    };
-                    for z in buffer.iter_mut() {
+                for i in (0..2).cycle() {
+                    if !handoff.wait_for(i, false) {
+                        return;
+                    }
+                    // SAFETY: the slot is empty, so the worker owns it.
+                    let slot = unsafe { &mut *handoff.slots[i].get() };
+                    for z in slot.iter_mut() {
                         *z = F::standard_normal(&mut source.rng);
                     }
-                    handoff
-                        .queues
-                        .lock()
-                        .expect("noise queues")
-                        .filled
-                        .push_back(buffer);
-                    handoff.filled.notify_one();
+                    handoff.set(i, true);
                 }
             })
             .expect("spawning the noise thread");
-        PrefetchedNoise {
-            len,
-            shared,
-            worker: Some(worker),
-        }
+        PrefetchedNoise { len, shared, next: 0, worker: Some(worker) }
     }
 }
 
 impl<F: Float> NoiseSource<F> for PrefetchedNoise<F> {
     fn add_noise(&mut self, dst: &mut [F], std: F) {
         assert_eq!(dst.len(), self.len, "prefetched noise has a fixed length");
-        let handoff = &self.shared;
-        let buffer = {
-            let mut q = handoff.queues.lock().expect("noise queues");
-            loop {
-                if let Some(b) = q.filled.pop_front() {
-                    break b;
-                }
-                q = handoff.filled.wait(q).expect("noise queues");
-            }
-        };
-        crate::kernels::vector::add_scaled(std, &buffer, dst);
-        handoff
-            .queues
-            .lock()
-            .expect("noise queues")
-            .empty
-            .push_back(buffer);
-        handoff.emptied.notify_one();
+        let i = self.next;
+        assert!(self.shared.wait_for(i, true), "the noise thread stopped");
+        // SAFETY: the slot is full, so the step owns it until it is marked empty.
+        let slot = unsafe { &*self.shared.slots[i].get() };
+        crate::kernels::vector::add_scaled(std, slot, dst);
+        self.shared.set(i, false);
+        self.next = 1 - i;
     }
 }
 
 impl<F: Float> Drop for PrefetchedNoise<F> {
     fn drop(&mut self) {
-        if let Ok(mut q) = self.shared.queues.lock() {
-            q.closed = true;
+        self.shared.closed.store(true, Ordering::Release);
+        {
+            let _guard = self.shared.lock.lock();
+            self.shared.wake.notify_all();
         }
-        self.shared.emptied.notify_all();
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
@@ -186,6 +195,16 @@ mod tests {
             prefetched.add_noise(&mut b, 1.3);
             assert_eq!(a, b);
         }
+    }
+
+    #[test]
+    fn dropping_prefetched_noise_stops_its_thread_whatever_it_is_doing() {
+        drop(PrefetchedNoise::<f32>::new(GaussianNoise::seeded(1), 4000));
+        let mut noise = PrefetchedNoise::<f32>::new(GaussianNoise::seeded(1), 4000);
+        noise.add_noise(&mut vec![0.0; 4000], 1.0);
+        // Long enough for the worker to stop spinning and sleep.
+        std::thread::sleep(Duration::from_millis(5));
+        drop(noise);
     }
 
     #[test]

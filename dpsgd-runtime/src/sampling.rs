@@ -22,19 +22,10 @@ pub struct PoissonSampler {
 
 impl PoissonSampler {
     pub fn new(len: usize, rate: f64, seed: u64) -> Result<Self> {
-        ensure_config!(
-            rate > 0.0 && rate <= 1.0,
-            "the sampling rate q must lie in (0, 1], got {rate}"
-        );
+        ensure_config!(rate > 0.0 && rate <= 1.0, "the sampling rate q must lie in (0, 1], got {rate}");
         ensure_config!(len > 0, "cannot sample from an empty dataset");
-        let gaps = Geometric::new(rate)
-            .map_err(|e| crate::Error::Config(format!("sampling rate {rate}: {e}")))?;
-        Ok(PoissonSampler {
-            len,
-            rate,
-            gaps,
-            rng: stream(seed, Stream::Sampling),
-        })
+        let gaps = Geometric::new(rate).map_err(|e| crate::Error::Config(format!("sampling rate {rate}: {e}")))?;
+        Ok(PoissonSampler { len, rate, gaps, rng: stream(seed, Stream::Sampling) })
     }
 
     pub fn rate(&self) -> f64 {
@@ -77,12 +68,7 @@ impl ShuffledBatches {
         let mut rng = stream(seed, Stream::Sampling);
         let mut order: Vec<usize> = (0..len).collect();
         order.shuffle(&mut rng);
-        Ok(ShuffledBatches {
-            order,
-            batch_size,
-            position: 0,
-            rng,
-        })
+        Ok(ShuffledBatches { order, batch_size, position: 0, rng })
     }
 
     /// Steps in one pass over the data.

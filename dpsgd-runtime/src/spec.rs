@@ -68,8 +68,7 @@ impl Dense {
         let weight = &params[self.offset..self.bias_offset()];
         let bias = &params[self.bias_offset()..self.bias_offset() + self.outputs];
         DenseView {
-            weight: ArrayView2::from_shape((self.inputs, self.outputs), weight)
-                .expect("weight length"),
+            weight: ArrayView2::from_shape((self.inputs, self.outputs), weight).expect("weight length"),
             bias: ArrayView1::from(bias),
         }
     }

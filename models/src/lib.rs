@@ -66,13 +66,10 @@ impl std::str::FromStr for ModelName {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        ModelName::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = ModelName::ALL.iter().map(|m| m.as_str()).collect();
-                format!("unknown model `{s}`; available: {}", names.join(", "))
-            })
+        ModelName::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| {
+            let names: Vec<_> = ModelName::ALL.iter().map(|m| m.as_str()).collect();
+            format!("unknown model `{s}`; available: {}", names.join(", "))
+        })
     }
 }
 
@@ -98,4 +95,30 @@ macro_rules! with_model {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpsgd_runtime::PrivateModel;
+
+    #[test]
+    fn the_models_have_the_papers_parameter_counts() {
+        assert_eq!(LogisticRegression::<f32>::num_params(), 105);
+        assert_eq!(Ffnn::<f32>::num_params(), 5352);
+        let names: Vec<_> = Ffnn::<f32>::SPEC.params.iter().map(|p| (p.name, p.shape)).collect();
+        assert_eq!(
+            names,
+            [
+                ("fc1.weight", &[104, 50][..]),
+                ("fc1.bias", &[50][..]),
+                ("fc2.weight", &[50, 2][..]),
+                ("fc2.bias", &[2][..])
+            ]
+        );
+        for name in ModelName::ALL {
+            assert_eq!(name.as_str().parse::<ModelName>(), Ok(name));
+        }
+        assert!("cnn".parse::<ModelName>().is_err());
+    }
 }

@@ -50,18 +50,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 fn print_text(model: ModelName, r: &BenchReport) {
     let mode = if r.private { "private" } else { "non-private" };
     let s = &r.examples_per_second;
-    println!(
-        "{model} ({} parameters), {mode}, batch {}, {} threads",
-        r.params, r.batch_size, r.threads
-    );
+    println!("{model} ({} parameters), {mode}, batch {}, {} threads", r.params, r.batch_size, r.threads);
     println!(
         "  examples/s: median {:.0}  min {:.0}  max {:.0}  ({} repeats of {} steps)",
         s.median, s.min, s.max, r.repeats, r.steps_per_repeat
     );
-    println!(
-        "  time per epoch of {} examples: {:.4} s",
-        r.epoch_examples, r.epoch_seconds
-    );
+    println!("  time per epoch of {} examples: {:.4} s", r.epoch_examples, r.epoch_seconds);
     match r.peak_memory_bytes {
         Some(b) => println!("  peak memory: {:.1} MiB", b as f64 / (1 << 20) as f64),
         None => println!("  peak memory: not reported on this system"),

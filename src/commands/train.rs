@@ -27,20 +27,10 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
     /// Noise multiplier sigma: the noise's standard deviation is sigma * C.
-    #[arg(
-        long,
-        default_value_t = 1.1,
-        conflicts_with = "no_privacy",
-        allow_negative_numbers = true
-    )]
+    #[arg(long, default_value_t = 1.1, conflicts_with = "no_privacy", allow_negative_numbers = true)]
     pub noise_multiplier: f64,
     /// Clipping norm C of every example's gradient.
-    #[arg(
-        long,
-        default_value_t = 1.0,
-        conflicts_with = "no_privacy",
-        allow_negative_numbers = true
-    )]
+    #[arg(long, default_value_t = 1.0, conflicts_with = "no_privacy", allow_negative_numbers = true)]
     pub max_grad_norm: f64,
     /// Learning rate.
     #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
@@ -71,11 +61,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
 fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     let data = adult::load::<f32>(&args.data_dir.join("adult"))?;
-    let privacy = if args.no_privacy {
-        None
-    } else {
-        Some(Privacy::new(args.noise_multiplier, args.max_grad_norm)?)
-    };
+    let privacy = if args.no_privacy { None } else { Some(Privacy::new(args.noise_multiplier, args.max_grad_norm)?) };
     let config = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
@@ -83,11 +69,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         privacy,
         seed: args.seed,
     };
-    let mode = if privacy.is_some() {
-        "private"
-    } else {
-        "non-private"
-    };
+    let mode = if privacy.is_some() { "private" } else { "non-private" };
     println!(
         "{mode} training of {} ({} parameters) on {}: {} training / {} test examples",
         args.model,
@@ -105,43 +87,21 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
                 "privacy: Poisson sampling rate q = {q:.6} (expected batch {}), noise multiplier sigma = {}, clipping norm C = {}, {steps} steps",
                 args.batch_size, p.noise_multiplier, p.max_grad_norm
             );
-            println!(
-                "         (epsilon is not reported yet: privacy accounting is not part of this release)"
-            );
+            println!("         (epsilon is not reported yet: privacy accounting is not part of this release)");
         }
-        None => println!(
-            "no privacy: shuffled batches of {}, no clipping, no noise",
-            args.batch_size
-        ),
+        None => println!("no privacy: shuffled batches of {}, no clipping, no noise", args.batch_size),
     }
 
     let mut model = M::init(args.seed);
     let print_epoch = |e: &EpochReport| {
         let test = e.test.map_or(String::new(), |t| {
-            format!(
-                "  test loss {:.4}  test accuracy {:.2}%",
-                t.mean_loss,
-                100.0 * t.accuracy
-            )
+            format!("  test loss {:.4}  test accuracy {:.2}%", t.mean_loss, 100.0 * t.accuracy)
         });
-        println!(
-            "epoch {:>3}/{}  train loss {:.4}{test}  {:.3} s",
-            e.epoch, args.epochs, e.train_loss, e.seconds
-        );
+        println!("epoch {:>3}/{}  train loss {:.4}{test}  {:.3} s", e.epoch, args.epochs, e.train_loss, e.seconds);
     };
-    let report = train(
-        &mut model,
-        &data.train,
-        Some(&data.test),
-        &config,
-        print_epoch,
-    )?;
+    let report = train(&mut model, &data.train, Some(&data.test), &config, print_epoch)?;
     let seconds: f64 = report.epochs.iter().map(|e| e.seconds).sum();
-    let accuracy = report
-        .epochs
-        .last()
-        .and_then(|e| e.test)
-        .map_or(f64::NAN, |t| t.accuracy);
+    let accuracy = report.epochs.last().and_then(|e| e.test).map_or(f64::NAN, |t| t.accuracy);
     println!(
         "done: {} steps in {seconds:.2} s ({:.0} examples/s), test accuracy {:.2}%",
         report.steps,

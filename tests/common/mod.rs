@@ -75,9 +75,7 @@ pub fn batch<F: Float, M: PrivateModel<F>>(rows: usize, seed: u64) -> (Array2<F>
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
-    let x = Array2::from_shape_fn((rows, spec.input_width), |_| {
-        F::from_f64(4.0 * next() - 2.0)
-    });
+    let x = Array2::from_shape_fn((rows, spec.input_width), |_| F::from_f64(4.0 * next() - 2.0));
     let y = (0..rows).map(|i| (i % spec.num_classes()) as u32).collect();
     (x, y)
 }

@@ -28,15 +28,7 @@ const CATEGORICAL: [(usize, &str, &[&str]); 8] = [
     (
         1,
         "workclass",
-        &[
-            "Private",
-            "Self-emp-not-inc",
-            "Self-emp-inc",
-            "Federal-gov",
-            "Local-gov",
-            "State-gov",
-            "Without-pay",
-        ],
+        &["Private", "Self-emp-not-inc", "Self-emp-inc", "Federal-gov", "Local-gov", "State-gov", "Without-pay"],
     ),
     (
         3,
@@ -93,29 +85,8 @@ const CATEGORICAL: [(usize, &str, &[&str]); 8] = [
             "Armed-Forces",
         ],
     ),
-    (
-        7,
-        "relationship",
-        &[
-            "Wife",
-            "Own-child",
-            "Husband",
-            "Not-in-family",
-            "Other-relative",
-            "Unmarried",
-        ],
-    ),
-    (
-        8,
-        "race",
-        &[
-            "White",
-            "Asian-Pac-Islander",
-            "Amer-Indian-Eskimo",
-            "Other",
-            "Black",
-        ],
-    ),
+    (7, "relationship", &["Wife", "Own-child", "Husband", "Not-in-family", "Other-relative", "Unmarried"]),
+    (8, "race", &["White", "Asian-Pac-Islander", "Amer-Indian-Eskimo", "Other", "Black"]),
     (9, "sex", &["Female", "Male"]),
     (
         13,
@@ -183,36 +154,22 @@ pub struct Adult<F> {
 
 /// Loads `adult.data` and `adult.test` (or their `.gz`) from `dir`.
 pub fn load<F: Float>(dir: &Path) -> Result<Adult<F>> {
-    let train = parse(
-        &read_text(&dir.join("adult.data"))?,
-        &dir.join("adult.data"),
-    )?;
-    let test = parse(
-        &read_text(&dir.join("adult.test"))?,
-        &dir.join("adult.test"),
-    )?;
+    let train = parse(&read_text(&dir.join("adult.data"))?, &dir.join("adult.data"))?;
+    let test = parse(&read_text(&dir.join("adult.test"))?, &dir.join("adult.test"))?;
     let (mean, std) = standardization(&train);
-    Ok(Adult {
-        train: encode(&train, &mean, &std)?,
-        test: encode(&test, &mean, &std)?,
-    })
+    Ok(Adult { train: encode(&train, &mean, &std)?, test: encode(&test, &mean, &std)? })
 }
 
 /// The file at `path`, or at `path` + `.gz` decompressed.
 fn read_text(path: &Path) -> Result<String> {
-    let io = |path: &Path, source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |path: &Path, source| Error::Io { path: path.to_path_buf(), source };
     if path.exists() {
         return std::fs::read_to_string(path).map_err(|e| io(path, e));
     }
     let gz = PathBuf::from(format!("{}.gz", path.display()));
     let file = std::fs::File::open(&gz).map_err(|e| io(&gz, e))?;
     let mut text = String::new();
-    GzDecoder::new(file)
-        .read_to_string(&mut text)
-        .map_err(|e| io(&gz, e))?;
+    GzDecoder::new(file).read_to_string(&mut text).map_err(|e| io(&gz, e))?;
     Ok(text)
 }
 
@@ -226,17 +183,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Record>> {
         if line.is_empty() || line.starts_with('|') {
             continue;
         }
-        let bad = |message: String| Error::Malformed {
-            path: path.to_path_buf(),
-            line: index + 1,
-            message,
-        };
+        let bad = |message: String| Error::Malformed { path: path.to_path_buf(), line: index + 1, message };
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         if fields.len() != FIELDS {
-            return Err(bad(format!(
-                "expected {FIELDS} comma-separated fields, found {}",
-                fields.len()
-            )));
+            return Err(bad(format!("expected {FIELDS} comma-separated fields, found {}", fields.len())));
         }
         if fields.contains(&"?") {
             continue;
@@ -247,13 +197,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Record>> {
                 .parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
-                .ok_or_else(|| {
-                    bad(format!(
-                        "field {} is not a number: {:?}",
-                        column + 1,
-                        fields[column]
-                    ))
-                })?;
+                .ok_or_else(|| bad(format!("field {} is not a number: {:?}", column + 1, fields[column])))?;
         }
         let mut categories = [0; 8];
         for (category, (column, name, values)) in categories.iter_mut().zip(&CATEGORICAL) {
@@ -266,16 +210,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Record>> {
             "<=50K" => 0,
             ">50K" => 1,
             other => {
-                return Err(bad(format!(
-                    "income must be <=50K or >50K, found {other:?}"
-                )));
+                return Err(bad(format!("income must be <=50K or >50K, found {other:?}")));
             }
         };
-        records.push(Record {
-            numeric,
-            categories,
-            label,
-        });
+        records.push(Record { numeric, categories, label });
     }
     Ok(records)
 }
@@ -349,9 +287,7 @@ mod tests {
             (ROW.replace(", 40,", ", NaN,"), "not a number"),
         ] {
             let text = format!("{ROW}\n{bad}\n");
-            let err = parse(&text, Path::new("adult.data"))
-                .unwrap_err()
-                .to_string();
+            let err = parse(&text, Path::new("adult.data")).unwrap_err().to_string();
             assert!(err.starts_with("adult.data:2: "), "{err}");
             assert!(err.contains(message), "{err}");
         }

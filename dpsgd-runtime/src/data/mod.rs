@@ -19,10 +19,7 @@ pub struct Dataset<F> {
 impl<F: Float> Dataset<F> {
     pub fn new(features: Array2<F>, labels: Vec<u32>) -> Result<Self> {
         check_batch(features.view(), &labels)?;
-        Ok(Dataset {
-            features: features.as_standard_layout().into_owned(),
-            labels,
-        })
+        Ok(Dataset { features: features.as_standard_layout().into_owned(), labels })
     }
 
     pub fn features(&self) -> ArrayView2<'_, F> {
@@ -56,11 +53,7 @@ impl<F: Float> Dataset<F> {
 /// Errors unless `features` has one finite row per label.
 pub fn check_batch<F: Float>(features: ArrayView2<'_, F>, labels: &[u32]) -> Result<()> {
     if features.nrows() != labels.len() {
-        return Err(Error::Shape(format!(
-            "{} feature rows but {} labels",
-            features.nrows(),
-            labels.len()
-        )));
+        return Err(Error::Shape(format!("{} feature rows but {} labels", features.nrows(), labels.len())));
     }
     check_finite(features)
 }
@@ -89,11 +82,7 @@ pub fn check_width(width: usize, spec: &ModelSpec) -> Result<()> {
 /// Errors at the first label that is not below `num_classes`.
 pub fn check_labels(labels: &[u32], num_classes: usize) -> Result<()> {
     match labels.iter().position(|&l| l as usize >= num_classes) {
-        Some(row) => Err(Error::LabelOutOfRange {
-            row,
-            label: labels[row],
-            num_classes,
-        }),
+        Some(row) => Err(Error::LabelOutOfRange { row, label: labels[row], num_classes }),
         None => Ok(()),
     }
 }

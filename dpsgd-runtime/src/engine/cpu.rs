@@ -45,11 +45,7 @@ impl<F: Float> CpuEngine<F> {
     /// An engine for `spec` starting from `params`, with buffers for batches of up to
     /// `capacity` examples (a larger batch grows them).
     pub fn new(spec: ModelSpec, params: &[F], capacity: usize) -> Self {
-        assert_eq!(
-            params.len(),
-            spec.num_params,
-            "parameter vector of the wrong length"
-        );
+        assert_eq!(params.len(), spec.num_params, "parameter vector of the wrong length");
         let mut engine = CpuEngine {
             spec,
             batch: 0,
@@ -77,6 +73,14 @@ impl<F: Float> CpuEngine<F> {
         self.batch = batch;
     }
 
+    /// The current batch's rows of `buf`.
+    fn view(&self, buf: Buf) -> &[F] {
+        match buf {
+            Buf::Input { width } => &self.features[..self.batch * width],
+            Buf::Arena { offset, width } => &self.arena[self.arena_range(offset, width)],
+        }
+    }
+
     fn arena_range(&self, offset: usize, width: usize) -> Range<usize> {
         let range = self.batch * offset..self.batch * (offset + width);
         assert!(range.end <= self.arena.len(), "buffer outside the arena");
@@ -86,11 +90,7 @@ impl<F: Float> CpuEngine<F> {
     /// Resolves the buffers of one kernel call. Every written buffer must be in the
     /// arena and overlap no other buffer of the call: checked here, so generated code
     /// cannot cause aliasing.
-    fn views<const R: usize, const W: usize>(
-        &mut self,
-        reads: [Buf; R],
-        writes: [Buf; W],
-    ) -> Views<'_, F, R, W> {
+    fn views<const R: usize, const W: usize>(&mut self, reads: [Buf; R], writes: [Buf; W]) -> Views<'_, F, R, W> {
         let write_ranges = writes.map(|buf| match buf {
             Buf::Arena { offset, width } => self.arena_range(offset, width),
             Buf::Input { .. } => panic!("generated code writes into the model input"),
@@ -99,18 +99,11 @@ impl<F: Float> CpuEngine<F> {
             Buf::Arena { offset, width } => Some(self.arena_range(offset, width)),
             Buf::Input { .. } => None,
         });
-        let disjoint = |a: &Range<usize>, b: &Range<usize>| {
-            a.end <= b.start || b.end <= a.start || a.is_empty() || b.is_empty()
-        };
+        let disjoint =
+            |a: &Range<usize>, b: &Range<usize>| a.end <= b.start || b.end <= a.start || a.is_empty() || b.is_empty();
         for (i, w) in write_ranges.iter().enumerate() {
-            assert!(
-                write_ranges[..i].iter().all(|o| disjoint(o, w)),
-                "generated code writes one buffer twice"
-            );
-            assert!(
-                read_ranges.iter().flatten().all(|r| disjoint(r, w)),
-                "generated code reads a buffer it writes"
-            );
+            assert!(write_ranges[..i].iter().all(|o| disjoint(o, w)), "generated code writes one buffer twice");
+            assert!(read_ranges.iter().flatten().all(|r| disjoint(r, w)), "generated code reads a buffer it writes");
         }
         let b = self.batch;
         let base = self.arena.as_mut_ptr();
@@ -121,8 +114,7 @@ impl<F: Float> CpuEngine<F> {
             (Some(r), _) => unsafe { std::slice::from_raw_parts(base.add(r.start), r.len()) },
             (None, buf) => &features[..b * buf.width()],
         });
-        let writes = write_ranges
-            .map(|r| unsafe { std::slice::from_raw_parts_mut(base.add(r.start), r.len()) });
+        let writes = write_ranges.map(|r| unsafe { std::slice::from_raw_parts_mut(base.add(r.start), r.len()) });
         Views {
             reads,
             writes,
@@ -189,26 +181,11 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn read(&self, buf: Buf, out: &mut [F]) {
-        let n = self.batch * buf.width();
-        match buf {
-            Buf::Input { .. } => out.copy_from_slice(&self.features[..n]),
-            Buf::Arena { offset, width } => {
-                out.copy_from_slice(&self.arena[self.arena_range(offset, width)])
-            }
-        }
+        out.copy_from_slice(self.view(buf));
     }
 
     fn sum(&self, buf: Buf) -> F {
-        match buf {
-            Buf::Input { .. } => self.features[..self.batch * buf.width()]
-                .iter()
-                .copied()
-                .sum(),
-            Buf::Arena { offset, width } => self.arena[self.arena_range(offset, width)]
-                .iter()
-                .copied()
-                .sum(),
-        }
+        self.view(buf).iter().copied().sum()
     }
 
     fn read_per_example_grads(&self, out: &mut [F]) {
@@ -217,13 +194,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
 
     fn dense_forward(&mut self, layer: Dense, x: Buf, y: Buf) {
         let b = self.batch;
-        let Views {
-            reads: [x],
-            writes: [y],
-            params,
-            scratch,
-            ..
-        } = self.views([x], [y]);
+        let Views { reads: [x], writes: [y], params, scratch, .. } = self.views([x], [y]);
         let w = &params[layer.offset..][..layer.weight_len()];
         let bias = &params[layer.bias_offset()..][..layer.outputs];
         dense::forward(x, w, bias, y, b, layer.inputs, layer.outputs, scratch);
@@ -231,46 +202,21 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
 
     fn dense_backward_input(&mut self, layer: Dense, dy: Buf, dx: Buf, accumulate: bool) {
         let b = self.batch;
-        let Views {
-            reads: [dy],
-            writes: [dx],
-            params,
-            scratch,
-            ..
-        } = self.views([dy], [dx]);
+        let Views { reads: [dy], writes: [dx], params, scratch, .. } = self.views([dy], [dx]);
         let w = &params[layer.offset..][..layer.weight_len()];
-        dense::backward_input(
-            dy,
-            w,
-            dx,
-            b,
-            layer.inputs,
-            layer.outputs,
-            accumulate,
-            scratch,
-        );
+        dense::backward_input(dy, w, dx, b, layer.inputs, layer.outputs, accumulate, scratch);
     }
 
     fn dense_add_sq_norms(&mut self, layer: Dense, x: Buf, dy: Buf, out: Buf) {
         let b = self.batch;
-        let Views {
-            reads: [x, dy],
-            writes: [out],
-            ..
-        } = self.views([x, dy], [out]);
+        let Views { reads: [x, dy], writes: [out], .. } = self.views([x, dy], [out]);
         dense::add_sq_norms(x, dy, out, b, layer.inputs, layer.outputs);
     }
 
     fn dense_param_grad(&mut self, layer: Dense, x: Buf, dy: Buf, weights: Option<Buf>) {
         let b = self.batch;
         // Unweighted calls read the input twice in place of weights: harmless.
-        let Views {
-            reads: [x, dy, c],
-            grads,
-            scaled,
-            scratch,
-            ..
-        } = self.views([x, dy, weights.unwrap_or(x)], []);
+        let Views { reads: [x, dy, c], grads, scaled, scratch, .. } = self.views([x, dy, weights.unwrap_or(x)], []);
         let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
         let gb = &mut rest[..layer.outputs];
         let dy = match weights {
@@ -290,55 +236,29 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         let mut per_example = std::mem::take(&mut self.per_example);
         let Views { reads: [x, dy], .. } = self.views([x, dy], []);
         let (weight, bias) = (layer.offset, layer.bias_offset());
-        dense::per_example_grads(
-            x,
-            dy,
-            &mut per_example[..b * p],
-            p,
-            weight,
-            bias,
-            b,
-            layer.inputs,
-            layer.outputs,
-        );
+        dense::per_example_grads(x, dy, &mut per_example[..b * p], p, weight, bias, b, layer.inputs, layer.outputs);
         self.per_example = per_example;
     }
 
     fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf) {
-        let Views {
-            reads: [x],
-            writes: [y],
-            ..
-        } = self.views([x], [y]);
+        let Views { reads: [x], writes: [y], .. } = self.views([x], [y]);
         activation::forward(act, x, y);
     }
 
     fn activation_backward(&mut self, act: Activation, y: Buf, dy: Buf, dx: Buf, accumulate: bool) {
-        let Views {
-            reads: [y, dy],
-            writes: [dx],
-            ..
-        } = self.views([y, dy], [dx]);
+        let Views { reads: [y, dy], writes: [dx], .. } = self.views([y, dy], [dx]);
         activation::backward(act, y, dy, dx, accumulate);
     }
 
     fn add(&mut self, a: Buf, b: Buf, y: Buf) {
-        let Views {
-            reads: [a, b],
-            writes: [y],
-            ..
-        } = self.views([a, b], [y]);
+        let Views { reads: [a, b], writes: [y], .. } = self.views([a, b], [y]);
         for ((yi, ai), bi) in y.iter_mut().zip(a).zip(b) {
             *yi = *ai + *bi;
         }
     }
 
     fn copy(&mut self, src: Buf, dst: Buf, accumulate: bool) {
-        let Views {
-            reads: [src],
-            writes: [dst],
-            ..
-        } = self.views([src], [dst]);
+        let Views { reads: [src], writes: [dst], .. } = self.views([src], [dst]);
         vector::copy_or_add(src, dst, accumulate);
     }
 
@@ -349,12 +269,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
 
     fn loss(&mut self, kind: Loss, logits: Buf, losses: Buf, dlogits: Buf) {
         let width = logits.width();
-        let Views {
-            reads: [z],
-            writes: [l, d],
-            labels,
-            ..
-        } = self.views([logits], [losses, dlogits]);
+        let Views { reads: [z], writes: [l, d], labels, .. } = self.views([logits], [losses, dlogits]);
         loss::forward_backward(kind, z, labels, l, d, width);
     }
 
@@ -365,11 +280,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn clip_factors(&mut self, sq_norms: Buf, factors: Buf, max_norm: F) {
-        let Views {
-            reads: [sq],
-            writes: [out],
-            ..
-        } = self.views([sq_norms], [factors]);
+        let Views { reads: [sq], writes: [out], .. } = self.views([sq_norms], [factors]);
         clip::clip_factors(sq, out, max_norm);
     }
 
@@ -382,12 +293,6 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn sgd_update(&mut self, lr: F, momentum: F) {
-        optim::sgd(
-            &mut self.params,
-            &self.grads,
-            &mut self.velocity,
-            lr,
-            momentum,
-        );
+        optim::sgd(&mut self.params, &self.grads, &mut self.velocity, lr, momentum);
     }
 }

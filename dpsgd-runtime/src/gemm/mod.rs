@@ -50,19 +50,11 @@ pub fn matmul<F: Float>(
         }
         return;
     }
-    assert!(
-        a.len() > (m - 1) * a_rs + (k - 1) * a_cs,
-        "matmul: A too short"
-    );
-    assert!(
-        b.len() >= (k - 1) * ldb + n && ldb >= n,
-        "matmul: B too short"
-    );
+    assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "matmul: A too short");
+    assert!(b.len() >= (k - 1) * ldb + n && ldb >= n, "matmul: B too short");
 
     #[cfg(target_arch = "x86_64")]
-    if TypeId::of::<F>() == TypeId::of::<f32>()
-        && k <= UNPACKED_MAX_K
-        && std::arch::is_x86_feature_detected!("avx512f")
+    if TypeId::of::<F>() == TypeId::of::<f32>() && k <= UNPACKED_MAX_K && std::arch::is_x86_feature_detected!("avx512f")
     {
         let operands = avx512::Operands {
             m,
@@ -171,12 +163,8 @@ mod tests {
     /// Every path (unpacked in f32, packed in f64, serial and parallel, both tails)
     /// against the plain triple loop.
     fn check<F: Float>(m: usize, n: usize, k: usize, transposed_a: bool, tolerance: f64) {
-        let a: Vec<F> = (0..m * k)
-            .map(|i| F::from_f64(((i * 7) % 13) as f64 * 0.25 - 1.5))
-            .collect();
-        let b: Vec<F> = (0..k * (n + 3))
-            .map(|i| F::from_f64(((i * 5) % 11) as f64 * 0.5 - 2.0))
-            .collect();
+        let a: Vec<F> = (0..m * k).map(|i| F::from_f64(((i * 7) % 13) as f64 * 0.25 - 1.5)).collect();
+        let b: Vec<F> = (0..k * (n + 3)).map(|i| F::from_f64(((i * 5) % 11) as f64 * 0.5 - 2.0)).collect();
         let (a_rs, a_cs) = if transposed_a { (1, m) } else { (k, 1) };
         let ldb = n + 3;
         for accumulate in [false, true] {
@@ -184,10 +172,9 @@ mod tests {
             matmul(m, n, k, &a, a_rs, a_cs, &b, ldb, &mut c, accumulate);
             for i in 0..m {
                 for j in 0..n {
-                    let want: f64 = (0..k)
-                        .map(|p| a[i * a_rs + p * a_cs].to_f64() * b[p * ldb + j].to_f64())
-                        .sum::<f64>()
-                        + if accumulate { 1.0 } else { 0.0 };
+                    let want: f64 =
+                        (0..k).map(|p| a[i * a_rs + p * a_cs].to_f64() * b[p * ldb + j].to_f64()).sum::<f64>()
+                            + if accumulate { 1.0 } else { 0.0 };
                     let got = c[i * n + j].to_f64();
                     assert!(
                         (got - want).abs() <= tolerance * (1.0 + want.abs()),
@@ -200,14 +187,7 @@ mod tests {
 
     #[test]
     fn products_match_the_triple_loop() {
-        for (m, n, k) in [
-            (1, 1, 1),
-            (7, 5, 3),
-            (13, 50, 104),
-            (6, 32, 9),
-            (20, 33, 17),
-            (50, 104, 120),
-        ] {
+        for (m, n, k) in [(1, 1, 1), (7, 5, 3), (13, 50, 104), (6, 32, 9), (20, 33, 17), (50, 104, 120)] {
             for transposed in [false, true] {
                 check::<f32>(m, n, k, transposed, 1e-5);
                 check::<f64>(m, n, k, transposed, 1e-12);
@@ -217,10 +197,7 @@ mod tests {
 
     #[test]
     fn large_products_split_across_threads() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         pool.install(|| check::<f32>(700, 40, 300, false, 1e-4));
         pool.install(|| check::<f32>(5000, 3, 5000, true, 1e-4));
     }

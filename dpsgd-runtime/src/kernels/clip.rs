@@ -9,11 +9,7 @@ pub fn clip_factors<F: Float>(sq_norms: &[F], factors: &mut [F], max_norm: F) {
     let threshold = max_norm * F::from_f64(1.0 - F::CLIP_MARGIN);
     for (f, sq) in factors.iter_mut().zip(sq_norms) {
         let norm = sq.sqrt();
-        *f = if norm > threshold {
-            threshold / norm
-        } else {
-            F::ONE
-        };
+        *f = if norm > threshold { threshold / norm } else { F::ONE };
     }
 }
 

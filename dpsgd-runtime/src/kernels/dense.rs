@@ -180,10 +180,7 @@ mod tests {
             forward(&x, &w, &b, &mut y, batch, inputs, outputs, &mut scratch);
             for i in 0..batch {
                 for o in 0..outputs {
-                    let e = b[o]
-                        + (0..inputs)
-                            .map(|k| x[i * inputs + k] * w[k * outputs + o])
-                            .sum::<f64>();
+                    let e = b[o] + (0..inputs).map(|k| x[i * inputs + k] * w[k * outputs + o]).sum::<f64>();
                     assert!((y[i * outputs + o] - e).abs() < 1e-12);
                 }
             }
@@ -191,21 +188,10 @@ mod tests {
             let dy = data(batch * outputs, 3.0);
             for accumulate in [false, true] {
                 let mut dx = vec![1.0; batch * inputs];
-                backward_input(
-                    &dy,
-                    &w,
-                    &mut dx,
-                    batch,
-                    inputs,
-                    outputs,
-                    accumulate,
-                    &mut scratch,
-                );
+                backward_input(&dy, &w, &mut dx, batch, inputs, outputs, accumulate, &mut scratch);
                 for i in 0..batch {
                     for k in 0..inputs {
-                        let e: f64 = (0..outputs)
-                            .map(|o| dy[i * outputs + o] * w[k * outputs + o])
-                            .sum::<f64>()
+                        let e: f64 = (0..outputs).map(|o| dy[i * outputs + o] * w[k * outputs + o]).sum::<f64>()
                             + if accumulate { 1.0 } else { 0.0 };
                         assert!((dx[i * inputs + k] - e).abs() < 1e-12);
                     }
@@ -222,32 +208,13 @@ mod tests {
             let dy = data(batch * outputs, 1.5);
             let row_len = outputs * (inputs + 1) + 4;
             let mut per = vec![0.0; batch * row_len];
-            per_example_grads(
-                &x,
-                &dy,
-                &mut per,
-                row_len,
-                2,
-                2 + outputs * inputs,
-                batch,
-                inputs,
-                outputs,
-            );
+            per_example_grads(&x, &dy, &mut per, row_len, 2, 2 + outputs * inputs, batch, inputs, outputs);
             let mut norms = vec![0.5; batch];
             add_sq_norms(&x, &dy, &mut norms, batch, inputs, outputs);
             let mut gw = vec![0.0; outputs * inputs];
             let mut gb = vec![0.0; outputs];
             let mut scratch = vec![0.0; inputs * outputs];
-            param_grad(
-                &x,
-                &dy,
-                &mut gw,
-                &mut gb,
-                batch,
-                inputs,
-                outputs,
-                &mut scratch,
-            );
+            param_grad(&x, &dy, &mut gw, &mut gb, batch, inputs, outputs, &mut scratch);
             for i in 0..batch {
                 let row = &per[i * row_len..(i + 1) * row_len];
                 let sq: f64 = row.iter().map(|v| v * v).sum();
@@ -258,9 +225,7 @@ mod tests {
                 assert!((gw[p] - s).abs() < 1e-12);
             }
             for o in 0..outputs {
-                let s: f64 = (0..batch)
-                    .map(|i| per[i * row_len + 2 + outputs * inputs + o])
-                    .sum();
+                let s: f64 = (0..batch).map(|i| per[i * row_len + 2 + outputs * inputs + o]).sum();
                 assert!((gb[o] - s).abs() < 1e-12);
             }
         }

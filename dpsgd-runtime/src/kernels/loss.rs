@@ -14,9 +14,7 @@ pub fn forward_backward<F: Float>(
     dlogits: &mut [F],
     width: usize,
 ) {
-    let rows = logits
-        .chunks_exact(width)
-        .zip(dlogits.chunks_exact_mut(width));
+    let rows = logits.chunks_exact(width).zip(dlogits.chunks_exact_mut(width));
     for (((z, d), l), &y) in rows.zip(losses.iter_mut()).zip(labels) {
         match loss {
             Loss::BinaryLogistic => {
@@ -71,28 +69,14 @@ mod tests {
         let logits = [1e4f32, -1e4, 0.0, 1e4, -1e4, 0.0];
         let mut losses = [0.0; 2];
         let mut d = [0.0; 6];
-        forward_backward(
-            Loss::SoftmaxCrossEntropy,
-            &logits,
-            &[1, 0],
-            &mut losses,
-            &mut d,
-            3,
-        );
+        forward_backward(Loss::SoftmaxCrossEntropy, &logits, &[1, 0], &mut losses, &mut d, 3);
         assert!(losses.iter().all(|l| l.is_finite()) && d.iter().all(|v| v.is_finite()));
         assert!((losses[0] - 2e4).abs() < 1.0);
 
         let logits = [1e4f32, -1e4];
         let mut losses = [0.0; 2];
         let mut d = [0.0; 2];
-        forward_backward(
-            Loss::BinaryLogistic,
-            &logits,
-            &[0, 0],
-            &mut losses,
-            &mut d,
-            1,
-        );
+        forward_backward(Loss::BinaryLogistic, &logits, &[0, 0], &mut losses, &mut d, 1);
         assert!((losses[0] - 1e4).abs() < 1.0 && losses[1].abs() < 1e-6);
         assert!((d[0] - 1.0).abs() < 1e-6 && d[1].abs() < 1e-6);
     }

@@ -36,25 +36,11 @@ pub fn evaluate<F: Float, M: PrivateModel<F>>(model: &M, data: &Dataset<F>) -> R
         M::run_forward(&mut engine);
         let z = &mut logits[..n * spec.outputs];
         engine.read(spec.logits, z);
-        loss::forward_backward(
-            spec.loss,
-            z,
-            labels,
-            &mut losses[..n],
-            &mut dlogits[..n * spec.outputs],
-            spec.outputs,
-        );
+        loss::forward_backward(spec.loss, z, labels, &mut losses[..n], &mut dlogits[..n * spec.outputs], spec.outputs);
         loss::predictions(spec.loss, z, spec.outputs, &mut predicted[..n]);
         loss_sum += losses[..n].iter().map(|l| l.to_f64()).sum::<f64>();
-        correct += predicted[..n]
-            .iter()
-            .zip(labels)
-            .filter(|(p, y)| p == y)
-            .count();
+        correct += predicted[..n].iter().zip(labels).filter(|(p, y)| p == y).count();
     }
     let n = rows.max(1) as f64;
-    Ok(Evaluation {
-        mean_loss: loss_sum / n,
-        accuracy: correct as f64 / n,
-    })
+    Ok(Evaluation { mean_loss: loss_sum / n, accuracy: correct as f64 / n })
 }

@@ -83,10 +83,7 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M> {
         let b = config.batch_size;
         ensure_config!(config.epochs > 0, "train for at least one epoch");
         ensure_config!(n > 0, "the training set is empty");
-        ensure_config!(
-            b > 0 && b <= n,
-            "the batch size must lie in 1..={n} (the training set size), got {b}"
-        );
+        ensure_config!(b > 0 && b <= n, "the batch size must lie in 1..={n} (the training set size), got {b}");
         train_set.check_fits(&M::SPEC)?;
         let (batches, steps_per_epoch, capacity) = match config.privacy {
             Some(_) => {
@@ -95,11 +92,7 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M> {
                 let rate = b as f64 / n as f64;
                 let steps = (1.0 / rate).round().max(1.0) as usize;
                 let capacity = (b + 8 * (b as f64).sqrt().ceil() as usize + 16).min(n);
-                (
-                    Batches::Poisson(PoissonSampler::new(n, rate, config.seed)?),
-                    steps,
-                    capacity,
-                )
+                (Batches::Poisson(PoissonSampler::new(n, rate, config.seed)?), steps, capacity)
             }
             None => {
                 let shuffled = ShuffledBatches::new(n, b, config.seed)?;
@@ -128,19 +121,12 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M> {
     /// loss and its size; errors when the loss stops being finite.
     pub fn step(&mut self, train_set: &Dataset<F>) -> Result<(f64, usize)> {
         self.batches.next(&mut self.indices);
-        self.engine
-            .load_rows(train_set.features(), train_set.labels(), &self.indices);
+        self.engine.load_rows(train_set.features(), train_set.labels(), &self.indices);
         let config = &self.config;
         let loss = match &config.privacy {
             Some(privacy) => {
                 let expected = config.batch_size as f64;
-                private_step::<F, M, _>(
-                    &mut self.engine,
-                    &mut *self.noise,
-                    privacy,
-                    expected,
-                    &config.sgd,
-                )
+                private_step::<F, M, _>(&mut self.engine, &mut *self.noise, privacy, expected, &config.sgd)
             }
             None => nonprivate_step::<F, M, _>(&mut self.engine, &config.sgd),
         };
@@ -174,11 +160,7 @@ pub fn train<F: Float, M: PrivateModel<F>>(
     }
     let mut trainer = Trainer::new(model, train_set, config)?;
     let rate = config.batch_size as f64 / train_set.len() as f64;
-    let mut report = TrainReport {
-        epochs: Vec::new(),
-        steps: 0,
-        sampling_rate: config.privacy.map(|_| rate),
-    };
+    let mut report = TrainReport { epochs: Vec::new(), steps: 0, sampling_rate: config.privacy.map(|_| rate) };
     for epoch in 1..=config.epochs {
         let start = Instant::now();
         let (mut loss_sum, mut examples) = (0.0, 0);
@@ -191,9 +173,7 @@ pub fn train<F: Float, M: PrivateModel<F>>(
         report.steps += trainer.steps_per_epoch();
         trainer.read_params(model);
         if let Some(i) = model.params().iter().position(|p| !p.is_finite()) {
-            return Err(Error::Diverged(format!(
-                "parameter {i} became NaN or infinite in epoch {epoch}"
-            )));
+            return Err(Error::Diverged(format!("parameter {i} became NaN or infinite in epoch {epoch}")));
         }
         let test = test_set.map(|t| evaluate(model, t)).transpose()?;
         let epoch_report = EpochReport {

@@ -15,14 +15,8 @@ pub struct Sgd {
 
 impl Sgd {
     pub fn new(lr: f64, momentum: f64) -> Result<Self> {
-        ensure_config!(
-            lr > 0.0 && lr.is_finite(),
-            "the learning rate must be positive and finite, got {lr}"
-        );
-        ensure_config!(
-            (0.0..1.0).contains(&momentum),
-            "momentum must lie in [0, 1), got {momentum}"
-        );
+        ensure_config!(lr > 0.0 && lr.is_finite(), "the learning rate must be positive and finite, got {lr}");
+        ensure_config!((0.0..1.0).contains(&momentum), "momentum must lie in [0, 1), got {momentum}");
         Ok(Sgd { lr, momentum })
     }
 }
@@ -45,10 +39,7 @@ impl Privacy {
             max_grad_norm > 0.0 && max_grad_norm.is_finite(),
             "the clipping norm C must be positive and finite, got {max_grad_norm}"
         );
-        Ok(Privacy {
-            noise_multiplier,
-            max_grad_norm,
-        })
+        Ok(Privacy { noise_multiplier, max_grad_norm })
     }
 }
 
@@ -67,16 +58,9 @@ pub fn private_step<F: Float, M: PrivateModel<F>, E: Engine<F>>(
     M::run_forward(engine);
     M::run_backward(engine);
     M::run_sq_norms(engine);
-    engine.clip_factors(
-        spec.sq_norms,
-        spec.clip_factors,
-        F::from_f64(privacy.max_grad_norm),
-    );
+    engine.clip_factors(spec.sq_norms, spec.clip_factors, F::from_f64(privacy.max_grad_norm));
     M::run_param_grads(engine, Some(spec.clip_factors));
-    engine.add_noise(
-        noise,
-        F::from_f64(privacy.noise_multiplier * privacy.max_grad_norm),
-    );
+    engine.add_noise(noise, F::from_f64(privacy.noise_multiplier * privacy.max_grad_norm));
     engine.scale_grads(F::from_f64(1.0 / expected_batch_size));
     engine.sgd_update(F::from_f64(sgd.lr), F::from_f64(sgd.momentum));
     engine.sum(spec.losses)
