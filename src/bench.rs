@@ -159,7 +159,7 @@ pub fn measure<M: PrivateModel<f32>>(
     min_seconds: f64,
     warmup_seconds: f64,
 ) -> Result<BenchReport> {
-    if repeats == 0 || !(min_seconds > 0.0) {
+    if repeats == 0 || min_seconds.is_nan() || min_seconds <= 0.0 {
         return Err(Error::Config("give at least one repeat of a positive duration".into()));
     }
     let mut runner = StepRunner::<M>::new(batch_size, private, ADULT_TRAIN_EXAMPLES)?;

@@ -5,6 +5,7 @@ mod common;
 
 use dpsgd::prelude::*;
 
+#[allow(clippy::needless_range_loop)]
 /// Compares the mean-loss gradient with `(L(p + h) - L(p - h)) / 2h` for every parameter.
 fn check<M: PrivateModel<f64>>(model: &M, rows: usize) {
     let (x, y) = common::batch::<f64, M>(rows, 11);

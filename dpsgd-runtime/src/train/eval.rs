@@ -25,7 +25,7 @@ pub fn evaluate<F: Float, M: PrivateModel<F>>(model: &M, data: &Dataset<F>) -> R
     let mut engine = CpuEngine::new(spec, model.params(), CHUNK.min(rows));
     let mut logits = vec![F::ZERO; CHUNK * spec.outputs];
     let mut dlogits = vec![F::ZERO; CHUNK * spec.outputs];
-    let mut losses = vec![F::ZERO; CHUNK];
+    let mut losses = [F::ZERO; CHUNK];
     let mut predicted = vec![0u32; CHUNK];
     let (mut loss_sum, mut correct) = (0.0, 0usize);
     for start in (0..rows).step_by(CHUNK) {
