@@ -1,4 +1,4 @@
-//! Gaussian noise for the private step.
+//! Noise drawn ahead on a second core, handed over without locks or allocation.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -6,53 +6,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rand_chacha::ChaCha12Rng;
-
+use super::{GaussianNoise, NoiseSource};
 use crate::Float;
-use crate::rng::{Stream, stream};
-
-/// A source of i.i.d. standard normal draws, added scaled to a gradient.
-pub trait NoiseSource<F: Float> {
-    /// Adds `std * z_j` to every `dst[j]`, where the `z_j` are the next `dst.len()`
-    /// draws of the stream.
-    fn add_noise(&mut self, dst: &mut [F], std: F);
-}
-
-/// Standard normal draws (`rand_distr`'s ziggurat) from a seeded ChaCha12 stream: the
-/// same seed gives the same noise, bit for bit.
-pub struct GaussianNoise {
-    rng: ChaCha12Rng,
-}
-
-impl GaussianNoise {
-    pub fn seeded(seed: u64) -> Self {
-        GaussianNoise { rng: stream(seed, Stream::Noise) }
-    }
-}
-
-impl<F: Float> NoiseSource<F> for GaussianNoise {
-    fn add_noise(&mut self, dst: &mut [F], std: F) {
-        for v in dst {
-            *v += std * F::standard_normal(&mut self.rng);
-        }
-    }
-}
-
-/// Below this many coordinates, drawing the noise inline is cheaper than handing
-/// buffers to another thread.
-const PREFETCH_MIN_LEN: usize = 2048;
-
-/// The noise source training uses: the seeded stream of [`GaussianNoise`], drawn ahead
-/// on a second core when the gradient is large enough for that to pay. Either way the
-/// draws, hence the trained weights, are the same.
-pub fn for_training<F: Float>(seed: u64, len: usize) -> Box<dyn NoiseSource<F> + Send> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if len >= PREFETCH_MIN_LEN && cores > 1 {
-        Box::new(PrefetchedNoise::new(GaussianNoise::seeded(seed), len))
-    } else {
-        Box::new(GaussianNoise::seeded(seed))
-    }
-}
 
 /// Draws the next steps' noise on a background thread while the current step runs:
 /// noise for a model of P parameters costs P normal draws per step, as much as the
@@ -205,23 +160,5 @@ mod tests {
         // Long enough for the worker to stop spinning and sleep.
         std::thread::sleep(Duration::from_millis(5));
         drop(noise);
-    }
-
-    #[test]
-    fn draws_have_the_requested_spread_and_repeat_with_the_seed() {
-        let n = 200_000;
-        let mut a = vec![0.0f64; n];
-        GaussianNoise::seeded(7).add_noise(&mut a, 2.0);
-        let mean = a.iter().sum::<f64>() / n as f64;
-        let var = a.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
-        assert!(mean.abs() < 0.03, "mean {mean}");
-        assert!((var.sqrt() - 2.0).abs() < 0.02, "std {}", var.sqrt());
-
-        let mut b = vec![0.0f64; n];
-        GaussianNoise::seeded(7).add_noise(&mut b, 2.0);
-        assert_eq!(a, b);
-        let mut c = vec![0.0f64; n];
-        GaussianNoise::seeded(8).add_noise(&mut c, 2.0);
-        assert_ne!(a, c);
     }
 }
