@@ -21,9 +21,9 @@ pub struct PrefetchedNoise<F: Float> {
 }
 
 /// Two slots pass between the step and the worker, alternately: while the step adds
-/// one, the worker fills the other. Each side spins briefly before it sleeps, because
-/// a step is tens of microseconds and waking a sleeping thread costs several: the
-/// handoff then takes no system call in the steady state, and allocates nothing.
+/// one, the worker fills the other. A side spins a little before it sleeps, because a
+/// step is tens of microseconds and waking a sleeping thread costs several; the
+/// handoff allocates nothing.
 struct Handoff<F> {
     slots: [UnsafeCell<Vec<F>>; 2],
     full: [AtomicBool; 2],
@@ -37,20 +37,29 @@ struct Handoff<F> {
 // `full` is false, the step while it is true; ownership moves with release/acquire.
 unsafe impl<F: Send> Sync for Handoff<F> {}
 
-/// How long a side spins for the other before it sleeps.
-const SPIN: Duration = Duration::from_micros(200);
+/// How long the worker spins for an empty slot before it sleeps: about one step of a
+/// mid-sized model, so that in the steady state the step never has to wake it.
+const WORKER_SPIN: Duration = Duration::from_micros(100);
+/// How long the step spins for its noise: briefly, because when the noise is late the
+/// worker is the bottleneck, and a spinning step would compete with it for the core
+/// where virtual CPUs share one.
+const STEP_SPIN: Duration = Duration::from_micros(5);
 
 impl<F> Handoff<F> {
-    /// Waits until slot `i` is full (`want`) or empty (`!want`); false once closed.
-    fn wait_for(&self, i: usize, want: bool) -> bool {
+    /// Waits until slot `i` is full (`want`) or empty (`!want`), spinning for up to
+    /// `spin` before sleeping; false once closed.
+    fn wait_for(&self, i: usize, want: bool, spin: Duration) -> bool {
         let ready = || self.full[i].load(Ordering::Acquire) == want;
         let start = Instant::now();
         while !ready() {
             if self.closed.load(Ordering::Acquire) {
                 return false;
             }
-            if start.elapsed() < SPIN {
-                std::hint::spin_loop();
+            if start.elapsed() < spin {
+                // Read the clock once per batch of pauses: it costs more than a pause.
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
                 continue;
             }
             let guard = self.lock.lock().expect("noise lock");
@@ -92,7 +101,7 @@ impl<F: Float> PrefetchedNoise<F> {
             .name("dpsgd-noise".into())
             .spawn(move || {
                 for i in (0..2).cycle() {
-                    if !handoff.wait_for(i, false) {
+                    if !handoff.wait_for(i, false, WORKER_SPIN) {
                         return;
                     }
                     // SAFETY: the slot is empty, so the worker owns it.
@@ -112,7 +121,7 @@ impl<F: Float> NoiseSource<F> for PrefetchedNoise<F> {
     fn add_noise(&mut self, dst: &mut [F], std: F) {
         assert_eq!(dst.len(), self.len, "prefetched noise has a fixed length");
         let i = self.next;
-        assert!(self.shared.wait_for(i, true), "the noise thread stopped");
+        assert!(self.shared.wait_for(i, true, STEP_SPIN), "the noise thread stopped");
         // SAFETY: the slot is full, so the step owns it until it is marked empty.
         let slot = unsafe { &*self.shared.slots[i].get() };
         crate::kernels::vector::add_scaled(std, slot, dst);
