@@ -25,9 +25,9 @@ pub const LEARNING_RATE: f64 = 0.15;
 pub struct StepRunner<M: PrivateModel<f32>> {
     engine: CpuEngine<f32>,
     data: Dataset<f32>,
-    noise: Box<dyn NoiseSource<f32> + Send>,
+    /// Only when timing private steps.
+    noise: Option<Box<dyn NoiseSource<f32> + Send>>,
     batch_size: usize,
-    private: bool,
     next_row: usize,
     rows: Vec<usize>,
     _model: std::marker::PhantomData<M>,
@@ -46,9 +46,8 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
         Ok(StepRunner {
             engine: CpuEngine::new(spec, model.params(), batch_size),
             data: Dataset::new(features, labels)?,
-            noise: noise::for_training(0, spec.num_params),
+            noise: private.then(|| noise::for_training(0, spec.num_params)),
             batch_size,
-            private,
             next_row: 0,
             rows: Vec::with_capacity(batch_size),
             _model: std::marker::PhantomData,
@@ -66,11 +65,14 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
         self.next_row += self.batch_size;
         self.engine.load_rows(self.data.features(), self.data.labels(), &self.rows);
         let sgd = Sgd { lr: LEARNING_RATE, momentum: 0.0 };
-        if self.private {
-            let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM };
-            private_step::<f32, M, _>(&mut self.engine, &mut *self.noise, &privacy, self.batch_size as f64, &sgd);
-        } else {
-            nonprivate_step::<f32, M, _>(&mut self.engine, &sgd);
+        match &mut self.noise {
+            Some(noise) => {
+                let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM };
+                private_step::<f32, M, _>(&mut self.engine, &mut **noise, &privacy, self.batch_size as f64, &sgd);
+            }
+            None => {
+                nonprivate_step::<f32, M, _>(&mut self.engine, &sgd);
+            }
         }
     }
 

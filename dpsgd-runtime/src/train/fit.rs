@@ -68,7 +68,8 @@ impl Batches {
 pub struct Trainer<F: Float, M: PrivateModel<F>> {
     engine: CpuEngine<F>,
     batches: Batches,
-    noise: Box<dyn NoiseSource<F> + Send>,
+    /// Only for private training.
+    noise: Option<Box<dyn NoiseSource<F> + Send>>,
     indices: Vec<usize>,
     config: TrainConfig,
     steps_per_epoch: usize,
@@ -103,7 +104,7 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M> {
         Ok(Trainer {
             engine: CpuEngine::new(M::SPEC, model.params(), capacity),
             batches,
-            noise: noise::for_training(config.seed, M::SPEC.num_params),
+            noise: config.privacy.map(|_| noise::for_training(config.seed, M::SPEC.num_params)),
             indices: Vec::with_capacity(capacity),
             config: *config,
             steps_per_epoch,
@@ -123,12 +124,12 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M> {
         self.batches.next(&mut self.indices);
         self.engine.load_rows(train_set.features(), train_set.labels(), &self.indices);
         let config = &self.config;
-        let loss = match &config.privacy {
-            Some(privacy) => {
+        let loss = match (&config.privacy, &mut self.noise) {
+            (Some(privacy), Some(noise)) => {
                 let expected = config.batch_size as f64;
-                private_step::<F, M, _>(&mut self.engine, &mut *self.noise, privacy, expected, &config.sgd)
+                private_step::<F, M, _>(&mut self.engine, &mut **noise, privacy, expected, &config.sgd)
             }
-            None => nonprivate_step::<F, M, _>(&mut self.engine, &config.sgd),
+            _ => nonprivate_step::<F, M, _>(&mut self.engine, &config.sgd),
         };
         self.steps += 1;
         if !loss.is_finite() {
