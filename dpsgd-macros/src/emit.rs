@@ -17,9 +17,10 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     let struct_vis = &model.vis;
     let struct_docs = &model.docs;
 
-    // Each layer as a `Dense` constant, named after its field.
+    // Each layer as a `Dense` constant named after its field; the prefix keeps a layer
+    // called `spec` from colliding with `SPEC`.
     let layer_consts: Vec<_> =
-        model.layers.iter().map(|l| format_ident!("{}", l.ident.to_string().to_uppercase())).collect();
+        model.layers.iter().map(|l| format_ident!("LAYER_{}", l.ident.to_string().to_uppercase())).collect();
     let layer_defs = model.layers.iter().zip(&layer_consts).zip(&plan.layer_offsets).map(|((layer, name), offset)| {
         let LayerKind::Linear { inputs, outputs } = layer.kind;
         quote! { pub(super) const #name: #krate::Dense = #krate::Dense { offset: #offset, inputs: #inputs, outputs: #outputs }; }

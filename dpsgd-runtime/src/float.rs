@@ -46,7 +46,6 @@ pub trait Float:
     fn abs(self) -> Self;
     fn is_finite(self) -> bool;
     fn max(self, other: Self) -> Self;
-    fn min(self, other: Self) -> Self;
     /// One draw from the standard normal distribution (`rand_distr`'s ziggurat).
     fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self;
 }
@@ -98,10 +97,6 @@ macro_rules! impl_float {
             #[inline(always)]
             fn max(self, other: Self) -> Self {
                 <$t>::max(self, other)
-            }
-            #[inline(always)]
-            fn min(self, other: Self) -> Self {
-                <$t>::min(self, other)
             }
             #[inline(always)]
             fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {

@@ -99,10 +99,10 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
 
     /// Non-private training signal: the mean loss over the batch and its gradient.
     fn loss_and_grad(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<(F, Vec<F>)> {
-        let mut engine = backward_engine(self, features, labels)?;
         if labels.is_empty() {
             return Err(Error::Shape("the mean loss of an empty batch is undefined".into()));
         }
+        let mut engine = backward_engine(self, features, labels)?;
         Self::run_param_grads(&mut engine, None);
         let inv = F::ONE / F::from_f64(labels.len() as f64);
         engine.scale_grads(inv);

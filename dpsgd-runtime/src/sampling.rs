@@ -15,7 +15,6 @@ use crate::rng::{Stream, stream};
 /// costs O(q N) random numbers instead of N coin flips.
 pub struct PoissonSampler {
     len: usize,
-    rate: f64,
     gaps: Geometric,
     rng: ChaCha12Rng,
 }
@@ -25,16 +24,7 @@ impl PoissonSampler {
         ensure_config!(rate > 0.0 && rate <= 1.0, "the sampling rate q must lie in (0, 1], got {rate}");
         ensure_config!(len > 0, "cannot sample from an empty dataset");
         let gaps = Geometric::new(rate).map_err(|e| crate::Error::Config(format!("sampling rate {rate}: {e}")))?;
-        Ok(PoissonSampler { len, rate, gaps, rng: stream(seed, Stream::Sampling) })
-    }
-
-    pub fn rate(&self) -> f64 {
-        self.rate
-    }
-
-    /// The expected batch size `q N`: the public constant the noisy sum is divided by.
-    pub fn expected_batch_size(&self) -> f64 {
-        self.rate * self.len as f64
+        Ok(PoissonSampler { len, gaps, rng: stream(seed, Stream::Sampling) })
     }
 
     /// Replaces `batch` with the next batch's example indices, in increasing order.
@@ -69,11 +59,6 @@ impl ShuffledBatches {
         let mut order: Vec<usize> = (0..len).collect();
         order.shuffle(&mut rng);
         Ok(ShuffledBatches { order, batch_size, position: 0, rng })
-    }
-
-    /// Steps in one pass over the data.
-    pub fn steps_per_epoch(&self) -> usize {
-        self.order.len().div_ceil(self.batch_size)
     }
 
     /// Replaces `batch` with the next batch's indices, reshuffling at the end of an epoch.
@@ -131,13 +116,13 @@ mod tests {
     #[test]
     fn shuffled_batches_cover_every_example_once_per_epoch() {
         let mut batches = ShuffledBatches::new(10, 4, 1).unwrap();
-        assert_eq!(batches.steps_per_epoch(), 3);
         let mut seen = Vec::new();
         let mut batch = Vec::new();
         for _ in 0..3 {
             batches.next_batch(&mut batch);
             seen.extend_from_slice(&batch);
         }
+        assert_eq!(batch.len(), 2, "the third batch ends the epoch");
         seen.sort();
         assert_eq!(seen, (0..10).collect::<Vec<_>>());
     }

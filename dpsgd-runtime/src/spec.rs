@@ -39,10 +39,6 @@ pub struct Dense {
 }
 
 impl Dense {
-    pub const fn num_params(&self) -> usize {
-        self.outputs * (self.inputs + 1)
-    }
-
     pub const fn weight_len(&self) -> usize {
         self.outputs * self.inputs
     }

@@ -81,8 +81,8 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     let n = data.train.len();
     match privacy {
         Some(p) => {
-            let q = args.batch_size as f64 / n as f64;
-            let steps = args.epochs * (1.0 / q).round().max(1.0) as usize;
+            let q = config.sampling_rate(n);
+            let steps = args.epochs * config.steps_per_epoch(n);
             println!(
                 "privacy: Poisson sampling rate q = {q:.6} (expected batch {}), noise multiplier sigma = {}, clipping norm C = {}, {steps} steps",
                 args.batch_size, p.noise_multiplier, p.max_grad_norm

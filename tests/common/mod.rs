@@ -44,14 +44,15 @@ pub mod binary {
 pub mod deep {
     pub struct Deep {
         fc1: Linear<4, 9>,
-        fc2: Linear<9, 9>,
+        // Named like the generated `SPEC` constant, on purpose.
+        spec: Linear<9, 9>,
         fc3: Linear<9, 1>,
     }
 
     impl Deep {
         pub fn forward(&self, x: Input<4>) -> Logits<1> {
             let h = tanh(self.fc1(x));
-            let h = sigmoid(self.fc2(h));
+            let h = sigmoid(self.spec(h));
             self.fc3(h)
         }
     }

@@ -19,7 +19,9 @@ pub struct Dataset<F> {
 impl<F: Float> Dataset<F> {
     pub fn new(features: Array2<F>, labels: Vec<u32>) -> Result<Self> {
         check_batch(features.view(), &labels)?;
-        Ok(Dataset { features: features.as_standard_layout().into_owned(), labels })
+        let features =
+            if features.is_standard_layout() { features } else { features.as_standard_layout().into_owned() };
+        Ok(Dataset { features, labels })
     }
 
     pub fn features(&self) -> ArrayView2<'_, F> {

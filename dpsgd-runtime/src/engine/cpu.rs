@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView1, ArrayView2};
 
 use super::Engine;
 use crate::Float;
@@ -127,6 +127,14 @@ impl<F: Float> CpuEngine<F> {
     }
 }
 
+/// Copies a row of features, in one `memcpy` when it is contiguous.
+fn copy_row<F: Float>(row: ArrayView1<'_, F>, dst: &mut [F]) {
+    match row.as_slice() {
+        Some(s) => dst.copy_from_slice(s),
+        None => dst.iter_mut().zip(row.iter()).for_each(|(a, b)| *a = *b),
+    }
+}
+
 fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
     if v.len() < len {
         v.resize(len, T::default());
@@ -148,11 +156,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         self.set_batch(rows.len());
         let dst = self.features.chunks_exact_mut(width);
         for ((d, &r), l) in dst.zip(rows).zip(self.labels.iter_mut()) {
-            let row = features.row(r);
-            match row.as_slice() {
-                Some(s) => d.copy_from_slice(s),
-                None => d.iter_mut().zip(row.iter()).for_each(|(a, b)| *a = *b),
-            }
+            copy_row(features.row(r), d);
             *l = labels[r];
         }
     }
@@ -163,7 +167,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         assert_eq!(features.nrows(), labels.len());
         self.set_batch(labels.len());
         for (d, row) in self.features.chunks_exact_mut(width).zip(features.rows()) {
-            d.iter_mut().zip(row.iter()).for_each(|(a, b)| *a = *b);
+            copy_row(row, d);
         }
         self.labels[..labels.len()].copy_from_slice(labels);
     }

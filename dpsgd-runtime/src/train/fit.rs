@@ -26,6 +26,22 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
+impl TrainConfig {
+    /// The Poisson sampling rate `q = B / N` of private training on `n` examples.
+    pub fn sampling_rate(&self, n: usize) -> f64 {
+        self.batch_size as f64 / n as f64
+    }
+
+    /// Steps in one epoch on `n` examples: one expected pass (`1/q` steps) when
+    /// private, one pass of shuffled batches otherwise.
+    pub fn steps_per_epoch(&self, n: usize) -> usize {
+        match self.privacy {
+            Some(_) => (1.0 / self.sampling_rate(n)).round().max(1.0) as usize,
+            None => n.div_ceil(self.batch_size.max(1)),
+        }
+    }
+}
+
 /// What one epoch did.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EpochReport {
@@ -86,20 +102,14 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M> {
         ensure_config!(n > 0, "the training set is empty");
         ensure_config!(b > 0 && b <= n, "the batch size must lie in 1..={n} (the training set size), got {b}");
         train_set.check_fits(&M::SPEC)?;
-        let (batches, steps_per_epoch, capacity) = match config.privacy {
+        let (batches, capacity) = match config.privacy {
             Some(_) => {
-                // One epoch is one expected pass: 1/q steps. Room for batches up to eight
-                // standard deviations above the mean, so that steps do not allocate.
-                let rate = b as f64 / n as f64;
-                let steps = (1.0 / rate).round().max(1.0) as usize;
+                // Room for batches up to eight standard deviations above the mean, so
+                // that steps do not allocate.
                 let capacity = (b + 8 * (b as f64).sqrt().ceil() as usize + 16).min(n);
-                (Batches::Poisson(PoissonSampler::new(n, rate, config.seed)?), steps, capacity)
+                (Batches::Poisson(PoissonSampler::new(n, config.sampling_rate(n), config.seed)?), capacity)
             }
-            None => {
-                let shuffled = ShuffledBatches::new(n, b, config.seed)?;
-                let steps = shuffled.steps_per_epoch();
-                (Batches::Shuffled(shuffled), steps, b)
-            }
+            None => (Batches::Shuffled(ShuffledBatches::new(n, b, config.seed)?), b),
         };
         Ok(Trainer {
             engine: CpuEngine::new(M::SPEC, model.params(), capacity),
@@ -107,7 +117,7 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M> {
             noise: config.privacy.map(|_| noise::for_training(config.seed, M::SPEC.num_params)),
             indices: Vec::with_capacity(capacity),
             config: *config,
-            steps_per_epoch,
+            steps_per_epoch: config.steps_per_epoch(n),
             steps: 0,
             _model: PhantomData,
         })
@@ -160,7 +170,7 @@ pub fn train<F: Float, M: PrivateModel<F>>(
         test.check_fits(&M::SPEC)?;
     }
     let mut trainer = Trainer::new(model, train_set, config)?;
-    let rate = config.batch_size as f64 / train_set.len() as f64;
+    let rate = config.sampling_rate(train_set.len());
     let mut report = TrainReport { epochs: Vec::new(), steps: 0, sampling_rate: config.privacy.map(|_| rate) };
     for epoch in 1..=config.epochs {
         let start = Instant::now();
