@@ -9,6 +9,8 @@ use dpsgd_runtime::noise::{self, NoiseSource};
 use dpsgd_runtime::rng::{Stream, stream};
 use dpsgd_runtime::train::{Privacy, Sgd, nonprivate_step, private_step};
 use dpsgd_runtime::{Dataset, Error, PrivateModel, Result};
+
+use crate::Device;
 use rand::RngExt;
 
 /// Training examples of Adult, the dataset of the models benchmarked here: one epoch
@@ -22,39 +24,66 @@ pub const LEARNING_RATE: f64 = 0.15;
 
 /// Steps of one model on one batch size, cycling over consecutive batches of a fixed
 /// random dataset, as the peer benchmarks do.
-pub struct StepRunner<M: PrivateModel<f32>> {
-    engine: CpuEngine<f32>,
+pub struct StepRunner<M: PrivateModel<f32>, E: Engine<f32> = CpuEngine<f32>> {
+    engine: E,
     data: Dataset<f32>,
     /// Only when timing private steps.
-    noise: Option<Box<dyn NoiseSource<f32> + Send>>,
+    noise: Option<Box<E::Noise>>,
     batch_size: usize,
     next_row: usize,
     rows: Vec<usize>,
     _model: std::marker::PhantomData<M>,
 }
 
+/// `examples` random examples of the model's input shape and classes (seed 0).
+fn random_dataset<M: PrivateModel<f32>>(batch_size: usize, examples: usize) -> Result<Dataset<f32>> {
+    if batch_size == 0 || batch_size > examples {
+        return Err(Error::Config(format!("the batch size must lie in 1..={examples}, got {batch_size}")));
+    }
+    let spec = M::SPEC;
+    let mut rng = stream(0, Stream::Data);
+    let features = Array2::from_shape_fn((examples, spec.input_width), |_| rng.random_range(-1.0f32..1.0));
+    let labels = (0..examples).map(|_| rng.random_range(0..spec.num_classes() as u32)).collect();
+    Dataset::new(features, labels)
+}
+
 impl<M: PrivateModel<f32>> StepRunner<M> {
+    /// Steps on the CPU.
     pub fn new(batch_size: usize, private: bool, examples: usize) -> Result<Self> {
-        if batch_size == 0 || batch_size > examples {
-            return Err(Error::Config(format!("the batch size must lie in 1..={examples}, got {batch_size}")));
-        }
-        let spec = M::SPEC;
-        let mut rng = stream(0, Stream::Data);
-        let features = Array2::from_shape_fn((examples, spec.input_width), |_| rng.random_range(-1.0f32..1.0));
-        let labels = (0..examples).map(|_| rng.random_range(0..spec.num_classes() as u32)).collect();
-        let model = M::init(0);
-        Ok(StepRunner {
-            engine: CpuEngine::new(spec, model.params(), batch_size),
-            data: Dataset::new(features, labels)?,
-            noise: private.then(|| noise::for_training(0, spec.num_params)),
+        let data = random_dataset::<M>(batch_size, examples)?;
+        let engine = CpuEngine::new(M::SPEC, M::init(0).params(), batch_size);
+        let noise = private.then(|| -> Box<dyn NoiseSource<f32>> { noise::for_training(0, M::SPEC.num_params) });
+        Ok(StepRunner::on_engine(engine, noise, data, batch_size))
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<M: PrivateModel<f32>> StepRunner<M, dpsgd_runtime::cuda::CudaEngine<f32>> {
+    /// Steps on the first GPU.
+    pub fn on_gpu(batch_size: usize, private: bool, examples: usize) -> Result<Self> {
+        use dpsgd_runtime::cuda::{CudaDevice, CudaEngine, DeviceNoise};
+        let data = random_dataset::<M>(batch_size, examples)?;
+        let engine = CudaEngine::new(CudaDevice::open(0)?, M::SPEC, M::init(0).params(), batch_size)?;
+        let noise = private.then(|| Box::new(DeviceNoise::seeded(0)));
+        Ok(StepRunner::on_engine(engine, noise, data, batch_size))
+    }
+}
+
+impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
+    fn on_engine(engine: E, noise: Option<Box<E::Noise>>, data: Dataset<f32>, batch_size: usize) -> Self {
+        StepRunner {
+            engine,
+            data,
+            noise,
             batch_size,
             next_row: 0,
             rows: Vec::with_capacity(batch_size),
             _model: std::marker::PhantomData,
-        })
+        }
     }
 
-    /// One training step on the next batch.
+    /// Queues one training step on the next batch (the loss is not read back, so an
+    /// asynchronous engine may still be running it: see [`finish`](Self::finish)).
     pub fn step(&mut self) {
         let n = self.data.len();
         if self.next_row + self.batch_size > n {
@@ -63,17 +92,21 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
         self.rows.clear();
         self.rows.extend(self.next_row..self.next_row + self.batch_size);
         self.next_row += self.batch_size;
-        self.engine.load_rows(self.data.features(), self.data.labels(), &self.rows);
+        self.engine.load_dataset_rows(&self.data, &self.rows);
         let sgd = Sgd { lr: LEARNING_RATE, momentum: 0.0 };
         match &mut self.noise {
             Some(noise) => {
                 let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM };
-                private_step::<f32, M, _>(&mut self.engine, &mut **noise, &privacy, self.batch_size as f64, &sgd);
+                private_step::<f32, M, E>(&mut self.engine, &mut **noise, &privacy, self.batch_size as f64, &sgd);
             }
-            None => {
-                nonprivate_step::<f32, M, _>(&mut self.engine, &sgd);
-            }
+            None => nonprivate_step::<f32, M, E>(&mut self.engine, &sgd),
         }
+    }
+
+    /// Waits for the queued steps; errors if the device failed.
+    pub fn finish(&self) -> Result<()> {
+        self.engine.synchronize();
+        self.engine.status()
     }
 
     /// Steps in one epoch of `examples` examples (the last partial batch counts whole).
@@ -110,6 +143,8 @@ impl Summary {
 #[derive(Clone, Debug)]
 pub struct BenchReport {
     pub model: String,
+    /// `cpu`, or the GPU's name.
+    pub device: String,
     pub params: usize,
     pub batch_size: usize,
     pub private: bool,
@@ -132,11 +167,12 @@ impl BenchReport {
         let memory = self.peak_memory_bytes.map_or("null".to_string(), |b| b.to_string());
         format!(
             concat!(
-                "{{\"model\":\"{}\",\"params\":{},\"batch_size\":{},\"private\":{},\"threads\":{},",
+                "{{\"model\":\"{}\",\"device\":\"{}\",\"params\":{},\"batch_size\":{},\"private\":{},\"threads\":{},",
                 "\"repeats\":{},\"steps_per_repeat\":{},\"examples_per_second\":{{\"median\":{:.1},\"min\":{:.1},\"max\":{:.1}}},",
                 "\"epoch_seconds\":{:.6},\"epoch_examples\":{},\"peak_memory_bytes\":{}}}"
             ),
             self.model,
+            self.device,
             self.params,
             self.batch_size,
             self.private,
@@ -153,43 +189,79 @@ impl BenchReport {
     }
 }
 
-/// Warm-up for `warmup_seconds`, then `repeats` timed runs of at least `min_seconds`.
+/// How long to measure: warm-up for `warmup_seconds`, then `repeats` timed runs of at
+/// least `min_seconds` each.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    pub repeats: usize,
+    pub min_seconds: f64,
+    pub warmup_seconds: f64,
+}
+
+/// Examples per second of `M`'s training steps at `batch_size` on `device`.
 pub fn measure<M: PrivateModel<f32>>(
+    device: Device,
     batch_size: usize,
     private: bool,
-    repeats: usize,
-    min_seconds: f64,
-    warmup_seconds: f64,
+    timing: Timing,
 ) -> Result<BenchReport> {
-    if repeats == 0 || min_seconds.is_nan() || min_seconds <= 0.0 {
+    if timing.repeats == 0 || timing.min_seconds.is_nan() || timing.min_seconds <= 0.0 {
         return Err(Error::Config("give at least one repeat of a positive duration".into()));
     }
-    let mut runner = StepRunner::<M>::new(batch_size, private, ADULT_TRAIN_EXAMPLES)?;
+    match device {
+        Device::Cpu => {
+            let runner = StepRunner::<M>::new(batch_size, private, ADULT_TRAIN_EXAMPLES)?;
+            measure_runner(runner, "cpu".into(), batch_size, private, timing)
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda => {
+            let runner = StepRunner::<M, _>::on_gpu(batch_size, private, ADULT_TRAIN_EXAMPLES)?;
+            let name = runner.engine.device_name().to_string();
+            measure_runner(runner, name, batch_size, private, timing)
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda => Err(Device::cuda_not_built()),
+    }
+}
+
+fn measure_runner<M: PrivateModel<f32>, E: Engine<f32>>(
+    mut runner: StepRunner<M, E>,
+    device: String,
+    batch_size: usize,
+    private: bool,
+    timing: Timing,
+) -> Result<BenchReport> {
     // Warm up, and learn how many steps fill `min_seconds`.
     let start = Instant::now();
     let mut steps = 0usize;
-    while steps < 3 || start.elapsed().as_secs_f64() < warmup_seconds {
+    while steps < 3 || start.elapsed().as_secs_f64() < timing.warmup_seconds {
         runner.step();
         steps += 1;
+        if steps.is_multiple_of(64) {
+            runner.finish()?;
+        }
     }
+    runner.finish()?;
     let per_step = start.elapsed().as_secs_f64() / steps as f64;
-    let steps_per_repeat = ((min_seconds / per_step).ceil() as usize).max(1);
-    let mut throughputs = Vec::with_capacity(repeats);
-    for _ in 0..repeats {
+    let steps_per_repeat = ((timing.min_seconds / per_step).ceil() as usize).max(1);
+    let mut throughputs = Vec::with_capacity(timing.repeats);
+    for _ in 0..timing.repeats {
         let start = Instant::now();
         for _ in 0..steps_per_repeat {
             runner.step();
         }
+        runner.finish()?;
         throughputs.push((steps_per_repeat * batch_size) as f64 / start.elapsed().as_secs_f64());
     }
     let examples_per_second = Summary::of(&throughputs);
     Ok(BenchReport {
         model: M::SPEC.name.to_string(),
+        device,
         params: M::SPEC.num_params,
         batch_size,
         private,
         threads: rayon::current_num_threads(),
-        repeats,
+        repeats: timing.repeats,
         steps_per_repeat,
         examples_per_second,
         epoch_seconds: ADULT_TRAIN_EXAMPLES as f64 / examples_per_second.median,

@@ -57,6 +57,9 @@
 extern crate self as dpsgd;
 
 pub mod bench;
+pub mod device;
+
+pub use device::Device;
 
 pub use dpsgd_macros::private_model;
 pub use dpsgd_runtime as runtime;

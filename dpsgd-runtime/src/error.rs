@@ -20,6 +20,8 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     /// Training diverged: the loss or a parameter became NaN or infinite.
     Diverged(String),
+    /// The GPU cannot be used or failed: no driver, no device, out of device memory.
+    Device(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -41,6 +43,7 @@ impl fmt::Display for Error {
             }
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Diverged(msg) => write!(f, "training diverged: {msg}"),
+            Error::Device(msg) => write!(f, "GPU: {msg}"),
         }
     }
 }

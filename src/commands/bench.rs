@@ -2,7 +2,8 @@
 //! implementations. The same measurement backs `cargo bench`.
 
 use clap::Parser;
-use dpsgd::bench::{BenchReport, measure};
+use dpsgd::Device;
+use dpsgd::bench::{BenchReport, Timing, measure};
 use dpsgd::models::{ModelName, with_model};
 use dpsgd::runtime::Result;
 
@@ -14,6 +15,9 @@ pub struct BenchArgs {
     /// Examples per step.
     #[arg(long)]
     pub batch_size: usize,
+    /// cpu, or cuda (a build with the `cuda` feature and an NVIDIA GPU).
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
     /// Time ordinary SGD steps instead of private ones.
     #[arg(long)]
     pub no_privacy: bool,
@@ -32,13 +36,8 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let report = with_model!(args.model, M => measure::<M>(
-        args.batch_size,
-        !args.no_privacy,
-        args.repeats,
-        args.min_seconds,
-        args.warmup_seconds,
-    ))?;
+    let timing = Timing { repeats: args.repeats, min_seconds: args.min_seconds, warmup_seconds: args.warmup_seconds };
+    let report = with_model!(args.model, M => measure::<M>(args.device, args.batch_size, !args.no_privacy, timing))?;
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -50,7 +49,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 fn print_text(model: ModelName, r: &BenchReport) {
     let mode = if r.private { "private" } else { "non-private" };
     let s = &r.examples_per_second;
-    println!("{model} ({} parameters), {mode}, batch {}, {} threads", r.params, r.batch_size, r.threads);
+    println!(
+        "{model} ({} parameters), {mode}, batch {}, on {} ({} CPU threads)",
+        r.params, r.batch_size, r.device, r.threads
+    );
     println!(
         "  examples/s: median {:.0}  min {:.0}  max {:.0}  ({} repeats of {} steps)",
         s.median, s.min, s.max, r.repeats, r.steps_per_repeat

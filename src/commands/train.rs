@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use dpsgd::Device;
 use dpsgd::models::{ModelName, with_model};
+use dpsgd::runtime::Dataset;
 use dpsgd::runtime::data::adult;
-use dpsgd::runtime::train::{EpochReport, Privacy, Sgd, TrainConfig, train};
+use dpsgd::runtime::train::{EpochReport, Privacy, Sgd, TrainConfig, TrainReport, train};
 use dpsgd::runtime::{Error, PrivateModel, Result};
 
 #[derive(Parser, Debug)]
@@ -45,6 +47,9 @@ pub struct TrainArgs {
     /// Train without privacy (shuffled fixed-size batches, no clipping, no noise).
     #[arg(long)]
     pub no_privacy: bool,
+    /// cpu, or cuda (a build with the `cuda` feature and an NVIDIA GPU).
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -99,7 +104,10 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         });
         println!("epoch {:>3}/{}  train loss {:.4}{test}  {:.3} s", e.epoch, args.epochs, e.train_loss, e.seconds);
     };
-    let report = train(&mut model, &data.train, Some(&data.test), &config, print_epoch)?;
+    let report = match args.device {
+        Device::Cpu => train(&mut model, &data.train, Some(&data.test), &config, print_epoch)?,
+        Device::Cuda => train_on_gpu(&mut model, &data.train, &data.test, &config, print_epoch)?,
+    };
     let seconds: f64 = report.epochs.iter().map(|e| e.seconds).sum();
     let accuracy = report.epochs.last().and_then(|e| e.test).map_or(f64::NAN, |t| t.accuracy);
     println!(
@@ -109,4 +117,34 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         100.0 * accuracy
     );
     Ok(())
+}
+
+#[cfg(feature = "cuda")]
+fn train_on_gpu<M: PrivateModel<f32>>(
+    model: &mut M,
+    train_set: &Dataset<f32>,
+    test_set: &Dataset<f32>,
+    config: &TrainConfig,
+    on_epoch: impl FnMut(&EpochReport),
+) -> Result<TrainReport> {
+    use dpsgd::runtime::cuda::{CudaDevice, CudaEngine, DeviceNoise};
+    use dpsgd::runtime::train::{Trainer, batch_capacity, train_with};
+    let device = CudaDevice::open(0)?;
+    println!("device: {}", device.name());
+    let capacity = batch_capacity(train_set.len(), config);
+    let engine = CudaEngine::new(device, M::SPEC, model.params(), capacity)?;
+    let noise = config.privacy.map(|_| Box::new(DeviceNoise::seeded(config.seed)));
+    let trainer = Trainer::on_engine(engine, noise, train_set, config)?;
+    train_with(trainer, model, train_set, Some(test_set), config, on_epoch)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn train_on_gpu<M: PrivateModel<f32>>(
+    _: &mut M,
+    _: &Dataset<f32>,
+    _: &Dataset<f32>,
+    _: &TrainConfig,
+    _: impl FnMut(&EpochReport),
+) -> Result<TrainReport> {
+    Err(Device::cuda_not_built())
 }

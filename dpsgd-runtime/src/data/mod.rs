@@ -2,6 +2,8 @@
 
 pub mod adult;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use ndarray::{Array2, ArrayView2};
 
 use crate::Float;
@@ -9,11 +11,13 @@ use crate::error::{Error, Result};
 use crate::spec::ModelSpec;
 
 /// Examples as rows of a feature matrix, with a class label each. Construction checks
-/// that every feature is finite and that there is one label per row.
+/// that every feature is finite and that there is one label per row. A dataset never
+/// changes once built.
 #[derive(Clone, Debug)]
 pub struct Dataset<F> {
     features: Array2<F>,
     labels: Vec<u32>,
+    id: u64,
 }
 
 impl<F: Float> Dataset<F> {
@@ -21,7 +25,14 @@ impl<F: Float> Dataset<F> {
         check_batch(features.view(), &labels)?;
         let features =
             if features.is_standard_layout() { features } else { features.as_standard_layout().into_owned() };
-        Ok(Dataset { features, labels })
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        Ok(Dataset { features, labels, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) })
+    }
+
+    /// Unique to this dataset and its clones (which hold the same examples): an engine
+    /// that keeps a copy of a dataset on its device knows it by this number.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn features(&self) -> ArrayView2<'_, F> {

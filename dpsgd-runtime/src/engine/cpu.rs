@@ -142,6 +142,8 @@ fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
 }
 
 impl<F: Float> Engine<F> for CpuEngine<F> {
+    type Noise = dyn NoiseSource<F>;
+
     fn spec(&self) -> &ModelSpec {
         &self.spec
     }
@@ -288,7 +290,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         clip::clip_factors(sq, out, max_norm);
     }
 
-    fn add_noise(&mut self, noise: &mut dyn NoiseSource<F>, std: F) {
+    fn add_noise(&mut self, noise: &mut Self::Noise, std: F) {
         noise.add_noise(&mut self.grads, std);
     }
 

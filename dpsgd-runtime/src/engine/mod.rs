@@ -4,8 +4,9 @@
 //! layer for the forward pass, one per layer for the backward pass, then the norms and
 //! parameter gradients. The engine owns every buffer of a training step (parameters,
 //! gradients, optimizer state, the batch, and a scratch arena for activations and
-//! deltas) and resolves the [`Buf`]s the generated code names to memory. A CPU engine
-//! exists today; a CUDA engine implements the same trait with device buffers.
+//! deltas) and resolves the [`Buf`]s the generated code names to memory. The CPU engine
+//! is always there; the CUDA engine (feature `cuda`) implements the same trait with
+//! device buffers.
 
 mod cpu;
 
@@ -14,7 +15,8 @@ pub use cpu::CpuEngine;
 use ndarray::ArrayView2;
 
 use crate::Float;
-use crate::noise::NoiseSource;
+use crate::data::Dataset;
+use crate::error::Result;
 use crate::spec::{Activation, Buf, Dense, Loss, ModelSpec};
 
 /// Runs the kernels of a training step for one model on one device.
@@ -22,6 +24,10 @@ use crate::spec::{Activation, Buf, Dense, Loss, ModelSpec};
 /// Batch sizes change from step to step (Poisson sampling) and may be zero; buffers
 /// grow when a batch is larger than any before, so steady-state steps do not allocate.
 pub trait Engine<F: Float> {
+    /// Where the Gaussian noise of private steps comes from: a host stream for the CPU,
+    /// a counter-based generator on the device for CUDA.
+    type Noise: ?Sized;
+
     fn spec(&self) -> &ModelSpec;
 
     /// Examples in the current batch.
@@ -32,6 +38,12 @@ pub trait Engine<F: Float> {
     /// Makes rows `rows` of `features`/`labels` the current batch. The caller has
     /// checked widths, finiteness and label ranges.
     fn load_rows(&mut self, features: ArrayView2<'_, F>, labels: &[u32], rows: &[usize]);
+
+    /// Makes rows `rows` of a dataset the current batch. An engine with its own memory
+    /// may keep a copy of the whole dataset there and then move only the row indices.
+    fn load_dataset_rows(&mut self, data: &Dataset<F>, rows: &[usize]) {
+        self.load_rows(data.features(), data.labels(), rows);
+    }
 
     /// Makes all of `features`/`labels` the current batch.
     fn load_batch(&mut self, features: ArrayView2<'_, F>, labels: &[u32]);
@@ -80,8 +92,28 @@ pub trait Engine<F: Float> {
     /// `factors[i] = min(1, C / ||g_i||)` from squared norms.
     fn clip_factors(&mut self, sq_norms: Buf, factors: Buf, max_norm: F);
     /// Adds `std * z` to every gradient coordinate, `z` from `noise`.
-    fn add_noise(&mut self, noise: &mut dyn NoiseSource<F>, std: F);
+    fn add_noise(&mut self, noise: &mut Self::Noise, std: F);
     fn scale_grads(&mut self, factor: F);
     /// SGD with momentum on the parameters, using the gradient buffer.
     fn sgd_update(&mut self, lr: F, momentum: F);
+
+    /// The end of a private step: noise, the division by the expected batch size, the
+    /// update. Engines may fuse the three.
+    fn noisy_update(&mut self, noise: &mut Self::Noise, std: F, scale: F, lr: F, momentum: F) {
+        self.add_noise(noise, std);
+        self.scale_grads(scale);
+        self.sgd_update(lr, momentum);
+    }
+
+    // ---- asynchronous engines -----------------------------------------------------
+
+    /// Waits until the work queued so far has finished (nothing to wait for on the CPU).
+    fn synchronize(&self) {}
+
+    /// The first device failure since the engine was made (out of memory, a failed
+    /// launch): kernel calls cannot return errors, so they record them here and the
+    /// training loop checks after every step. Always `Ok` on the CPU.
+    fn status(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -80,12 +80,12 @@ impl Batches {
 }
 
 /// The state of a training run between steps: engine, sampler, noise. After the first
-/// step, steps allocate nothing.
-pub struct Trainer<F: Float, M: PrivateModel<F>> {
-    engine: CpuEngine<F>,
+/// step, steps allocate nothing on the CPU.
+pub struct Trainer<F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>> {
+    engine: E,
     batches: Batches,
     /// Only for private training.
-    noise: Option<Box<dyn NoiseSource<F> + Send>>,
+    noise: Option<Box<E::Noise>>,
     indices: Vec<usize>,
     config: TrainConfig,
     steps_per_epoch: usize,
@@ -93,29 +93,56 @@ pub struct Trainer<F: Float, M: PrivateModel<F>> {
     _model: PhantomData<M>,
 }
 
-impl<F: Float, M: PrivateModel<F>> Trainer<F, M> {
-    /// Checks `config` against the training set and sets up the run from `model`.
+impl<F: Float, M: PrivateModel<F>> Trainer<F, M, CpuEngine<F>> {
+    /// Checks `config` against the training set and sets up a run on the CPU from `model`.
     pub fn new(model: &M, train_set: &Dataset<F>, config: &TrainConfig) -> Result<Self> {
+        let capacity = batch_capacity(train_set.len(), config);
+        let engine = CpuEngine::new(M::SPEC, model.params(), capacity);
+        let noise =
+            config.privacy.map(|_| -> Box<dyn NoiseSource<F>> { noise::for_training(config.seed, M::SPEC.num_params) });
+        Trainer::on_engine(engine, noise, train_set, config)
+    }
+}
+
+/// Room for the batches of a run: Poisson batches up to eight standard deviations above
+/// the mean, so that steps do not allocate; exactly `B` for shuffled batches.
+pub fn batch_capacity(n: usize, config: &TrainConfig) -> usize {
+    let b = config.batch_size;
+    match config.privacy {
+        Some(_) => (b + 8 * (b as f64).sqrt().ceil() as usize + 16).min(n),
+        None => b,
+    }
+}
+
+impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
+    /// Checks `config` against the training set and sets up a run on `engine`, which
+    /// holds the starting parameters; `noise` is the engine's noise source, present
+    /// exactly when `config` is private.
+    pub fn on_engine(
+        engine: E,
+        noise: Option<Box<E::Noise>>,
+        train_set: &Dataset<F>,
+        config: &TrainConfig,
+    ) -> Result<Self> {
         let n = train_set.len();
         let b = config.batch_size;
         ensure_config!(config.epochs > 0, "train for at least one epoch");
         ensure_config!(n > 0, "the training set is empty");
         ensure_config!(b > 0 && b <= n, "the batch size must lie in 1..={n} (the training set size), got {b}");
+        ensure_config!(
+            noise.is_some() == config.privacy.is_some(),
+            "private training needs a noise source, and only private training"
+        );
         train_set.check_fits(&M::SPEC)?;
-        let (batches, capacity) = match config.privacy {
-            Some(_) => {
-                // Room for batches up to eight standard deviations above the mean, so
-                // that steps do not allocate.
-                let capacity = (b + 8 * (b as f64).sqrt().ceil() as usize + 16).min(n);
-                (Batches::Poisson(PoissonSampler::new(n, config.sampling_rate(n), config.seed)?), capacity)
-            }
-            None => (Batches::Shuffled(ShuffledBatches::new(n, b, config.seed)?), b),
+        let batches = match config.privacy {
+            Some(_) => Batches::Poisson(PoissonSampler::new(n, config.sampling_rate(n), config.seed)?),
+            None => Batches::Shuffled(ShuffledBatches::new(n, b, config.seed)?),
         };
         Ok(Trainer {
-            engine: CpuEngine::new(M::SPEC, model.params(), capacity),
+            engine,
             batches,
-            noise: config.privacy.map(|_| noise::for_training(config.seed, M::SPEC.num_params)),
-            indices: Vec::with_capacity(capacity),
+            noise,
+            indices: Vec::with_capacity(batch_capacity(n, config)),
             config: *config,
             steps_per_epoch: config.steps_per_epoch(n),
             steps: 0,
@@ -129,18 +156,20 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M> {
     }
 
     /// Samples a batch of `train_set` and takes one step. Returns the batch's summed
-    /// loss and its size; errors when the loss stops being finite.
+    /// loss and its size; errors when the loss stops being finite or the device fails.
     pub fn step(&mut self, train_set: &Dataset<F>) -> Result<(f64, usize)> {
         self.batches.next(&mut self.indices);
-        self.engine.load_rows(train_set.features(), train_set.labels(), &self.indices);
+        self.engine.load_dataset_rows(train_set, &self.indices);
         let config = &self.config;
-        let loss = match (&config.privacy, &mut self.noise) {
+        match (&config.privacy, &mut self.noise) {
             (Some(privacy), Some(noise)) => {
                 let expected = config.batch_size as f64;
-                private_step::<F, M, _>(&mut self.engine, &mut **noise, privacy, expected, &config.sgd)
+                private_step::<F, M, E>(&mut self.engine, &mut **noise, privacy, expected, &config.sgd)
             }
-            _ => nonprivate_step::<F, M, _>(&mut self.engine, &config.sgd),
+            _ => nonprivate_step::<F, M, E>(&mut self.engine, &config.sgd),
         };
+        let loss = self.engine.sum(M::SPEC.losses);
+        self.engine.status()?;
         self.steps += 1;
         if !loss.is_finite() {
             return Err(Error::Diverged(format!(
@@ -164,12 +193,28 @@ pub fn train<F: Float, M: PrivateModel<F>>(
     train_set: &Dataset<F>,
     test_set: Option<&Dataset<F>>,
     config: &TrainConfig,
+    on_epoch: impl FnMut(&EpochReport),
+) -> Result<TrainReport> {
+    if let Some(test) = test_set {
+        test.check_fits(&M::SPEC)?;
+    }
+    let trainer = Trainer::new(model, train_set, config)?;
+    train_with(trainer, model, train_set, test_set, config, on_epoch)
+}
+
+/// [`train`] with a trainer already set up, on any engine. The trainer must have been
+/// made from `model`'s parameters and with `config`.
+pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
+    mut trainer: Trainer<F, M, E>,
+    model: &mut M,
+    train_set: &Dataset<F>,
+    test_set: Option<&Dataset<F>>,
+    config: &TrainConfig,
     mut on_epoch: impl FnMut(&EpochReport),
 ) -> Result<TrainReport> {
     if let Some(test) = test_set {
         test.check_fits(&M::SPEC)?;
     }
-    let mut trainer = Trainer::new(model, train_set, config)?;
     let rate = config.sampling_rate(train_set.len());
     let mut report = TrainReport { epochs: Vec::new(), steps: 0, sampling_rate: config.privacy.map(|_| rate) };
     for epoch in 1..=config.epochs {

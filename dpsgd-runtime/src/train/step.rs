@@ -4,7 +4,6 @@ use crate::Float;
 use crate::engine::Engine;
 use crate::error::{Result, ensure_config};
 use crate::model::PrivateModel;
-use crate::noise::NoiseSource;
 
 /// SGD with optional (heavy-ball) momentum.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -46,37 +45,40 @@ impl Privacy {
 /// DP-SGD on the loaded batch (which may be empty): forward, one backward pass, ghost
 /// norms, clip factors, the clipped sum as weighted GEMMs, noise once, division by
 /// `expected_batch_size` (the public `q N`, never the realized batch size), update.
-/// Returns the batch's summed loss.
+/// The per-example losses stay in the engine (`engine.sum(M::SPEC.losses)` reads
+/// their sum): an asynchronous engine need not wait for the step to finish.
 pub fn private_step<F: Float, M: PrivateModel<F>, E: Engine<F>>(
     engine: &mut E,
-    noise: &mut dyn NoiseSource<F>,
+    noise: &mut E::Noise,
     privacy: &Privacy,
     expected_batch_size: f64,
     sgd: &Sgd,
-) -> F {
+) {
     let spec = M::SPEC;
     M::run_forward(engine);
     M::run_backward(engine);
     M::run_sq_norms(engine);
     engine.clip_factors(spec.sq_norms, spec.clip_factors, F::from_f64(privacy.max_grad_norm));
     M::run_param_grads(engine, Some(spec.clip_factors));
-    engine.add_noise(noise, F::from_f64(privacy.noise_multiplier * privacy.max_grad_norm));
-    engine.scale_grads(F::from_f64(1.0 / expected_batch_size));
-    engine.sgd_update(F::from_f64(sgd.lr), F::from_f64(sgd.momentum));
-    engine.sum(spec.losses)
+    engine.noisy_update(
+        noise,
+        F::from_f64(privacy.noise_multiplier * privacy.max_grad_norm),
+        F::from_f64(1.0 / expected_batch_size),
+        F::from_f64(sgd.lr),
+        F::from_f64(sgd.momentum),
+    );
 }
 
-/// Ordinary minibatch SGD on the mean loss of the loaded batch. Returns the summed loss.
-pub fn nonprivate_step<F: Float, M: PrivateModel<F>, E: Engine<F>>(engine: &mut E, sgd: &Sgd) -> F {
-    let spec = M::SPEC;
+/// Ordinary minibatch SGD on the mean loss of the loaded batch (nothing on an empty
+/// one). The per-example losses stay in the engine, as for [`private_step`].
+pub fn nonprivate_step<F: Float, M: PrivateModel<F>, E: Engine<F>>(engine: &mut E, sgd: &Sgd) {
     let batch = engine.batch_size();
     if batch == 0 {
-        return F::ZERO;
+        return;
     }
     M::run_forward(engine);
     M::run_backward(engine);
     M::run_param_grads(engine, None);
     engine.scale_grads(F::from_f64(1.0 / batch as f64));
     engine.sgd_update(F::from_f64(sgd.lr), F::from_f64(sgd.momentum));
-    engine.sum(spec.losses)
 }
