@@ -3,6 +3,8 @@
 //!
 //! Users reach this crate through the `dpsgd` facade (`use dpsgd::prelude::*`).
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod data;
 pub mod engine;
 mod error;

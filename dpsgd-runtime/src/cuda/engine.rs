@@ -1,0 +1,688 @@
+//! The CUDA engine: device buffers, cuBLAS GEMMs and the kernels of `kernels.cu`.
+//!
+//! Row-major `[rows, cols]` buffers are column-major `[cols, rows]` to cuBLAS, so each
+//! product below is written transposed: `Y = X W` is `Y^T = W^T X^T`.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use cudarc::driver::{CudaEvent, CudaFunction, CudaModule, CudaSlice, DevicePtr, LaunchConfig, PinnedHostSlice};
+use cudarc::driver::{PushKernelArg, result as driver};
+use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+use ndarray::ArrayView2;
+use rand::Rng;
+
+use super::device::CudaDevice;
+use super::float::CudaFloat;
+use crate::data::Dataset;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::rng::{Stream, stream};
+use crate::spec::{Activation, Buf, Dense, Loss, ModelSpec};
+
+/// The Gaussian noise of private steps on the GPU: Philox4x32-10 keyed by a number
+/// drawn from the run seed's noise stream, its counter the index of the draw. The
+/// same seed gives the same noise on every GPU; it differs from the CPU's stream.
+pub struct DeviceNoise {
+    key: u64,
+    calls: u64,
+}
+
+impl DeviceNoise {
+    pub fn seeded(seed: u64) -> Self {
+        DeviceNoise { key: stream(seed, Stream::Noise).next_u64(), calls: 0 }
+    }
+}
+
+/// A device allocation and its address (event tracking is off: one stream orders all).
+struct DeviceVec<T> {
+    slice: CudaSlice<T>,
+    ptr: u64,
+}
+
+impl<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits> DeviceVec<T> {
+    fn zeros(device: &CudaDevice, len: usize) -> Result<Self> {
+        let slice = device.stream.alloc_zeros::<T>(len.max(1)).map_err(|e| out_of_memory(len, &e))?;
+        let ptr = slice.device_ptr(&device.stream).0;
+        Ok(DeviceVec { slice, ptr })
+    }
+
+    fn len(&self) -> usize {
+        self.slice.len()
+    }
+
+    /// The address of element `i`.
+    fn at(&self, i: usize) -> u64 {
+        self.ptr + (i * std::mem::size_of::<T>()) as u64
+    }
+}
+
+fn out_of_memory(len: usize, e: &dyn std::fmt::Debug) -> Error {
+    Error::Device(format!("allocating {len} values failed ({e:?}); a smaller batch size needs less GPU memory"))
+}
+
+/// Pinned host memory a batch (or, for a resident dataset, its row numbers) is
+/// gathered into before its copy to the GPU, and the event that says when that copy
+/// has finished with it.
+struct Staging<F> {
+    features: PinnedHostSlice<F>,
+    labels: PinnedHostSlice<u32>,
+    rows: PinnedHostSlice<u32>,
+    copied: CudaEvent,
+}
+
+/// A dataset copied to the GPU once, from which batches are gathered by row.
+struct Resident<F> {
+    /// [`Dataset::id`] of the copy.
+    id: u64,
+    features: DeviceVec<F>,
+    labels: DeviceVec<u32>,
+}
+
+/// Datasets up to this share of the GPU's free memory are kept there.
+const RESIDENT_SHARE: f64 = 0.5;
+
+macro_rules! kernels {
+    ($($name:ident),* $(,)?) => {
+        /// The compiled kernels of `kernels.cu`.
+        struct Kernels {
+            _module: Arc<CudaModule>,
+            $($name: CudaFunction,)*
+        }
+
+        impl Kernels {
+            fn compile<F: CudaFloat>(device: &CudaDevice) -> Result<Self> {
+                let source = format!("typedef {} real;\n{}", F::C_TYPE, include_str!("kernels.cu"));
+                let options = CompileOptions { name: Some("dpsgd_kernels.cu".into()), ..Default::default() };
+                let ptx = compile_ptx_with_opts(source, options)
+                    .map_err(|e| Error::Device(format!("NVRTC could not compile the kernels: {e:?}")))?;
+                let module = device.ctx.load_module(ptx)
+                    .map_err(|e| Error::Device(format!("loading the kernels failed: {e:?}")))?;
+                let load = |name: &str| module.load_function(name)
+                    .map_err(|e| Error::Device(format!("kernel {name} missing: {e:?}")));
+                Ok(Kernels { $($name: load(stringify!($name))?,)* _module: module.clone() })
+            }
+        }
+    };
+}
+
+kernels!(
+    activation_forward,
+    activation_backward,
+    add,
+    copy,
+    fill,
+    scale,
+    broadcast_rows,
+    scale_rows,
+    dense_add_sq_norms,
+    dense_per_example_grads,
+    loss,
+    clip_factors,
+    add_gaussian_noise,
+    noisy_sgd,
+    gather_rows,
+    sgd,
+    sum,
+);
+
+/// Threads per block of the element-wise kernels; they loop, so a grid of at most
+/// `MAX_BLOCKS` covers any size.
+const THREADS: u32 = 256;
+const MAX_BLOCKS: usize = 4096;
+
+/// Queues kernel `$kernel` over `$n` threads with the given arguments (values that
+/// live until the launch), unless there is nothing to do or the engine has failed.
+macro_rules! launch {
+    ($engine:expr, $kernel:ident, $n:expr, $($arg:expr),* $(,)?) => {{
+        let engine = &$engine;
+        let n: usize = $n;
+        if n > 0 && !engine.failed() {
+            let blocks = n.div_ceil(THREADS as usize).min(MAX_BLOCKS) as u32;
+            let config = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 };
+            let mut builder = engine.device.stream.launch_builder(&engine.kernels.$kernel);
+            $(let arg = $arg; builder.arg(&arg);)*
+            // SAFETY: the arguments match the kernel's parameters in `kernels.cu`, and
+            // every pointer addresses a live buffer of the size the kernel reads.
+            let launched = unsafe { builder.launch(config) };
+            engine.record(concat!("kernel ", stringify!($kernel)), launched);
+        }
+    }};
+}
+
+/// Runs a model's steps on one NVIDIA GPU.
+pub struct CudaEngine<F: CudaFloat> {
+    spec: ModelSpec,
+    device: CudaDevice,
+    kernels: Kernels,
+    batch: usize,
+    /// The largest batch the buffers hold.
+    capacity: usize,
+    features: DeviceVec<F>,
+    labels: DeviceVec<u32>,
+    /// Row numbers of the batch in the resident dataset.
+    rows: DeviceVec<u32>,
+    arena: DeviceVec<F>,
+    /// Deltas scaled by per-example weights, `[batch, widest layer output]`.
+    scaled: DeviceVec<F>,
+    /// `capacity` ones: bias gradients are `D^T 1`.
+    ones: DeviceVec<F>,
+    params: DeviceVec<F>,
+    grads: DeviceVec<F>,
+    velocity: DeviceVec<F>,
+    /// `[batch, num_params]`, only when per-example gradients were asked for.
+    per_example: Option<DeviceVec<F>>,
+    /// One value: where `sum` reduces to.
+    total: DeviceVec<F>,
+    /// Two, used in turn, so that gathering one batch overlaps the copy of the last.
+    staging: [Staging<F>; 2],
+    /// The training set, once it has been seen and where it fits.
+    resident: Option<Resident<F>>,
+    next_staging: usize,
+    /// The first failure; later work is skipped. Read by [`Engine::status`].
+    error: RefCell<Option<String>>,
+}
+
+impl<F: CudaFloat> CudaEngine<F> {
+    /// An engine for `spec` on `device`, starting from `params`, with buffers for
+    /// batches of up to `capacity` examples (a larger batch grows them).
+    pub fn new(device: CudaDevice, spec: ModelSpec, params: &[F], capacity: usize) -> Result<Self> {
+        if params.len() != spec.num_params {
+            return Err(Error::Shape(format!("{} parameters for a model of {}", params.len(), spec.num_params)));
+        }
+        let kernels = Kernels::compile::<F>(&device)?;
+        let p = spec.num_params;
+        let capacity = capacity.max(1);
+        let mut engine = CudaEngine {
+            features: DeviceVec::zeros(&device, capacity * spec.input_width)?,
+            labels: DeviceVec::zeros(&device, capacity)?,
+            rows: DeviceVec::zeros(&device, capacity)?,
+            arena: DeviceVec::zeros(&device, capacity * spec.arena_width)?,
+            scaled: DeviceVec::zeros(&device, capacity * spec.max_layer_outputs)?,
+            ones: DeviceVec::zeros(&device, capacity)?,
+            params: DeviceVec::zeros(&device, p)?,
+            grads: DeviceVec::zeros(&device, p)?,
+            velocity: DeviceVec::zeros(&device, p)?,
+            per_example: None,
+            total: DeviceVec::zeros(&device, 1)?,
+            staging: [staging(&device, &spec, capacity)?, staging(&device, &spec, capacity)?],
+            next_staging: 0,
+            resident: None,
+            spec,
+            kernels,
+            batch: 0,
+            capacity,
+            error: RefCell::new(None),
+            device,
+        };
+        launch!(engine, fill, capacity, engine.ones.ptr, capacity as u64, F::ONE);
+        engine.write_params(params);
+        engine.status()?;
+        Ok(engine)
+    }
+
+    /// The GPU's name.
+    pub fn device_name(&self) -> &str {
+        self.device.name()
+    }
+
+    fn failed(&self) -> bool {
+        self.error.borrow().is_some()
+    }
+
+    /// Keeps the first failure.
+    fn record<T, E: std::fmt::Debug>(&self, what: &str, result: std::result::Result<T, E>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error.borrow_mut().get_or_insert_with(|| format!("{what} failed: {e:?}"));
+                None
+            }
+        }
+    }
+
+    /// Makes `batch` the current batch size, growing the buffers when it is larger
+    /// than any before.
+    fn set_batch(&mut self, batch: usize) {
+        if batch > self.capacity && !self.failed() {
+            let grown = self.grow(batch);
+            if let Err(e) = grown {
+                self.error.borrow_mut().get_or_insert(e.to_string());
+            }
+        }
+        self.batch = batch.min(self.capacity);
+    }
+
+    fn grow(&mut self, capacity: usize) -> Result<()> {
+        // Pending copies may still read the old staging buffers.
+        self.device.stream.synchronize().map_err(|e| Error::Device(format!("{e:?}")))?;
+        let (device, spec) = (&self.device, &self.spec);
+        self.features = DeviceVec::zeros(device, capacity * spec.input_width)?;
+        self.labels = DeviceVec::zeros(device, capacity)?;
+        self.rows = DeviceVec::zeros(device, capacity)?;
+        self.arena = DeviceVec::zeros(device, capacity * spec.arena_width)?;
+        self.scaled = DeviceVec::zeros(device, capacity * spec.max_layer_outputs)?;
+        self.ones = DeviceVec::zeros(device, capacity)?;
+        self.staging = [staging(device, spec, capacity)?, staging(device, spec, capacity)?];
+        self.capacity = capacity;
+        launch!(self, fill, capacity, self.ones.ptr, capacity as u64, F::ONE);
+        Ok(())
+    }
+
+    /// The address of the current batch's rows of `buf`.
+    fn buf(&self, buf: Buf) -> u64 {
+        match buf {
+            Buf::Input { .. } => self.features.ptr,
+            Buf::Arena { offset, width } => {
+                assert!(self.batch * (offset + width) <= self.arena.len(), "buffer outside the arena");
+                self.arena.at(self.batch * offset)
+            }
+        }
+    }
+
+    /// `C = alpha op(A) op(B) + beta C`, column-major, on the engine's stream.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        &self,
+        transpose: (bool, bool),
+        m: usize,
+        n: usize,
+        k: usize,
+        a: (u64, usize),
+        b: (u64, usize),
+        beta: F,
+        c: (u64, usize),
+    ) {
+        if self.failed() || m == 0 || n == 0 {
+            return;
+        }
+        let handle = *self.device.blas.handle();
+        // SAFETY: the callers pass matrices of these shapes inside live buffers.
+        let done = unsafe { F::gemm(handle, transpose, m, n, k, F::ONE, a, b, beta, c) };
+        self.record("cuBLAS GEMM", done);
+    }
+
+    fn zero(&self, ptr: u64, len: usize) {
+        if len > 0 && !self.failed() {
+            // SAFETY: `ptr` addresses `len` values of a live buffer.
+            let done = unsafe {
+                driver::memset_d8_async(ptr, 0, len * std::mem::size_of::<F>(), self.device.stream.cu_stream())
+            };
+            self.record("memset", done);
+        }
+    }
+
+    /// Copies `out.len()` values at `ptr` to the host, waiting for the queued work.
+    fn download<T>(&self, ptr: u64, out: &mut [T]) {
+        if out.is_empty() || self.failed() {
+            return;
+        }
+        // SAFETY: `ptr` addresses at least `out.len()` values of type `T`.
+        let done = unsafe { driver::memcpy_dtoh_async(out, ptr, self.device.stream.cu_stream()) };
+        if self.record("copy to the host", done).is_some() {
+            self.synchronize();
+        }
+    }
+
+    /// Gathers `rows` of the host batch into the next staging buffer and queues its
+    /// copy to the GPU.
+    fn upload_rows(&mut self, features: ArrayView2<'_, F>, labels: &[u32], rows: &[usize]) -> Result<()> {
+        let width = self.spec.input_width;
+        let b = rows.len();
+        let stage = &mut self.staging[self.next_staging];
+        self.next_staging ^= 1;
+        let fail = |e: &dyn std::fmt::Debug| Error::Device(format!("staging a batch failed: {e:?}"));
+        // The copy that last read this buffer must have finished.
+        stage.copied.synchronize().map_err(|e| fail(&e))?;
+        let host_features = stage.features.as_mut_slice().map_err(|e| fail(&e))?;
+        for (dst, &r) in host_features.chunks_exact_mut(width).zip(rows) {
+            let row = features.row(r);
+            match row.as_slice() {
+                Some(s) => dst.copy_from_slice(s),
+                None => dst.iter_mut().zip(row.iter()).for_each(|(d, v)| *d = *v),
+            }
+        }
+        let host_labels = stage.labels.as_mut_slice().map_err(|e| fail(&e))?;
+        for (dst, &r) in host_labels.iter_mut().zip(rows) {
+            *dst = labels[r];
+        }
+        if b == 0 {
+            return Ok(());
+        }
+        let cu_stream = self.device.stream.cu_stream();
+        // SAFETY: both destinations hold `capacity >= b` rows; the pinned sources stay
+        // untouched until `copied` has passed.
+        unsafe {
+            driver::memcpy_htod_async(self.features.ptr, &host_features[..b * width], cu_stream)
+                .map_err(|e| fail(&e))?;
+            driver::memcpy_htod_async(self.labels.ptr, &host_labels[..b], cu_stream).map_err(|e| fail(&e))?;
+        }
+        stage.copied.record(&self.device.stream).map_err(|e| fail(&e))
+    }
+}
+
+impl<F: CudaFloat> CudaEngine<F> {
+    /// Copies `data` to the GPU unless it is there already or too large (then batches
+    /// are copied one by one). Returns whether it is resident.
+    fn make_resident(&mut self, data: &Dataset<F>) -> Result<bool> {
+        if self.resident.as_ref().is_some_and(|r| r.id == data.id()) {
+            return Ok(true);
+        }
+        self.resident = None;
+        let bytes = data.len() * (data.width() * std::mem::size_of::<F>() + 4);
+        let (free, _) = self.device.ctx.mem_get_info().map_err(|e| Error::Device(format!("{e:?}")))?;
+        if data.len() > u32::MAX as usize || bytes as f64 > RESIDENT_SHARE * free as f64 {
+            return Ok(false);
+        }
+        let features = DeviceVec::zeros(&self.device, data.len() * data.width())?;
+        let labels = DeviceVec::zeros(&self.device, data.len())?;
+        let host = data.features();
+        let host = host.as_slice().expect("datasets are stored in standard layout");
+        let cu_stream = self.device.stream.cu_stream();
+        let fail = |e: &dyn std::fmt::Debug| Error::Device(format!("copying the dataset failed: {e:?}"));
+        // SAFETY: the destinations were just allocated with the sources' lengths.
+        unsafe {
+            driver::memcpy_htod_async(features.ptr, host, cu_stream).map_err(|e| fail(&e))?;
+            driver::memcpy_htod_async(labels.ptr, data.labels(), cu_stream).map_err(|e| fail(&e))?;
+        }
+        self.device.stream.synchronize().map_err(|e| fail(&e))?;
+        self.resident = Some(Resident { id: data.id(), features, labels });
+        Ok(true)
+    }
+
+    /// Copies the row numbers of the batch to the GPU and gathers the batch there.
+    fn gather_resident_rows(&mut self, rows: &[usize]) -> Result<()> {
+        let b = rows.len();
+        let stage = &mut self.staging[self.next_staging];
+        self.next_staging ^= 1;
+        let fail = |e: &dyn std::fmt::Debug| Error::Device(format!("staging a batch failed: {e:?}"));
+        stage.copied.synchronize().map_err(|e| fail(&e))?;
+        let host_rows = stage.rows.as_mut_slice().map_err(|e| fail(&e))?;
+        for (dst, &r) in host_rows.iter_mut().zip(rows) {
+            *dst = r as u32;
+        }
+        if b == 0 {
+            return Ok(());
+        }
+        let rows_on_device = self.rows.ptr;
+        // SAFETY: `rows` holds `capacity >= b` values.
+        unsafe {
+            driver::memcpy_htod_async(rows_on_device, &host_rows[..b], self.device.stream.cu_stream())
+                .map_err(|e| fail(&e))?;
+        }
+        stage.copied.record(&self.device.stream).map_err(|e| fail(&e))?;
+        let resident = self.resident.as_ref().expect("a resident dataset");
+        let width = self.spec.input_width;
+        let (data, data_labels) = (resident.features.ptr, resident.labels.ptr);
+        let (x, labels) = (self.features.ptr, self.labels.ptr);
+        launch!(self, gather_rows, b * width, data, data_labels, rows_on_device, x, labels, as_u64(b), as_u64(width));
+        Ok(())
+    }
+}
+
+fn staging<F: CudaFloat>(device: &CudaDevice, spec: &ModelSpec, capacity: usize) -> Result<Staging<F>> {
+    let fail = |e: &dyn std::fmt::Debug| Error::Device(format!("allocating pinned host memory failed: {e:?}"));
+    // SAFETY: the buffers are written before they are read.
+    let (features, labels, rows) = unsafe {
+        (
+            device.ctx.alloc_pinned::<F>(capacity * spec.input_width).map_err(|e| fail(&e))?,
+            device.ctx.alloc_pinned::<u32>(capacity).map_err(|e| fail(&e))?,
+            device.ctx.alloc_pinned::<u32>(capacity).map_err(|e| fail(&e))?,
+        )
+    };
+    let copied = device.ctx.new_event(None).map_err(|e| fail(&e))?;
+    Ok(Staging { features, labels, rows, copied })
+}
+
+fn as_u64(v: usize) -> u64 {
+    v as u64
+}
+
+impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
+    type Noise = DeviceNoise;
+
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    fn load_rows(&mut self, features: ArrayView2<'_, F>, labels: &[u32], rows: &[usize]) {
+        assert_eq!(features.ncols(), self.spec.input_width);
+        self.set_batch(rows.len());
+        if !self.failed() {
+            let uploaded = self.upload_rows(features, labels, rows);
+            self.record("loading a batch", uploaded);
+        }
+    }
+
+    fn load_dataset_rows(&mut self, data: &Dataset<F>, rows: &[usize]) {
+        assert_eq!(data.width(), self.spec.input_width);
+        self.set_batch(rows.len());
+        if self.failed() {
+            return;
+        }
+        let loaded = match self.make_resident(data) {
+            Ok(true) => self.gather_resident_rows(rows),
+            Ok(false) => self.upload_rows(data.features(), data.labels(), rows),
+            Err(e) => Err(e),
+        };
+        self.record("loading a batch", loaded);
+    }
+
+    fn load_batch(&mut self, features: ArrayView2<'_, F>, labels: &[u32]) {
+        assert_eq!(features.nrows(), labels.len());
+        let rows: Vec<usize> = (0..labels.len()).collect();
+        self.load_rows(features, labels, &rows);
+    }
+
+    fn write_params(&mut self, params: &[F]) {
+        assert_eq!(params.len(), self.spec.num_params);
+        if !self.failed() {
+            // SAFETY: the parameter buffer holds `num_params` values.
+            let done = unsafe { driver::memcpy_htod_async(self.params.ptr, params, self.device.stream.cu_stream()) };
+            self.record("copying parameters", done);
+            self.synchronize();
+        }
+    }
+
+    fn read_params(&self, out: &mut [F]) {
+        self.download(self.params.ptr, &mut out[..self.spec.num_params]);
+    }
+
+    fn read_grads(&self, out: &mut [F]) {
+        self.download(self.grads.ptr, &mut out[..self.spec.num_params]);
+    }
+
+    fn read(&self, buf: Buf, out: &mut [F]) {
+        self.download(self.buf(buf), &mut out[..self.batch * buf.width()]);
+    }
+
+    fn sum(&self, buf: Buf) -> F {
+        let mut total = [F::ZERO];
+        if self.batch > 0 && !self.failed() {
+            let config = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (1024, 1, 1), shared_mem_bytes: 0 };
+            let (values, n, out) = (self.buf(buf), as_u64(self.batch * buf.width()), self.total.ptr);
+            let mut builder = self.device.stream.launch_builder(&self.kernels.sum);
+            builder.arg(&values).arg(&n).arg(&out);
+            // SAFETY: `values` holds `n` values, `out` one.
+            let launched = unsafe { builder.launch(config) };
+            self.record("kernel sum", launched);
+            self.download(self.total.ptr, &mut total);
+        }
+        total[0]
+    }
+
+    fn read_per_example_grads(&self, out: &mut [F]) {
+        let n = self.batch * self.spec.num_params;
+        if let Some(per_example) = &self.per_example {
+            self.download(per_example.ptr, &mut out[..n]);
+        }
+    }
+
+    fn dense_forward(&mut self, layer: Dense, x: Buf, y: Buf) {
+        let (b, (i, o)) = (self.batch, (layer.inputs, layer.outputs));
+        let (x, y) = (self.buf(x), self.buf(y));
+        launch!(self, broadcast_rows, b * o, self.params.at(layer.bias_offset()), y, as_u64(b), as_u64(o));
+        // Y^T = W^T X^T, on top of the broadcast bias.
+        self.gemm((false, false), o, b, i, (self.params.at(layer.offset), o), (x, i), F::ONE, (y, o));
+    }
+
+    fn dense_backward_input(&mut self, layer: Dense, dy: Buf, dx: Buf, accumulate: bool) {
+        let (b, (i, o)) = (self.batch, (layer.inputs, layer.outputs));
+        let beta = if accumulate { F::ONE } else { F::ZERO };
+        // dX^T = W dY^T.
+        self.gemm(
+            (true, false),
+            i,
+            b,
+            o,
+            (self.params.at(layer.offset), o),
+            (self.buf(dy), o),
+            beta,
+            (self.buf(dx), i),
+        );
+    }
+
+    fn dense_add_sq_norms(&mut self, layer: Dense, x: Buf, dy: Buf, out: Buf) {
+        let (b, i, o) = (self.batch, as_u64(layer.inputs), as_u64(layer.outputs));
+        // One warp per example.
+        launch!(self, dense_add_sq_norms, b * 32, self.buf(x), self.buf(dy), self.buf(out), as_u64(b), i, o);
+    }
+
+    fn dense_param_grad(&mut self, layer: Dense, x: Buf, dy: Buf, weights: Option<Buf>) {
+        let (b, (i, o)) = (self.batch, (layer.inputs, layer.outputs));
+        let (gw, gb) = (self.grads.at(layer.offset), self.grads.at(layer.bias_offset()));
+        if b == 0 {
+            self.zero(gw, layer.weight_len() + o);
+            return;
+        }
+        let dy = match weights {
+            None => self.buf(dy),
+            Some(c) => {
+                // Scaling the rows of D by the clip factors makes the clipped sum one GEMM.
+                launch!(self, scale_rows, b * o, self.buf(dy), self.buf(c), self.scaled.ptr, as_u64(b), as_u64(o));
+                self.scaled.ptr
+            }
+        };
+        // G_W^T = dY^T X (G_W is [in, out] row-major), g_b = dY^T 1.
+        self.gemm((false, true), o, i, b, (dy, o), (self.buf(x), i), F::ZERO, (gw, o));
+        self.gemm((false, false), o, 1, b, (dy, o), (self.ones.ptr, b), F::ZERO, (gb, o));
+    }
+
+    fn dense_per_example_grads(&mut self, layer: Dense, x: Buf, dy: Buf) {
+        let (b, (i, o), p) = (self.batch, (layer.inputs, layer.outputs), self.spec.num_params);
+        let Some(per_example) = &self.per_example else { return };
+        let (x, dy, pe) = (self.buf(x), self.buf(dy), per_example.ptr);
+        let (w, bias) = (as_u64(layer.offset), as_u64(layer.bias_offset()));
+        let n = b * (i + 1) * o;
+        launch!(self, dense_per_example_grads, n, x, dy, pe, as_u64(p), w, bias, as_u64(b), as_u64(i), as_u64(o));
+    }
+
+    fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf) {
+        let n = self.batch * x.width();
+        launch!(self, activation_forward, n, act as u32, self.buf(x), self.buf(y), as_u64(n));
+    }
+
+    fn activation_backward(&mut self, act: Activation, y: Buf, dy: Buf, dx: Buf, accumulate: bool) {
+        let n = self.batch * y.width();
+        let (y, dy, dx) = (self.buf(y), self.buf(dy), self.buf(dx));
+        launch!(self, activation_backward, n, act as u32, y, dy, dx, as_u64(n), u32::from(accumulate));
+    }
+
+    fn add(&mut self, a: Buf, b: Buf, y: Buf) {
+        let n = self.batch * y.width();
+        launch!(self, add, n, self.buf(a), self.buf(b), self.buf(y), as_u64(n));
+    }
+
+    fn copy(&mut self, src: Buf, dst: Buf, accumulate: bool) {
+        let n = self.batch * dst.width();
+        launch!(self, copy, n, self.buf(src), self.buf(dst), as_u64(n), u32::from(accumulate));
+    }
+
+    fn fill(&mut self, buf: Buf, value: F) {
+        let n = self.batch * buf.width();
+        launch!(self, fill, n, self.buf(buf), as_u64(n), value);
+    }
+
+    fn loss(&mut self, kind: Loss, logits: Buf, losses: Buf, dlogits: Buf) {
+        let (b, k) = (self.batch, logits.width());
+        let kind = match kind {
+            Loss::BinaryLogistic => 0u32,
+            Loss::SoftmaxCrossEntropy => 1,
+        };
+        let (z, l, dz) = (self.buf(logits), self.buf(losses), self.buf(dlogits));
+        launch!(self, loss, b, kind, z, self.labels.ptr, l, dz, as_u64(b), as_u64(k));
+    }
+
+    fn begin_per_example_grads(&mut self) {
+        let n = self.batch * self.spec.num_params;
+        if self.per_example.as_ref().is_none_or(|pe| pe.len() < n) {
+            self.per_example = None;
+            let allocated = DeviceVec::zeros(&self.device, n);
+            self.per_example = self.record("allocating per-example gradients", allocated);
+        }
+        if let Some(pe) = &self.per_example {
+            self.zero(pe.ptr, n);
+        }
+    }
+
+    fn clip_factors(&mut self, sq_norms: Buf, factors: Buf, max_norm: F) {
+        let b = self.batch;
+        let threshold = max_norm * F::from_f64(1.0 - F::CLIP_MARGIN);
+        launch!(self, clip_factors, b, self.buf(sq_norms), self.buf(factors), as_u64(b), threshold);
+    }
+
+    fn add_noise(&mut self, noise: &mut DeviceNoise, std: F) {
+        let p = self.spec.num_params;
+        launch!(self, add_gaussian_noise, p.div_ceil(4), self.grads.ptr, as_u64(p), std, noise.key, noise.calls);
+        noise.calls += 1;
+    }
+
+    fn noisy_update(&mut self, noise: &mut DeviceNoise, std: F, scale: F, lr: F, momentum: F) {
+        let p = self.spec.num_params;
+        let (params, grads, velocity) = (self.params.ptr, self.grads.ptr, self.velocity.ptr);
+        let (key, call) = (noise.key, noise.calls);
+        launch!(
+            self,
+            noisy_sgd,
+            p.div_ceil(4),
+            params,
+            grads,
+            velocity,
+            as_u64(p),
+            std,
+            key,
+            call,
+            scale,
+            lr,
+            momentum
+        );
+        noise.calls += 1;
+    }
+
+    fn scale_grads(&mut self, factor: F) {
+        let p = self.spec.num_params;
+        launch!(self, scale, p, self.grads.ptr, as_u64(p), factor);
+    }
+
+    fn sgd_update(&mut self, lr: F, momentum: F) {
+        let p = self.spec.num_params;
+        launch!(self, sgd, p, self.params.ptr, self.grads.ptr, self.velocity.ptr, as_u64(p), lr, momentum);
+    }
+
+    fn synchronize(&self) {
+        if !self.failed() {
+            self.record("the GPU", self.device.stream.synchronize());
+        }
+    }
+
+    fn status(&self) -> Result<()> {
+        match &*self.error.borrow() {
+            None => Ok(()),
+            Some(e) => Err(Error::Device(e.clone())),
+        }
+    }
+}
