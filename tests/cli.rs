@@ -90,3 +90,16 @@ fn bench_prints_one_json_object() {
     }
     assert!(line.starts_with('{') && line.ends_with('}'));
 }
+
+/// Without a GPU (or without the `cuda` feature) `--device cuda` is a clear error.
+#[test]
+fn a_missing_gpu_is_an_error_not_a_panic() {
+    let (ok, _, err) =
+        dpsgd(&["bench", "--device", "cuda", "--model", "logreg", "--batch-size", "20", "--repeats", "1"]);
+    if ok {
+        eprintln!("a GPU answered here; nothing to check");
+        return;
+    }
+    assert!(err.starts_with("error: ") && (err.contains("GPU") || err.contains("CUDA")), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
