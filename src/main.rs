@@ -1,4 +1,4 @@
-//! The `dpsgd` command line: `dpsgd train ...` (the default) and `dpsgd bench ...`.
+//! The `dpsgd` command line: `dpsgd train ...` (the default), `bench`, `accountant`, `calibrate`.
 
 mod commands;
 
@@ -19,6 +19,10 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Measure training throughput on random data of a model's shape.
     Bench(commands::bench::BenchArgs),
+    /// The (epsilon, delta) of DP-SGD steps with given sampling rate and noise.
+    Accountant(commands::privacy::AccountantArgs),
+    /// The smallest noise multiplier that keeps DP-SGD steps within an epsilon.
+    Calibrate(commands::privacy::CalibrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,6 +30,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Train(args)) => commands::train::run(&args),
         Some(Command::Bench(args)) => commands::bench::run(&args),
+        Some(Command::Accountant(args)) => commands::privacy::accountant(&args),
+        Some(Command::Calibrate(args)) => commands::privacy::calibrate(&args),
         None => commands::train::run(&commands::train::TrainArgs::parse_from(["dpsgd"])),
     };
     match result {

@@ -17,10 +17,11 @@ fn the_default_run_trains_privately_to_80_percent() {
         out.contains("private training of ffnn (5352 parameters) on adult: 30162 training / 15060 test examples"),
         "{out}"
     );
-    assert!(out.contains("noise multiplier sigma = 1.1, clipping norm C = 1"), "{out}");
+    assert!(out.contains("noise multiplier sigma = 1.1000, clipping norm C = 1"), "{out}");
+    assert!(out.contains("privacy spent: epsilon = 1.561 at delta = 1e-5"), "{out}");
     let accuracy: f64 = out
         .lines()
-        .last()
+        .find(|l| l.starts_with("done:"))
         .and_then(|l| l.split("test accuracy ").nth(1))
         .and_then(|a| a.trim_end_matches('%').parse().ok())
         .expect("a final accuracy");
@@ -102,4 +103,60 @@ fn a_missing_gpu_is_an_error_not_a_panic() {
     }
     assert!(err.starts_with("error: ") && (err.contains("GPU") || err.contains("CUDA")), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The accountant and the calibration from the command line; the TF Privacy MNIST
+/// setting (sigma 1.1, q = 256/60000, 60 epochs) gives epsilon 2.60 at delta 1e-5 with
+/// the improved RDP conversion (3.01 with the classic one, as published).
+#[test]
+fn accountant_and_calibration_commands() {
+    let q = format!("{}", 256.0 / 60000.0);
+    let (ok, out, err) = dpsgd(&[
+        "accountant",
+        "--sampling-rate",
+        &q,
+        "--noise-multiplier",
+        "1.1",
+        "--steps",
+        "14062",
+        "--delta",
+        "1e-5",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("epsilon = 2.59") || out.starts_with("epsilon = 2.60"), "{out}");
+
+    let (ok, out, err) = dpsgd(&["calibrate", "--target-epsilon", "3", "--sampling-rate", &q, "--steps", "14062"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("sigma = 1.01"), "{out}");
+
+    for bad in [
+        vec!["accountant", "--sampling-rate", "0", "--noise-multiplier", "1", "--steps", "3"],
+        vec!["accountant", "--sampling-rate", "1.5", "--noise-multiplier", "1", "--steps", "3"],
+        vec!["accountant", "--sampling-rate", "0.1", "--noise-multiplier", "0", "--steps", "3"],
+        vec!["accountant", "--sampling-rate", "0.1", "--noise-multiplier", "1", "--steps", "3", "--delta", "1"],
+        vec!["calibrate", "--target-epsilon", "0.001", "--sampling-rate", "1", "--steps", "1000000"],
+        vec!["calibrate", "--target-epsilon", "-1", "--sampling-rate", "0.1", "--steps", "10"],
+    ] {
+        let (ok, _, err) = dpsgd(&bad);
+        assert!(!ok && err.starts_with("error: invalid setting"), "{bad:?}: {err}");
+    }
+}
+
+/// `--target-epsilon` picks sigma before training and the run ends within it; a delta
+/// at or above 1/N is refused before training starts.
+#[test]
+fn training_to_a_target_epsilon() {
+    let (ok, out, err) = dpsgd(&["train", "--model", "logreg", "--epochs", "2", "--target-epsilon", "0.5"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("(calibrated)"), "{out}");
+    let spent: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("privacy spent: epsilon = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|e| e.parse().ok())
+        .expect("a privacy report");
+    assert!(spent <= 0.5 && spent > 0.45, "{out}");
+
+    let (ok, _, err) = dpsgd(&["train", "--epochs", "1", "--delta", "1e-4"]);
+    assert!(!ok && err.contains("not below 1/N"), "{err}");
 }

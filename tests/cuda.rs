@@ -234,6 +234,7 @@ fn private_training_on_the_gpu_reaches_80_percent_on_adult() {
         batch_size: 256,
         sgd: Sgd::new(0.5, 0.0).unwrap(),
         privacy: Some(Privacy::new(1.1, 1.0).unwrap()),
+        delta: 1e-5,
         seed: 0,
     };
     let mut model = M::init(0);

@@ -63,7 +63,8 @@ fn the_step_divides_the_noisy_clipped_sum_by_the_expected_batch_size() {
 fn train_ffnn(seed: u64, privacy: Option<Privacy>) -> (Ffnn<f32>, dpsgd::runtime::train::TrainReport) {
     let (x, y) = common::batch::<f32, Ffnn<f32>>(600, 3);
     let data = Dataset::new(x, y).unwrap();
-    let config = TrainConfig { epochs: 3, batch_size: 50, sgd: Sgd::new(0.2, 0.5).unwrap(), privacy, seed };
+    let config =
+        TrainConfig { epochs: 3, batch_size: 50, sgd: Sgd::new(0.2, 0.5).unwrap(), privacy, delta: 1e-5, seed };
     let mut model = Ffnn::<f32>::init(seed);
     let report = train(&mut model, &data, Some(&data), &config, |_| {}).unwrap();
     (model, report)

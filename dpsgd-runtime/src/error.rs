@@ -57,10 +57,12 @@ impl std::error::Error for Error {
     }
 }
 
-/// Returns `Error::Config(msg)` from the enclosing function unless `cond` holds.
+/// Returns `Error::Config(msg)` from the enclosing function unless `cond` holds (a
+/// comparison with NaN does not hold).
 macro_rules! ensure_config {
     ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
+        let holds: bool = $cond;
+        if !holds {
             return Err($crate::Error::Config(format!($($msg)+)));
         }
     };

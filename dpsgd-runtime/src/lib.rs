@@ -13,6 +13,7 @@ pub mod gemm;
 pub mod kernels;
 pub mod model;
 pub mod noise;
+pub mod privacy;
 pub mod rng;
 pub mod sampling;
 pub mod spec;

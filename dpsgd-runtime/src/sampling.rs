@@ -102,6 +102,41 @@ mod tests {
         assert!(counts.iter().all(|&c| (120..=280).contains(&c)));
     }
 
+    /// Pearson's chi-square test of the batch sizes against Binomial(N, q): with a fixed
+    /// seed, below the 0.1% critical value.
+    #[test]
+    fn poisson_batch_sizes_follow_the_binomial_distribution() {
+        let (n, q, steps) = (2000usize, 0.02, 20_000);
+        let mut sampler = PoissonSampler::new(n, q, 11).unwrap();
+        let mut batch = Vec::new();
+        let mut observed = vec![0.0f64; n + 1];
+        for _ in 0..steps {
+            sampler.next_batch(&mut batch);
+            observed[batch.len()] += 1.0;
+        }
+        let log_pmf = |k: usize| {
+            let log_choose: f64 = (1..=k).map(|i| ((n - k + i) as f64 / i as f64).ln()).sum();
+            log_choose + k as f64 * q.ln() + (n - k) as f64 * (-q).ln_1p()
+        };
+        // Bins 25..=55 (mean 40, sd 6.3), the tails merged into the end bins.
+        let (lo, hi) = (25, 55);
+        let mut chi2 = 0.0;
+        for k in lo..=hi {
+            let (mut o, mut e) = (observed[k], steps as f64 * log_pmf(k).exp());
+            if k == lo {
+                o += observed[..lo].iter().sum::<f64>();
+                e += (0..lo).map(|j| steps as f64 * log_pmf(j).exp()).sum::<f64>();
+            }
+            if k == hi {
+                o += observed[hi + 1..].iter().sum::<f64>();
+                e += (hi + 1..=n).map(|j| steps as f64 * log_pmf(j).exp()).sum::<f64>();
+            }
+            chi2 += (o - e) * (o - e) / e;
+        }
+        // 30 degrees of freedom: P(chi2 > 59.7) = 0.001.
+        assert!(chi2 < 59.7, "chi-square {chi2}");
+    }
+
     #[test]
     fn full_rate_takes_everything_and_bad_rates_are_errors() {
         let mut sampler = PoissonSampler::new(10, 1.0, 1).unwrap();

@@ -7,6 +7,7 @@ use dpsgd::Device;
 use dpsgd::models::{ModelName, with_model};
 use dpsgd::runtime::Dataset;
 use dpsgd::runtime::data::adult;
+use dpsgd::runtime::privacy;
 use dpsgd::runtime::train::{EpochReport, Privacy, Sgd, TrainConfig, TrainReport, train};
 use dpsgd::runtime::{Error, PrivateModel, Result};
 
@@ -31,6 +32,12 @@ pub struct TrainArgs {
     /// Noise multiplier sigma: the noise's standard deviation is sigma * C.
     #[arg(long, default_value_t = 1.1, conflicts_with = "no_privacy", allow_negative_numbers = true)]
     pub noise_multiplier: f64,
+    /// Choose sigma instead: the smallest that keeps the whole run within this epsilon.
+    #[arg(long, conflicts_with_all = ["no_privacy", "noise_multiplier"], allow_negative_numbers = true)]
+    pub target_epsilon: Option<f64>,
+    /// The delta of the (epsilon, delta) guarantee; must lie below 1/N.
+    #[arg(long, default_value_t = 1e-5, conflicts_with = "no_privacy", allow_negative_numbers = true)]
+    pub delta: f64,
     /// Clipping norm C of every example's gradient.
     #[arg(long, default_value_t = 1.0, conflicts_with = "no_privacy", allow_negative_numbers = true)]
     pub max_grad_norm: f64,
@@ -66,15 +73,27 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
 fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     let data = adult::load::<f32>(&args.data_dir.join("adult"))?;
-    let privacy = if args.no_privacy { None } else { Some(Privacy::new(args.noise_multiplier, args.max_grad_norm)?) };
-    let config = TrainConfig {
+    let n = data.train.len();
+    let mut config = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
         sgd: Sgd::new(args.lr, args.momentum)?,
-        privacy,
+        privacy: None,
+        delta: args.delta,
         seed: args.seed,
     };
-    let mode = if privacy.is_some() { "private" } else { "non-private" };
+    if !args.no_privacy {
+        privacy::check_delta(args.delta, Some(n))?;
+        let sigma = match args.target_epsilon {
+            None => args.noise_multiplier,
+            Some(target) => {
+                let steps = (args.epochs * config.steps_per_epoch(n)) as u64;
+                privacy::calibrate(target, args.delta, config.sampling_rate(n), steps)?
+            }
+        };
+        config.privacy = Some(Privacy::new(sigma, args.max_grad_norm)?);
+    }
+    let mode = if config.privacy.is_some() { "private" } else { "non-private" };
     println!(
         "{mode} training of {} ({} parameters) on {}: {} training / {} test examples",
         args.model,
@@ -83,16 +102,15 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         data.train.len(),
         data.test.len()
     );
-    let n = data.train.len();
-    match privacy {
+    match config.privacy {
         Some(p) => {
             let q = config.sampling_rate(n);
             let steps = args.epochs * config.steps_per_epoch(n);
+            let calibrated = if args.target_epsilon.is_some() { " (calibrated)" } else { "" };
             println!(
-                "privacy: Poisson sampling rate q = {q:.6} (expected batch {}), noise multiplier sigma = {}, clipping norm C = {}, {steps} steps",
-                args.batch_size, p.noise_multiplier, p.max_grad_norm
+                "privacy: Poisson sampling rate q = {q:.6} (expected batch {}), noise multiplier sigma = {:.4}{calibrated}, clipping norm C = {}, {steps} steps, delta = {:e}",
+                args.batch_size, p.noise_multiplier, p.max_grad_norm, args.delta
             );
-            println!("         (epsilon is not reported yet: privacy accounting is not part of this release)");
         }
         None => println!("no privacy: shuffled batches of {}, no clipping, no noise", args.batch_size),
     }
@@ -102,7 +120,11 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         let test = e.test.map_or(String::new(), |t| {
             format!("  test loss {:.4}  test accuracy {:.2}%", t.mean_loss, 100.0 * t.accuracy)
         });
-        println!("epoch {:>3}/{}  train loss {:.4}{test}  {:.3} s", e.epoch, args.epochs, e.train_loss, e.seconds);
+        let epsilon = e.epsilon.map_or(String::new(), |eps| format!("  epsilon {eps:.3}"));
+        println!(
+            "epoch {:>3}/{}  train loss {:.4}{test}{epsilon}  {:.3} s",
+            e.epoch, args.epochs, e.train_loss, e.seconds
+        );
     };
     let report = match args.device {
         Device::Cpu => train(&mut model, &data.train, Some(&data.test), &config, print_epoch)?,
@@ -116,6 +138,16 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         report.epochs.iter().map(|e| e.examples).sum::<usize>() as f64 / seconds,
         100.0 * accuracy
     );
+    if let (Some(accountant), Some(p)) = (&report.accountant, &config.privacy) {
+        let (epsilon, order) = accountant.epsilon(args.delta)?;
+        println!(
+            "privacy spent: epsilon = {epsilon:.3} at delta = {:e} (RDP accountant, best order {order}; Poisson sampling, q = {:.6}, sigma = {:.4}, {} steps)",
+            args.delta,
+            config.sampling_rate(n),
+            p.noise_multiplier,
+            accountant.steps()
+        );
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use crate::engine::{CpuEngine, Engine};
 use crate::error::{Error, Result, ensure_config};
 use crate::model::PrivateModel;
 use crate::noise::{self, NoiseSource};
+use crate::privacy::{self, RdpAccountant};
 use crate::sampling::{PoissonSampler, ShuffledBatches};
 
 /// How to train.
@@ -23,6 +24,8 @@ pub struct TrainConfig {
     pub sgd: Sgd,
     /// `None` trains without privacy (the baseline).
     pub privacy: Option<Privacy>,
+    /// The delta at which private training reports its epsilon; must lie below `1/N`.
+    pub delta: f64,
     pub seed: u64,
 }
 
@@ -51,6 +54,8 @@ pub struct EpochReport {
     pub examples: usize,
     /// Mean training loss over those examples, before each step's update.
     pub train_loss: f64,
+    /// The privacy spent since the start of training, at the configured delta.
+    pub epsilon: Option<f64>,
     pub test: Option<Evaluation>,
     /// Seconds spent in training steps (evaluation excluded).
     pub seconds: f64,
@@ -63,6 +68,8 @@ pub struct TrainReport {
     pub steps: usize,
     /// `q`, when training was private.
     pub sampling_rate: Option<f64>,
+    /// Every private step, for the privacy report.
+    pub accountant: Option<RdpAccountant>,
 }
 
 enum Batches {
@@ -86,6 +93,8 @@ pub struct Trainer<F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>> {
     batches: Batches,
     /// Only for private training.
     noise: Option<Box<E::Noise>>,
+    /// Only for private training.
+    accountant: Option<RdpAccountant>,
     indices: Vec<usize>,
     config: TrainConfig,
     steps_per_epoch: usize,
@@ -134,6 +143,10 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             "private training needs a noise source, and only private training"
         );
         train_set.check_fits(&M::SPEC)?;
+        if let Some(privacy) = &config.privacy {
+            privacy::check_step(config.sampling_rate(n), privacy.noise_multiplier)?;
+            privacy::check_delta(config.delta, Some(n))?;
+        }
         let batches = match config.privacy {
             Some(_) => Batches::Poisson(PoissonSampler::new(n, config.sampling_rate(n), config.seed)?),
             None => Batches::Shuffled(ShuffledBatches::new(n, b, config.seed)?),
@@ -142,6 +155,7 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             engine,
             batches,
             noise,
+            accountant: config.privacy.map(|_| RdpAccountant::new()),
             indices: Vec::with_capacity(batch_capacity(n, config)),
             config: *config,
             steps_per_epoch: config.steps_per_epoch(n),
@@ -168,6 +182,9 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             }
             _ => nonprivate_step::<F, M, E>(&mut self.engine, &config.sgd),
         };
+        if let (Some(privacy), Some(accountant)) = (&config.privacy, &mut self.accountant) {
+            accountant.record(config.sampling_rate(train_set.len()), privacy.noise_multiplier, 1)?;
+        }
         let loss = self.engine.sum(M::SPEC.losses);
         self.engine.status()?;
         self.steps += 1;
@@ -178,6 +195,11 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             )));
         }
         Ok((loss.to_f64(), self.indices.len()))
+    }
+
+    /// The privacy spent so far: every private step taken (`None` when not private).
+    pub fn accountant(&self) -> Option<&RdpAccountant> {
+        self.accountant.as_ref()
     }
 
     /// Copies the current parameters into `model`.
@@ -216,7 +238,8 @@ pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
         test.check_fits(&M::SPEC)?;
     }
     let rate = config.sampling_rate(train_set.len());
-    let mut report = TrainReport { epochs: Vec::new(), steps: 0, sampling_rate: config.privacy.map(|_| rate) };
+    let mut report =
+        TrainReport { epochs: Vec::new(), steps: 0, sampling_rate: config.privacy.map(|_| rate), accountant: None };
     for epoch in 1..=config.epochs {
         let start = Instant::now();
         let (mut loss_sum, mut examples) = (0.0, 0);
@@ -237,11 +260,13 @@ pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
             steps: trainer.steps_per_epoch(),
             examples,
             train_loss: loss_sum / examples.max(1) as f64,
+            epsilon: trainer.accountant().map(|a| a.epsilon(config.delta)).transpose()?.map(|(eps, _)| eps),
             test,
             seconds,
         };
         on_epoch(&epoch_report);
         report.epochs.push(epoch_report);
     }
+    report.accountant = trainer.accountant().cloned();
     Ok(report)
 }
