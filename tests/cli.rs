@@ -160,3 +160,35 @@ fn training_to_a_target_epsilon() {
     let (ok, _, err) = dpsgd(&["train", "--epochs", "1", "--delta", "1e-4"]);
     assert!(!ok && err.contains("not below 1/N"), "{err}");
 }
+
+/// Ctrl-C stops a run with a checkpoint; `--resume` finishes it with the same weights
+/// (the final checkpoints are byte for byte the same) as a run never stopped.
+#[test]
+fn ctrl_c_then_resume_equals_an_uninterrupted_run() {
+    let dir = std::env::temp_dir().join(format!("dpsgd-cli-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (whole, parts) = (dir.join("whole.safetensors"), dir.join("parts.safetensors"));
+    let args = ["train", "--model", "logreg", "--epochs", "60", "--batch-size", "512", "--checkpoint"];
+    let (ok, _, err) = dpsgd(&[&args[..], &[whole.to_str().unwrap()]].concat());
+    assert!(ok, "{err}");
+
+    let child = Command::new(env!("CARGO_BIN_EXE_dpsgd"))
+        .args(args)
+        .arg(&parts)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running dpsgd");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let out = String::from_utf8_lossy(&out.stdout);
+    if out.contains("stopped after") {
+        let (ok, resumed, err) = dpsgd(&[&args[..], &[parts.to_str().unwrap(), "--resume"]].concat());
+        assert!(ok, "{err}");
+        assert!(resumed.contains("resuming from"), "{resumed}");
+    } else {
+        eprintln!("the run ended before the interrupt arrived: {out}");
+    }
+    assert_eq!(std::fs::read(&parts).unwrap(), std::fs::read(&whole).unwrap());
+}

@@ -241,7 +241,8 @@ fn private_training_on_the_gpu_reaches_80_percent_on_adult() {
     let capacity = batch_capacity(data.train.len(), &config);
     let engine = CudaEngine::new(device, M::SPEC, model.params(), capacity).expect("a GPU engine");
     let trainer = Trainer::on_engine(engine, Some(Box::new(DeviceNoise::seeded(0))), &data.train, &config).unwrap();
-    let report = train_with(trainer, &mut model, &data.train, Some(&data.test), &config, |_| {}).unwrap();
+    let control = dpsgd::runtime::train::Control::default();
+    let report = train_with(trainer, &mut model, &data.train, Some(&data.test), &config, &control, |_| {}).unwrap();
     let accuracy = report.epochs.last().and_then(|e| e.test).unwrap().accuracy;
     assert!(accuracy >= 0.80, "test accuracy {accuracy}");
 }

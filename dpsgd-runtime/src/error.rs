@@ -22,6 +22,8 @@ pub enum Error {
     Diverged(String),
     /// The GPU cannot be used or failed: no driver, no device, out of device memory.
     Device(String),
+    /// A checkpoint that cannot be used: truncated, corrupted, or of another model.
+    Checkpoint { path: PathBuf, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -44,6 +46,7 @@ impl fmt::Display for Error {
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Diverged(msg) => write!(f, "training diverged: {msg}"),
             Error::Device(msg) => write!(f, "GPU: {msg}"),
+            Error::Checkpoint { path, message } => write!(f, "checkpoint {}: {message}", path.display()),
         }
     }
 }

@@ -5,7 +5,7 @@ use rand_chacha::ChaCha12Rng;
 use rand_distr::{Distribution, Geometric};
 
 use crate::error::{Result, ensure_config};
-use crate::rng::{Stream, stream};
+use crate::rng::{Stream, seek, stream};
 
 /// Poisson sampling: every example joins each batch independently with probability
 /// `q`, which is what the privacy accounting of DP-SGD assumes. Batch sizes vary and
@@ -17,6 +17,8 @@ pub struct PoissonSampler {
     len: usize,
     gaps: Geometric,
     rng: ChaCha12Rng,
+    /// Batches drawn so far; batch `t` is drawn from step `t`'s part of the stream.
+    step: u64,
 }
 
 impl PoissonSampler {
@@ -24,11 +26,18 @@ impl PoissonSampler {
         ensure_config!(rate > 0.0 && rate <= 1.0, "the sampling rate q must lie in (0, 1], got {rate}");
         ensure_config!(len > 0, "cannot sample from an empty dataset");
         let gaps = Geometric::new(rate).map_err(|e| crate::Error::Config(format!("sampling rate {rate}: {e}")))?;
-        Ok(PoissonSampler { len, gaps, rng: stream(seed, Stream::Sampling) })
+        Ok(PoissonSampler { len, gaps, rng: stream(seed, Stream::Sampling), step: 0 })
+    }
+
+    /// Continues as if `step` batches had been drawn.
+    pub fn seek(&mut self, step: u64) {
+        self.step = step;
     }
 
     /// Replaces `batch` with the next batch's example indices, in increasing order.
     pub fn next_batch(&mut self, batch: &mut Vec<usize>) {
+        seek(&mut self.rng, self.step);
+        self.step += 1;
         batch.clear();
         let mut next = 0u64;
         loop {
@@ -49,23 +58,46 @@ pub struct ShuffledBatches {
     batch_size: usize,
     position: usize,
     rng: ChaCha12Rng,
+    /// The epoch `order` belongs to; epoch `e`'s shuffle comes from its part of the stream.
+    epoch: u64,
 }
 
 impl ShuffledBatches {
     pub fn new(len: usize, batch_size: usize, seed: u64) -> Result<Self> {
         ensure_config!(batch_size > 0, "the batch size must be at least 1");
         ensure_config!(len > 0, "cannot draw batches from an empty dataset");
-        let mut rng = stream(seed, Stream::Sampling);
-        let mut order: Vec<usize> = (0..len).collect();
-        order.shuffle(&mut rng);
-        Ok(ShuffledBatches { order, batch_size, position: 0, rng })
+        let mut batches = ShuffledBatches {
+            order: Vec::new(),
+            batch_size,
+            position: 0,
+            rng: stream(seed, Stream::Sampling),
+            epoch: 0,
+        };
+        batches.order = (0..len).collect();
+        batches.shuffle(0);
+        Ok(batches)
+    }
+
+    /// Puts the examples in epoch `epoch`'s order.
+    fn shuffle(&mut self, epoch: u64) {
+        self.order.sort_unstable();
+        seek(&mut self.rng, epoch);
+        self.order.shuffle(&mut self.rng);
+        self.epoch = epoch;
+        self.position = 0;
+    }
+
+    /// Continues as if `step` batches had been drawn.
+    pub fn seek(&mut self, step: u64) {
+        let per_epoch = self.order.len().div_ceil(self.batch_size) as u64;
+        self.shuffle(step / per_epoch);
+        self.position = ((step % per_epoch) as usize * self.batch_size).min(self.order.len());
     }
 
     /// Replaces `batch` with the next batch's indices, reshuffling at the end of an epoch.
     pub fn next_batch(&mut self, batch: &mut Vec<usize>) {
         if self.position >= self.order.len() {
-            self.order.shuffle(&mut self.rng);
-            self.position = 0;
+            self.shuffle(self.epoch + 1);
         }
         let end = (self.position + self.batch_size).min(self.order.len());
         batch.clear();
@@ -145,6 +177,32 @@ mod tests {
         assert_eq!(batch, (0..10).collect::<Vec<_>>());
         for q in [0.0, -0.1, 1.5, f64::NAN] {
             assert!(PoissonSampler::new(10, q, 1).is_err(), "q = {q}");
+        }
+    }
+
+    #[test]
+    fn seeking_continues_the_same_batches() {
+        let draw = |sampler: &mut dyn FnMut(&mut Vec<usize>), n: usize| {
+            let mut all = Vec::new();
+            let mut batch = Vec::new();
+            for _ in 0..n {
+                sampler(&mut batch);
+                all.push(batch.clone());
+            }
+            all
+        };
+        let mut whole = PoissonSampler::new(500, 0.03, 4).unwrap();
+        let expected = draw(&mut |b| whole.next_batch(b), 10);
+        let mut resumed = PoissonSampler::new(500, 0.03, 4).unwrap();
+        resumed.seek(6);
+        assert_eq!(draw(&mut |b| resumed.next_batch(b), 4), expected[6..]);
+
+        let mut whole = ShuffledBatches::new(10, 4, 2).unwrap();
+        let expected = draw(&mut |b| whole.next_batch(b), 10);
+        for start in [0, 2, 3, 7] {
+            let mut resumed = ShuffledBatches::new(10, 4, 2).unwrap();
+            resumed.seek(start as u64);
+            assert_eq!(draw(&mut |b| resumed.next_batch(b), 10 - start), expected[start..], "from {start}");
         }
     }
 

@@ -1,14 +1,19 @@
 //! `dpsgd train`: private (or, with --no-privacy, ordinary) training on shipped data.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 use dpsgd::Device;
 use dpsgd::models::{ModelName, with_model};
-use dpsgd::runtime::Dataset;
-use dpsgd::runtime::data::adult;
+use dpsgd::runtime::data::adult::{self, Adult};
+use dpsgd::runtime::engine::{CpuEngine, Engine};
+use dpsgd::runtime::noise::{self, NoiseSource};
 use dpsgd::runtime::privacy;
-use dpsgd::runtime::train::{EpochReport, Privacy, Sgd, TrainConfig, TrainReport, train};
+use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
+use dpsgd::runtime::train::{
+    Control, EpochReport, Privacy, Sgd, TrainConfig, TrainReport, Trainer, batch_capacity, train_with,
+};
 use dpsgd::runtime::{Error, PrivateModel, Result};
 
 #[derive(Parser, Debug)]
@@ -57,7 +62,18 @@ pub struct TrainArgs {
     /// cpu, or cuda (a build with the `cuda` feature and an NVIDIA GPU).
     #[arg(long, default_value = "cpu")]
     pub device: Device,
+    /// Write the run's state here (one safetensors file) after every epoch and when
+    /// stopped with Ctrl-C; writes are atomic.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue the run saved in --checkpoint (same settings): the result is the same,
+    /// bit for bit, as if it had not stopped.
+    #[arg(long, requires = "checkpoint")]
+    pub resume: bool,
 }
+
+/// Set by Ctrl-C: the run stops before its next step, writing its checkpoint.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 pub fn run(args: &TrainArgs) -> Result<()> {
     if args.dataset != args.model.dataset() {
@@ -126,10 +142,57 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
             e.epoch, args.epochs, e.train_loss, e.seconds
         );
     };
-    let report = match args.device {
-        Device::Cpu => train(&mut model, &data.train, Some(&data.test), &config, print_epoch)?,
-        Device::Cuda => train_on_gpu(&mut model, &data.train, &data.test, &config, print_epoch)?,
+    let resume = match args.resume {
+        true => {
+            let path = args.checkpoint.as_deref().expect("clap requires --checkpoint");
+            let checkpoint = checkpoint::read::<f32>(path, &M::SPEC)?;
+            model.params_mut().copy_from_slice(&checkpoint.params);
+            println!(
+                "resuming from {} at step {} (epoch {}, {} steps into it)",
+                path.display(),
+                checkpoint.state.step,
+                checkpoint.state.epoch + 1,
+                checkpoint.state.epoch_steps
+            );
+            Some(checkpoint)
+        }
+        false => None,
     };
+    if args.checkpoint.is_some() {
+        ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
+            .map_err(|e| Error::Config(format!("cannot catch Ctrl-C: {e}")))?;
+    }
+    let stop = |_: u64| INTERRUPTED.load(Ordering::SeqCst);
+    let control = Control { checkpoint: args.checkpoint.as_deref(), stop: Some(&stop) };
+    let report = match args.device {
+        Device::Cpu => {
+            let capacity = batch_capacity(n, &config);
+            let mut engine = CpuEngine::new(M::SPEC, model.params(), capacity);
+            let steps = resume.as_ref().map_or(0, |c| c.state.step);
+            let noise = config
+                .privacy
+                .map(|_| -> Box<dyn NoiseSource<f32>> { noise::for_training(config.seed, M::SPEC.num_params, steps) });
+            let trainer = match &resume {
+                Some(c) => {
+                    engine.write_optimizer_state(&c.velocity);
+                    Trainer::resume(engine, noise, &data.train, &config, &c.state)?
+                }
+                None => Trainer::on_engine(engine, noise, &data.train, &config)?,
+            };
+            train_with(trainer, &mut model, &data.train, Some(&data.test), &config, &control, print_epoch)?
+        }
+        Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,
+    };
+    if report.stopped {
+        match &args.checkpoint {
+            Some(path) => println!(
+                "stopped after {} steps; the run is saved in {}: continue it with --resume",
+                report.steps,
+                path.display()
+            ),
+            None => println!("stopped after {} steps", report.steps),
+        }
+    }
     let seconds: f64 = report.epochs.iter().map(|e| e.seconds).sum();
     let accuracy = report.epochs.last().and_then(|e| e.test).map_or(f64::NAN, |t| t.accuracy);
     println!(
@@ -154,28 +217,36 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
 #[cfg(feature = "cuda")]
 fn train_on_gpu<M: PrivateModel<f32>>(
     model: &mut M,
-    train_set: &Dataset<f32>,
-    test_set: &Dataset<f32>,
+    data: &Adult<f32>,
     config: &TrainConfig,
+    resume: Option<&Checkpoint<f32>>,
+    control: &Control<'_>,
     on_epoch: impl FnMut(&EpochReport),
 ) -> Result<TrainReport> {
     use dpsgd::runtime::cuda::{CudaDevice, CudaEngine, DeviceNoise};
-    use dpsgd::runtime::train::{Trainer, batch_capacity, train_with};
     let device = CudaDevice::open(0)?;
     println!("device: {}", device.name());
-    let capacity = batch_capacity(train_set.len(), config);
-    let engine = CudaEngine::new(device, M::SPEC, model.params(), capacity)?;
-    let noise = config.privacy.map(|_| Box::new(DeviceNoise::seeded(config.seed)));
-    let trainer = Trainer::on_engine(engine, noise, train_set, config)?;
-    train_with(trainer, model, train_set, Some(test_set), config, on_epoch)
+    let capacity = batch_capacity(data.train.len(), config);
+    let mut engine = CudaEngine::new(device, M::SPEC, model.params(), capacity)?;
+    let steps = resume.map_or(0, |c| c.state.step);
+    let noise = config.privacy.map(|_| Box::new(DeviceNoise::seeded_at(config.seed, steps)));
+    let trainer = match resume {
+        Some(c) => {
+            engine.write_optimizer_state(&c.velocity);
+            Trainer::resume(engine, noise, &data.train, config, &c.state)?
+        }
+        None => Trainer::on_engine(engine, noise, &data.train, config)?,
+    };
+    train_with(trainer, model, &data.train, Some(&data.test), config, control, on_epoch)
 }
 
 #[cfg(not(feature = "cuda"))]
 fn train_on_gpu<M: PrivateModel<f32>>(
     _: &mut M,
-    _: &Dataset<f32>,
-    _: &Dataset<f32>,
+    _: &Adult<f32>,
     _: &TrainConfig,
+    _: Option<&Checkpoint<f32>>,
+    _: &Control<'_>,
     _: impl FnMut(&EpochReport),
 ) -> Result<TrainReport> {
     Err(Device::cuda_not_built())

@@ -30,7 +30,12 @@ pub struct DeviceNoise {
 
 impl DeviceNoise {
     pub fn seeded(seed: u64) -> Self {
-        DeviceNoise { key: stream(seed, Stream::Noise).next_u64(), calls: 0 }
+        DeviceNoise::seeded_at(seed, 0)
+    }
+
+    /// The noise of `seed` as it is after `calls` steps (for resumed runs).
+    pub fn seeded_at(seed: u64, calls: u64) -> Self {
+        DeviceNoise { key: stream(seed, Stream::Noise).next_u64(), calls }
     }
 }
 
@@ -484,6 +489,20 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
             // SAFETY: the parameter buffer holds `num_params` values.
             let done = unsafe { driver::memcpy_htod_async(self.params.ptr, params, self.device.stream.cu_stream()) };
             self.record("copying parameters", done);
+            self.synchronize();
+        }
+    }
+
+    fn read_optimizer_state(&self, out: &mut [F]) {
+        self.download(self.velocity.ptr, &mut out[..self.spec.num_params]);
+    }
+
+    fn write_optimizer_state(&mut self, state: &[F]) {
+        assert_eq!(state.len(), self.spec.num_params);
+        if !self.failed() {
+            // SAFETY: the velocity buffer holds `num_params` values.
+            let done = unsafe { driver::memcpy_htod_async(self.velocity.ptr, state, self.device.stream.cu_stream()) };
+            self.record("copying the optimizer state", done);
             self.synchronize();
         }
     }

@@ -178,6 +178,14 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         self.params.copy_from_slice(params);
     }
 
+    fn read_optimizer_state(&self, out: &mut [F]) {
+        out.copy_from_slice(&self.velocity);
+    }
+
+    fn write_optimizer_state(&mut self, state: &[F]) {
+        self.velocity.copy_from_slice(state);
+    }
+
     fn read_params(&self, out: &mut [F]) {
         out.copy_from_slice(&self.params);
     }

@@ -49,6 +49,10 @@ pub trait Engine<F: Float> {
     fn load_batch(&mut self, features: ArrayView2<'_, F>, labels: &[u32]);
 
     fn write_params(&mut self, params: &[F]);
+    /// The optimizer's state (the momentum velocity, one value per parameter), for
+    /// checkpoints.
+    fn read_optimizer_state(&self, out: &mut [F]);
+    fn write_optimizer_state(&mut self, state: &[F]);
     fn read_params(&self, out: &mut [F]);
     fn read_grads(&self, out: &mut [F]);
     /// Copies a per-example buffer (`batch_size() * width` values) out.

@@ -106,9 +106,7 @@ impl<F: Float> PrefetchedNoise<F> {
                     }
                     // SAFETY: the slot is empty, so the worker owns it.
                     let slot = unsafe { &mut *handoff.slots[i].get() };
-                    for z in slot.iter_mut() {
-                        *z = F::standard_normal(&mut source.rng);
-                    }
+                    source.draw(slot);
                     handoff.set(i, true);
                 }
             })

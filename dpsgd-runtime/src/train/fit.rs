@@ -3,6 +3,7 @@
 use std::marker::PhantomData;
 use std::time::Instant;
 
+use super::checkpoint::{self, Checkpoint, ConfigRecord, RunState};
 use super::eval::{Evaluation, evaluate};
 use super::step::{Privacy, Sgd, nonprivate_step, private_step};
 use crate::Float;
@@ -70,6 +71,8 @@ pub struct TrainReport {
     pub sampling_rate: Option<f64>,
     /// Every private step, for the privacy report.
     pub accountant: Option<RdpAccountant>,
+    /// Whether the run was stopped before its last epoch (a checkpoint holds its state).
+    pub stopped: bool,
 }
 
 enum Batches {
@@ -98,7 +101,12 @@ pub struct Trainer<F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>> {
     indices: Vec<usize>,
     config: TrainConfig,
     steps_per_epoch: usize,
-    steps: usize,
+    /// Where the run stands: steps taken, epochs completed, the current epoch's totals.
+    steps: u64,
+    epoch: usize,
+    epoch_steps: usize,
+    epoch_loss_sum: f64,
+    epoch_examples: usize,
     _model: PhantomData<M>,
 }
 
@@ -107,8 +115,9 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M, CpuEngine<F>> {
     pub fn new(model: &M, train_set: &Dataset<F>, config: &TrainConfig) -> Result<Self> {
         let capacity = batch_capacity(train_set.len(), config);
         let engine = CpuEngine::new(M::SPEC, model.params(), capacity);
-        let noise =
-            config.privacy.map(|_| -> Box<dyn NoiseSource<F>> { noise::for_training(config.seed, M::SPEC.num_params) });
+        let noise = config
+            .privacy
+            .map(|_| -> Box<dyn NoiseSource<F>> { noise::for_training(config.seed, M::SPEC.num_params, 0) });
         Trainer::on_engine(engine, noise, train_set, config)
     }
 }
@@ -160,8 +169,81 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             config: *config,
             steps_per_epoch: config.steps_per_epoch(n),
             steps: 0,
+            epoch: 0,
+            epoch_steps: 0,
+            epoch_loss_sum: 0.0,
+            epoch_examples: 0,
             _model: PhantomData,
         })
+    }
+
+    /// Continues the run `state` describes (from a checkpoint) on `engine`, which holds
+    /// the checkpoint's parameters and optimizer state; `noise` must be the engine's
+    /// noise source advanced by `state.step` steps. `config` must be the run's.
+    pub fn resume(
+        engine: E,
+        noise: Option<Box<E::Noise>>,
+        train_set: &Dataset<F>,
+        config: &TrainConfig,
+        state: &RunState,
+    ) -> Result<Self> {
+        let record = ConfigRecord::from(config);
+        ensure_config!(
+            record == state.config,
+            "the checkpoint was written with other settings: {:?}, not {:?}",
+            state.config,
+            record
+        );
+        let mut trainer = Trainer::on_engine(engine, noise, train_set, config)?;
+        ensure_config!(
+            state.epoch < config.epochs || state.epoch_steps == 0,
+            "the checkpoint's epoch {} is past the run's {} epochs",
+            state.epoch,
+            config.epochs
+        );
+        match &mut trainer.batches {
+            Batches::Poisson(s) => s.seek(state.step),
+            Batches::Shuffled(s) => s.seek(state.step),
+        }
+        if let Some(accountant) = &mut trainer.accountant {
+            for &(q, sigma, steps) in &state.privacy_history {
+                accountant.record(q, sigma, steps)?;
+            }
+        }
+        trainer.steps = state.step;
+        trainer.epoch = state.epoch;
+        trainer.epoch_steps = state.epoch_steps;
+        trainer.epoch_loss_sum = state.epoch_loss_sum;
+        trainer.epoch_examples = state.epoch_examples;
+        Ok(trainer)
+    }
+
+    /// Writes the run's state, parameters and optimizer state to `path`, atomically.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let p = M::SPEC.num_params;
+        let (mut params, mut velocity) = (vec![F::ZERO; p], vec![F::ZERO; p]);
+        self.engine.read_params(&mut params);
+        self.engine.read_optimizer_state(&mut velocity);
+        self.engine.status()?;
+        let state = RunState {
+            format: 1,
+            model: M::SPEC.name.into(),
+            float: F::NAME.into(),
+            num_params: p,
+            config: ConfigRecord::from(&self.config),
+            step: self.steps,
+            epoch: self.epoch,
+            epoch_steps: self.epoch_steps,
+            epoch_loss_sum: self.epoch_loss_sum,
+            epoch_examples: self.epoch_examples,
+            privacy_history: self.accountant.as_ref().map_or(Vec::new(), |a| a.history()),
+        };
+        checkpoint::write(path, &M::SPEC, &Checkpoint { params, velocity, state })
+    }
+
+    /// Steps taken since the start of the run.
+    pub fn steps_taken(&self) -> u64 {
+        self.steps
     }
 
     /// Steps in one epoch: `1/q` when private, one pass of shuffled batches otherwise.
@@ -194,6 +276,9 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
                 self.steps
             )));
         }
+        self.epoch_steps += 1;
+        self.epoch_loss_sum += loss.to_f64();
+        self.epoch_examples += self.indices.len();
         Ok((loss.to_f64(), self.indices.len()))
     }
 
@@ -206,6 +291,15 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
     pub fn read_params(&self, model: &mut M) {
         self.engine.read_params(model.params_mut());
     }
+}
+
+/// What a training run does besides training: where to write checkpoints (after every
+/// epoch, and when stopped), and when to stop early (asked before every step, with
+/// the number of steps taken; a stopped run ends with a checkpoint and can resume).
+#[derive(Default)]
+pub struct Control<'a> {
+    pub checkpoint: Option<&'a std::path::Path>,
+    pub stop: Option<&'a dyn Fn(u64) -> bool>,
 }
 
 /// Trains `model` in place on `train_set`, evaluating on `test_set` after every epoch,
@@ -221,49 +315,69 @@ pub fn train<F: Float, M: PrivateModel<F>>(
         test.check_fits(&M::SPEC)?;
     }
     let trainer = Trainer::new(model, train_set, config)?;
-    train_with(trainer, model, train_set, test_set, config, on_epoch)
+    train_with(trainer, model, train_set, test_set, config, &Control::default(), on_epoch)
 }
 
-/// [`train`] with a trainer already set up, on any engine. The trainer must have been
-/// made from `model`'s parameters and with `config`.
+/// [`train`] with a trainer already set up (fresh or resumed), on any engine, under
+/// `control`. The trainer must have been made from `model` and `config`.
 pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
     mut trainer: Trainer<F, M, E>,
     model: &mut M,
     train_set: &Dataset<F>,
     test_set: Option<&Dataset<F>>,
     config: &TrainConfig,
+    control: &Control<'_>,
     mut on_epoch: impl FnMut(&EpochReport),
 ) -> Result<TrainReport> {
     if let Some(test) = test_set {
         test.check_fits(&M::SPEC)?;
     }
     let rate = config.sampling_rate(train_set.len());
-    let mut report =
-        TrainReport { epochs: Vec::new(), steps: 0, sampling_rate: config.privacy.map(|_| rate), accountant: None };
-    for epoch in 1..=config.epochs {
+    let mut report = TrainReport {
+        epochs: Vec::new(),
+        steps: 0,
+        sampling_rate: config.privacy.map(|_| rate),
+        accountant: None,
+        stopped: false,
+    };
+    while trainer.epoch < config.epochs {
         let start = Instant::now();
-        let (mut loss_sum, mut examples) = (0.0, 0);
-        for _ in 0..trainer.steps_per_epoch() {
-            let (loss, size) = trainer.step(train_set)?;
-            loss_sum += loss;
-            examples += size;
+        while trainer.epoch_steps < trainer.steps_per_epoch() {
+            if control.stop.is_some_and(|stop| stop(trainer.steps)) {
+                if let Some(path) = control.checkpoint {
+                    trainer.save(path)?;
+                }
+                trainer.read_params(model);
+                report.accountant = trainer.accountant().cloned();
+                report.stopped = true;
+                return Ok(report);
+            }
+            trainer.step(train_set)?;
+            report.steps += 1;
         }
         let seconds = start.elapsed().as_secs_f64();
-        report.steps += trainer.steps_per_epoch();
         trainer.read_params(model);
+        let epoch = trainer.epoch + 1;
         if let Some(i) = model.params().iter().position(|p| !p.is_finite()) {
             return Err(Error::Diverged(format!("parameter {i} became NaN or infinite in epoch {epoch}")));
         }
         let test = test_set.map(|t| evaluate(model, t)).transpose()?;
         let epoch_report = EpochReport {
             epoch,
-            steps: trainer.steps_per_epoch(),
-            examples,
-            train_loss: loss_sum / examples.max(1) as f64,
+            steps: trainer.epoch_steps,
+            examples: trainer.epoch_examples,
+            train_loss: trainer.epoch_loss_sum / trainer.epoch_examples.max(1) as f64,
             epsilon: trainer.accountant().map(|a| a.epsilon(config.delta)).transpose()?.map(|(eps, _)| eps),
             test,
             seconds,
         };
+        trainer.epoch = epoch;
+        trainer.epoch_steps = 0;
+        trainer.epoch_loss_sum = 0.0;
+        trainer.epoch_examples = 0;
+        if let Some(path) = control.checkpoint {
+            trainer.save(path)?;
+        }
         on_epoch(&epoch_report);
         report.epochs.push(epoch_report);
     }
