@@ -7,7 +7,7 @@ use dpsgd_runtime::engine::{CpuEngine, Engine};
 use dpsgd_runtime::ndarray::Array2;
 use dpsgd_runtime::noise::{self, NoiseSource};
 use dpsgd_runtime::rng::{Stream, stream};
-use dpsgd_runtime::train::{Privacy, Sgd, nonprivate_step, private_step};
+use dpsgd_runtime::train::{Optimizer, Privacy, nonprivate_step, private_step};
 use dpsgd_runtime::{Dataset, Error, PrivateModel, Result};
 
 use crate::Device;
@@ -93,13 +93,13 @@ impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
         self.rows.extend(self.next_row..self.next_row + self.batch_size);
         self.next_row += self.batch_size;
         self.engine.load_dataset_rows(&self.data, &self.rows);
-        let sgd = Sgd { lr: LEARNING_RATE, momentum: 0.0 };
+        let sgd = Optimizer::sgd(LEARNING_RATE, 0.0).expect("valid settings");
         match &mut self.noise {
             Some(noise) => {
                 let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM };
-                private_step::<f32, M, E>(&mut self.engine, &mut **noise, &privacy, self.batch_size as f64, &sgd);
+                private_step::<f32, M, E>(&mut self.engine, &mut **noise, &privacy, self.batch_size as f64, &sgd, 0);
             }
-            None => nonprivate_step::<f32, M, E>(&mut self.engine, &sgd),
+            None => nonprivate_step::<f32, M, E>(&mut self.engine, &sgd, 0),
         }
     }
 

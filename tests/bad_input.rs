@@ -38,8 +38,7 @@ fn a_label_out_of_range_is_an_error() {
     assert!(err.to_string().contains("label 7 in row 2 is out of range"), "{err}");
 
     let data = Dataset::new(x, vec![0, 1, 5]).unwrap();
-    let config =
-        TrainConfig { epochs: 1, batch_size: 2, sgd: Sgd::new(0.1, 0.0).unwrap(), privacy: None, delta: 1e-5, seed: 0 };
+    let config = TrainConfig::new(1, 2, Optimizer::sgd(0.1, 0.0).unwrap(), None, 0);
     let err = train(&mut ffnn(), &data, None, &config, |_| {}).unwrap_err();
     assert!(matches!(err, Error::LabelOutOfRange { row: 2, label: 5, .. }), "{err}");
 }
@@ -68,17 +67,17 @@ fn impossible_settings_are_errors() {
         assert!(matches!(Privacy::new(sigma, c), Err(Error::Config(_))), "sigma {sigma}, C {c}");
     }
     for (lr, momentum) in [(0.0, 0.0), (-0.1, 0.0), (f64::NAN, 0.0), (0.1, 1.0), (0.1, -0.5)] {
-        assert!(matches!(Sgd::new(lr, momentum), Err(Error::Config(_))), "lr {lr}, momentum {momentum}");
+        assert!(matches!(Optimizer::sgd(lr, momentum), Err(Error::Config(_))), "lr {lr}, momentum {momentum}");
     }
     assert!(ffnn().clipped_grad_sum(Array2::zeros((1, 104)).view(), &[0], 0.0).is_err());
 
     let (x, y) = common::batch::<f32, Ffnn<f32>>(10, 1);
     let data = Dataset::new(x, y).unwrap();
     let privacy = Some(Privacy::new(1.0, 1.0).unwrap());
-    let sgd = Sgd::new(0.1, 0.0).unwrap();
+    let sgd = Optimizer::sgd(0.1, 0.0).unwrap();
     // A batch larger than the dataset would mean q > 1; zero means q = 0; no epochs, nothing.
     for (batch_size, epochs) in [(11, 1), (0, 1), (5, 0)] {
-        let config = TrainConfig { epochs, batch_size, sgd, privacy, delta: 1e-5, seed: 0 };
+        let config = TrainConfig::new(epochs, batch_size, sgd, privacy, 0);
         let err = train(&mut ffnn(), &data, None, &config, |_| {}).unwrap_err();
         assert!(matches!(err, Error::Config(_)), "batch {batch_size}, epochs {epochs}: {err}");
     }
@@ -90,14 +89,7 @@ fn a_diverging_run_stops_with_an_error() {
     let (x, y) = common::batch::<f32, Ffnn<f32>>(64, 2);
     let x = x * 1e30f32;
     let data = Dataset::new(x, y).unwrap();
-    let config = TrainConfig {
-        epochs: 2,
-        batch_size: 16,
-        sgd: Sgd::new(1e30, 0.0).unwrap(),
-        privacy: None,
-        delta: 1e-5,
-        seed: 0,
-    };
+    let config = TrainConfig::new(2, 16, Optimizer::sgd(1e30, 0.0).unwrap(), None, 0);
     let err = train(&mut ffnn(), &data, None, &config, |_| {}).unwrap_err();
     assert!(matches!(err, Error::Diverged(_)), "{err}");
 }

@@ -20,18 +20,12 @@ fn dataset(rows: usize, seed: u64) -> Dataset<f32> {
 }
 
 fn config(private: bool) -> TrainConfig {
-    TrainConfig {
-        epochs: 3,
-        batch_size: 40,
-        sgd: Sgd::new(0.2, 0.9).unwrap(),
-        privacy: private.then(|| Privacy::new(1.0, 1.0).unwrap()),
-        delta: 1e-5,
-        seed: 7,
-    }
+    TrainConfig::new(3, 40, Optimizer::sgd(0.2, 0.9).unwrap(), private.then(|| Privacy::new(1.0, 1.0).unwrap()), 7)
 }
 
+/// A file in a folder of its own (tests run in parallel and look at their folders).
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dpsgd-checkpoint-test-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("dpsgd-checkpoint-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
@@ -48,7 +42,7 @@ fn run(data: &Dataset<f32>, config: &TrainConfig, path: &Path, resume: bool, sto
         Some(c) => {
             model.params_mut().copy_from_slice(&c.params);
             engine.write_params(&c.params);
-            engine.write_optimizer_state(&c.velocity);
+            engine.write_optimizer_state(&c.moments);
             Trainer::resume(engine, noise, data, config, &c.state).unwrap()
         }
         None => Trainer::on_engine(engine, noise, data, config).unwrap(),
@@ -141,7 +135,7 @@ fn damaged_or_foreign_checkpoints_are_errors() {
     // Resuming with other settings is refused.
     let saved = checkpoint::read::<f32>(&path, &M::SPEC).unwrap();
     let mut other = config(true);
-    other.sgd.lr = 0.3;
+    other.optimizer.lr = 0.3;
     let engine = CpuEngine::new(M::SPEC, &saved.params, 64);
     let noise: Box<dyn NoiseSource<f32>> = noise::for_training(7, M::NUM_PARAMS, saved.state.step);
     assert!(matches!(

@@ -10,7 +10,7 @@ use dpsgd::runtime::GaussianNoise;
 use dpsgd::runtime::cuda::{CudaDevice, CudaEngine, CudaFloat, DeviceNoise, cuda_available};
 use dpsgd::runtime::engine::{CpuEngine, Engine};
 use dpsgd::runtime::ndarray::ArrayView2;
-use dpsgd::runtime::train::{Trainer, batch_capacity, private_step, train_with};
+use dpsgd::runtime::train::{Trainer, batch_capacity, clipped_gradient, noisy_update, private_step, train_with};
 
 /// The first GPU, or `None` with the reason printed.
 fn gpu() -> Option<CudaDevice> {
@@ -152,31 +152,55 @@ fn gpu_gradients_match_finite_differences() {
     engine.status().expect("no device failure");
 }
 
-/// With negligible noise, private steps (momentum too) move the weights as on the CPU.
+/// With negligible noise, private steps (SGD with momentum; Adam with weight decay;
+/// a logical batch in physical pieces) move the weights as on the CPU.
 #[test]
 fn private_steps_match_the_cpu_up_to_the_noise() {
-    let Some(device) = gpu() else { return };
+    if gpu().is_none() {
+        return;
+    }
     type M = dpsgd::models::Ffnn<f64>;
     let model = common::model::<f64, M>(1, 3.0);
     let privacy = Privacy::new(1e-300, 0.7).unwrap();
-    let sgd = Sgd::new(0.3, 0.9).unwrap();
-    let mut cpu = CpuEngine::new(M::SPEC, model.params(), 64);
-    let mut gpu = CudaEngine::new(device, M::SPEC, model.params(), 64).expect("a GPU engine");
-    let mut cpu_noise = GaussianNoise::seeded(0);
-    let mut gpu_noise = DeviceNoise::seeded(0);
-    for (step, rows) in [40, 0, 64, 17].into_iter().enumerate() {
-        let (x, y) = common::batch::<f64, M>(rows, step as u64);
-        cpu.load_batch(x.view(), &y);
-        gpu.load_batch(x.view(), &y);
-        private_step::<f64, M, _>(&mut cpu, &mut cpu_noise, &privacy, 50.0, &sgd);
-        private_step::<f64, M, _>(&mut gpu, &mut gpu_noise, &privacy, 50.0, &sgd);
-        let (mut want, mut got) = (vec![0.0; M::NUM_PARAMS], vec![0.0; M::NUM_PARAMS]);
-        cpu.read_params(&mut want);
-        gpu.read_params(&mut got);
-        assert_close(&format!("weights after step {step}"), &got, &want, 1e-12);
-        assert_close("step loss", &[gpu.sum(M::SPEC.losses)], &[cpu.sum(M::SPEC.losses)], 1e-12);
+    let adam = Optimizer::adam(0.01).unwrap().with_weight_decay(0.01).unwrap();
+    for (optimizer, pieces) in [(Optimizer::sgd(0.3, 0.9).unwrap(), 1), (adam, 1), (adam, 3)] {
+        let device = CudaDevice::open(0).expect("the GPU");
+        let mut cpu = CpuEngine::new(M::SPEC, model.params(), 64);
+        let mut gpu = CudaEngine::new(device, M::SPEC, model.params(), 64).expect("a GPU engine");
+        let mut cpu_noise = GaussianNoise::seeded(0);
+        let mut gpu_noise = DeviceNoise::seeded(0);
+        for (step, rows) in [40, 0, 64, 17].into_iter().enumerate() {
+            let (x, y) = common::batch::<f64, M>(rows, step as u64);
+            let chunk = rows.div_ceil(pieces).max(1);
+            for (i, start) in (0..rows.max(1)).step_by(chunk).enumerate() {
+                let end = (start + chunk).min(rows);
+                let (xs, ys) = (x.slice(dpsgd::runtime::ndarray::s![start..end, ..]), &y[start..end]);
+                cpu.load_batch(xs, ys);
+                gpu.load_batch(xs, ys);
+                clipped_gradient::<f64, M, _>(&mut cpu, &privacy);
+                clipped_gradient::<f64, M, _>(&mut gpu, &privacy);
+                if pieces > 1 {
+                    cpu.accumulate_grads(i == 0);
+                    gpu.accumulate_grads(i == 0);
+                }
+            }
+            if pieces > 1 {
+                cpu.take_accumulated_grads();
+                gpu.take_accumulated_grads();
+            }
+            noisy_update(&mut cpu, &mut cpu_noise, &privacy, 50.0, &optimizer, step as u64);
+            noisy_update(&mut gpu, &mut gpu_noise, &privacy, 50.0, &optimizer, step as u64);
+            let (mut want, mut got) = (vec![0.0; M::NUM_PARAMS], vec![0.0; M::NUM_PARAMS]);
+            cpu.read_params(&mut want);
+            gpu.read_params(&mut got);
+            assert_close(&format!("{optimizer:?} in {pieces} pieces: weights after step {step}"), &got, &want, 1e-12);
+        }
+        let (mut want, mut got) = (vec![0.0; 2 * M::NUM_PARAMS], vec![0.0; 2 * M::NUM_PARAMS]);
+        cpu.read_optimizer_state(&mut want);
+        gpu.read_optimizer_state(&mut got);
+        assert_close("optimizer state", &got, &want, 1e-12);
+        gpu.status().expect("no device failure");
     }
-    gpu.status().expect("no device failure");
 }
 
 /// An empty batch is a noise-only step: the update is `-lr sigma C / B z` with `z`
@@ -187,7 +211,7 @@ fn device_noise_has_the_intended_spread_and_repeats_with_the_seed() {
     type M = dpsgd::models::Ffnn<f64>;
     let (lr, sigma, c, expected) = (0.5, 1.3, 2.0, 10.0);
     let privacy = Privacy::new(sigma, c).unwrap();
-    let sgd = Sgd::new(lr, 0.0).unwrap();
+    let sgd = Optimizer::sgd(lr, 0.0).unwrap();
     let zeros = vec![0.0; M::NUM_PARAMS];
     let mut engine = CudaEngine::new(device, M::SPEC, &zeros, 1).expect("a GPU engine");
     let (x, y) = common::batch::<f64, M>(0, 0);
@@ -198,7 +222,7 @@ fn device_noise_has_the_intended_spread_and_repeats_with_the_seed() {
         let mut before = zeros.clone();
         for _ in 0..steps {
             engine.load_batch(x.view(), &y);
-            private_step::<f64, M, _>(&mut engine, &mut noise, &privacy, expected, &sgd);
+            private_step::<f64, M, _>(&mut engine, &mut noise, &privacy, expected, &sgd, 0);
             let mut after = vec![0.0; M::NUM_PARAMS];
             engine.read_params(&mut after);
             updates.push(
@@ -229,14 +253,7 @@ fn private_training_on_the_gpu_reaches_80_percent_on_adult() {
     let data =
         dpsgd::runtime::data::adult::load::<f32>(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/adult"))
             .expect("the shipped Adult data");
-    let config = TrainConfig {
-        epochs: 3,
-        batch_size: 256,
-        sgd: Sgd::new(0.5, 0.0).unwrap(),
-        privacy: Some(Privacy::new(1.1, 1.0).unwrap()),
-        delta: 1e-5,
-        seed: 0,
-    };
+    let config = TrainConfig::new(3, 256, Optimizer::sgd(0.5, 0.0).unwrap(), Some(Privacy::new(1.1, 1.0).unwrap()), 0);
     let mut model = M::init(0);
     let capacity = batch_capacity(data.train.len(), &config);
     let engine = CudaEngine::new(device, M::SPEC, model.params(), capacity).expect("a GPU engine");

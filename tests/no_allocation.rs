@@ -43,8 +43,7 @@ fn allocations_after_first_step<M: PrivateModel<f32>>(privacy: Option<Privacy>) 
     let x = ndarray::Array2::from_shape_fn((n, spec.input_width), |(i, j)| ((i * 7 + j * 13) % 17) as f32 / 17.0);
     let y = (0..n).map(|i| (i % spec.num_classes()) as u32).collect();
     let data = Dataset::new(x, y).unwrap();
-    let config =
-        TrainConfig { epochs: 1, batch_size: 64, sgd: Sgd::new(0.1, 0.9).unwrap(), privacy, delta: 1e-5, seed: 3 };
+    let config = TrainConfig::new(1, 64, Optimizer::sgd(0.1, 0.9).unwrap(), privacy, 3);
     let model = M::init(0);
     let mut trainer = Trainer::new(&model, &data, &config).unwrap();
     trainer.step(&data).unwrap();

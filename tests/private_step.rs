@@ -18,8 +18,8 @@ fn step(model: &Ffnn<f64>, x: ndarray::ArrayView2<f64>, y: &[u32], expected: f64
     let mut engine = CpuEngine::new(Ffnn::<f64>::SPEC, model.params(), y.len());
     engine.load_batch(x, y);
     let privacy = Privacy::new(SIGMA, C).unwrap();
-    let sgd = Sgd::new(LR, 0.0).unwrap();
-    private_step::<f64, Ffnn<f64>, _>(&mut engine, &mut GaussianNoise::seeded(seed), &privacy, expected, &sgd);
+    let sgd = Optimizer::sgd(LR, 0.0).unwrap();
+    private_step::<f64, Ffnn<f64>, _>(&mut engine, &mut GaussianNoise::seeded(seed), &privacy, expected, &sgd, 0);
     let mut after = vec![0.0; Ffnn::<f64>::NUM_PARAMS];
     engine.read_params(&mut after);
     after
@@ -63,8 +63,7 @@ fn the_step_divides_the_noisy_clipped_sum_by_the_expected_batch_size() {
 fn train_ffnn(seed: u64, privacy: Option<Privacy>) -> (Ffnn<f32>, dpsgd::runtime::train::TrainReport) {
     let (x, y) = common::batch::<f32, Ffnn<f32>>(600, 3);
     let data = Dataset::new(x, y).unwrap();
-    let config =
-        TrainConfig { epochs: 3, batch_size: 50, sgd: Sgd::new(0.2, 0.5).unwrap(), privacy, delta: 1e-5, seed };
+    let config = TrainConfig::new(3, 50, Optimizer::sgd(0.2, 0.5).unwrap(), privacy, seed);
     let mut model = Ffnn::<f32>::init(seed);
     let report = train(&mut model, &data, Some(&data), &config, |_| {}).unwrap();
     (model, report)

@@ -63,11 +63,11 @@ impl std::error::Error for Error {
 /// Returns `Error::Config(msg)` from the enclosing function unless `cond` holds (a
 /// comparison with NaN does not hold).
 macro_rules! ensure_config {
-    ($cond:expr, $($msg:tt)+) => {
+    ($cond:expr, $($msg:tt)+) => {{
         let holds: bool = $cond;
         if !holds {
             return Err($crate::Error::Config(format!($($msg)+)));
         }
-    };
+    }};
 }
 pub(crate) use ensure_config;

@@ -12,7 +12,8 @@ use dpsgd::runtime::noise::{self, NoiseSource};
 use dpsgd::runtime::privacy;
 use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
 use dpsgd::runtime::train::{
-    Control, EpochReport, Privacy, Sgd, TrainConfig, TrainReport, Trainer, batch_capacity, train_with,
+    Control, EpochReport, Optimizer, Privacy, Sampling, Schedule, TrainConfig, TrainReport, Trainer, batch_capacity,
+    train_with,
 };
 use dpsgd::runtime::{Error, PrivateModel, Result};
 
@@ -52,6 +53,29 @@ pub struct TrainArgs {
     /// SGD momentum (0 for plain SGD).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub momentum: f64,
+    /// sgd, or adam (DP-Adam in private training: moments of the noised gradient).
+    #[arg(long, default_value = "sgd", value_parser = ["sgd", "adam"])]
+    pub optimizer: String,
+    /// L2 weight decay added to the (noised) gradient.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub weight_decay: f64,
+    /// Learning-rate schedule: constant, step (x0.1 every --lr-step-epochs), cosine.
+    #[arg(long, default_value = "constant", value_parser = ["constant", "step", "cosine"])]
+    pub lr_schedule: String,
+    /// Epochs between the step schedule's decays.
+    #[arg(long, default_value_t = 10)]
+    pub lr_step_epochs: usize,
+    /// Process each batch in physical batches of at most this many examples: still one
+    /// private step (one noise draw, one accounting event) per batch.
+    #[arg(long)]
+    pub physical_batch_size: Option<usize>,
+    /// Private training with shuffled fixed-size batches instead of Poisson sampling.
+    /// The reported epsilon then assumes Poisson sampling, which this does not give.
+    #[arg(long, conflicts_with = "no_privacy")]
+    pub shuffled_batches: bool,
+    /// Stop, with a checkpoint, before a step that would take epsilon past this.
+    #[arg(long, conflicts_with = "no_privacy", allow_negative_numbers = true)]
+    pub max_epsilon: Option<f64>,
     /// Seed of parameter initialization, sampling and noise: the same seed gives the
     /// same trained model, bit for bit.
     #[arg(long, default_value_t = 0)]
@@ -90,16 +114,20 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     let data = adult::load::<f32>(&args.data_dir.join("adult"))?;
     let n = data.train.len();
-    let mut config = TrainConfig {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        sgd: Sgd::new(args.lr, args.momentum)?,
-        privacy: None,
-        delta: args.delta,
-        seed: args.seed,
+    let optimizer = match args.optimizer.as_str() {
+        "adam" => Optimizer::adam(args.lr)?,
+        _ => Optimizer::sgd(args.lr, args.momentum)?,
     };
+    let mut config = TrainConfig::new(args.epochs, args.batch_size, optimizer, None, args.seed);
+    config.delta = args.delta;
+    config.physical_batch = args.physical_batch_size;
+    config.max_epsilon = args.max_epsilon;
+    if args.shuffled_batches {
+        config.sampling = Sampling::Shuffled;
+    }
     if !args.no_privacy {
         privacy::check_delta(args.delta, Some(n))?;
+        config.privacy = Some(Privacy::new(1.0, args.max_grad_norm)?);
         let sigma = match args.target_epsilon {
             None => args.noise_multiplier,
             Some(target) => {
@@ -109,6 +137,13 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         };
         config.privacy = Some(Privacy::new(sigma, args.max_grad_norm)?);
     }
+    let steps_per_epoch = config.steps_per_epoch(n) as u64;
+    let schedule = match args.lr_schedule.as_str() {
+        "step" => Schedule::Step { every: args.lr_step_epochs.max(1) as u64 * steps_per_epoch, factor: 0.1 },
+        "cosine" => Schedule::Cosine { steps: args.epochs as u64 * steps_per_epoch },
+        _ => Schedule::Constant,
+    };
+    config.optimizer = config.optimizer.with_weight_decay(args.weight_decay)?.with_schedule(schedule)?;
     let mode = if config.privacy.is_some() { "private" } else { "non-private" };
     println!(
         "{mode} training of {} ({} parameters) on {}: {} training / {} test examples",
@@ -129,6 +164,9 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
             );
         }
         None => println!("no privacy: shuffled batches of {}, no clipping, no noise", args.batch_size),
+    }
+    if config.privacy.is_some() && !config.poisson() {
+        println!("WARNING: shuffled batches; the epsilon reported assumes Poisson sampling, which they do not provide");
     }
 
     let mut model = M::init(args.seed);
@@ -174,7 +212,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
                 .map(|_| -> Box<dyn NoiseSource<f32>> { noise::for_training(config.seed, M::SPEC.num_params, steps) });
             let trainer = match &resume {
                 Some(c) => {
-                    engine.write_optimizer_state(&c.velocity);
+                    engine.write_optimizer_state(&c.moments);
                     Trainer::resume(engine, noise, &data.train, &config, &c.state)?
                 }
                 None => Trainer::on_engine(engine, noise, &data.train, &config)?,
@@ -183,6 +221,9 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         }
         Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,
     };
+    if report.budget_exhausted {
+        println!("the epsilon budget {} is spent: the next step would exceed it", args.max_epsilon.unwrap_or(f64::NAN));
+    }
     if report.stopped {
         match &args.checkpoint {
             Some(path) => println!(
@@ -204,8 +245,9 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     if let (Some(accountant), Some(p)) = (&report.accountant, &config.privacy) {
         let (epsilon, order) = accountant.epsilon(args.delta)?;
         println!(
-            "privacy spent: epsilon = {epsilon:.3} at delta = {:e} (RDP accountant, best order {order}; Poisson sampling, q = {:.6}, sigma = {:.4}, {} steps)",
+            "privacy spent: epsilon = {epsilon:.3} at delta = {:e} (RDP accountant, best order {order}; {}, q = {:.6}, sigma = {:.4}, {} steps)",
             args.delta,
+            if config.poisson() { "Poisson sampling" } else { "ASSUMING Poisson sampling, but batches were shuffled" },
             config.sampling_rate(n),
             p.noise_multiplier,
             accountant.steps()
@@ -232,7 +274,7 @@ fn train_on_gpu<M: PrivateModel<f32>>(
     let noise = config.privacy.map(|_| Box::new(DeviceNoise::seeded_at(config.seed, steps)));
     let trainer = match resume {
         Some(c) => {
-            engine.write_optimizer_state(&c.velocity);
+            engine.write_optimizer_state(&c.moments);
             Trainer::resume(engine, noise, &data.train, config, &c.state)?
         }
         None => Trainer::on_engine(engine, noise, &data.train, config)?,

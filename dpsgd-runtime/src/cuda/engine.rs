@@ -128,6 +128,8 @@ kernels!(
     noisy_sgd,
     gather_rows,
     sgd,
+    adam,
+    axpy,
     sum,
 );
 
@@ -174,7 +176,10 @@ pub struct CudaEngine<F: CudaFloat> {
     ones: DeviceVec<F>,
     params: DeviceVec<F>,
     grads: DeviceVec<F>,
-    velocity: DeviceVec<F>,
+    /// SGD's velocity, or Adam's first moments, then Adam's second moments.
+    moments: DeviceVec<F>,
+    /// Gradients of the physical batches of one logical batch.
+    accumulated: DeviceVec<F>,
     /// `[batch, num_params]`, only when per-example gradients were asked for.
     per_example: Option<DeviceVec<F>>,
     /// One value: where `sum` reduces to.
@@ -207,7 +212,8 @@ impl<F: CudaFloat> CudaEngine<F> {
             ones: DeviceVec::zeros(&device, capacity)?,
             params: DeviceVec::zeros(&device, p)?,
             grads: DeviceVec::zeros(&device, p)?,
-            velocity: DeviceVec::zeros(&device, p)?,
+            moments: DeviceVec::zeros(&device, 2 * p)?,
+            accumulated: DeviceVec::zeros(&device, p)?,
             per_example: None,
             total: DeviceVec::zeros(&device, 1)?,
             staging: [staging(&device, &spec, capacity)?, staging(&device, &spec, capacity)?],
@@ -494,14 +500,14 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
     }
 
     fn read_optimizer_state(&self, out: &mut [F]) {
-        self.download(self.velocity.ptr, &mut out[..self.spec.num_params]);
+        self.download(self.moments.ptr, &mut out[..2 * self.spec.num_params]);
     }
 
     fn write_optimizer_state(&mut self, state: &[F]) {
-        assert_eq!(state.len(), self.spec.num_params);
+        assert_eq!(state.len(), 2 * self.spec.num_params);
         if !self.failed() {
-            // SAFETY: the velocity buffer holds `num_params` values.
-            let done = unsafe { driver::memcpy_htod_async(self.velocity.ptr, state, self.device.stream.cu_stream()) };
+            // SAFETY: the moments buffer holds `2 num_params` values.
+            let done = unsafe { driver::memcpy_htod_async(self.moments.ptr, state, self.device.stream.cu_stream()) };
             self.record("copying the optimizer state", done);
             self.synchronize();
         }
@@ -662,7 +668,7 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
 
     fn noisy_update(&mut self, noise: &mut DeviceNoise, std: F, scale: F, lr: F, momentum: F) {
         let p = self.spec.num_params;
-        let (params, grads, velocity) = (self.params.ptr, self.grads.ptr, self.velocity.ptr);
+        let (params, grads, velocity) = (self.params.ptr, self.grads.ptr, self.moments.ptr);
         let (key, call) = (noise.key, noise.calls);
         launch!(
             self,
@@ -689,7 +695,30 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
 
     fn sgd_update(&mut self, lr: F, momentum: F) {
         let p = self.spec.num_params;
-        launch!(self, sgd, p, self.params.ptr, self.grads.ptr, self.velocity.ptr, as_u64(p), lr, momentum);
+        launch!(self, sgd, p, self.params.ptr, self.grads.ptr, self.moments.ptr, as_u64(p), lr, momentum);
+    }
+
+    fn adam_update(&mut self, lr: F, beta1: F, beta2: F, eps: F, t: u64) {
+        let p = self.spec.num_params;
+        let c1 = F::from_f64(1.0 / (1.0 - beta1.to_f64().powi(t as i32)));
+        let c2 = F::from_f64(1.0 / (1.0 - beta2.to_f64().powi(t as i32)));
+        let (params, grads, m, v) = (self.params.ptr, self.grads.ptr, self.moments.ptr, self.moments.at(p));
+        launch!(self, adam, p, params, grads, m, v, as_u64(p), lr, beta1, beta2, eps, c1, c2);
+    }
+
+    fn add_weight_decay(&mut self, decay: F) {
+        let p = self.spec.num_params;
+        launch!(self, axpy, p, self.grads.ptr, self.params.ptr, as_u64(p), decay);
+    }
+
+    fn accumulate_grads(&mut self, first: bool) {
+        let p = self.spec.num_params;
+        launch!(self, copy, p, self.grads.ptr, self.accumulated.ptr, as_u64(p), u32::from(!first));
+    }
+
+    fn take_accumulated_grads(&mut self) {
+        let p = self.spec.num_params;
+        launch!(self, copy, p, self.accumulated.ptr, self.grads.ptr, as_u64(p), 0u32);
     }
 
     fn synchronize(&self) {

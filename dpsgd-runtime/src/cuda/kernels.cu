@@ -215,6 +215,24 @@ extern "C" __global__ void sgd(real* p, const real* g, real* v, u64 n, real lr, 
     }
 }
 
+// Adam at step t with bias correction, as kernels/optim.rs; c1 = 1/(1-b1^t), c2 = 1/(1-b2^t).
+extern "C" __global__ void adam(real* p, const real* g, real* m, real* v, u64 n, real lr, real beta1, real beta2,
+                                real eps, real c1, real c2) {
+    GRID_STRIDE(i, n) {
+        real gi = g[i];
+        real mi = beta1 * m[i] + ((real)1 - beta1) * gi;
+        real vi = beta2 * v[i] + ((real)1 - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= lr * (mi * c1) / (sqrt(vi * c2) + eps);
+    }
+}
+
+// y += a x.
+extern "C" __global__ void axpy(real* y, const real* x, u64 n, real a) {
+    GRID_STRIDE(i, n) { y[i] += a * x[i]; }
+}
+
 // The sum of a width-1 per-example buffer, into out[0]; one block.
 extern "C" __global__ void sum(const real* v, u64 n, real* out) {
     __shared__ real partial[32];

@@ -20,7 +20,10 @@ pub struct CpuEngine<F> {
     arena: Vec<F>,
     params: Vec<F>,
     grads: Vec<F>,
-    velocity: Vec<F>,
+    /// SGD's velocity, or Adam's first moments, then Adam's second moments.
+    moments: Vec<F>,
+    /// Gradients of the physical batches of one logical batch.
+    accumulated: Vec<F>,
     /// Deltas scaled by per-example weights, `[batch, widest layer output]`.
     scaled: Vec<F>,
     /// Room for the largest parameter tensor (transposed weights).
@@ -54,7 +57,8 @@ impl<F: Float> CpuEngine<F> {
             arena: Vec::new(),
             params: params.to_vec(),
             grads: vec![F::ZERO; spec.num_params],
-            velocity: vec![F::ZERO; spec.num_params],
+            moments: vec![F::ZERO; 2 * spec.num_params],
+            accumulated: Vec::new(),
             scaled: Vec::new(),
             scratch: vec![F::ZERO; spec.params.iter().map(|p| p.len()).max().unwrap_or(0)],
             per_example: Vec::new(),
@@ -179,11 +183,11 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn read_optimizer_state(&self, out: &mut [F]) {
-        out.copy_from_slice(&self.velocity);
+        out.copy_from_slice(&self.moments);
     }
 
     fn write_optimizer_state(&mut self, state: &[F]) {
-        self.velocity.copy_from_slice(state);
+        self.moments.copy_from_slice(state);
     }
 
     fn read_params(&self, out: &mut [F]) {
@@ -307,6 +311,29 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn sgd_update(&mut self, lr: F, momentum: F) {
-        optim::sgd(&mut self.params, &self.grads, &mut self.velocity, lr, momentum);
+        let velocity = &mut self.moments[..self.spec.num_params];
+        optim::sgd(&mut self.params, &self.grads, velocity, lr, momentum);
+    }
+
+    fn adam_update(&mut self, lr: F, beta1: F, beta2: F, eps: F, t: u64) {
+        let (m, v) = self.moments.split_at_mut(self.spec.num_params);
+        optim::adam(&mut self.params, &self.grads, m, v, lr, beta1, beta2, eps, t);
+    }
+
+    fn add_weight_decay(&mut self, decay: F) {
+        optim::weight_decay(&mut self.grads, &self.params, decay);
+    }
+
+    fn accumulate_grads(&mut self, first: bool) {
+        if first {
+            self.accumulated.clear();
+            self.accumulated.extend_from_slice(&self.grads);
+        } else {
+            vector::copy_or_add(&self.grads, &mut self.accumulated, true);
+        }
+    }
+
+    fn take_accumulated_grads(&mut self) {
+        self.grads.copy_from_slice(&self.accumulated);
     }
 }

@@ -49,8 +49,8 @@ pub trait Engine<F: Float> {
     fn load_batch(&mut self, features: ArrayView2<'_, F>, labels: &[u32]);
 
     fn write_params(&mut self, params: &[F]);
-    /// The optimizer's state (the momentum velocity, one value per parameter), for
-    /// checkpoints.
+    /// The optimizer's state, `2 * num_params` values (SGD's velocity then zeros, or
+    /// Adam's first then second moments), for checkpoints.
     fn read_optimizer_state(&self, out: &mut [F]);
     fn write_optimizer_state(&mut self, state: &[F]);
     fn read_params(&self, out: &mut [F]);
@@ -100,6 +100,15 @@ pub trait Engine<F: Float> {
     fn scale_grads(&mut self, factor: F);
     /// SGD with momentum on the parameters, using the gradient buffer.
     fn sgd_update(&mut self, lr: F, momentum: F);
+    /// Adam at step `t` (counted from 1) on the parameters, using the gradient buffer.
+    fn adam_update(&mut self, lr: F, beta1: F, beta2: F, eps: F, t: u64);
+    /// `grads += decay * params`.
+    fn add_weight_decay(&mut self, decay: F);
+    /// Adds the gradient buffer to the accumulator (`first`: replaces it), so that one
+    /// private step can span several physical batches.
+    fn accumulate_grads(&mut self, first: bool);
+    /// Moves the accumulator into the gradient buffer.
+    fn take_accumulated_grads(&mut self);
 
     /// The end of a private step: noise, the division by the expected batch size, the
     /// update. Engines may fuse the three.

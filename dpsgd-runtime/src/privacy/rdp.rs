@@ -29,10 +29,19 @@ pub fn rdp_step(q: f64, sigma: f64, alpha: f64) -> f64 {
         // The Gaussian mechanism itself.
         return alpha / (2.0 * sigma * sigma);
     }
-    let log_a =
-        if alpha.fract() == 0.0 { log_a_integer(q, sigma, alpha as u64) } else { log_a_integral(q, sigma, alpha) };
-    log_a / (alpha - 1.0)
+    let grid_points = (alpha + 28.0 * sigma) / (sigma.min(1.0) / 16.0);
+    if alpha.fract() == 0.0 || grid_points > MAX_GRID_POINTS {
+        // RDP does not decrease with the order, so the next integer order bounds a
+        // fractional one from above: safe where the quadrature grid would be too fine
+        // (tiny sigma, where epsilon is astronomically large anyway).
+        let order = alpha.ceil();
+        return log_a_integer(q, sigma, order as u64) / (order - 1.0);
+    }
+    log_a_integral(q, sigma, alpha) / (alpha - 1.0)
 }
+
+/// The most points the quadrature of a fractional order uses.
+const MAX_GRID_POINTS: f64 = 200_000.0;
 
 /// `log A_alpha` for an integer order: `sum_k C(alpha, k) (1-q)^(alpha-k) q^k exp((k^2 - k) / (2 sigma^2))`.
 fn log_a_integer(q: f64, sigma: f64, alpha: u64) -> f64 {
@@ -45,7 +54,9 @@ fn log_a_integer(q: f64, sigma: f64, alpha: u64) -> f64 {
             log_binomial += ((alpha - k + 1) as f64).ln() - (k as f64).ln();
         }
         let kf = k as f64;
-        let term = log_binomial + kf * log_q + (alpha - k) as f64 * log_1mq + (kf * kf - kf) / two_s2;
+        // k = 0, 1 contribute no exponent (and 0/0 where sigma^2 underflows).
+        let exponent = if k < 2 { 0.0 } else { (kf * kf - kf) / two_s2 };
+        let term = log_binomial + kf * log_q + (alpha - k) as f64 * log_1mq + exponent;
         total = log_add(total, term);
     }
     total
@@ -81,7 +92,7 @@ pub(crate) fn log_a_integral(q: f64, sigma: f64, alpha: f64) -> f64 {
 /// `log(e^a + e^b)`.
 fn log_add(a: f64, b: f64) -> f64 {
     let (hi, lo) = if a > b { (a, b) } else { (b, a) };
-    if lo == f64::NEG_INFINITY { hi } else { hi + (lo - hi).exp().ln_1p() }
+    if lo == f64::NEG_INFINITY || hi == f64::INFINITY { hi } else { hi + (lo - hi).exp().ln_1p() }
 }
 
 /// The `(epsilon, delta)` guarantee of an RDP curve: the best order under the
@@ -133,6 +144,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn tiny_sigmas_give_huge_epsilons_quickly() {
+        let start = std::time::Instant::now();
+        for &sigma in &[1e-300, 1e-9, 1e-4] {
+            for &a in &[1.5, 2.5, 63.0] {
+                let r = rdp_step(0.01, sigma, a);
+                assert!(r > 1e3 && !r.is_nan(), "sigma {sigma}, order {a}: {r}");
+            }
+        }
+        assert!(start.elapsed().as_secs_f64() < 5.0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! The tensors are the parameters (by their names in the model's
 //! [`ParamTensor`](crate::ParamTensor) list, in the engine's layout) and the
-//! optimizer's velocity (`optimizer.velocity`); the run's state (step, epoch, the
+//! optimizer's state (`optimizer.moments`); the run's state (step, epoch, the
 //! privacy history, the configuration) is JSON in the file's metadata under
 //! `dpsgd.state`. Every random stream is addressed by step, so the step count is all
 //! the sampler and the noise need to resume bit for bit.
@@ -24,15 +24,18 @@ use crate::spec::ModelSpec;
 /// The version of the state written here.
 const FORMAT: u32 = 1;
 const STATE_KEY: &str = "dpsgd.state";
-const VELOCITY: &str = "optimizer.velocity";
+const MOMENTS: &str = "optimizer.moments";
 
 /// The settings a run was started with; a resumed run must use the same.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConfigRecord {
     pub epochs: usize,
     pub batch_size: usize,
-    pub lr: f64,
-    pub momentum: f64,
+    /// The optimizer, its rates, decay and schedule, as Rust prints them.
+    pub optimizer: String,
+    pub sampling: String,
+    pub physical_batch: Option<usize>,
+    pub max_epsilon: Option<f64>,
     pub noise_multiplier: Option<f64>,
     pub max_grad_norm: Option<f64>,
     pub delta: f64,
@@ -44,8 +47,10 @@ impl From<&TrainConfig> for ConfigRecord {
         ConfigRecord {
             epochs: c.epochs,
             batch_size: c.batch_size,
-            lr: c.sgd.lr,
-            momentum: c.sgd.momentum,
+            optimizer: format!("{:?}", c.optimizer),
+            sampling: format!("{:?}", c.sampling),
+            physical_batch: c.physical_batch,
+            max_epsilon: c.max_epsilon,
             noise_multiplier: c.privacy.map(|p| p.noise_multiplier),
             max_grad_norm: c.privacy.map(|p| p.max_grad_norm),
             delta: c.delta,
@@ -79,7 +84,9 @@ pub struct RunState {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint<F> {
     pub params: Vec<F>,
-    pub velocity: Vec<F>,
+    /// The optimizer's state, `[2, num_params]`: SGD's velocity (then zeros) or
+    /// Adam's first and second moments.
+    pub moments: Vec<F>,
     pub state: RunState,
 }
 
@@ -125,10 +132,10 @@ pub fn write<F: Float>(path: &Path, spec: &ModelSpec, checkpoint: &Checkpoint<F>
         header.insert(tensor.name.into(), serde_json::to_value(entry).expect("plain data"));
     }
     let begin = data.len();
-    to_bytes(&checkpoint.velocity, &mut data);
+    to_bytes(&checkpoint.moments, &mut data);
     let entry =
-        TensorEntry { dtype: dtype::<F>().into(), shape: vec![spec.num_params], data_offsets: [begin, data.len()] };
-    header.insert(VELOCITY.into(), serde_json::to_value(entry).expect("plain data"));
+        TensorEntry { dtype: dtype::<F>().into(), shape: vec![2, spec.num_params], data_offsets: [begin, data.len()] };
+    header.insert(MOMENTS.into(), serde_json::to_value(entry).expect("plain data"));
     let state = serde_json::to_string(&checkpoint.state).expect("plain data");
     header.insert("__metadata__".into(), serde_json::json!({ STATE_KEY: state }));
     let mut header = serde_json::to_vec(&header).expect("plain data");
@@ -153,9 +160,12 @@ pub fn write<F: Float>(path: &Path, spec: &ModelSpec, checkpoint: &Checkpoint<F>
     Ok(())
 }
 
+/// A name beside `path` that no other writer, in this process or another, uses.
 fn temporary_path(path: &Path) -> PathBuf {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(format!(".tmp{}", std::process::id()));
+    name.push(format!(".tmp{}-{n}", std::process::id()));
     path.with_file_name(name)
 }
 
@@ -225,6 +235,6 @@ pub fn read<F: Float>(path: &Path, spec: &ModelSpec) -> Result<Checkpoint<F>> {
     for t in spec.params {
         params[t.offset..t.offset + t.len()].copy_from_slice(&tensor(t.name, t.shape)?);
     }
-    let velocity = tensor(VELOCITY, &[spec.num_params])?;
-    Ok(Checkpoint { params, velocity, state })
+    let moments = tensor(MOMENTS, &[2, spec.num_params])?;
+    Ok(Checkpoint { params, moments, state })
 }

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use super::checkpoint::{self, Checkpoint, ConfigRecord, RunState};
 use super::eval::{Evaluation, evaluate};
-use super::step::{Privacy, Sgd, nonprivate_step, private_step};
+use super::optimizer::Optimizer;
+use super::step::{Privacy, clipped_gradient, noisy_update};
 use crate::Float;
 use crate::data::Dataset;
 use crate::engine::{CpuEngine, Engine};
@@ -22,12 +23,58 @@ pub struct TrainConfig {
     /// The expected batch size `B`: private training samples each example with rate
     /// `q = B / N` (Poisson); the baseline uses shuffled batches of exactly `B`.
     pub batch_size: usize,
-    pub sgd: Sgd,
+    pub optimizer: Optimizer,
     /// `None` trains without privacy (the baseline).
     pub privacy: Option<Privacy>,
     /// The delta at which private training reports its epsilon; must lie below `1/N`.
     pub delta: f64,
     pub seed: u64,
+    /// How private training draws its batches; the accounting assumes Poisson.
+    pub sampling: Sampling,
+    /// Process each logical batch in physical batches of at most this many examples
+    /// (for batches that do not fit in memory): still one private step, one noise
+    /// draw and one accounting event per logical batch.
+    pub physical_batch: Option<usize>,
+    /// Stop, with a checkpoint, before a step that would take epsilon (at `delta`)
+    /// past this budget.
+    pub max_epsilon: Option<f64>,
+}
+
+/// How batches are drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sampling {
+    /// Every example joins each batch independently with rate `q`: what the privacy
+    /// accounting assumes. The default.
+    #[default]
+    Poisson,
+    /// Shuffled batches of exactly the batch size. For private training only on
+    /// explicit request: the reported epsilon then assumes Poisson sampling, which
+    /// these batches do not provide.
+    Shuffled,
+}
+
+impl TrainConfig {
+    /// A private or non-private run with the defaults for everything else: Poisson
+    /// sampling, delta 1e-5, no physical batching, no budget.
+    pub fn new(epochs: usize, batch_size: usize, optimizer: Optimizer, privacy: Option<Privacy>, seed: u64) -> Self {
+        TrainConfig {
+            epochs,
+            batch_size,
+            optimizer,
+            privacy,
+            delta: 1e-5,
+            seed,
+            sampling: Sampling::Poisson,
+            physical_batch: None,
+            max_epsilon: None,
+        }
+    }
+
+    /// Whether batches are Poisson samples (private training, unless shuffled
+    /// batches were asked for).
+    pub fn poisson(&self) -> bool {
+        self.privacy.is_some() && self.sampling == Sampling::Poisson
+    }
 }
 
 impl TrainConfig {
@@ -39,9 +86,9 @@ impl TrainConfig {
     /// Steps in one epoch on `n` examples: one expected pass (`1/q` steps) when
     /// private, one pass of shuffled batches otherwise.
     pub fn steps_per_epoch(&self, n: usize) -> usize {
-        match self.privacy {
-            Some(_) => (1.0 / self.sampling_rate(n)).round().max(1.0) as usize,
-            None => n.div_ceil(self.batch_size.max(1)),
+        match self.poisson() {
+            true => (1.0 / self.sampling_rate(n)).round().max(1.0) as usize,
+            false => n.div_ceil(self.batch_size.max(1)),
         }
     }
 }
@@ -73,6 +120,8 @@ pub struct TrainReport {
     pub accountant: Option<RdpAccountant>,
     /// Whether the run was stopped before its last epoch (a checkpoint holds its state).
     pub stopped: bool,
+    /// Whether it stopped because the next step would have exceeded the epsilon budget.
+    pub budget_exhausted: bool,
 }
 
 enum Batches {
@@ -126,10 +175,11 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M, CpuEngine<F>> {
 /// the mean, so that steps do not allocate; exactly `B` for shuffled batches.
 pub fn batch_capacity(n: usize, config: &TrainConfig) -> usize {
     let b = config.batch_size;
-    match config.privacy {
-        Some(_) => (b + 8 * (b as f64).sqrt().ceil() as usize + 16).min(n),
-        None => b,
-    }
+    let logical = match config.poisson() {
+        true => (b + 8 * (b as f64).sqrt().ceil() as usize + 16).min(n),
+        false => b,
+    };
+    config.physical_batch.map_or(logical, |p| p.min(logical))
 }
 
 impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
@@ -156,9 +206,13 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             privacy::check_step(config.sampling_rate(n), privacy.noise_multiplier)?;
             privacy::check_delta(config.delta, Some(n))?;
         }
-        let batches = match config.privacy {
-            Some(_) => Batches::Poisson(PoissonSampler::new(n, config.sampling_rate(n), config.seed)?),
-            None => Batches::Shuffled(ShuffledBatches::new(n, b, config.seed)?),
+        ensure_config!(config.physical_batch != Some(0), "the physical batch size must be at least 1");
+        if let Some(max) = config.max_epsilon {
+            ensure_config!(max > 0.0, "the epsilon budget must be positive, got {max}");
+        }
+        let batches = match config.poisson() {
+            true => Batches::Poisson(PoissonSampler::new(n, config.sampling_rate(n), config.seed)?),
+            false => Batches::Shuffled(ShuffledBatches::new(n, b, config.seed)?),
         };
         Ok(Trainer {
             engine,
@@ -221,9 +275,9 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
     /// Writes the run's state, parameters and optimizer state to `path`, atomically.
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
         let p = M::SPEC.num_params;
-        let (mut params, mut velocity) = (vec![F::ZERO; p], vec![F::ZERO; p]);
+        let (mut params, mut moments) = (vec![F::ZERO; p], vec![F::ZERO; 2 * p]);
         self.engine.read_params(&mut params);
-        self.engine.read_optimizer_state(&mut velocity);
+        self.engine.read_optimizer_state(&mut moments);
         self.engine.status()?;
         let state = RunState {
             format: 1,
@@ -238,7 +292,7 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             epoch_examples: self.epoch_examples,
             privacy_history: self.accountant.as_ref().map_or(Vec::new(), |a| a.history()),
         };
-        checkpoint::write(path, &M::SPEC, &Checkpoint { params, velocity, state })
+        checkpoint::write(path, &M::SPEC, &Checkpoint { params, moments, state })
     }
 
     /// Steps taken since the start of the run.
@@ -255,19 +309,45 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
     /// loss and its size; errors when the loss stops being finite or the device fails.
     pub fn step(&mut self, train_set: &Dataset<F>) -> Result<(f64, usize)> {
         self.batches.next(&mut self.indices);
-        self.engine.load_dataset_rows(train_set, &self.indices);
         let config = &self.config;
+        // Physical batches of the logical one; an empty batch is one empty chunk.
+        let chunk = config.physical_batch.unwrap_or(usize::MAX).min(self.indices.len()).max(1);
+        let chunks = self.indices.len().div_ceil(chunk).max(1);
+        let mut loss = F::ZERO;
+        for (i, rows) in
+            self.indices.chunks(chunk).chain((chunks == 1 && self.indices.is_empty()).then_some(&[][..])).enumerate()
+        {
+            self.engine.load_dataset_rows(train_set, rows);
+            match &config.privacy {
+                Some(privacy) => clipped_gradient::<F, M, E>(&mut self.engine, privacy),
+                None => {
+                    M::run_forward(&mut self.engine);
+                    M::run_backward(&mut self.engine);
+                    M::run_param_grads(&mut self.engine, None);
+                }
+            }
+            loss += self.engine.sum(M::SPEC.losses);
+            if chunks > 1 {
+                self.engine.accumulate_grads(i == 0);
+            }
+        }
+        if chunks > 1 {
+            self.engine.take_accumulated_grads();
+        }
         match (&config.privacy, &mut self.noise) {
             (Some(privacy), Some(noise)) => {
                 let expected = config.batch_size as f64;
-                private_step::<F, M, E>(&mut self.engine, &mut **noise, privacy, expected, &config.sgd)
+                noisy_update(&mut self.engine, &mut **noise, privacy, expected, &config.optimizer, self.steps);
             }
-            _ => nonprivate_step::<F, M, E>(&mut self.engine, &config.sgd),
-        };
+            _ if !self.indices.is_empty() => {
+                self.engine.scale_grads(F::from_f64(1.0 / self.indices.len() as f64));
+                config.optimizer.apply(&mut self.engine, self.steps);
+            }
+            _ => {}
+        }
         if let (Some(privacy), Some(accountant)) = (&config.privacy, &mut self.accountant) {
             accountant.record(config.sampling_rate(train_set.len()), privacy.noise_multiplier, 1)?;
         }
-        let loss = self.engine.sum(M::SPEC.losses);
         self.engine.status()?;
         self.steps += 1;
         if !loss.is_finite() {
@@ -280,6 +360,18 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
         self.epoch_loss_sum += loss.to_f64();
         self.epoch_examples += self.indices.len();
         Ok((loss.to_f64(), self.indices.len()))
+    }
+
+    /// Whether one more step keeps epsilon (at `delta`) within `budget`.
+    pub fn next_step_within(&self, budget: f64, delta: f64, n: usize) -> Result<bool> {
+        match (&self.accountant, &self.config.privacy) {
+            (Some(accountant), Some(privacy)) => {
+                let mut next = accountant.clone();
+                next.record(self.config.sampling_rate(n), privacy.noise_multiplier, 1)?;
+                Ok(next.epsilon(delta)?.0 <= budget)
+            }
+            _ => Ok(true),
+        }
     }
 
     /// The privacy spent so far: every private step taken (`None` when not private).
@@ -339,11 +431,17 @@ pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
         sampling_rate: config.privacy.map(|_| rate),
         accountant: None,
         stopped: false,
+        budget_exhausted: false,
     };
     while trainer.epoch < config.epochs {
         let start = Instant::now();
         while trainer.epoch_steps < trainer.steps_per_epoch() {
-            if control.stop.is_some_and(|stop| stop(trainer.steps)) {
+            let over_budget = match config.max_epsilon {
+                Some(budget) => !trainer.next_step_within(budget, config.delta, train_set.len())?,
+                None => false,
+            };
+            report.budget_exhausted = over_budget;
+            if over_budget || control.stop.is_some_and(|stop| stop(trainer.steps)) {
                 if let Some(path) = control.checkpoint {
                     trainer.save(path)?;
                 }

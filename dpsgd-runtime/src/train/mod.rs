@@ -3,8 +3,10 @@
 pub mod checkpoint;
 mod eval;
 mod fit;
+mod optimizer;
 mod step;
 
 pub use eval::{Evaluation, evaluate};
-pub use fit::{Control, EpochReport, TrainConfig, TrainReport, Trainer, batch_capacity, train, train_with};
-pub use step::{Privacy, Sgd, nonprivate_step, private_step};
+pub use fit::{Control, EpochReport, Sampling, TrainConfig, TrainReport, Trainer, batch_capacity, train, train_with};
+pub use optimizer::{Optimizer, OptimizerKind, Schedule};
+pub use step::{Privacy, clipped_gradient, noisy_update, nonprivate_step, private_step};

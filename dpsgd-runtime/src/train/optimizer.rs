@@ -1,0 +1,136 @@
+//! How the parameters move given a (private) gradient: SGD with momentum or Adam,
+//! weight decay, and a learning-rate schedule.
+
+use crate::Float;
+use crate::engine::Engine;
+use crate::error::{Result, ensure_config};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OptimizerKind {
+    /// SGD with heavy-ball momentum (0 for plain SGD).
+    Sgd { momentum: f64 },
+    /// Adam. In private training its moments are those of the noised gradient
+    /// (DP-Adam), so they cost no privacy.
+    Adam { beta1: f64, beta2: f64, eps: f64 },
+}
+
+/// The learning rate over the run, as a function of the step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    Constant,
+    /// Multiplied by `factor` every `every` steps.
+    Step {
+        every: u64,
+        factor: f64,
+    },
+    /// Half a cosine from the base rate down to 0 over `steps` steps.
+    Cosine {
+        steps: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Optimizer {
+    /// The base learning rate.
+    pub lr: f64,
+    pub kind: OptimizerKind,
+    /// L2 weight decay, added to the gradient after the noise (`g += decay p`).
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+}
+
+impl Optimizer {
+    /// SGD with momentum in [0, 1), constant rate, no weight decay.
+    pub fn sgd(lr: f64, momentum: f64) -> Result<Self> {
+        ensure_config!(lr > 0.0 && lr.is_finite(), "the learning rate must be positive and finite, got {lr}");
+        ensure_config!((0.0..1.0).contains(&momentum), "momentum must lie in [0, 1), got {momentum}");
+        Ok(Optimizer { lr, kind: OptimizerKind::Sgd { momentum }, weight_decay: 0.0, schedule: Schedule::Constant })
+    }
+
+    /// Adam with the usual betas (0.9, 0.999) and epsilon 1e-8.
+    pub fn adam(lr: f64) -> Result<Self> {
+        let mut optimizer = Optimizer::sgd(lr, 0.0)?;
+        optimizer.kind = OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+        Ok(optimizer)
+    }
+
+    pub fn with_weight_decay(mut self, decay: f64) -> Result<Self> {
+        ensure_config!(decay >= 0.0 && decay.is_finite(), "weight decay must be >= 0 and finite, got {decay}");
+        self.weight_decay = decay;
+        Ok(self)
+    }
+
+    pub fn with_schedule(mut self, schedule: Schedule) -> Result<Self> {
+        match schedule {
+            Schedule::Constant => {}
+            Schedule::Step { every, factor } => {
+                ensure_config!(every > 0, "a step schedule needs a positive period");
+                ensure_config!(
+                    factor > 0.0 && factor <= 1.0,
+                    "a step schedule's factor must lie in (0, 1], got {factor}"
+                );
+            }
+            Schedule::Cosine { steps } => ensure_config!(steps > 0, "a cosine schedule needs a positive length"),
+        }
+        self.schedule = schedule;
+        Ok(self)
+    }
+
+    /// The learning rate of step `step` (counted from 0).
+    pub fn lr_at(&self, step: u64) -> f64 {
+        match self.schedule {
+            Schedule::Constant => self.lr,
+            Schedule::Step { every, factor } => self.lr * factor.powi((step / every).min(i32::MAX as u64) as i32),
+            Schedule::Cosine { steps } => {
+                let t = step.min(steps) as f64 / steps as f64;
+                self.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+        }
+    }
+
+    /// Weight decay and the update of step `step` (from 0) on the engine's gradient.
+    pub fn apply<F: Float, E: Engine<F>>(&self, engine: &mut E, step: u64) {
+        if self.weight_decay > 0.0 {
+            engine.add_weight_decay(F::from_f64(self.weight_decay));
+        }
+        let lr = F::from_f64(self.lr_at(step));
+        match self.kind {
+            OptimizerKind::Sgd { momentum } => engine.sgd_update(lr, F::from_f64(momentum)),
+            OptimizerKind::Adam { beta1, beta2, eps } => {
+                engine.adam_update(lr, F::from_f64(beta1), F::from_f64(beta2), F::from_f64(eps), step + 1)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_give_the_intended_rates() {
+        let base = Optimizer::sgd(0.4, 0.0).unwrap();
+        assert_eq!(base.lr_at(1000), 0.4);
+        let step = base.with_schedule(Schedule::Step { every: 10, factor: 0.5 }).unwrap();
+        assert_eq!((step.lr_at(9), step.lr_at(10), step.lr_at(25)), (0.4, 0.2, 0.1));
+        let cosine = base.with_schedule(Schedule::Cosine { steps: 100 }).unwrap();
+        assert_eq!(cosine.lr_at(0), 0.4);
+        assert!(
+            (cosine.lr_at(50) - 0.2).abs() < 1e-12
+                && cosine.lr_at(100).abs() < 1e-12
+                && cosine.lr_at(200).abs() < 1e-12
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert!(
+            Optimizer::sgd(0.0, 0.0).is_err() && Optimizer::sgd(0.1, 1.0).is_err() && Optimizer::adam(-1.0).is_err()
+        );
+        let sgd = Optimizer::sgd(0.1, 0.0).unwrap();
+        assert!(sgd.with_weight_decay(-0.1).is_err());
+        assert!(sgd.with_schedule(Schedule::Step { every: 0, factor: 0.5 }).is_err());
+        assert!(sgd.with_schedule(Schedule::Step { every: 5, factor: 1.5 }).is_err());
+        assert!(sgd.with_schedule(Schedule::Cosine { steps: 0 }).is_err());
+    }
+}
