@@ -16,7 +16,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model on a dataset, privately unless --no-privacy (the default command).
-    Train(commands::train::TrainArgs),
+    Train(Box<commands::train::TrainArgs>),
     /// Measure training throughput on random data of a model's shape.
     Bench(commands::bench::BenchArgs),
     /// The (epsilon, delta) of DP-SGD steps with given sampling rate and noise.

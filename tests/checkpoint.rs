@@ -48,7 +48,7 @@ fn run(data: &Dataset<f32>, config: &TrainConfig, path: &Path, resume: bool, sto
         None => Trainer::on_engine(engine, noise, data, config).unwrap(),
     };
     let stop = |step: u64| Some(step) == stop_at;
-    let control = Control { checkpoint: Some(path), stop: Some(&stop) };
+    let control = Control { checkpoint: Some(path), stop: Some(&stop), on_step: None };
     let report = train_with(trainer, &mut model, data, None, config, &control, |_| {}).unwrap();
     (model, report)
 }

@@ -192,3 +192,44 @@ fn ctrl_c_then_resume_equals_an_uninterrupted_run() {
     }
     assert_eq!(std::fs::read(&parts).unwrap(), std::fs::read(&whole).unwrap());
 }
+
+/// `--metrics` writes a JSON line per step and per epoch; `--quiet` keeps only the
+/// summary; the training options (Adam, schedules, physical batches, the budget)
+/// run from the command line.
+#[test]
+fn metrics_quiet_and_training_options() {
+    let path = std::env::temp_dir().join(format!("dpsgd-metrics-{}.jsonl", std::process::id()));
+    let (ok, out, err) = dpsgd(&[
+        "train",
+        "--model",
+        "logreg",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--lr-schedule",
+        "cosine",
+        "--weight-decay",
+        "1e-4",
+        "--physical-batch-size",
+        "100",
+        "--metrics",
+        path.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(!out.contains("epoch "), "{out}");
+    assert!(out.contains("privacy spent"), "{out}");
+    let metrics = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = metrics.lines().collect();
+    assert_eq!(lines.iter().filter(|l| l.contains("\"type\":\"step\"")).count(), 236);
+    assert_eq!(lines.iter().filter(|l| l.contains("\"type\":\"epoch\"")).count(), 2);
+    assert!(lines.last().unwrap().contains("\"test_accuracy\":0.8"), "{}", lines.last().unwrap());
+
+    let (ok, out, _) = dpsgd(&["train", "--model", "logreg", "--epochs", "1", "--shuffled-batches"]);
+    assert!(ok && out.contains("WARNING: shuffled batches"), "{out}");
+    let (ok, out, _) = dpsgd(&["train", "--model", "logreg", "--epochs", "50", "--max-epsilon", "1.0"]);
+    assert!(ok && out.contains("the epsilon budget 1 is spent"), "{out}");
+}

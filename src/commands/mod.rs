@@ -1,3 +1,4 @@
 pub mod bench;
 pub mod privacy;
+pub mod progress;
 pub mod train;

@@ -12,10 +12,12 @@ use dpsgd::runtime::noise::{self, NoiseSource};
 use dpsgd::runtime::privacy;
 use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
 use dpsgd::runtime::train::{
-    Control, EpochReport, Optimizer, Privacy, Sampling, Schedule, TrainConfig, TrainReport, Trainer, batch_capacity,
-    train_with,
+    Control, EpochReport, Optimizer, Privacy, Sampling, Schedule, StepReport, TrainConfig, TrainReport, Trainer,
+    batch_capacity, train_with,
 };
 use dpsgd::runtime::{Error, PrivateModel, Result};
+
+use super::progress::Progress;
 
 #[derive(Parser, Debug)]
 #[command(name = "train")]
@@ -73,6 +75,13 @@ pub struct TrainArgs {
     /// The reported epsilon then assumes Poisson sampling, which this does not give.
     #[arg(long, conflicts_with = "no_privacy")]
     pub shuffled_batches: bool,
+    /// Print only the summary (no progress bar, no epoch lines).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Write metrics here as JSON lines: one per step (loss, batch size, epsilon) and
+    /// one per epoch (test loss and accuracy, epsilon, seconds).
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
     /// Stop, with a checkpoint, before a step that would take epsilon past this.
     #[arg(long, conflicts_with = "no_privacy", allow_negative_numbers = true)]
     pub max_epsilon: Option<f64>,
@@ -170,16 +179,6 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     }
 
     let mut model = M::init(args.seed);
-    let print_epoch = |e: &EpochReport| {
-        let test = e.test.map_or(String::new(), |t| {
-            format!("  test loss {:.4}  test accuracy {:.2}%", t.mean_loss, 100.0 * t.accuracy)
-        });
-        let epsilon = e.epsilon.map_or(String::new(), |eps| format!("  epsilon {eps:.3}"));
-        println!(
-            "epoch {:>3}/{}  train loss {:.4}{test}{epsilon}  {:.3} s",
-            e.epoch, args.epochs, e.train_loss, e.seconds
-        );
-    };
     let resume = match args.resume {
         true => {
             let path = args.checkpoint.as_deref().expect("clap requires --checkpoint");
@@ -201,7 +200,13 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
             .map_err(|e| Error::Config(format!("cannot catch Ctrl-C: {e}")))?;
     }
     let stop = |_: u64| INTERRUPTED.load(Ordering::SeqCst);
-    let control = Control { checkpoint: args.checkpoint.as_deref(), stop: Some(&stop) };
+    let total_steps = (args.epochs * config.steps_per_epoch(n)) as u64;
+    let done = resume.as_ref().map_or(0, |c| c.state.step);
+    let progress = Progress::new(args.quiet, args.metrics.as_deref(), args.epochs, total_steps, done)?;
+    let on_step = |s: &StepReport| progress.on_step(s);
+    let on_step: Option<&dyn Fn(&StepReport)> = progress.wants_steps().then_some(&on_step);
+    let control = Control { checkpoint: args.checkpoint.as_deref(), stop: Some(&stop), on_step };
+    let print_epoch = |e: &EpochReport| progress.on_epoch(e);
     let report = match args.device {
         Device::Cpu => {
             let capacity = batch_capacity(n, &config);
@@ -221,6 +226,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         }
         Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,
     };
+    progress.finish();
     if report.budget_exhausted {
         println!("the epsilon budget {} is spent: the next step would exceed it", args.max_epsilon.unwrap_or(f64::NAN));
     }

@@ -392,6 +392,24 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
 pub struct Control<'a> {
     pub checkpoint: Option<&'a std::path::Path>,
     pub stop: Option<&'a dyn Fn(u64) -> bool>,
+    /// Called after every step (for progress displays and metrics).
+    pub on_step: Option<&'a dyn Fn(&StepReport)>,
+}
+
+/// What one step did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// Steps taken since the start of the run, this one included.
+    pub step: u64,
+    /// The epoch it belongs to (from 1) and its place in it (from 1).
+    pub epoch: usize,
+    pub epoch_step: usize,
+    pub steps_per_epoch: usize,
+    /// Examples in the (logical) batch, and their mean loss before the update.
+    pub batch_size: usize,
+    pub loss: f64,
+    /// Privacy spent so far at the configured delta.
+    pub epsilon: Option<f64>,
 }
 
 /// Trains `model` in place on `train_set`, evaluating on `test_set` after every epoch,
@@ -450,8 +468,19 @@ pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
                 report.stopped = true;
                 return Ok(report);
             }
-            trainer.step(train_set)?;
+            let (loss, batch_size) = trainer.step(train_set)?;
             report.steps += 1;
+            if let Some(on_step) = control.on_step {
+                on_step(&StepReport {
+                    step: trainer.steps,
+                    epoch: trainer.epoch + 1,
+                    epoch_step: trainer.epoch_steps,
+                    steps_per_epoch: trainer.steps_per_epoch(),
+                    batch_size,
+                    loss: loss / batch_size.max(1) as f64,
+                    epsilon: trainer.accountant().map(|a| a.epsilon(config.delta)).transpose()?.map(|(e, _)| e),
+                });
+            }
         }
         let seconds = start.elapsed().as_secs_f64();
         trainer.read_params(model);

@@ -7,6 +7,8 @@ mod optimizer;
 mod step;
 
 pub use eval::{Evaluation, evaluate};
-pub use fit::{Control, EpochReport, Sampling, TrainConfig, TrainReport, Trainer, batch_capacity, train, train_with};
+pub use fit::{
+    Control, EpochReport, Sampling, StepReport, TrainConfig, TrainReport, Trainer, batch_capacity, train, train_with,
+};
 pub use optimizer::{Optimizer, OptimizerKind, Schedule};
 pub use step::{Privacy, clipped_gradient, noisy_update, nonprivate_step, private_step};
