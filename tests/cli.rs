@@ -233,3 +233,22 @@ fn metrics_quiet_and_training_options() {
     let (ok, out, _) = dpsgd(&["train", "--model", "logreg", "--epochs", "50", "--max-epsilon", "1.0"]);
     assert!(ok && out.contains("the epsilon budget 1 is spent"), "{out}");
 }
+
+/// A run stopped by its epsilon budget continues under a larger one, ending as a run
+/// that never stopped.
+#[test]
+fn a_run_stopped_by_its_budget_resumes_under_a_larger_one() {
+    let dir = std::env::temp_dir().join(format!("dpsgd-cli-budget-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (whole, parts) = (dir.join("whole.st"), dir.join("parts.st"));
+    let run = |extra: &[&str], path: &std::path::Path| {
+        let args = ["train", "--model", "logreg", "--epochs", "4", "--quiet", "--checkpoint", path.to_str().unwrap()];
+        let (ok, out, err) = dpsgd(&[&args[..], extra].concat());
+        assert!(ok, "{err}");
+        out
+    };
+    run(&[], &whole);
+    assert!(run(&["--max-epsilon", "0.9"], &parts).contains("budget 0.9 is spent"));
+    run(&["--resume"], &parts);
+    assert_eq!(std::fs::read(&parts).unwrap(), std::fs::read(&whole).unwrap());
+}

@@ -26,7 +26,8 @@ const FORMAT: u32 = 1;
 const STATE_KEY: &str = "dpsgd.state";
 const MOMENTS: &str = "optimizer.moments";
 
-/// The settings a run was started with; a resumed run must use the same.
+/// The settings a run was started with; a resumed run must use the same. (The epsilon
+/// budget is not among them: a run stopped by it may continue under a larger one.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConfigRecord {
     pub epochs: usize,
@@ -35,7 +36,6 @@ pub struct ConfigRecord {
     pub optimizer: String,
     pub sampling: String,
     pub physical_batch: Option<usize>,
-    pub max_epsilon: Option<f64>,
     pub noise_multiplier: Option<f64>,
     pub max_grad_norm: Option<f64>,
     pub delta: f64,
@@ -50,7 +50,6 @@ impl From<&TrainConfig> for ConfigRecord {
             optimizer: format!("{:?}", c.optimizer),
             sampling: format!("{:?}", c.sampling),
             physical_batch: c.physical_batch,
-            max_epsilon: c.max_epsilon,
             noise_multiplier: c.privacy.map(|p| p.noise_multiplier),
             max_grad_norm: c.privacy.map(|p| p.max_grad_norm),
             delta: c.delta,
