@@ -240,14 +240,18 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
             None => println!("stopped after {} steps", report.steps),
         }
     }
-    let seconds: f64 = report.epochs.iter().map(|e| e.seconds).sum();
-    let accuracy = report.epochs.last().and_then(|e| e.test).map_or(f64::NAN, |t| t.accuracy);
-    println!(
-        "done: {} steps in {seconds:.2} s ({:.0} examples/s), test accuracy {:.2}%",
-        report.steps,
-        report.epochs.iter().map(|e| e.examples).sum::<usize>() as f64 / seconds,
-        100.0 * accuracy
-    );
+    if let Some(last) = report.epochs.last() {
+        let seconds: f64 = report.epochs.iter().map(|e| e.seconds).sum();
+        let examples: usize = report.epochs.iter().map(|e| e.examples).sum();
+        let accuracy = last.test.map_or(f64::NAN, |t| t.accuracy);
+        println!(
+            "done: {} steps in {seconds:.2} s ({:.0} examples/s), test accuracy {:.2}% after epoch {}",
+            report.steps,
+            examples as f64 / seconds,
+            100.0 * accuracy,
+            last.epoch
+        );
+    }
     if let (Some(accountant), Some(p)) = (&report.accountant, &config.privacy) {
         let (epsilon, order) = accountant.epsilon(args.delta)?;
         println!(
