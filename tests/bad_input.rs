@@ -117,3 +117,22 @@ fn malformed_or_missing_adult_files_are_errors_naming_the_file() {
     let err = adult::load::<f32>(&dir).err().expect("a missing file");
     assert!(matches!(err, Error::Io { .. }), "{err}");
 }
+
+/// The shipped MNIST loads: 60000 + 10000 examples, 784 pixels in [0, 1], all ten digits.
+#[test]
+fn the_shipped_mnist_loads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    let mnist = dpsgd::runtime::data::mnist::load::<f32>(&dir).unwrap();
+    assert_eq!((mnist.train.len(), mnist.test.len(), mnist.train.width()), (60000, 10000, 784));
+    let pixels = mnist.train.features();
+    assert!(pixels.iter().all(|&p| (0.0..=1.0).contains(&p)));
+    assert!(pixels.iter().any(|&p| p == 1.0));
+    let mut counts = [0usize; 10];
+    for &l in mnist.test.labels() {
+        counts[l as usize] += 1;
+    }
+    assert_eq!(counts, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    // A missing folder is an error naming the file.
+    let err = dpsgd::runtime::data::mnist::load::<f32>(&dir.join("nowhere")).err().unwrap().to_string();
+    assert!(err.contains("train-images-idx3-ubyte.gz"), "{err}");
+}

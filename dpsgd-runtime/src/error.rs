@@ -14,7 +14,8 @@ pub enum Error {
     NonFinite { row: usize, column: usize },
     /// A setting that cannot work (sigma <= 0, a sampling rate outside (0, 1], ...).
     Config(String),
-    /// A data file that does not parse; `line` is 1-based.
+    /// A data file that does not parse; `line` is 1-based, 0 for binary files (the
+    /// message says where).
     Malformed { path: PathBuf, line: usize, message: String },
     /// A file that cannot be read or written.
     Io { path: PathBuf, source: std::io::Error },
@@ -40,6 +41,7 @@ impl fmt::Display for Error {
                 write!(f, "feature {column} of row {row} is NaN or infinite")
             }
             Error::Config(msg) => write!(f, "invalid setting: {msg}"),
+            Error::Malformed { path, line: 0, message } => write!(f, "{}: {message}", path.display()),
             Error::Malformed { path, line, message } => {
                 write!(f, "{}:{line}: {message}", path.display())
             }
