@@ -23,6 +23,11 @@ enum Command {
     Accountant(commands::privacy::AccountantArgs),
     /// The smallest noise multiplier that keeps DP-SGD steps within an epsilon.
     Calibrate(commands::privacy::CalibrateArgs),
+    /// Write a model's initial parameters (safetensors, PyTorch names and layouts).
+    Init(commands::interop::InitArgs),
+    /// Per-example losses, norms, gradients and the clipped sum of a batch, for
+    /// checking against other frameworks.
+    Grads(commands::interop::GradsArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +37,8 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => commands::bench::run(&args),
         Some(Command::Accountant(args)) => commands::privacy::accountant(&args),
         Some(Command::Calibrate(args)) => commands::privacy::calibrate(&args),
+        Some(Command::Init(args)) => commands::interop::init(&args),
+        Some(Command::Grads(args)) => commands::interop::grads(&args),
         None => commands::train::run(&commands::train::TrainArgs::parse_from(["dpsgd"])),
     };
     match result {

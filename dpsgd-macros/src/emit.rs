@@ -30,8 +30,8 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         let (weight, bias) = (format!("{}.weight", layer.ident), format!("{}.bias", layer.ident));
         let bias_offset = offset + inputs * outputs;
         [
-            quote! { #krate::ParamTensor { name: #weight, offset: #offset, shape: &[#inputs, #outputs], fan_in: #inputs } },
-            quote! { #krate::ParamTensor { name: #bias, offset: #bias_offset, shape: &[#outputs], fan_in: #inputs } },
+            quote! { #krate::ParamTensor { name: #weight, offset: #offset, shape: &[#inputs, #outputs], fan_in: #inputs, transposed: true } },
+            quote! { #krate::ParamTensor { name: #bias, offset: #bias_offset, shape: &[#outputs], fan_in: #inputs, transposed: false } },
         ]
     });
     let layer_accessors = model.layers.iter().zip(&layer_consts).map(|(layer, name)| {

@@ -100,12 +100,15 @@ impl Loss {
 /// One named parameter tensor inside the flat parameter vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParamTensor {
-    /// `layer.weight` (`[inputs, outputs]`) or `layer.bias`.
+    /// `layer.weight` (`[inputs, outputs]`) or `layer.bias`: PyTorch's names.
     pub name: &'static str,
     pub offset: usize,
     pub shape: &'static [usize],
     /// Inputs per output unit: initial values are uniform in `±1/sqrt(fan_in)`.
     pub fan_in: usize,
+    /// Whether the tensor is stored as the transpose of PyTorch's layout (a dense
+    /// weight: `[inputs, outputs]` here, `[out_features, in_features]` in PyTorch).
+    pub transposed: bool,
 }
 
 impl ParamTensor {

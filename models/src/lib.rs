@@ -84,13 +84,16 @@ impl std::fmt::Display for ModelName {
 #[macro_export]
 macro_rules! with_model {
     ($name:expr, $model:ident => $body:expr) => {
+        $crate::with_model!($name, f32, $model => $body)
+    };
+    ($name:expr, $float:ty, $model:ident => $body:expr) => {
         match $name {
             $crate::ModelName::LogisticRegression => {
-                type $model = $crate::LogisticRegression<f32>;
+                type $model = $crate::LogisticRegression<$float>;
                 $body
             }
             $crate::ModelName::Ffnn => {
-                type $model = $crate::Ffnn<f32>;
+                type $model = $crate::Ffnn<$float>;
                 $body
             }
         }

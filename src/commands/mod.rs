@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod interop;
 pub mod privacy;
 pub mod progress;
 pub mod train;

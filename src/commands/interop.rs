@@ -1,0 +1,113 @@
+//! `dpsgd init` and `dpsgd grads`: parameters and per-example gradients in safetensors
+//! files with PyTorch's names and layouts, for checking against other frameworks.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use dpsgd::models::{ModelName, with_model};
+use dpsgd::runtime::interop::{self, torch_shape};
+use dpsgd::runtime::ndarray::Array2;
+use dpsgd::runtime::safetensors::{SafeTensors, Tensor};
+use dpsgd::runtime::{Error, PrivateModel, Result};
+
+#[derive(Parser, Debug)]
+pub struct InitArgs {
+    #[arg(long)]
+    pub model: ModelName,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The safetensors file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Fresh parameters, as the model initializes them (PyTorch's default for its layers:
+/// uniform in +-1/sqrt(fan_in)).
+pub fn init(args: &InitArgs) -> Result<()> {
+    with_model!(args.model, M => {
+        let model = M::init(args.seed);
+        interop::to_torch(&M::SPEC, model.params()).write(&args.out)?;
+        println!("{} parameters of {} (seed {}) written to {}", M::SPEC.num_params, args.model, args.seed, args.out.display());
+        Ok(())
+    })
+}
+
+#[derive(Parser, Debug)]
+pub struct GradsArgs {
+    #[arg(long)]
+    pub model: ModelName,
+    /// Parameters (safetensors, PyTorch names and layouts).
+    #[arg(long)]
+    pub params: PathBuf,
+    /// The batch: `x` (f32 or f64, [B, features...]) and `y` (i32 or i64 labels, [B]).
+    #[arg(long)]
+    pub batch: PathBuf,
+    /// The safetensors file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The clipping norm of `clipped_sum.*`.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub max_grad_norm: f64,
+}
+
+/// Per-example losses, gradient norms and gradients, and the clipped sum, in f64.
+pub fn grads(args: &GradsArgs) -> Result<()> {
+    with_model!(args.model, f64, M => run::<M>(args))
+}
+
+fn run<M: PrivateModel<f64>>(args: &GradsArgs) -> Result<()> {
+    let spec = M::SPEC;
+    let params = interop::from_torch::<f64>(&spec, &SafeTensors::read(&args.params)?, &args.params)?;
+    let model = M::from_params(params)?;
+    let batch = SafeTensors::read(&args.batch)?;
+    let bad = |message: String| Error::Malformed { path: args.batch.clone(), line: 0, message };
+    let x = batch.get("x", &args.batch)?;
+    let rows = *x.shape.first().ok_or_else(|| bad("`x` has no batch dimension".into()))?;
+    let width: usize = x.shape[1..].iter().product();
+    if width != spec.input_width {
+        return Err(bad(format!(
+            "`x` has {width} features per example ({:?}); {} takes {}",
+            x.shape, spec.name, spec.input_width
+        )));
+    }
+    let features = x.to_floats::<f64>().ok_or_else(|| bad(format!("`x` is {:?}; it must be F32 or F64", x.dtype)))?;
+    let features = Array2::from_shape_vec((rows, width), features).expect("checked shape");
+    let y = batch.get("y", &args.batch)?;
+    let labels = y.to_ints().ok_or_else(|| bad(format!("`y` is {:?}; labels must be I32 or I64", y.dtype)))?;
+    if y.shape != [rows] {
+        return Err(bad(format!("`y` has shape {:?}; expected [{rows}] (one label per row of `x`)", y.shape)));
+    }
+    let labels: Vec<u32> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| u32::try_from(l).map_err(|_| bad(format!("label {l} of example {i} is negative or too large"))))
+        .collect::<Result<_>>()?;
+
+    let (x, y) = (features.view(), &labels[..]);
+    let mut out = SafeTensors::default();
+    out.insert("loss", Tensor::from_floats(vec![rows], &model.per_example_losses(x, y)?));
+    out.insert("norm", Tensor::from_floats(vec![rows], &model.per_example_grad_norms(x, y)?));
+    let per_example = model.per_example_grads(x, y)?;
+    let clipped = model.clipped_grad_sum(x, y, args.max_grad_norm)?;
+    for t in spec.params {
+        let mut shape = vec![rows];
+        shape.extend(torch_shape(t));
+        let values: Vec<f64> = per_example
+            .rows()
+            .into_iter()
+            .flat_map(|g| {
+                interop::to_torch_layout(t, &g.as_slice().expect("standard layout")[t.offset..t.offset + t.len()])
+            })
+            .collect();
+        out.insert(format!("grad.{}", t.name), Tensor::from_floats(shape, &values));
+        let sum = interop::to_torch_layout(t, &clipped[t.offset..t.offset + t.len()]);
+        out.insert(format!("clipped_sum.{}", t.name), Tensor::from_floats(torch_shape(t), &sum));
+    }
+    out.write(&args.out)?;
+    println!(
+        "per-example losses, norms and gradients of {rows} examples, and their sum clipped to {}, written to {}",
+        args.max_grad_norm,
+        args.out.display()
+    );
+    Ok(())
+}

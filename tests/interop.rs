@@ -1,0 +1,141 @@
+//! Parameters and per-example gradients in PyTorch's names and layouts: `dpsgd init`,
+//! `dpsgd grads`, and the errors for files that do not fit the model.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dpsgd::models::Ffnn;
+use dpsgd::prelude::*;
+use dpsgd::runtime::interop;
+use dpsgd::runtime::safetensors::{Dtype, SafeTensors, Tensor};
+
+fn dpsgd(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dpsgd")).args(args).output().expect("running dpsgd");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dpsgd-interop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn init_writes_pytorch_layouts_that_load_back() {
+    let path = scratch("init.safetensors");
+    let (ok, err) = dpsgd(&["init", "--model", "ffnn", "--seed", "3", "--out", s(&path)]);
+    assert!(ok, "{err}");
+    let file = SafeTensors::read(&path).unwrap();
+    let w = &file.tensors["fc1.weight"];
+    assert_eq!((w.dtype, w.shape.clone()), (Dtype::F32, vec![50, 104]));
+    assert_eq!(file.tensors["fc2.bias"].shape, vec![2]);
+    let model = Ffnn::<f32>::init(3);
+    // torch's weight[o, i] is our weight[i, o].
+    let torch = w.to_floats::<f32>().unwrap();
+    assert_eq!(torch[7 * 104 + 11], model.fc1().weight[[11, 7]]);
+    let params = interop::from_torch::<f32>(&Ffnn::<f32>::SPEC, &file, &path).unwrap();
+    assert_eq!(params, model.params());
+}
+
+#[test]
+fn grads_match_the_model_api() {
+    type M = Ffnn<f64>;
+    let params_path = scratch("grads-params.safetensors");
+    let model = common::model::<f64, M>(2, 3.0);
+    interop::to_torch(&M::SPEC, model.params()).write(&params_path).unwrap();
+    let (x, y) = common::batch::<f64, M>(6, 4);
+    let mut batch = SafeTensors::default();
+    batch.insert("x", Tensor::from_floats(vec![6, 104], x.as_slice().unwrap()));
+    let labels: Vec<u8> = y.iter().flat_map(|&l| (l as i64).to_le_bytes()).collect();
+    batch.insert("y", Tensor { dtype: Dtype::I64, shape: vec![6], data: labels });
+    let batch_path = scratch("grads-batch.safetensors");
+    batch.write(&batch_path).unwrap();
+    let out_path = scratch("grads-out.safetensors");
+    let (ok, err) = dpsgd(&[
+        "grads",
+        "--model",
+        "ffnn",
+        "--params",
+        s(&params_path),
+        "--batch",
+        s(&batch_path),
+        "--out",
+        s(&out_path),
+        "--max-grad-norm",
+        "0.5",
+    ]);
+    assert!(ok, "{err}");
+    let out = SafeTensors::read(&out_path).unwrap();
+    let floats = |name: &str| out.tensors[name].to_floats::<f64>().unwrap();
+    assert_eq!(floats("loss"), model.per_example_losses(x.view(), &y).unwrap());
+    let norms = floats("norm");
+    let per_example = model.per_example_grads(x.view(), &y).unwrap();
+    let clipped = model.clipped_grad_sum(x.view(), &y, 0.5).unwrap();
+    let mut sq = vec![0.0; 6];
+    for t in M::SPEC.params {
+        let g = floats(&format!("grad.{}", t.name));
+        assert_eq!(out.tensors[&format!("grad.{}", t.name)].shape[0], 6);
+        for (i, row) in per_example.rows().into_iter().enumerate() {
+            let want = interop::to_torch_layout(t, &row.as_slice().unwrap()[t.offset..t.offset + t.len()]);
+            assert_eq!(&g[i * t.len()..(i + 1) * t.len()], &want[..], "{} of example {i}", t.name);
+            sq[i] += want.iter().map(|v| v * v).sum::<f64>();
+        }
+        let sum = floats(&format!("clipped_sum.{}", t.name));
+        assert_eq!(sum, interop::to_torch_layout(t, &clipped[t.offset..t.offset + t.len()]));
+    }
+    for (n, s) in norms.iter().zip(&sq) {
+        assert!((n - s.sqrt()).abs() < 1e-10 * n.max(1.0), "ghost norm {n} vs materialized {}", s.sqrt());
+    }
+}
+
+#[test]
+fn files_that_do_not_fit_the_model_are_errors_naming_the_tensor() {
+    let good = Ffnn::<f32>::init(0);
+    let write = |name: &str, edit: &dyn Fn(&mut SafeTensors)| {
+        let mut file = interop::to_torch(&Ffnn::<f32>::SPEC, good.params());
+        edit(&mut file);
+        let path = scratch(name);
+        file.write(&path).unwrap();
+        path
+    };
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (write("missing", &|f| drop(f.tensors.remove("fc2.bias"))), "`fc2.bias` is missing"),
+        (
+            write("extra", &|f| f.insert("fc3.weight", Tensor::from_floats(vec![1], &[0.0f32]))),
+            "`fc3.weight` is not a parameter",
+        ),
+        (
+            write("shape", &|f| f.tensors.get_mut("fc1.weight").unwrap().shape = vec![104, 50]),
+            "`fc1.weight` has shape [104, 50]",
+        ),
+        (
+            write("dtype", &|f| {
+                let t = f.tensors.get_mut("fc2.bias").unwrap();
+                t.dtype = Dtype::I32;
+            }),
+            "`fc2.bias` is I32",
+        ),
+        (write("nan", &|f| f.insert("fc2.bias", Tensor::from_floats(vec![2], &[f32::NAN, 0.0]))), "NaN"),
+    ];
+    let batch = scratch("errors-batch.safetensors");
+    let mut b = SafeTensors::default();
+    b.insert("x", Tensor::from_floats(vec![1, 104], &[0.0f32; 104]));
+    b.insert("y", Tensor { dtype: Dtype::I32, shape: vec![1], data: 7i32.to_le_bytes().to_vec() });
+    b.write(&batch).unwrap();
+    for (path, expected) in cases {
+        let (ok, err) =
+            dpsgd(&["grads", "--model", "ffnn", "--params", s(&path), "--batch", s(&batch), "--out", s(&scratch("o"))]);
+        assert!(!ok && err.contains(expected) && !err.contains("panicked"), "{expected}: {err}");
+    }
+    // A label the model does not have.
+    let params = write("good", &|_| {});
+    let (ok, err) =
+        dpsgd(&["grads", "--model", "ffnn", "--params", s(&params), "--batch", s(&batch), "--out", s(&scratch("o"))]);
+    assert!(!ok && err.contains("label 7"), "{err}");
+}
