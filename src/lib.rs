@@ -69,7 +69,7 @@ pub use ndarray;
 /// Everything a model definition and its training need.
 pub mod prelude {
     pub use crate::private_model;
-    pub use crate::runtime::train::{Optimizer, Privacy, TrainConfig, evaluate, train};
+    pub use crate::runtime::train::{Optimizer, Privacy, PrivateTraining, TrainConfig, evaluate, train};
     pub use crate::runtime::{Dataset, Error, Float, PrivateModel};
     pub use ndarray;
 }

@@ -4,6 +4,7 @@ pub mod checkpoint;
 mod eval;
 mod fit;
 mod optimizer;
+mod private;
 mod step;
 
 pub use eval::{Evaluation, evaluate};
@@ -11,4 +12,5 @@ pub use fit::{
     Control, EpochReport, Sampling, StepReport, TrainConfig, TrainReport, Trainer, batch_capacity, train, train_with,
 };
 pub use optimizer::{Optimizer, OptimizerKind, Schedule};
+pub use private::PrivateTraining;
 pub use step::{Privacy, clipped_gradient, noisy_update, nonprivate_step, private_step};
