@@ -70,6 +70,95 @@ impl Dense {
     }
 }
 
+/// A 2-D convolution of images stored `[channels, height, width]` per example. Its
+/// parameters sit at `offset`: the weight `[out_channels, in_channels, kernel, kernel]`
+/// (PyTorch's layout), then the bias. Padding is explicit (top and left; bottom and
+/// right are what the output size implies), so TensorFlow's SAME and VALID are both
+/// expressible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    pub offset: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+}
+
+impl Conv2d {
+    /// Values in one patch: `in_channels * kernel^2`.
+    pub const fn patch(&self) -> usize {
+        self.in_channels * self.kernel * self.kernel
+    }
+
+    /// Output positions: `out_h * out_w`.
+    pub const fn positions(&self) -> usize {
+        self.out_h * self.out_w
+    }
+
+    pub const fn in_len(&self) -> usize {
+        self.in_channels * self.in_h * self.in_w
+    }
+
+    pub const fn weight_len(&self) -> usize {
+        self.out_channels * self.patch()
+    }
+
+    pub const fn bias_offset(&self) -> usize {
+        self.offset + self.weight_len()
+    }
+}
+
+/// How a layer's per-example gradient norms are computed: from the Gram matrices of
+/// its inputs and output gradients over the positions it is applied at (O(T^2) per
+/// example), or from the materialized per-example gradient (O(T in out)). The macro
+/// picks the cheaper from the shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormStrategy {
+    Ghost,
+    Materialized,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    Max,
+    Avg,
+}
+
+/// Pooling over `window x window` squares at `stride`, no padding, per channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2d {
+    pub kind: PoolKind,
+    pub channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub window: usize,
+    pub stride: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+}
+
+impl Pool2d {
+    pub const fn in_len(&self) -> usize {
+        self.channels * self.in_h * self.in_w
+    }
+
+    pub const fn out_len(&self) -> usize {
+        self.channels * self.out_h * self.out_w
+    }
+
+    /// The input index of window offset `(wy, wx)` of output `(c, oy, ox)`.
+    #[inline(always)]
+    pub const fn input_index(&self, c: usize, oy: usize, ox: usize, wy: usize, wx: usize) -> usize {
+        (c * self.in_h + oy * self.stride + wy) * self.in_w + ox * self.stride + wx
+    }
+}
+
 /// Element-wise nonlinearities. Each one's derivative is computed from its output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {

@@ -18,7 +18,7 @@ use crate::data::Dataset;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::rng::{Stream, stream};
-use crate::spec::{Activation, Buf, Dense, Loss, ModelSpec};
+use crate::spec::{Activation, Buf, Conv2d, Dense, Loss, ModelSpec, NormStrategy, Pool2d};
 
 /// The Gaussian noise of private steps on the GPU: Philox4x32-10 keyed by a number
 /// drawn from the run seed's noise stream, its counter the index of the draw. The
@@ -239,6 +239,11 @@ impl<F: CudaFloat> CudaEngine<F> {
 
     fn failed(&self) -> bool {
         self.error.borrow().is_some()
+    }
+
+    fn unsupported(&self, what: &str) {
+        let message = format!("{what} do not run on the GPU yet; train this model with --device cpu");
+        self.error.borrow_mut().get_or_insert(message);
     }
 
     /// Keeps the first failure.
@@ -604,6 +609,36 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         let (w, bias) = (as_u64(layer.offset), as_u64(layer.bias_offset()));
         let n = b * (i + 1) * o;
         launch!(self, dense_per_example_grads, n, x, dy, pe, as_u64(p), w, bias, as_u64(b), as_u64(i), as_u64(o));
+    }
+
+    // Convolutions and pooling are not on the GPU yet: a model using them fails with
+    // a clear error at its first step.
+    fn conv2d_forward(&mut self, _: Conv2d, _: Buf, _: Buf) {
+        self.unsupported("convolutions");
+    }
+
+    fn conv2d_backward_input(&mut self, _: Conv2d, _: Buf, _: Buf, _: bool) {
+        self.unsupported("convolutions");
+    }
+
+    fn conv2d_add_sq_norms(&mut self, _: Conv2d, _: Buf, _: Buf, _: Buf, _: NormStrategy) {
+        self.unsupported("convolutions");
+    }
+
+    fn conv2d_param_grad(&mut self, _: Conv2d, _: Buf, _: Buf, _: Option<Buf>) {
+        self.unsupported("convolutions");
+    }
+
+    fn conv2d_per_example_grads(&mut self, _: Conv2d, _: Buf, _: Buf) {
+        self.unsupported("convolutions");
+    }
+
+    fn pool2d_forward(&mut self, _: Pool2d, _: Buf, _: Buf) {
+        self.unsupported("pooling");
+    }
+
+    fn pool2d_backward(&mut self, _: Pool2d, _: Buf, _: Buf, _: Buf, _: bool) {
+        self.unsupported("pooling");
     }
 
     fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf) {

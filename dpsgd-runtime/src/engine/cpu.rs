@@ -6,9 +6,9 @@ use ndarray::{ArrayView1, ArrayView2};
 
 use super::Engine;
 use crate::Float;
-use crate::kernels::{activation, clip, dense, loss, optim, vector};
+use crate::kernels::{activation, clip, conv, dense, loss, optim, vector};
 use crate::noise::NoiseSource;
-use crate::spec::{Activation, Buf, Dense, Loss, ModelSpec};
+use crate::spec::{Activation, Buf, Conv2d, Dense, Loss, ModelSpec, NormStrategy, Pool2d};
 
 /// Runs a model's steps on the CPU, on the calling thread (large products use the
 /// rayon pool through the GEMM).
@@ -30,6 +30,8 @@ pub struct CpuEngine<F> {
     scratch: Vec<F>,
     /// `[batch, num_params]`, only when per-example gradients were asked for.
     per_example: Vec<F>,
+    /// Patches and per-example products of convolutions, grown on first use.
+    conv_scratch: Vec<F>,
 }
 
 /// The buffers a kernel call works on: shared views of what it reads, mutable views of
@@ -62,6 +64,7 @@ impl<F: Float> CpuEngine<F> {
             scaled: Vec::new(),
             scratch: vec![F::ZERO; spec.params.iter().map(|p| p.len()).max().unwrap_or(0)],
             per_example: Vec::new(),
+            conv_scratch: Vec::new(),
         };
         engine.set_batch(capacity);
         engine.batch = 0;
@@ -136,6 +139,16 @@ fn copy_row<F: Float>(row: ArrayView1<'_, F>, dst: &mut [F]) {
     match row.as_slice() {
         Some(s) => dst.copy_from_slice(s),
         None => dst.iter_mut().zip(row.iter()).for_each(|(a, b)| *a = *b),
+    }
+}
+
+impl<F: Float> CpuEngine<F> {
+    /// The convolution scratch, large enough for `layer` at the current batch size,
+    /// taken out of the engine while a kernel uses it.
+    fn conv_scratch(&mut self, layer: &Conv2d) -> Vec<F> {
+        let len = self.batch * conv::scratch_per_example(layer) + layer.patch() * layer.out_channels;
+        grow(&mut self.conv_scratch, len);
+        std::mem::take(&mut self.conv_scratch)
     }
 }
 
@@ -256,6 +269,56 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         let (weight, bias) = (layer.offset, layer.bias_offset());
         dense::per_example_grads(x, dy, &mut per_example[..b * p], p, weight, bias, b, layer.inputs, layer.outputs);
         self.per_example = per_example;
+    }
+
+    fn conv2d_forward(&mut self, layer: Conv2d, x: Buf, y: Buf) {
+        let mut scratch = self.conv_scratch(&layer);
+        let Views { reads: [x], writes: [y], params, .. } = self.views([x], [y]);
+        conv::forward(&layer, params, x, y, &mut scratch);
+        self.conv_scratch = scratch;
+    }
+
+    fn conv2d_backward_input(&mut self, layer: Conv2d, dy: Buf, dx: Buf, accumulate: bool) {
+        let mut scratch = self.conv_scratch(&layer);
+        let Views { reads: [dy], writes: [dx], params, .. } = self.views([dy], [dx]);
+        conv::backward_input(&layer, params, dy, dx, accumulate, &mut scratch);
+        self.conv_scratch = scratch;
+    }
+
+    fn conv2d_add_sq_norms(&mut self, layer: Conv2d, x: Buf, dy: Buf, out: Buf, strategy: NormStrategy) {
+        let mut scratch = self.conv_scratch(&layer);
+        let Views { reads: [x, dy], writes: [out], .. } = self.views([x, dy], [out]);
+        conv::add_sq_norms(&layer, x, dy, out, strategy, &mut scratch);
+        self.conv_scratch = scratch;
+    }
+
+    fn conv2d_param_grad(&mut self, layer: Conv2d, x: Buf, dy: Buf, weights: Option<Buf>) {
+        let mut scratch = self.conv_scratch(&layer);
+        // Unweighted calls read the input twice in place of weights: harmless.
+        let Views { reads: [x, dy, c], grads, .. } = self.views([x, dy, weights.unwrap_or(x)], []);
+        let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
+        conv::param_grad(&layer, x, dy, weights.map(|_| c), gw, &mut rest[..layer.out_channels], &mut scratch);
+        self.conv_scratch = scratch;
+    }
+
+    fn conv2d_per_example_grads(&mut self, layer: Conv2d, x: Buf, dy: Buf) {
+        let (b, p) = (self.batch, self.spec.num_params);
+        let mut scratch = self.conv_scratch(&layer);
+        let mut per_example = std::mem::take(&mut self.per_example);
+        let Views { reads: [x, dy], .. } = self.views([x, dy], []);
+        conv::per_example_grads(&layer, x, dy, &mut per_example[..b * p], p, &mut scratch);
+        self.per_example = per_example;
+        self.conv_scratch = scratch;
+    }
+
+    fn pool2d_forward(&mut self, pool: Pool2d, x: Buf, y: Buf) {
+        let Views { reads: [x], writes: [y], .. } = self.views([x], [y]);
+        conv::pool_forward(&pool, x, y);
+    }
+
+    fn pool2d_backward(&mut self, pool: Pool2d, x: Buf, dy: Buf, dx: Buf, accumulate: bool) {
+        let Views { reads: [x, dy], writes: [dx], .. } = self.views([x, dy], [dx]);
+        conv::pool_backward(&pool, x, dy, dx, accumulate);
     }
 
     fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf) {

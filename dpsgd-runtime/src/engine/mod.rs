@@ -17,7 +17,7 @@ use ndarray::ArrayView2;
 use crate::Float;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::spec::{Activation, Buf, Dense, Loss, ModelSpec};
+use crate::spec::{Activation, Buf, Conv2d, Dense, Loss, ModelSpec, NormStrategy, Pool2d};
 
 /// Runs the kernels of a training step for one model on one device.
 ///
@@ -75,6 +75,20 @@ pub trait Engine<F: Float> {
     /// Each example's gradient for this layer, written to its row of the per-example
     /// gradient matrix.
     fn dense_per_example_grads(&mut self, layer: Dense, x: Buf, dy: Buf);
+
+    /// `y = conv(x) + b`.
+    fn conv2d_forward(&mut self, layer: Conv2d, x: Buf, y: Buf);
+    /// `dx = conv^T(dy)`, or `dx +=` when `accumulate`.
+    fn conv2d_backward_input(&mut self, layer: Conv2d, dy: Buf, dx: Buf, accumulate: bool);
+    /// Adds each example's squared gradient norm for this layer to `out`, by `strategy`.
+    fn conv2d_add_sq_norms(&mut self, layer: Conv2d, x: Buf, dy: Buf, out: Buf, strategy: NormStrategy);
+    /// As [`dense_param_grad`](Self::dense_param_grad), for a convolution.
+    fn conv2d_param_grad(&mut self, layer: Conv2d, x: Buf, dy: Buf, weights: Option<Buf>);
+    /// As [`dense_per_example_grads`](Self::dense_per_example_grads), for a convolution.
+    fn conv2d_per_example_grads(&mut self, layer: Conv2d, x: Buf, dy: Buf);
+    fn pool2d_forward(&mut self, pool: Pool2d, x: Buf, y: Buf);
+    /// The pooling's input gradient, computed from its input `x`; `dx +=` when `accumulate`.
+    fn pool2d_backward(&mut self, pool: Pool2d, x: Buf, dy: Buf, dx: Buf, accumulate: bool);
 
     fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf);
     /// `dx = dy * f'(x)`, computed from the output `y`; `dx +=` when `accumulate`.

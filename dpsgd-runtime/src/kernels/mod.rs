@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod clip;
+pub mod conv;
 pub mod dense;
 pub mod loss;
 pub mod optim;

@@ -1,0 +1,427 @@
+//! 2-D convolution and pooling over images stored `[channels, height, width]` per
+//! example (an NCHW batch), the layout PyTorch flattens.
+//!
+//! A convolution is a product per example: with the patches of the input as the
+//! columns of `cols` (`[patch, positions]`, `patch = in_channels * k * k`),
+//! `Y = W cols + b` for the weight `W` `[out_channels, patch]` (PyTorch's
+//! `[out, in, k, k]`). Examples are independent and run in parallel; each needs a
+//! scratch slice of [`scratch_per_example`] values.
+
+use rayon::prelude::*;
+
+use crate::Float;
+use crate::gemm::matmul;
+use crate::spec::{Conv2d, NormStrategy, Pool2d, PoolKind};
+
+/// Scratch one example needs: its patches, their gradient or a transposed delta, and
+/// a per-example weight gradient (or the two Gram matrices of the ghost norm).
+pub fn scratch_per_example(layer: &Conv2d) -> usize {
+    let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
+    patch * t + (patch * t).max(t * out) + (patch * out).max(2 * t * t)
+}
+
+/// The patches of one example, `cols[p, t]`, zero where the window hangs over the
+/// padding.
+fn im2col<F: Float>(layer: &Conv2d, x: &[F], cols: &mut [F]) {
+    let (k, s, t) = (layer.kernel, layer.stride, layer.positions());
+    for ci in 0..layer.in_channels {
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &mut cols[((ci * k + ky) * k + kx) * t..][..t];
+                for oy in 0..layer.out_h {
+                    let iy = (oy * s + ky) as isize - layer.pad_top as isize;
+                    for ox in 0..layer.out_w {
+                        let ix = (ox * s + kx) as isize - layer.pad_left as isize;
+                        let inside = iy >= 0 && ix >= 0 && (iy as usize) < layer.in_h && (ix as usize) < layer.in_w;
+                        row[oy * layer.out_w + ox] = match inside {
+                            true => x[(ci * layer.in_h + iy as usize) * layer.in_w + ix as usize],
+                            false => F::ZERO,
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the patch gradients `dcols[p, t]` back onto the image gradient `dx`.
+fn col2im<F: Float>(layer: &Conv2d, dcols: &[F], dx: &mut [F]) {
+    let (k, s, t) = (layer.kernel, layer.stride, layer.positions());
+    for ci in 0..layer.in_channels {
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &dcols[((ci * k + ky) * k + kx) * t..][..t];
+                for oy in 0..layer.out_h {
+                    let iy = (oy * s + ky) as isize - layer.pad_top as isize;
+                    if iy < 0 || iy as usize >= layer.in_h {
+                        continue;
+                    }
+                    for ox in 0..layer.out_w {
+                        let ix = (ox * s + kx) as isize - layer.pad_left as isize;
+                        if ix >= 0 && (ix as usize) < layer.in_w {
+                            dx[(ci * layer.in_h + iy as usize) * layer.in_w + ix as usize] +=
+                                row[oy * layer.out_w + ox];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn weight<'a, F>(layer: &Conv2d, params: &'a [F]) -> (&'a [F], &'a [F]) {
+    let w = &params[layer.offset..][..layer.weight_len()];
+    (w, &params[layer.bias_offset()..][..layer.out_channels])
+}
+
+/// `y = conv(x) + b` for every example.
+pub fn forward<F: Float>(layer: &Conv2d, params: &[F], x: &[F], y: &mut [F], scratch: &mut [F]) {
+    let (w, bias) = weight(layer, params);
+    let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
+    let per = scratch_per_example(layer);
+    x.par_chunks(layer.in_len()).zip(y.par_chunks_mut(out * t)).zip(scratch.par_chunks_mut(per)).for_each(
+        |((x, y), scratch)| {
+            let cols = &mut scratch[..patch * t];
+            im2col(layer, x, cols);
+            matmul(out, t, patch, w, patch, 1, cols, t, y, false);
+            for (row, b) in y.chunks_exact_mut(t).zip(bias) {
+                row.iter_mut().for_each(|v| *v += *b);
+            }
+        },
+    );
+}
+
+/// `dx = conv^T(dy)` (`+=` when `accumulate`) for every example.
+pub fn backward_input<F: Float>(
+    layer: &Conv2d,
+    params: &[F],
+    dy: &[F],
+    dx: &mut [F],
+    accumulate: bool,
+    scratch: &mut [F],
+) {
+    let (w, _) = weight(layer, params);
+    let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
+    let per = scratch_per_example(layer);
+    dy.par_chunks(out * t).zip(dx.par_chunks_mut(layer.in_len())).zip(scratch.par_chunks_mut(per)).for_each(
+        |((dy, dx), scratch)| {
+            let dcols = &mut scratch[..patch * t];
+            // dcols = W^T dY: W read transposed through its strides.
+            matmul(patch, t, out, w, 1, patch, dy, t, dcols, false);
+            if !accumulate {
+                dx.fill(F::ZERO);
+            }
+            col2im(layer, dcols, dx);
+        },
+    );
+}
+
+/// One example's weight gradient, transposed (`[patch, out]`), into `gt`, and its bias
+/// gradient into `gb`: `G^T = cols dY^T`, `g_b = dY 1`.
+fn example_grad<F: Float>(layer: &Conv2d, x: &[F], dy: &[F], scratch: &mut [F], weight: F) -> (usize, usize) {
+    let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
+    let (cols, rest) = scratch.split_at_mut(patch * t);
+    let (dyt, rest) = rest.split_at_mut((patch * t).max(t * out));
+    im2col(layer, x, cols);
+    for co in 0..out {
+        for ti in 0..t {
+            dyt[ti * out + co] = weight * dy[co * t + ti];
+        }
+    }
+    matmul(patch, out, t, cols, t, 1, &dyt[..t * out], out, &mut rest[..patch * out], false);
+    (patch * t + (patch * t).max(t * out), patch * out)
+}
+
+/// The layer's gradient summed over the batch, each example weighted by `weights`
+/// when given: written (not added) to `gw` (`[out, patch]`) and `gb`.
+#[allow(clippy::too_many_arguments)]
+pub fn param_grad<F: Float>(
+    layer: &Conv2d,
+    x: &[F],
+    dy: &[F],
+    weights: Option<&[F]>,
+    gw: &mut [F],
+    gb: &mut [F],
+    scratch: &mut [F],
+) {
+    let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
+    let (gwt, scratch) = scratch.split_at_mut(patch * out);
+    gwt.fill(F::ZERO);
+    gb.fill(F::ZERO);
+    for (b, (x, dy)) in x.chunks_exact(layer.in_len()).zip(dy.chunks_exact(out * t)).enumerate() {
+        let c = weights.map_or(F::ONE, |w| w[b]);
+        let (offset, len) = example_grad(layer, x, dy, scratch, c);
+        gwt.iter_mut().zip(&scratch[offset..offset + len]).for_each(|(g, v)| *g += *v);
+        for (g, row) in gb.iter_mut().zip(dy.chunks_exact(t)) {
+            *g += c * row.iter().copied().sum::<F>();
+        }
+    }
+    for co in 0..out {
+        for p in 0..patch {
+            gw[co * patch + p] = gwt[p * out + co];
+        }
+    }
+}
+
+/// Each example's gradient in its row of `per_example` (`[batch, params]`).
+pub fn per_example_grads<F: Float>(
+    layer: &Conv2d,
+    x: &[F],
+    dy: &[F],
+    per_example: &mut [F],
+    params: usize,
+    scratch: &mut [F],
+) {
+    let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
+    let per = scratch_per_example(layer);
+    x.par_chunks(layer.in_len())
+        .zip(dy.par_chunks(out * t))
+        .zip(per_example.par_chunks_mut(params))
+        .zip(scratch.par_chunks_mut(per))
+        .for_each(|(((x, dy), row), scratch)| {
+            let (offset, len) = example_grad(layer, x, dy, scratch, F::ONE);
+            let gt = &scratch[offset..offset + len];
+            let gw = &mut row[layer.offset..][..layer.weight_len()];
+            for co in 0..out {
+                for p in 0..patch {
+                    gw[co * patch + p] = gt[p * out + co];
+                }
+            }
+            for (g, d) in row[layer.bias_offset()..][..out].iter_mut().zip(dy.chunks_exact(t)) {
+                *g = d.iter().copied().sum();
+            }
+        });
+}
+
+/// Adds each example's squared gradient norm for this layer to `out`, either from the
+/// materialized gradient or by the ghost identity
+/// `||G||^2 = sum_{t,t'} (a_t . a_t') (d_t . d_t')` over the `T` positions, whichever
+/// the plan chose.
+pub fn add_sq_norms<F: Float>(
+    layer: &Conv2d,
+    x: &[F],
+    dy: &[F],
+    out: &mut [F],
+    strategy: NormStrategy,
+    scratch: &mut [F],
+) {
+    let (patch, t, oc) = (layer.patch(), layer.positions(), layer.out_channels);
+    let per = scratch_per_example(layer);
+    x.par_chunks(layer.in_len())
+        .zip(dy.par_chunks(oc * t))
+        .zip(out.par_iter_mut())
+        .zip(scratch.par_chunks_mut(per))
+        .for_each(|(((x, dy), out), scratch)| {
+            let bias: F = dy.chunks_exact(t).map(|row| row.iter().copied().sum::<F>()).map(|s| s * s).sum();
+            let weight: F = match strategy {
+                NormStrategy::Materialized => {
+                    let (offset, len) = example_grad(layer, x, dy, scratch, F::ONE);
+                    scratch[offset..offset + len].iter().map(|v| *v * *v).sum()
+                }
+                NormStrategy::Ghost => {
+                    let (cols, rest) = scratch.split_at_mut(patch * t);
+                    let (_, grams) = rest.split_at_mut((patch * t).max(t * oc));
+                    let (ka, kd) = grams.split_at_mut(t * t);
+                    im2col(layer, x, cols);
+                    // K_a = cols^T cols and K_d = dY^T dY, both [T, T].
+                    matmul(t, t, patch, cols, 1, t, cols, t, ka, false);
+                    matmul(t, t, oc, dy, 1, t, dy, t, &mut kd[..t * t], false);
+                    ka.iter().zip(kd.iter()).map(|(a, d)| *a * *d).sum()
+                }
+            };
+            *out += weight + bias;
+        });
+}
+
+/// Max or average pooling over `window x window` squares at `stride`, no padding.
+pub fn pool_forward<F: Float>(pool: &Pool2d, x: &[F], y: &mut [F]) {
+    let inv = F::ONE / F::from_f64((pool.window * pool.window) as f64);
+    x.par_chunks(pool.in_len()).zip(y.par_chunks_mut(pool.out_len())).for_each(|(x, y)| {
+        for c in 0..pool.channels {
+            for oy in 0..pool.out_h {
+                for ox in 0..pool.out_w {
+                    let mut acc = match pool.kind {
+                        PoolKind::Max => x[pool.input_index(c, oy, ox, 0, 0)],
+                        PoolKind::Avg => F::ZERO,
+                    };
+                    for wy in 0..pool.window {
+                        for wx in 0..pool.window {
+                            let v = x[pool.input_index(c, oy, ox, wy, wx)];
+                            acc = match pool.kind {
+                                PoolKind::Max => acc.max(v),
+                                PoolKind::Avg => acc + v,
+                            };
+                        }
+                    }
+                    y[(c * pool.out_h + oy) * pool.out_w + ox] = match pool.kind {
+                        PoolKind::Max => acc,
+                        PoolKind::Avg => acc * inv,
+                    };
+                }
+            }
+        }
+    });
+}
+
+/// The pooling's gradient: to the (first) largest input of each window for max
+/// pooling, spread evenly for average pooling; `dx +=` when `accumulate`.
+pub fn pool_backward<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F], accumulate: bool) {
+    let inv = F::ONE / F::from_f64((pool.window * pool.window) as f64);
+    x.par_chunks(pool.in_len()).zip(dy.par_chunks(pool.out_len())).zip(dx.par_chunks_mut(pool.in_len())).for_each(
+        |((x, dy), dx)| {
+            if !accumulate {
+                dx.fill(F::ZERO);
+            }
+            for c in 0..pool.channels {
+                for oy in 0..pool.out_h {
+                    for ox in 0..pool.out_w {
+                        let g = dy[(c * pool.out_h + oy) * pool.out_w + ox];
+                        match pool.kind {
+                            PoolKind::Max => {
+                                let mut best = pool.input_index(c, oy, ox, 0, 0);
+                                for wy in 0..pool.window {
+                                    for wx in 0..pool.window {
+                                        let i = pool.input_index(c, oy, ox, wy, wx);
+                                        if x[i] > x[best] {
+                                            best = i;
+                                        }
+                                    }
+                                }
+                                dx[best] += g;
+                            }
+                            PoolKind::Avg => {
+                                for wy in 0..pool.window {
+                                    for wx in 0..pool.window {
+                                        dx[pool.input_index(c, oy, ox, wy, wx)] += g * inv;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Odd shapes: 2 input channels, 7x6 images, kernel 3, stride 2, padding 1 (top/left).
+    const LAYER: Conv2d = Conv2d {
+        offset: 3,
+        in_channels: 2,
+        out_channels: 4,
+        kernel: 3,
+        stride: 2,
+        pad_top: 1,
+        pad_left: 1,
+        in_h: 7,
+        in_w: 6,
+        out_h: 4,
+        out_w: 3,
+    };
+
+    fn values(n: usize, seed: u64) -> Vec<f64> {
+        (0..n).map(|i| (((i as u64 + 1) * (seed * 7919 + 104729)) % 1000) as f64 / 500.0 - 1.0).collect()
+    }
+
+    /// The convolution written out directly.
+    fn naive_forward(l: &Conv2d, params: &[f64], x: &[f64]) -> Vec<f64> {
+        let mut y = vec![0.0; l.out_channels * l.positions()];
+        for co in 0..l.out_channels {
+            for oy in 0..l.out_h {
+                for ox in 0..l.out_w {
+                    let mut acc = params[l.bias_offset() + co];
+                    for ci in 0..l.in_channels {
+                        for ky in 0..l.kernel {
+                            for kx in 0..l.kernel {
+                                let (iy, ix) = ((oy * l.stride + ky) as isize - 1, (ox * l.stride + kx) as isize - 1);
+                                if iy >= 0 && ix >= 0 && (iy as usize) < l.in_h && (ix as usize) < l.in_w {
+                                    let w =
+                                        params[l.offset + ((co * l.in_channels + ci) * l.kernel + ky) * l.kernel + kx];
+                                    acc += w * x[(ci * l.in_h + iy as usize) * l.in_w + ix as usize];
+                                }
+                            }
+                        }
+                    }
+                    y[(co * l.out_h + oy) * l.out_w + ox] = acc;
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn kernels_match_the_direct_convolution_and_its_derivatives() {
+        let l = LAYER;
+        let (batch, num_params) = (3, l.bias_offset() + l.out_channels);
+        let params = values(num_params, 1);
+        let x = values(batch * l.in_len(), 2);
+        let dy = values(batch * l.out_channels * l.positions(), 3);
+        let mut scratch = vec![0.0; batch * scratch_per_example(&l) + l.patch() * l.out_channels];
+        let mut y = vec![0.0; dy.len()];
+        forward(&l, &params, &x, &mut y, &mut scratch);
+        for b in 0..batch {
+            let want = naive_forward(&l, &params, &x[b * l.in_len()..][..l.in_len()]);
+            let got = &y[b * want.len()..][..want.len()];
+            assert!(want.iter().zip(got).all(|(a, b)| (a - b).abs() < 1e-12));
+        }
+        // The forward pass is linear in x and in the weights: the adjoint identities
+        // <dy, conv(x)> = <conv^T(dy), x> and <dy, d conv / dW> = <G, W> check the
+        // backward kernels against the forward one.
+        let mut dx = vec![0.0; x.len()];
+        backward_input(&l, &params, &dy, &mut dx, false, &mut scratch);
+        let mut no_bias = params.clone();
+        no_bias[l.bias_offset()..].fill(0.0);
+        let mut y0 = vec![0.0; dy.len()];
+        forward(&l, &no_bias, &x, &mut y0, &mut scratch);
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
+        assert!((dot(&dy, &y0) - dot(&dx, &x)).abs() < 1e-10);
+
+        let (mut gw, mut gb) = (vec![0.0; l.weight_len()], vec![0.0; l.out_channels]);
+        let weights = [0.5, 2.0, -1.0];
+        param_grad(&l, &x, &dy, Some(&weights), &mut gw, &mut gb, &mut scratch);
+        let mut per_example = vec![0.0; batch * num_params];
+        per_example_grads(&l, &x, &dy, &mut per_example, num_params, &mut scratch);
+        let mut norms = [vec![0.0; batch], vec![0.0; batch]];
+        add_sq_norms(&l, &x, &dy, &mut norms[0], NormStrategy::Ghost, &mut scratch);
+        add_sq_norms(&l, &x, &dy, &mut norms[1], NormStrategy::Materialized, &mut scratch);
+        let mut weighted = vec![0.0; num_params];
+        for b in 0..batch {
+            let row = &per_example[b * num_params..][..num_params];
+            let w_part = &row[l.offset..l.bias_offset()];
+            // <dy_b, conv_W(x_b)> with the bias off equals <G_b, W>.
+            let yb = &y0[b * dy.len() / batch..][..dy.len() / batch];
+            let dyb = &dy[b * dy.len() / batch..][..dy.len() / batch];
+            assert!((dot(dyb, yb) - dot(w_part, &params[l.offset..l.bias_offset()])).abs() < 1e-10);
+            let norm2 = row.iter().map(|v| v * v).sum::<f64>();
+            assert!((norms[0][b] - norm2).abs() < 1e-10 * norm2 && (norms[1][b] - norm2).abs() < 1e-10 * norm2);
+            weighted.iter_mut().zip(row).for_each(|(s, v)| *s += weights[b] * v);
+        }
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-10);
+        assert!(close(&gw, &weighted[l.offset..l.bias_offset()]) && close(&gb, &weighted[l.bias_offset()..]));
+    }
+
+    #[test]
+    fn pooling_forward_and_backward() {
+        let pool =
+            Pool2d { kind: PoolKind::Max, channels: 1, in_h: 3, in_w: 3, window: 2, stride: 1, out_h: 2, out_w: 2 };
+        let x = [1.0, 5.0, 2.0, 4.0, 3.0, 9.0, 0.0, 8.0, 6.0];
+        let mut y = [0.0; 4];
+        pool_forward(&pool, &x, &mut y);
+        assert_eq!(y, [5.0, 9.0, 8.0, 9.0]);
+        let mut dx = [0.0; 9];
+        pool_backward(&pool, &x, &[1.0, 2.0, 3.0, 4.0], &mut dx, false);
+        assert_eq!(dx, [0.0, 1.0, 0.0, 0.0, 0.0, 6.0, 0.0, 3.0, 0.0]);
+        let avg = Pool2d { kind: PoolKind::Avg, stride: 2, window: 2, in_h: 4, in_w: 4, out_h: 2, out_w: 2, ..pool };
+        let x: Vec<f64> = (0..16).map(|v| v as f64).collect();
+        let mut y = [0.0; 4];
+        pool_forward(&avg, &x, &mut y);
+        assert_eq!(y, [2.5, 4.5, 10.5, 12.5]);
+        let mut dx = vec![1.0; 16];
+        pool_backward(&avg, &x, &[4.0, 0.0, 0.0, 0.0], &mut dx, true);
+        assert_eq!(&dx[..6], &[2.0, 2.0, 1.0, 1.0, 2.0, 2.0]);
+    }
+}
