@@ -1,7 +1,8 @@
-//! `cargo bench`: the paper's Adult models, private and non-private, at the paper's
-//! batch sizes. One iteration is one epoch of Adult's training split (30162 examples
-//! in fixed-size batches on random data of its shape), so criterion's time is the time
-//! per epoch and its throughput the examples per second.
+//! `cargo bench`: the paper's models, private and non-private, at the paper's batch
+//! sizes, on random data of their datasets' shapes. For the Adult models one iteration
+//! is one epoch (30162 examples in fixed-size batches), so criterion's time is the time
+//! per epoch; for the MNIST CNN it is 1200 examples, a fiftieth of an epoch. The
+//! throughput is examples per second either way.
 //!
 //! `cargo bench -- ffnn/private` runs one group; `dpsgd bench` measures a single
 //! configuration the same way, with a JSON report.
@@ -10,18 +11,20 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dpsgd::bench::{ADULT_TRAIN_EXAMPLES, StepRunner};
-use dpsgd::models::{Ffnn, LogisticRegression};
+use dpsgd::models::{Ffnn, LogisticRegression, MnistCnn};
 use dpsgd::runtime::PrivateModel;
 
 const BATCH_SIZES: [usize; 6] = [20, 40, 60, 80, 100, 120];
 
-fn bench_model<M: PrivateModel<f32>>(c: &mut Criterion, name: &str) {
+/// Benchmarks `M` with iterations of `examples` examples, on a random dataset of
+/// `dataset` examples.
+fn bench_model<M: PrivateModel<f32>>(c: &mut Criterion, name: &str, dataset: usize, examples: usize) {
     for (mode, private) in [("private", true), ("non_private", false)] {
         let mut group = c.benchmark_group(format!("{name}/{mode}"));
-        group.throughput(Throughput::Elements(ADULT_TRAIN_EXAMPLES as u64));
         for batch_size in BATCH_SIZES {
-            let mut runner = StepRunner::<M>::new(batch_size, private, ADULT_TRAIN_EXAMPLES).expect("valid settings");
-            let steps = runner.steps_per_epoch(ADULT_TRAIN_EXAMPLES);
+            let mut runner = StepRunner::<M>::new(batch_size, private, dataset).expect("valid settings");
+            let steps = runner.steps_per_epoch(examples);
+            group.throughput(Throughput::Elements((steps * batch_size) as u64));
             group.bench_with_input(BenchmarkId::from_parameter(batch_size), &steps, |b, &steps| {
                 b.iter(|| {
                     for _ in 0..steps {
@@ -34,9 +37,10 @@ fn bench_model<M: PrivateModel<f32>>(c: &mut Criterion, name: &str) {
     }
 }
 
-fn adult_models(c: &mut Criterion) {
-    bench_model::<LogisticRegression<f32>>(c, "logreg");
-    bench_model::<Ffnn<f32>>(c, "ffnn");
+fn paper_models(c: &mut Criterion) {
+    bench_model::<LogisticRegression<f32>>(c, "logreg", ADULT_TRAIN_EXAMPLES, ADULT_TRAIN_EXAMPLES);
+    bench_model::<Ffnn<f32>>(c, "ffnn", ADULT_TRAIN_EXAMPLES, ADULT_TRAIN_EXAMPLES);
+    bench_model::<MnistCnn<f32>>(c, "mnist_cnn", 6000, 1200);
 }
 
 criterion_group! {
@@ -45,6 +49,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = adult_models
+    targets = paper_models
 }
 criterion_main!(benches);

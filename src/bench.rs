@@ -198,30 +198,39 @@ pub struct Timing {
     pub warmup_seconds: f64,
 }
 
-/// Examples per second of `M`'s training steps at `batch_size` on `device`.
+/// Random examples the benchmarks cycle over: the dataset's size, up to this many.
+const MAX_BENCH_EXAMPLES: usize = 10_000;
+
+/// Examples per second of `M`'s training steps at `batch_size` on `device`; an epoch is
+/// `epoch_examples` (the model's training set).
 pub fn measure<M: PrivateModel<f32>>(
     device: Device,
     batch_size: usize,
     private: bool,
     timing: Timing,
+    epoch_examples: usize,
 ) -> Result<BenchReport> {
     if timing.repeats == 0 || timing.min_seconds.is_nan() || timing.min_seconds <= 0.0 {
         return Err(Error::Config("give at least one repeat of a positive duration".into()));
     }
     match device {
         Device::Cpu => {
-            let runner = StepRunner::<M>::new(batch_size, private, ADULT_TRAIN_EXAMPLES)?;
-            measure_runner(runner, "cpu".into(), batch_size, private, timing)
+            let runner = StepRunner::<M>::new(batch_size, private, bench_examples(batch_size, epoch_examples))?;
+            measure_runner(runner, "cpu".into(), batch_size, private, timing, epoch_examples)
         }
         #[cfg(feature = "cuda")]
         Device::Cuda => {
-            let runner = StepRunner::<M, _>::on_gpu(batch_size, private, ADULT_TRAIN_EXAMPLES)?;
+            let runner = StepRunner::<M, _>::on_gpu(batch_size, private, bench_examples(batch_size, epoch_examples))?;
             let name = runner.engine.device_name().to_string();
-            measure_runner(runner, name, batch_size, private, timing)
+            measure_runner(runner, name, batch_size, private, timing, epoch_examples)
         }
         #[cfg(not(feature = "cuda"))]
         Device::Cuda => Err(Device::cuda_not_built()),
     }
+}
+
+fn bench_examples(batch_size: usize, epoch_examples: usize) -> usize {
+    epoch_examples.min(MAX_BENCH_EXAMPLES.max(batch_size))
 }
 
 fn measure_runner<M: PrivateModel<f32>, E: Engine<f32>>(
@@ -230,6 +239,7 @@ fn measure_runner<M: PrivateModel<f32>, E: Engine<f32>>(
     batch_size: usize,
     private: bool,
     timing: Timing,
+    epoch_examples: usize,
 ) -> Result<BenchReport> {
     // Warm up, and learn how many steps fill `min_seconds`.
     let start = Instant::now();
@@ -264,8 +274,8 @@ fn measure_runner<M: PrivateModel<f32>, E: Engine<f32>>(
         repeats: timing.repeats,
         steps_per_repeat,
         examples_per_second,
-        epoch_seconds: ADULT_TRAIN_EXAMPLES as f64 / examples_per_second.median,
-        epoch_examples: ADULT_TRAIN_EXAMPLES,
+        epoch_seconds: epoch_examples as f64 / examples_per_second.median,
+        epoch_examples,
         peak_memory_bytes: peak_memory_bytes(),
     })
 }

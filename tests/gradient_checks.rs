@@ -43,6 +43,12 @@ fn stacked_tanh_and_sigmoid() {
 }
 
 #[test]
+fn convolutions_and_pooling() {
+    check(&common::model::<f64, common::SmallCnn<f64>>(8, 1.0), 5);
+    check(&common::model::<f64, common::SmallCnn<f64>>(9, 3.0), 3);
+}
+
+#[test]
 fn paper_models() {
     check(&common::model::<f64, dpsgd::models::LogisticRegression<f64>>(4, 1.0), 6);
     check(&common::model::<f64, dpsgd::models::Ffnn<f64>>(5, 1.0), 6);

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::args::{Args, LossKind};
-use crate::graph::{Act, Graph, Op};
+use crate::graph::{Act, Graph, Op, conv_output};
 use crate::parse::{LayerKind, ModelDef};
 use crate::plan::{Plan, Slot};
 
@@ -21,24 +21,52 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     // called `spec` from colliding with `SPEC`.
     let layer_consts: Vec<_> =
         model.layers.iter().map(|l| format_ident!("LAYER_{}", l.ident.to_string().to_uppercase())).collect();
-    let layer_defs = model.layers.iter().zip(&layer_consts).zip(&plan.layer_offsets).map(|((layer, name), offset)| {
-        let LayerKind::Linear { inputs, outputs } = layer.kind;
-        quote! { pub(super) const #name: #krate::Dense = #krate::Dense { offset: #offset, inputs: #inputs, outputs: #outputs }; }
-    });
+    let geometry: Vec<LayerGeometry> = (0..model.layers.len()).map(|i| layer_geometry(def, graph, i)).collect();
+    let layer_defs = model.layers.iter().zip(&layer_consts).zip(&plan.layer_offsets).zip(&geometry).map(
+        |(((layer, name), offset), geometry)| match (layer.kind, geometry) {
+            (LayerKind::Linear { inputs, outputs }, _) => quote! {
+                pub(super) const #name: #krate::Dense = #krate::Dense { offset: #offset, inputs: #inputs, outputs: #outputs };
+            },
+            (LayerKind::Conv2d { in_channels, out_channels, kernel, stride, .. }, LayerGeometry::Conv { input, output, pad }) => {
+                let ((in_h, in_w), (out_h, out_w), (pad_top, pad_left)) = (*input, *output, *pad);
+                quote! {
+                    pub(super) const #name: #krate::Conv2d = #krate::Conv2d {
+                        offset: #offset, in_channels: #in_channels, out_channels: #out_channels, kernel: #kernel,
+                        stride: #stride, pad_top: #pad_top, pad_left: #pad_left, in_h: #in_h, in_w: #in_w,
+                        out_h: #out_h, out_w: #out_w,
+                    };
+                }
+            }
+            (LayerKind::Conv2d { .. }, LayerGeometry::Dense) => unreachable!("a convolution has its geometry"),
+        },
+    );
     let param_tensors = model.layers.iter().zip(&plan.layer_offsets).flat_map(|(layer, &offset)| {
-        let LayerKind::Linear { inputs, outputs } = layer.kind;
         let (weight, bias) = (format!("{}.weight", layer.ident), format!("{}.bias", layer.ident));
-        let bias_offset = offset + inputs * outputs;
-        [
-            quote! { #krate::ParamTensor { name: #weight, offset: #offset, shape: &[#inputs, #outputs], fan_in: #inputs, transposed: true } },
-            quote! { #krate::ParamTensor { name: #bias, offset: #bias_offset, shape: &[#outputs], fan_in: #inputs, transposed: false } },
-        ]
+        let (weight_len, _) = layer.kind.param_lens();
+        let bias_offset = offset + weight_len;
+        match layer.kind {
+            LayerKind::Linear { inputs, outputs } => [
+                quote! { #krate::ParamTensor { name: #weight, offset: #offset, shape: &[#inputs, #outputs], fan_in: #inputs, transposed: true } },
+                quote! { #krate::ParamTensor { name: #bias, offset: #bias_offset, shape: &[#outputs], fan_in: #inputs, transposed: false } },
+            ],
+            LayerKind::Conv2d { in_channels, out_channels, kernel, .. } => {
+                let fan_in = in_channels * kernel * kernel;
+                [
+                    quote! { #krate::ParamTensor { name: #weight, offset: #offset, shape: &[#out_channels, #in_channels, #kernel, #kernel], fan_in: #fan_in, transposed: false } },
+                    quote! { #krate::ParamTensor { name: #bias, offset: #bias_offset, shape: &[#out_channels], fan_in: #fan_in, transposed: false } },
+                ]
+            }
+        }
     });
     let layer_accessors = model.layers.iter().zip(&layer_consts).map(|(layer, name)| {
         let (field, vis, docs) = (&layer.ident, &layer.vis, &layer.docs);
+        let view = match layer.kind {
+            LayerKind::Linear { .. } => quote! { #krate::spec::DenseView<'_, F> },
+            LayerKind::Conv2d { .. } => quote! { #krate::spec::ConvView<'_, F> },
+        };
         quote! {
             #(#docs)*
-            #vis fn #field(&self) -> #krate::spec::DenseView<'_, F> {
+            #vis fn #field(&self) -> #view {
                 __plan::#name.view(&self.params)
             }
         }
@@ -54,6 +82,21 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         let name = &layer_consts[layer];
         quote! { __plan::#name }
     };
+    let pool_const = |id: usize| {
+        let node = &graph.nodes[id];
+        let Op::Pool { max, window, stride, arg } = node.op else { unreachable!("a pooling node") };
+        let ((channels, in_h, in_w), (_, out_h, out_w)) =
+            (graph.nodes[arg].image.expect("pooling takes an image"), node.image.expect("pooling gives an image"));
+        let kind = if max {
+            quote! { #krate::PoolKind::Max }
+        } else {
+            quote! { #krate::PoolKind::Avg }
+        };
+        quote! {
+            #krate::Pool2d { kind: #kind, channels: #channels, in_h: #in_h, in_w: #in_w, window: #window,
+                stride: #stride, out_h: #out_h, out_w: #out_w }
+        }
+    };
     let act = |a: Act| match a {
         Act::Relu => quote! { #krate::Activation::Relu },
         Act::Sigmoid => quote! { #krate::Activation::Sigmoid },
@@ -66,7 +109,18 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
             Op::Input => return None,
             Op::Layer { layer, arg } => {
                 let (l, x) = (layer_const(layer), value(arg));
-                quote! { engine.dense_forward(#l, #x, #y); }
+                match model.layers[layer].kind {
+                    LayerKind::Linear { .. } => quote! { engine.dense_forward(#l, #x, #y); },
+                    LayerKind::Conv2d { .. } => quote! { engine.conv2d_forward(#l, #x, #y); },
+                }
+            }
+            Op::Pool { arg, .. } => {
+                let (p, x) = (pool_const(id), value(arg));
+                quote! { engine.pool2d_forward(#p, #x, #y); }
+            }
+            Op::Flatten { arg } => {
+                let x = value(arg);
+                quote! { engine.copy(#x, #y, false); }
             }
             Op::Activation { act: a, arg } => {
                 let (a, x) = (act(a), value(arg));
@@ -90,8 +144,16 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         match graph.nodes[step.from].op {
             Op::Layer { layer, .. } => {
                 let l = layer_const(layer);
-                quote! { engine.dense_backward_input(#l, #dy, #dx, #acc); }
+                match model.layers[layer].kind {
+                    LayerKind::Linear { .. } => quote! { engine.dense_backward_input(#l, #dy, #dx, #acc); },
+                    LayerKind::Conv2d { .. } => quote! { engine.conv2d_backward_input(#l, #dy, #dx, #acc); },
+                }
             }
+            Op::Pool { arg, .. } => {
+                let (p, x) = (pool_const(step.from), value(arg));
+                quote! { engine.pool2d_backward(#p, #x, #dy, #dx, #acc); }
+            }
+            Op::Flatten { .. } => quote! { engine.copy(#dy, #dx, #acc); },
             Op::Activation { act: a, .. } => {
                 let (a, y) = (act(a), value(step.from));
                 quote! { engine.activation_backward(#a, #y, #dy, #dx, #acc); }
@@ -101,21 +163,30 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         }
     });
 
-    // (layer constant, its input, its output gradient) for every layer application.
-    let layer_uses: Vec<_> = graph
-        .nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(id, node)| match node.op {
-            Op::Layer { layer, arg } => Some((layer_const(layer), value(arg), delta(id))),
-            _ => None,
-        })
-        .collect();
-    let sq_norm_calls =
-        layer_uses.iter().map(|(l, x, dy)| quote! { engine.dense_add_sq_norms(#l, #x, #dy, #sq_norms); });
-    let param_grad_calls =
-        layer_uses.iter().map(|(l, x, dy)| quote! { engine.dense_param_grad(#l, #x, #dy, weights); });
-    let per_example_calls = layer_uses.iter().map(|(l, x, dy)| quote! { engine.dense_per_example_grads(#l, #x, #dy); });
+    // The calls of each phase for every layer application, by layer kind.
+    let mut sq_norm_calls = Vec::new();
+    let mut param_grad_calls = Vec::new();
+    let mut per_example_calls = Vec::new();
+    for (id, node) in graph.nodes.iter().enumerate() {
+        let Op::Layer { layer, arg } = node.op else { continue };
+        let (l, x, dy) = (layer_const(layer), value(arg), delta(id));
+        match (model.layers[layer].kind, &geometry[layer]) {
+            (LayerKind::Linear { .. }, _) => {
+                sq_norm_calls.push(quote! { engine.dense_add_sq_norms(#l, #x, #dy, #sq_norms); });
+                param_grad_calls.push(quote! { engine.dense_param_grad(#l, #x, #dy, weights); });
+                per_example_calls.push(quote! { engine.dense_per_example_grads(#l, #x, #dy); });
+            }
+            (LayerKind::Conv2d { .. }, geometry) => {
+                let strategy = match geometry.ghost_is_cheaper(model.layers[layer].kind) {
+                    true => quote! { #krate::NormStrategy::Ghost },
+                    false => quote! { #krate::NormStrategy::Materialized },
+                };
+                sq_norm_calls.push(quote! { engine.conv2d_add_sq_norms(#l, #x, #dy, #sq_norms, #strategy); });
+                param_grad_calls.push(quote! { engine.conv2d_param_grad(#l, #x, #dy, weights); });
+                per_example_calls.push(quote! { engine.conv2d_per_example_grads(#l, #x, #dy); });
+            }
+        }
+    }
 
     let name = ident.to_string();
     let (input_width, outputs) = (forward.input_width, forward.output_width);
@@ -209,6 +280,40 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                     #(#per_example_calls)*
                 }
             }
+        }
+    }
+}
+
+/// Where a layer applies: a dense layer has nothing more to know; a convolution its
+/// input and output sizes and its padding.
+enum LayerGeometry {
+    Dense,
+    Conv { input: (usize, usize), output: (usize, usize), pad: (usize, usize) },
+}
+
+impl LayerGeometry {
+    /// Whether the ghost norm (`T^2 (patch + out)` per example) costs less than the
+    /// materialized gradient (`T patch out`), for `T` output positions.
+    fn ghost_is_cheaper(&self, kind: LayerKind) -> bool {
+        match (self, kind) {
+            (LayerGeometry::Conv { output, .. }, LayerKind::Conv2d { in_channels, out_channels, kernel, .. }) => {
+                let (t, patch) = (output.0 * output.1, in_channels * kernel * kernel);
+                t * t * (patch + out_channels) < t * patch * out_channels
+            }
+            _ => true,
+        }
+    }
+}
+
+fn layer_geometry(def: &ModelDef, graph: &Graph, layer: usize) -> LayerGeometry {
+    match def.model.layers[layer].kind {
+        LayerKind::Linear { .. } => LayerGeometry::Dense,
+        LayerKind::Conv2d { kernel, stride, same, .. } => {
+            let (id, arg) = graph.layer_node(layer).expect("every layer is used once");
+            let (_, h, w) = graph.nodes[arg].image.expect("a convolution takes an image");
+            let (_, oh, ow) = graph.nodes[id].image.expect("a convolution gives an image");
+            let pad = |size| conv_output(size, kernel, stride, same).expect("checked when the graph was built").1;
+            LayerGeometry::Conv { input: (h, w), output: (oh, ow), pad: (pad(h), pad(w)) }
         }
     }
 }

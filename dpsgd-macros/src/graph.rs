@@ -50,13 +50,26 @@ pub enum Op {
         lhs: NodeId,
         rhs: NodeId,
     },
+    /// `max_pool2d(x, window, stride)` or `avg_pool2d(...)` of an image.
+    Pool {
+        max: bool,
+        window: usize,
+        stride: usize,
+        arg: NodeId,
+    },
+    /// `flatten(x)`: an image as a vector, in `[channels, height, width]` order.
+    Flatten {
+        arg: NodeId,
+    },
 }
 
 impl Op {
     pub fn args(&self) -> Vec<NodeId> {
         match *self {
             Op::Input => vec![],
-            Op::Layer { arg, .. } | Op::Activation { arg, .. } => vec![arg],
+            Op::Layer { arg, .. } | Op::Activation { arg, .. } | Op::Pool { arg, .. } | Op::Flatten { arg } => {
+                vec![arg]
+            }
             Op::Add { lhs, rhs } => vec![lhs, rhs],
         }
     }
@@ -66,12 +79,37 @@ pub struct Node {
     pub op: Op,
     /// Floats per example.
     pub width: usize,
+    /// `(channels, height, width)` for images.
+    pub image: Option<(usize, usize, usize)>,
+}
+
+/// A convolution's output size and padding under TensorFlow's rules: SAME gives
+/// `ceil(in / stride)` positions, padded evenly with any odd pixel at the bottom/right;
+/// VALID gives `(in - k) / stride + 1`, unpadded. `None` when the kernel does not fit.
+pub fn conv_output(input: usize, kernel: usize, stride: usize, same: bool) -> Option<(usize, usize)> {
+    if same {
+        let out = input.div_ceil(stride);
+        let pad = ((out - 1) * stride + kernel).saturating_sub(input);
+        Some((out, pad / 2))
+    } else {
+        (input >= kernel).then(|| ((input - kernel) / stride + 1, 0))
+    }
 }
 
 /// Nodes in evaluation order (every argument before its use); node 0 is the input.
 pub struct Graph {
     pub nodes: Vec<Node>,
     pub output: NodeId,
+}
+
+impl Graph {
+    /// The node applying layer `layer`, which each layer has exactly one of.
+    pub fn layer_node(&self, layer: usize) -> Option<(NodeId, NodeId)> {
+        self.nodes.iter().enumerate().find_map(|(id, n)| match n.op {
+            Op::Layer { layer: l, arg } if l == layer => Some((id, arg)),
+            _ => None,
+        })
+    }
 }
 
 impl Graph {
@@ -82,7 +120,7 @@ impl Graph {
             requires[id] = match node.op {
                 Op::Input => false,
                 Op::Layer { .. } => true,
-                Op::Activation { arg, .. } => requires[arg],
+                Op::Activation { arg, .. } | Op::Pool { arg, .. } | Op::Flatten { arg } => requires[arg],
                 Op::Add { lhs, rhs } => requires[lhs] || requires[rhs],
             };
         }
@@ -107,13 +145,14 @@ struct Builder<'a> {
     errors: &'a mut Errors,
 }
 
-const LANGUAGE: &str = "forward may use `let` bindings, layer calls `self.layer(x)`, relu, sigmoid, tanh and `+`";
+const LANGUAGE: &str = "forward may use `let` bindings, layer calls `self.layer(x)`, relu, sigmoid, tanh, `+`, \
+     max_pool2d(x, window, stride), avg_pool2d(x, window, stride) and flatten(x)";
 
 pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Errors) -> Option<Graph> {
     let forward = &def.forward;
     let mut b = Builder {
         def,
-        nodes: vec![Node { op: Op::Input, width: forward.input_width }],
+        nodes: vec![Node { op: Op::Input, width: forward.input_width, image: forward.input_image }],
         scope: HashMap::new(),
         layer_uses: vec![None; def.model.layers.len()],
         errors,
@@ -177,8 +216,21 @@ pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Error
 
 impl Builder<'_> {
     fn push(&mut self, op: Op, width: usize) -> NodeId {
-        self.nodes.push(Node { op, width });
+        self.nodes.push(Node { op, width, image: None });
         self.nodes.len() - 1
+    }
+
+    fn push_image(&mut self, op: Op, image: (usize, usize, usize)) -> NodeId {
+        self.nodes.push(Node { op, width: image.0 * image.1 * image.2, image: Some(image) });
+        self.nodes.len() - 1
+    }
+
+    /// Describes a value's shape for messages.
+    fn describe(&self, id: NodeId) -> String {
+        match self.nodes[id].image {
+            Some((c, h, w)) => format!("a {c}x{h}x{w} image (channels x height x width)"),
+            None => format!("{} features", self.nodes[id].width),
+        }
     }
 
     fn local(&mut self, local: &syn::Local) {
@@ -250,12 +302,16 @@ impl Builder<'_> {
                 }
                 let (lhs, rhs) = (self.expr(&bin.left), self.expr(&bin.right));
                 let (lhs, rhs) = (lhs?, rhs?);
-                let (a, b) = (self.nodes[lhs].width, self.nodes[rhs].width);
-                if a != b {
-                    self.errors.spanned(expr, format!("cannot add values of different shapes: {a} and {b} features"));
+                let (a, b) = (&self.nodes[lhs], &self.nodes[rhs]);
+                if a.width != b.width || a.image != b.image {
+                    let (a, b) = (self.describe(lhs), self.describe(rhs));
+                    self.errors.spanned(expr, format!("cannot add values of different shapes: {a} and {b}"));
                     return None;
                 }
-                Some(self.push(Op::Add { lhs, rhs }, a))
+                let (width, image) = (a.width, a.image);
+                let id = self.push(Op::Add { lhs, rhs }, width);
+                self.nodes[id].image = image;
+                Some(id)
             }
             other => self.unsupported(other, format!("unsupported expression; {LANGUAGE}")),
         }
@@ -343,9 +399,14 @@ impl Builder<'_> {
         }
         self.layer_uses[index] = Some(name.span());
         let arg = arg?;
-        let width = self.nodes[arg].width;
+        let (width, image) = (self.nodes[arg].width, self.nodes[arg].image);
         match model.layers[index].kind {
             LayerKind::Linear { inputs, outputs } => {
+                if image.is_some() {
+                    let got = self.describe(arg);
+                    self.errors.spanned(call, format!("layer `{name}` is Linear<{inputs}, {outputs}> but gets {got}; flatten it first: `flatten(x)`"));
+                    return None;
+                }
                 if width != inputs {
                     self.errors.spanned(
                         call,
@@ -354,6 +415,30 @@ impl Builder<'_> {
                     return None;
                 }
                 Some(self.push(Op::Layer { layer: index, arg }, outputs))
+            }
+            LayerKind::Conv2d { in_channels, out_channels, kernel, stride, same } => {
+                let conv = format!(
+                    "Conv2d<{in_channels}, {out_channels}, {kernel}, {stride}, {}>",
+                    if same { "Same" } else { "Valid" }
+                );
+                let Some((_, h, w)) = image.filter(|&(c, _, _)| c == in_channels) else {
+                    let got = self.describe(arg);
+                    self.errors.spanned(call, format!("layer `{name}` is {conv} but gets {got}"));
+                    return None;
+                };
+                match (conv_output(h, kernel, stride, same), conv_output(w, kernel, stride, same)) {
+                    (Some((oh, _)), Some((ow, _))) => {
+                        Some(self.push_image(Op::Layer { layer: index, arg }, (out_channels, oh, ow)))
+                    }
+                    _ => {
+                        let got = self.describe(arg);
+                        self.errors.spanned(
+                            call,
+                            format!("layer `{name}` is {conv}: its kernel does not fit {got} without padding"),
+                        );
+                        None
+                    }
+                }
             }
         }
     }
@@ -364,6 +449,18 @@ impl Builder<'_> {
         args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>,
         call: &Expr,
     ) -> Option<NodeId> {
+        match name.to_string().as_str() {
+            "max_pool2d" | "avg_pool2d" => return self.pool_call(name, args, call),
+            "flatten" => {
+                let arg = self.single_arg(args, call, "`flatten`")?;
+                let Some((c, h, w)) = self.nodes[arg].image else {
+                    self.errors.spanned(call, "flatten takes an image; this value is already a vector");
+                    return None;
+                };
+                return Some(self.push(Op::Flatten { arg }, c * h * w));
+            }
+            _ => {}
+        }
         let Some(act) = Act::from_name(&name.to_string()) else {
             let hint = if self.def.model.layers.iter().any(|l| l.ident == *name) {
                 format!("; call the layer as `self.{name}(...)`")
@@ -377,8 +474,47 @@ impl Builder<'_> {
             return None;
         };
         let arg = self.single_arg(args, call, &format!("`{name}`"))?;
-        let width = self.nodes[arg].width;
-        Some(self.push(Op::Activation { act, arg }, width))
+        let (width, image) = (self.nodes[arg].width, self.nodes[arg].image);
+        let id = self.push(Op::Activation { act, arg }, width);
+        self.nodes[id].image = image;
+        Some(id)
+    }
+
+    /// `max_pool2d(x, window, stride)` or `avg_pool2d(x, window, stride)`.
+    fn pool_call(
+        &mut self,
+        name: &Ident,
+        args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>,
+        call: &Expr,
+    ) -> Option<NodeId> {
+        let usage = format!("write `{name}(x, window, stride)` with integer literals");
+        if args.len() != 3 {
+            self.errors.spanned(call, usage);
+            if let Some(value) = args.first() {
+                self.expr(value);
+            }
+            return None;
+        }
+        let arg = self.expr(&args[0]);
+        let literal = |e: &Expr| match e {
+            Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => i.base10_parse::<usize>().ok().filter(|&v| v > 0),
+            _ => None,
+        };
+        let (Some(window), Some(stride)) = (literal(&args[1]), literal(&args[2])) else {
+            self.errors.spanned(call, usage);
+            return None;
+        };
+        let arg = arg?;
+        let Some((c, h, w)) = self.nodes[arg].image else {
+            self.errors.spanned(call, format!("`{name}` pools an image; this value is a vector"));
+            return None;
+        };
+        if window > h || window > w {
+            self.errors.spanned(call, format!("a {window}x{window} window does not fit an image of {h}x{w}"));
+            return None;
+        }
+        let out = ((h - window) / stride + 1, (w - window) / stride + 1);
+        Some(self.push_image(Op::Pool { max: name == "max_pool2d", window, stride, arg }, (c, out.0, out.1)))
     }
 }
 

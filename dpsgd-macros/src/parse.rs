@@ -40,7 +40,31 @@ pub struct LayerDecl {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerKind {
-    Linear { inputs: usize, outputs: usize },
+    Linear {
+        inputs: usize,
+        outputs: usize,
+    },
+    /// `Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>`: square kernels,
+    /// TensorFlow's padding rules.
+    Conv2d {
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        same: bool,
+    },
+}
+
+impl LayerKind {
+    /// `(weight_len, bias_len)`.
+    pub fn param_lens(self) -> (usize, usize) {
+        match self {
+            LayerKind::Linear { inputs, outputs } => (inputs * outputs, outputs),
+            LayerKind::Conv2d { in_channels, out_channels, kernel, .. } => {
+                (out_channels * in_channels * kernel * kernel, out_channels)
+            }
+        }
+    }
 }
 
 pub struct ForwardDef {
@@ -48,6 +72,8 @@ pub struct ForwardDef {
     pub vis: Visibility,
     pub input: Ident,
     pub input_width: usize,
+    /// `(channels, height, width)` when the input is an `Image<C, H, W>`.
+    pub input_image: Option<(usize, usize, usize)>,
     pub output_width: usize,
     pub stmts: Vec<Stmt>,
     /// The closing brace, where an error about the result points when there is no
@@ -137,19 +163,62 @@ fn parse_struct(s: &ItemStruct, errors: &mut Errors) -> StructDef {
 }
 
 /// `Linear<IN, OUT>`.
+const LAYER_TYPES: &str = "Linear<IN, OUT>, Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>";
+
 fn parse_layer_type(ty: &Type, errors: &mut Errors) -> Option<LayerKind> {
-    let (name, dims) = sized_type(ty, errors)?;
-    match (name.to_string().as_str(), dims.as_slice()) {
-        ("Linear", [inputs, outputs]) => Some(LayerKind::Linear { inputs: *inputs, outputs: *outputs }),
-        ("Linear", _) => {
+    let (name, dims, padding) = sized_type_with_padding(ty, errors)?;
+    match (name.to_string().as_str(), dims.as_slice(), padding) {
+        ("Linear", [inputs, outputs], None) => Some(LayerKind::Linear { inputs: *inputs, outputs: *outputs }),
+        ("Linear", _, _) => {
             errors.spanned(ty, "write a dense layer as `Linear<IN, OUT>`");
             None
         }
+        ("Conv2d", [in_channels, out_channels, kernel, stride], Some(same)) => Some(LayerKind::Conv2d {
+            in_channels: *in_channels,
+            out_channels: *out_channels,
+            kernel: *kernel,
+            stride: *stride,
+            same,
+        }),
+        ("Conv2d", _, _) => {
+            errors
+                .spanned(ty, "write a convolution as `Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>`");
+            None
+        }
         _ => {
-            errors.spanned(&name, format!("unknown layer type `{name}`; supported: Linear<IN, OUT>"));
+            errors.spanned(&name, format!("unknown layer type `{name}`; supported: {LAYER_TYPES}"));
             None
         }
     }
+}
+
+/// `Name<N, ..., Same|Valid>`: the sizes, and the padding when the last argument
+/// names one.
+fn sized_type_with_padding(ty: &Type, errors: &mut Errors) -> Option<(Ident, Vec<usize>, Option<bool>)> {
+    if let Type::Path(path) = ty
+        && let Some(segment) = path.path.segments.last()
+        && let syn::PathArguments::AngleBracketed(args) = &segment.arguments
+        && let Some(syn::GenericArgument::Type(Type::Path(last))) = args.args.last()
+    {
+        let same = match last.path.get_ident().map(|i| i.to_string()).as_deref() {
+            Some("Same") => true,
+            Some("Valid") => false,
+            _ => {
+                errors.spanned(last, "padding is `Same` or `Valid`");
+                return None;
+            }
+        };
+        let mut without = segment.clone();
+        if let syn::PathArguments::AngleBracketed(a) = &mut without.arguments {
+            let kept: Vec<_> = a.args.iter().take(a.args.len() - 1).cloned().collect();
+            a.args = kept.into_iter().collect();
+        }
+        let stripped: Type = syn::parse_quote!(#without);
+        let (name, dims) = sized_type(&stripped, errors)?;
+        return Some((name, dims, Some(same)));
+    }
+    let (name, dims) = sized_type(ty, errors)?;
+    Some((name, dims, None))
 }
 
 /// `Name<N, ...>` with positive integer literal arguments.
@@ -223,9 +292,17 @@ fn parse_impl(i: &ItemImpl, model: &StructDef, errors: &mut Errors) -> Option<Fo
     }
     let input = match (args.next(), args.next()) {
         (Some(FnArg::Typed(arg)), None) => match &*arg.pat {
-            syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
-                width_of(&arg.ty, "Input", errors).map(|w| (p.ident.clone(), w))
-            }
+            syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => match sized_type(&arg.ty, errors) {
+                Some((name, dims)) if name == "Input" && dims.len() == 1 => Some((p.ident.clone(), dims[0], None)),
+                Some((name, dims)) if name == "Image" && dims.len() == 3 => {
+                    Some((p.ident.clone(), dims.iter().product(), Some((dims[0], dims[1], dims[2]))))
+                }
+                Some(_) => {
+                    errors.spanned(&arg.ty, "expected `Input<N>` (features) or `Image<CHANNELS, HEIGHT, WIDTH>`");
+                    None
+                }
+                None => None,
+            },
             other => {
                 errors.spanned(other, "name the input with a plain identifier, e.g. `x: Input<104>`");
                 None
@@ -243,12 +320,13 @@ fn parse_impl(i: &ItemImpl, model: &StructDef, errors: &mut Errors) -> Option<Fo
             None
         }
     };
-    let ((input, input_width), output_width) = (input?, output?);
+    let ((input, input_width, input_image), output_width) = (input?, output?);
     Some(ForwardDef {
         docs: docs(&f.attrs, "forward", errors),
         vis: f.vis.clone(),
         input,
         input_width,
+        input_image,
         output_width,
         stmts: f.block.stmts.clone(),
         body_end: f.block.brace_token.span.close(),

@@ -44,9 +44,12 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
     let mut max_layer_outputs = 0;
     for layer in &def.model.layers {
         layer_offsets.push(num_params);
-        let LayerKind::Linear { inputs, outputs } = layer.kind;
-        num_params += outputs * (inputs + 1);
-        max_layer_outputs = max_layer_outputs.max(outputs);
+        let (weight, bias) = layer.kind.param_lens();
+        num_params += weight + bias;
+        // Only dense layers scale their deltas in the engine's `[batch, outputs]` scratch.
+        if let LayerKind::Linear { outputs, .. } = layer.kind {
+            max_layer_outputs = max_layer_outputs.max(outputs);
+        }
     }
 
     let mut arena_width = 0;

@@ -3,7 +3,7 @@
 //! per-example shape of every intermediate value, and where each one lives in the
 //! step's scratch arena.
 
-use ndarray::{ArrayView1, ArrayView2};
+use ndarray::{ArrayView1, ArrayView2, ArrayView4};
 
 /// A `[batch, width]` matrix of per-example rows, as addressed by generated code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +111,25 @@ impl Conv2d {
 
     pub const fn bias_offset(&self) -> usize {
         self.offset + self.weight_len()
+    }
+}
+
+/// A convolution's parameters, viewed in place.
+#[derive(Clone, Debug)]
+pub struct ConvView<'a, F> {
+    /// `[out_channels, in_channels, kernel, kernel]`.
+    pub weight: ArrayView4<'a, F>,
+    /// `[out_channels]`.
+    pub bias: ArrayView1<'a, F>,
+}
+
+impl Conv2d {
+    /// The layer's parameters inside the model's parameter vector.
+    pub fn view<'a, F>(&self, params: &'a [F]) -> ConvView<'a, F> {
+        let weight = &params[self.offset..self.bias_offset()];
+        let bias = &params[self.bias_offset()..self.bias_offset() + self.out_channels];
+        let shape = (self.out_channels, self.in_channels, self.kernel, self.kernel);
+        ConvView { weight: ArrayView4::from_shape(shape, weight).expect("weight length"), bias: ArrayView1::from(bias) }
     }
 }
 

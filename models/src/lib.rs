@@ -33,24 +33,74 @@ pub mod ffnn {
     }
 }
 
+/// The CNN on MNIST: two strided convolutions with ReLU and 2x2 max pooling at stride
+/// 1, then two dense layers (26010 parameters).
+#[private_model(loss = softmax_cross_entropy, crate = dpsgd_runtime)]
+pub mod mnist_cnn {
+    pub struct MnistCnn {
+        pub conv1: Conv2d<1, 16, 8, 2, Same>,
+        pub conv2: Conv2d<16, 32, 4, 2, Valid>,
+        pub fc1: Linear<512, 32>,
+        pub fc2: Linear<32, 10>,
+    }
+
+    impl MnistCnn {
+        pub fn forward(&self, x: Image<1, 28, 28>) -> Logits<10> {
+            let h = max_pool2d(relu(self.conv1(x)), 2, 1);
+            let h = max_pool2d(relu(self.conv2(h)), 2, 1);
+            let h = relu(self.fc1(flatten(h)));
+            self.fc2(h)
+        }
+    }
+}
+
+/// [`MnistCnn`] with tanh in place of ReLU, as Papernot et al. ("Tempered sigmoid
+/// activations for deep learning with differential privacy") recommend for private
+/// training.
+#[private_model(loss = softmax_cross_entropy, crate = dpsgd_runtime)]
+pub mod mnist_cnn_tanh {
+    pub struct MnistCnnTanh {
+        pub conv1: Conv2d<1, 16, 8, 2, Same>,
+        pub conv2: Conv2d<16, 32, 4, 2, Valid>,
+        pub fc1: Linear<512, 32>,
+        pub fc2: Linear<32, 10>,
+    }
+
+    impl MnistCnnTanh {
+        pub fn forward(&self, x: Image<1, 28, 28>) -> Logits<10> {
+            let h = max_pool2d(tanh(self.conv1(x)), 2, 1);
+            let h = max_pool2d(tanh(self.conv2(h)), 2, 1);
+            let h = tanh(self.fc1(flatten(h)));
+            self.fc2(h)
+        }
+    }
+}
+
 pub use ffnn::Ffnn;
 pub use logistic_regression::LogisticRegression;
+pub use mnist_cnn::MnistCnn;
+pub use mnist_cnn_tanh::MnistCnnTanh;
 
 /// The models by the names the command line and the benchmarks use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ModelName {
     LogisticRegression,
     Ffnn,
+    MnistCnn,
+    MnistCnnTanh,
 }
 
 impl ModelName {
-    pub const ALL: [ModelName; 2] = [ModelName::LogisticRegression, ModelName::Ffnn];
+    pub const ALL: [ModelName; 4] =
+        [ModelName::LogisticRegression, ModelName::Ffnn, ModelName::MnistCnn, ModelName::MnistCnnTanh];
 
-    /// The short name: `logreg`, `ffnn`.
+    /// The short name: `logreg`, `ffnn`, `mnist-cnn`, `mnist-cnn-tanh`.
     pub fn as_str(self) -> &'static str {
         match self {
             ModelName::LogisticRegression => "logreg",
             ModelName::Ffnn => "ffnn",
+            ModelName::MnistCnn => "mnist-cnn",
+            ModelName::MnistCnnTanh => "mnist-cnn-tanh",
         }
     }
 
@@ -58,6 +108,15 @@ impl ModelName {
     pub fn dataset(self) -> &'static str {
         match self {
             ModelName::LogisticRegression | ModelName::Ffnn => "adult",
+            ModelName::MnistCnn | ModelName::MnistCnnTanh => "mnist",
+        }
+    }
+
+    /// Training examples in that dataset: one epoch.
+    pub fn train_examples(self) -> usize {
+        match self.dataset() {
+            "adult" => 30162,
+            _ => 60000,
         }
     }
 }
@@ -96,6 +155,14 @@ macro_rules! with_model {
                 type $model = $crate::Ffnn<$float>;
                 $body
             }
+            $crate::ModelName::MnistCnn => {
+                type $model = $crate::MnistCnn<$float>;
+                $body
+            }
+            $crate::ModelName::MnistCnnTanh => {
+                type $model = $crate::MnistCnnTanh<$float>;
+                $body
+            }
         }
     };
 }
@@ -109,6 +176,11 @@ mod tests {
     fn the_models_have_the_papers_parameter_counts() {
         assert_eq!(LogisticRegression::<f32>::num_params(), 105);
         assert_eq!(Ffnn::<f32>::num_params(), 5352);
+        assert_eq!(MnistCnn::<f32>::num_params(), 26010);
+        assert_eq!(MnistCnnTanh::<f32>::num_params(), 26010);
+        let conv: Vec<_> = MnistCnn::<f32>::SPEC.params.iter().map(|p| (p.name, p.shape)).collect();
+        assert_eq!(conv[0], ("conv1.weight", &[16, 1, 8, 8][..]));
+        assert_eq!(conv[2], ("conv2.weight", &[32, 16, 4, 4][..]));
         let names: Vec<_> = Ffnn::<f32>::SPEC.params.iter().map(|p| (p.name, p.shape)).collect();
         assert_eq!(
             names,

@@ -9,7 +9,7 @@ use dpsgd::runtime::Result;
 
 #[derive(Parser, Debug)]
 pub struct BenchArgs {
-    /// Model: logreg or ffnn.
+    /// Model: logreg, ffnn, mnist-cnn or mnist-cnn-tanh.
     #[arg(long)]
     pub model: ModelName,
     /// Examples per step.
@@ -37,7 +37,7 @@ pub struct BenchArgs {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     let timing = Timing { repeats: args.repeats, min_seconds: args.min_seconds, warmup_seconds: args.warmup_seconds };
-    let report = with_model!(args.model, M => measure::<M>(args.device, args.batch_size, !args.no_privacy, timing))?;
+    let report = with_model!(args.model, M => measure::<M>(args.device, args.batch_size, !args.no_privacy, timing, args.model.train_examples()))?;
     if args.json {
         println!("{}", report.to_json());
     } else {

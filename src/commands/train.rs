@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::Parser;
 use dpsgd::Device;
 use dpsgd::models::{ModelName, with_model};
-use dpsgd::runtime::data::adult::{self, Adult};
+use dpsgd::runtime::Dataset;
+use dpsgd::runtime::data::{adult, mnist};
 use dpsgd::runtime::engine::{CpuEngine, Engine};
 use dpsgd::runtime::noise::{self, NoiseSource};
 use dpsgd::runtime::privacy;
@@ -22,12 +23,12 @@ use super::progress::Progress;
 #[derive(Parser, Debug)]
 #[command(name = "train")]
 pub struct TrainArgs {
-    /// Model: logreg or ffnn.
+    /// Model: logreg, ffnn, mnist-cnn or mnist-cnn-tanh.
     #[arg(long, default_value = "ffnn")]
     pub model: ModelName,
-    /// Dataset: adult.
-    #[arg(long, default_value = "adult")]
-    pub dataset: String,
+    /// Dataset: adult or mnist (the model's, by default).
+    #[arg(long)]
+    pub dataset: Option<String>,
     /// Folder holding the datasets (adult/adult.data.gz, ...).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data"))]
     pub data_dir: PathBuf,
@@ -109,19 +110,18 @@ pub struct TrainArgs {
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 pub fn run(args: &TrainArgs) -> Result<()> {
-    if args.dataset != args.model.dataset() {
+    if let Some(dataset) = args.dataset.as_deref().filter(|d| *d != args.model.dataset()) {
         return Err(Error::Config(format!(
-            "{} trains on {}; dataset `{}` is not available for it",
+            "{} trains on {}; dataset `{dataset}` is not available for it",
             args.model,
             args.model.dataset(),
-            args.dataset
         )));
     }
     with_model!(args.model, M => run_model::<M>(args))
 }
 
 fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
-    let data = adult::load::<f32>(&args.data_dir.join("adult"))?;
+    let data = load(args.model.dataset(), &args.data_dir)?;
     let n = data.train.len();
     let optimizer = match args.optimizer.as_str() {
         "adam" => Optimizer::adam(args.lr)?,
@@ -158,7 +158,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         "{mode} training of {} ({} parameters) on {}: {} training / {} test examples",
         args.model,
         M::SPEC.num_params,
-        args.dataset,
+        args.model.dataset(),
         data.train.len(),
         data.test.len()
     );
@@ -269,7 +269,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
 #[cfg(feature = "cuda")]
 fn train_on_gpu<M: PrivateModel<f32>>(
     model: &mut M,
-    data: &Adult<f32>,
+    data: &Splits,
     config: &TrainConfig,
     resume: Option<&Checkpoint<f32>>,
     control: &Control<'_>,
@@ -295,11 +295,30 @@ fn train_on_gpu<M: PrivateModel<f32>>(
 #[cfg(not(feature = "cuda"))]
 fn train_on_gpu<M: PrivateModel<f32>>(
     _: &mut M,
-    _: &Adult<f32>,
+    _: &Splits,
     _: &TrainConfig,
     _: Option<&Checkpoint<f32>>,
     _: &Control<'_>,
     _: impl FnMut(&EpochReport),
 ) -> Result<TrainReport> {
     Err(Device::cuda_not_built())
+}
+
+/// A dataset's training and test sets.
+struct Splits {
+    train: Dataset<f32>,
+    test: Dataset<f32>,
+}
+
+fn load(dataset: &str, dir: &std::path::Path) -> Result<Splits> {
+    Ok(match dataset {
+        "mnist" => {
+            let m = mnist::load::<f32>(&dir.join("mnist"))?;
+            Splits { train: m.train, test: m.test }
+        }
+        _ => {
+            let a = adult::load::<f32>(&dir.join("adult"))?;
+            Splits { train: a.train, test: a.test }
+        }
+    })
 }

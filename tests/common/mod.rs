@@ -58,12 +58,35 @@ pub mod deep {
     }
 }
 
+/// Convolutions with odd shapes (kernel larger than the stride, SAME padding with an
+/// odd pixel, VALID), max and average pooling, and an image used twice.
+#[private_model(loss = softmax_cross_entropy)]
+pub mod small_cnn {
+    pub struct SmallCnn {
+        conv1: Conv2d<2, 3, 3, 2, Same>,
+        conv2: Conv2d<3, 3, 2, 1, Valid>,
+        fc: Linear<6, 3>,
+    }
+
+    impl SmallCnn {
+        pub fn forward(&self, x: Image<2, 7, 6>) -> Logits<3> {
+            let a = tanh(self.conv1(x));
+            let m = max_pool2d(a, 2, 1);
+            let v = avg_pool2d(a, 2, 2);
+            let b = sigmoid(self.conv2(m));
+            self.fc(flatten(b + v))
+        }
+    }
+}
+
 #[allow(unused_imports)]
 pub use binary::Binary;
 #[allow(unused_imports)]
 pub use deep::Deep;
 #[allow(unused_imports)]
 pub use every_op::EveryOp;
+#[allow(unused_imports)]
+pub use small_cnn::SmallCnn;
 
 /// A deterministic batch for model `M`: features in [-2, 2], labels cycling through
 /// the classes.
@@ -110,6 +133,10 @@ macro_rules! for_each_model {
         }
         {
             type $m = common::Deep<$f>;
+            $body
+        }
+        {
+            type $m = common::SmallCnn<$f>;
             $body
         }
         {

@@ -3,7 +3,7 @@ use dpsgd::prelude::*;
 #[private_model(loss = hinge)]
 mod net {
     pub struct Net {
-        conv: Conv2d<1, 16>,
+        attention: Attention<1, 16>,
         fc: Linear<6, 2>,
     }
 
