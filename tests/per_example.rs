@@ -106,3 +106,14 @@ fn gradients_of_an_empty_batch_are_zero() {
     assert!(model.clipped_grad_sum(x.view(), &[], 1.0).unwrap().iter().all(|g| *g == 0.0));
     assert!(model.loss_and_grad(x.view(), &[]).is_err(), "the mean of nothing is an error");
 }
+
+/// The paper's MNIST CNN: its first convolution materializes per-example gradients
+/// and its second uses the ghost norm (the plan's choice from their shapes); both must
+/// agree with the materialized gradients, and clipping with one-at-a-time clipping.
+#[test]
+fn the_mnist_cnn_per_example_quantities() {
+    type M = dpsgd::models::MnistCnn<f64>;
+    matches_one_example_at_a_time::<M>();
+    ghost_norms_match::<f64, M>(1e-12);
+    clipped_sum_matches::<f64, M>(1e-12);
+}
