@@ -28,6 +28,8 @@ enum Command {
     /// Per-example losses, norms, gradients and the clipped sum of a batch, for
     /// checking against other frameworks.
     Grads(commands::interop::GradsArgs),
+    /// How the private step computes each layer's per-example norms, and the costs.
+    Plan(commands::plan::PlanArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Some(Command::Calibrate(args)) => commands::privacy::calibrate(&args),
         Some(Command::Init(args)) => commands::interop::init(&args),
         Some(Command::Grads(args)) => commands::interop::grads(&args),
+        Some(Command::Plan(args)) => commands::plan::run(&args),
         None => commands::train::run(&commands::train::TrainArgs::parse_from(["dpsgd"])),
     };
     match result {

@@ -252,3 +252,14 @@ fn a_run_stopped_by_its_budget_resumes_under_a_larger_one() {
     run(&["--resume"], &parts);
     assert_eq!(std::fs::read(&parts).unwrap(), std::fs::read(&whole).unwrap());
 }
+
+/// `dpsgd plan` shows each layer's norm strategy and the figures behind it.
+#[test]
+fn plan_shows_the_strategy_of_every_layer() {
+    let (ok, out, err) = dpsgd(&["plan", "--model", "mnist-cnn"]);
+    assert!(ok, "{err}");
+    let line = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{out}")).to_string();
+    assert!(line("conv1").contains("materialized") && line("conv1").contains("16x14x14"), "{out}");
+    assert!(line("conv2").contains("ghost") && line("conv2").contains("   25 "), "{out}");
+    assert!(line("fc1").contains("ghost"), "{out}");
+}

@@ -188,6 +188,32 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         }
     }
 
+    let layer_plans = model.layers.iter().zip(&geometry).map(|(layer, geometry)| {
+        let name = layer.ident.to_string();
+        let cost = geometry.cost(layer.kind);
+        let kind = match layer.kind {
+            LayerKind::Linear { inputs, outputs } => format!("Linear<{inputs}, {outputs}>"),
+            LayerKind::Conv2d { in_channels, out_channels, kernel, stride, same } => format!(
+                "Conv2d<{in_channels}, {out_channels}, {kernel}, {stride}, {}>",
+                if same { "Same" } else { "Valid" }
+            ),
+        };
+        let (input_shape, output_shape) = (&cost.input_shape, &cost.output_shape);
+        let strategy = match geometry.ghost_is_cheaper(layer.kind) {
+            true => quote! { #krate::NormStrategy::Ghost },
+            false => quote! { #krate::NormStrategy::Materialized },
+        };
+        let (positions, gf, mf, gb, mb) =
+            (cost.positions, cost.ghost_flops, cost.materialized_flops, cost.ghost_bytes, cost.materialized_bytes);
+        quote! {
+            #krate::spec::LayerPlan {
+                name: #name, kind: #kind, input_shape: &[#(#input_shape),*], output_shape: &[#(#output_shape),*],
+                positions: #positions, strategy: #strategy, ghost_flops: #gf, materialized_flops: #mf,
+                ghost_bytes: #gb, materialized_bytes: #mb,
+            }
+        }
+    });
+
     let name = ident.to_string();
     let (input_width, outputs) = (forward.input_width, forward.output_width);
     let (num_params, arena_width, max_layer_outputs) = (plan.num_params, plan.arena_width, plan.max_layer_outputs);
@@ -222,6 +248,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                     losses: #losses,
                     sq_norms: #sq_norms,
                     clip_factors: #clip_factors,
+                    layers: &[#(#layer_plans),*],
                 };
             }
 
@@ -291,17 +318,54 @@ enum LayerGeometry {
     Conv { input: (usize, usize), output: (usize, usize), pad: (usize, usize) },
 }
 
+/// What each way to a layer's per-example norm costs per example.
+struct NormCost {
+    input_shape: Vec<usize>,
+    output_shape: Vec<usize>,
+    positions: usize,
+    ghost_flops: usize,
+    materialized_flops: usize,
+    ghost_bytes: usize,
+    materialized_bytes: usize,
+}
+
 impl LayerGeometry {
-    /// Whether the ghost norm (`T^2 (patch + out)` per example) costs less than the
-    /// materialized gradient (`T patch out`), for `T` output positions.
-    fn ghost_is_cheaper(&self, kind: LayerKind) -> bool {
-        match (self, kind) {
-            (LayerGeometry::Conv { output, .. }, LayerKind::Conv2d { in_channels, out_channels, kernel, .. }) => {
-                let (t, patch) = (output.0 * output.1, in_channels * kernel * kernel);
-                t * t * (patch + out_channels) < t * patch * out_channels
-            }
-            _ => true,
+    /// For `T` positions, patches of `P` values and `O` outputs: the ghost norm forms
+    /// two `T x T` Gram matrices (`2 T^2 (P + O)` FLOPs, `2 T^2` floats); the
+    /// materialized gradient is a `P x O` product over `T` positions (`2 T P O` FLOPs,
+    /// `P O` floats) and its squared norm. A dense layer is `T = 1`, where the ghost
+    /// norm is two dot products.
+    fn cost(&self, kind: LayerKind) -> NormCost {
+        let (input_shape, output_shape, t, p, o) = match (self, kind) {
+            (
+                LayerGeometry::Conv { input, output, .. },
+                LayerKind::Conv2d { in_channels, out_channels, kernel, .. },
+            ) => (
+                vec![in_channels, input.0, input.1],
+                vec![out_channels, output.0, output.1],
+                output.0 * output.1,
+                in_channels * kernel * kernel,
+                out_channels,
+            ),
+            (_, LayerKind::Linear { inputs, outputs }) => (vec![inputs], vec![outputs], 1, inputs, outputs),
+            (LayerGeometry::Dense, LayerKind::Conv2d { .. }) => unreachable!("a convolution has its geometry"),
+        };
+        let ghost_flops = if t == 1 { 2 * (p + o) } else { 2 * t * t * (p + o) + 2 * t * t };
+        NormCost {
+            input_shape,
+            output_shape,
+            positions: t,
+            ghost_flops,
+            materialized_flops: 2 * t * p * o + 2 * p * o,
+            ghost_bytes: if t == 1 { 0 } else { 4 * 2 * t * t },
+            materialized_bytes: 4 * p * o,
         }
+    }
+
+    /// Whether the ghost norm costs fewer FLOPs than the materialized gradient.
+    fn ghost_is_cheaper(&self, kind: LayerKind) -> bool {
+        let cost = self.cost(kind);
+        cost.ghost_flops < cost.materialized_flops
     }
 }
 

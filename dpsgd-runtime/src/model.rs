@@ -8,6 +8,7 @@ use crate::data::{check_batch, check_labels, check_width};
 use crate::engine::{CpuEngine, Engine};
 use crate::error::{Error, Result};
 use crate::rng::{Stream, stream};
+use crate::spec::NormStrategy;
 use crate::spec::{Buf, ModelSpec};
 
 /// A model whose batched, differentiated and clipped code was generated at compile
@@ -55,6 +56,47 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
             return Err(Error::Config(format!("parameter {i} is NaN or infinite")));
         }
         Ok(Self::from_params_unchecked(params))
+    }
+
+    /// The plan of the private step, a line per parametrized layer: shapes, how the
+    /// per-example norms are computed, and what each way costs per example.
+    fn describe_plan() -> String {
+        let spec = Self::SPEC;
+        let mut out = format!("{} ({} parameters): per-example gradient norms by layer\n", spec.name, spec.num_params);
+        out += &format!(
+            "{:<8} {:<28} {:>14} {:>14} {:>9} {:>13}  {:>12} {:>12}  {:>12} {:>12}\n",
+            "layer",
+            "type",
+            "input",
+            "output",
+            "positions",
+            "strategy",
+            "ghost FLOPs",
+            "mat. FLOPs",
+            "ghost bytes",
+            "mat. bytes"
+        );
+        let shape = |s: &[usize]| s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+        for l in spec.layers {
+            let strategy = match l.strategy {
+                NormStrategy::Ghost => "ghost",
+                NormStrategy::Materialized => "materialized",
+            };
+            out += &format!(
+                "{:<8} {:<28} {:>14} {:>14} {:>9} {:>13}  {:>12} {:>12}  {:>12} {:>12}\n",
+                l.name,
+                l.kind,
+                shape(l.input_shape),
+                shape(l.output_shape),
+                l.positions,
+                strategy,
+                l.ghost_flops,
+                l.materialized_flops,
+                l.ghost_bytes,
+                l.materialized_bytes
+            );
+        }
+        out
     }
 
     /// Fresh parameters: every tensor uniform in `±1/sqrt(fan_in)`, from `seed`.

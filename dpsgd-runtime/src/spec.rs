@@ -252,6 +252,31 @@ pub struct ModelSpec {
     pub sq_norms: Buf,
     /// Per-example clipping factor `min(1, C / ||g_i||)` (width 1).
     pub clip_factors: Buf,
+    /// How the private step treats each parametrized layer.
+    pub layers: &'static [LayerPlan],
+}
+
+/// How the private step treats one parametrized layer, as the macro planned it from
+/// the shapes: how its per-example gradient norms are computed, and what each way
+/// would cost per example.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerPlan {
+    pub name: &'static str,
+    /// The layer's type as written, e.g. `Conv2d<1, 16, 8, 2, Same>`.
+    pub kind: &'static str,
+    /// Per-example input and output shapes.
+    pub input_shape: &'static [usize],
+    pub output_shape: &'static [usize],
+    /// Positions the layer is applied at (1 for a dense layer).
+    pub positions: usize,
+    pub strategy: NormStrategy,
+    /// Floating-point operations per example of the ghost norm and of the materialized
+    /// gradient's norm.
+    pub ghost_flops: usize,
+    pub materialized_flops: usize,
+    /// Bytes of scratch per example (f32) each needs.
+    pub ghost_bytes: usize,
+    pub materialized_bytes: usize,
 }
 
 impl ModelSpec {

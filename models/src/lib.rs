@@ -76,6 +76,37 @@ pub mod mnist_cnn_tanh {
     }
 }
 
+/// The CIFAR-10 network of Papernot et al. ("Tempered sigmoid activations for deep
+/// learning with differential privacy"): 3x3 convolutions with tanh, average pooling,
+/// and a mean over space for the logits (605226 parameters).
+#[private_model(loss = softmax_cross_entropy, crate = dpsgd_runtime)]
+pub mod cifar10_net {
+    pub struct Cifar10Net {
+        pub conv1: Conv2d<3, 32, 3, 1, Same>,
+        pub conv2: Conv2d<32, 32, 3, 1, Same>,
+        pub conv3: Conv2d<32, 64, 3, 1, Same>,
+        pub conv4: Conv2d<64, 64, 3, 1, Same>,
+        pub conv5: Conv2d<64, 128, 3, 1, Same>,
+        pub conv6: Conv2d<128, 128, 3, 1, Same>,
+        pub conv7: Conv2d<128, 256, 3, 1, Same>,
+        pub conv8: Conv2d<256, 10, 3, 1, Same>,
+    }
+
+    impl Cifar10Net {
+        pub fn forward(&self, x: Image<3, 32, 32>) -> Logits<10> {
+            let h = tanh(self.conv2(tanh(self.conv1(x))));
+            let h = avg_pool2d(h, 2, 2);
+            let h = tanh(self.conv4(tanh(self.conv3(h))));
+            let h = avg_pool2d(h, 2, 2);
+            let h = tanh(self.conv6(tanh(self.conv5(h))));
+            let h = avg_pool2d(h, 2, 2);
+            let h = self.conv8(tanh(self.conv7(h)));
+            flatten(avg_pool2d(h, 4, 4))
+        }
+    }
+}
+
+pub use cifar10_net::Cifar10Net;
 pub use ffnn::Ffnn;
 pub use logistic_regression::LogisticRegression;
 pub use mnist_cnn::MnistCnn;
@@ -88,19 +119,26 @@ pub enum ModelName {
     Ffnn,
     MnistCnn,
     MnistCnnTanh,
+    Cifar10Net,
 }
 
 impl ModelName {
-    pub const ALL: [ModelName; 4] =
-        [ModelName::LogisticRegression, ModelName::Ffnn, ModelName::MnistCnn, ModelName::MnistCnnTanh];
+    pub const ALL: [ModelName; 5] = [
+        ModelName::LogisticRegression,
+        ModelName::Ffnn,
+        ModelName::MnistCnn,
+        ModelName::MnistCnnTanh,
+        ModelName::Cifar10Net,
+    ];
 
-    /// The short name: `logreg`, `ffnn`, `mnist-cnn`, `mnist-cnn-tanh`.
+    /// The short name: `logreg`, `ffnn`, `mnist-cnn`, `mnist-cnn-tanh`, `cifar10`.
     pub fn as_str(self) -> &'static str {
         match self {
             ModelName::LogisticRegression => "logreg",
             ModelName::Ffnn => "ffnn",
             ModelName::MnistCnn => "mnist-cnn",
             ModelName::MnistCnnTanh => "mnist-cnn-tanh",
+            ModelName::Cifar10Net => "cifar10",
         }
     }
 
@@ -109,6 +147,7 @@ impl ModelName {
         match self {
             ModelName::LogisticRegression | ModelName::Ffnn => "adult",
             ModelName::MnistCnn | ModelName::MnistCnnTanh => "mnist",
+            ModelName::Cifar10Net => "cifar10",
         }
     }
 
@@ -116,6 +155,7 @@ impl ModelName {
     pub fn train_examples(self) -> usize {
         match self.dataset() {
             "adult" => 30162,
+            "cifar10" => 50000,
             _ => 60000,
         }
     }
@@ -163,6 +203,10 @@ macro_rules! with_model {
                 type $model = $crate::MnistCnnTanh<$float>;
                 $body
             }
+            $crate::ModelName::Cifar10Net => {
+                type $model = $crate::Cifar10Net<$float>;
+                $body
+            }
         }
     };
 }
@@ -178,6 +222,7 @@ mod tests {
         assert_eq!(Ffnn::<f32>::num_params(), 5352);
         assert_eq!(MnistCnn::<f32>::num_params(), 26010);
         assert_eq!(MnistCnnTanh::<f32>::num_params(), 26010);
+        assert_eq!(Cifar10Net::<f32>::num_params(), 605_226);
         let conv: Vec<_> = MnistCnn::<f32>::SPEC.params.iter().map(|p| (p.name, p.shape)).collect();
         assert_eq!(conv[0], ("conv1.weight", &[16, 1, 8, 8][..]));
         assert_eq!(conv[2], ("conv2.weight", &[32, 16, 4, 4][..]));

@@ -9,7 +9,7 @@ use dpsgd::runtime::Result;
 
 #[derive(Parser, Debug)]
 pub struct BenchArgs {
-    /// Model: logreg, ffnn, mnist-cnn or mnist-cnn-tanh.
+    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh or cifar10.
     #[arg(long)]
     pub model: ModelName,
     /// Examples per step.

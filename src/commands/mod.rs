@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod interop;
+pub mod plan;
 pub mod privacy;
 pub mod progress;
 pub mod train;

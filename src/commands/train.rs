@@ -23,7 +23,7 @@ use super::progress::Progress;
 #[derive(Parser, Debug)]
 #[command(name = "train")]
 pub struct TrainArgs {
-    /// Model: logreg, ffnn, mnist-cnn or mnist-cnn-tanh.
+    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh or cifar10.
     #[arg(long, default_value = "ffnn")]
     pub model: ModelName,
     /// Dataset: adult or mnist (the model's, by default).
@@ -315,6 +315,11 @@ fn load(dataset: &str, dir: &std::path::Path) -> Result<Splits> {
         "mnist" => {
             let m = mnist::load::<f32>(&dir.join("mnist"))?;
             Splits { train: m.train, test: m.test }
+        }
+        "cifar10" => {
+            return Err(Error::Config(
+                "CIFAR-10 is not shipped with dpsgd; benchmark this model on random data with `dpsgd bench`".into(),
+            ));
         }
         _ => {
             let a = adult::load::<f32>(&dir.join("adult"))?;

@@ -143,10 +143,11 @@ fn copy_row<F: Float>(row: ArrayView1<'_, F>, dst: &mut [F]) {
 }
 
 impl<F: Float> CpuEngine<F> {
-    /// The convolution scratch, large enough for `layer` at the current batch size,
-    /// taken out of the engine while a kernel uses it.
-    fn conv_scratch(&mut self, layer: &Conv2d) -> Vec<F> {
-        let len = self.batch * conv::scratch_per_example(layer) + layer.patch() * layer.out_channels;
+    /// The convolution scratch, large enough for `layer` at the current batch size
+    /// (with room for Gram matrices when `grams`), taken out of the engine while a
+    /// kernel uses it.
+    fn conv_scratch(&mut self, layer: &Conv2d, grams: bool) -> Vec<F> {
+        let len = self.batch * conv::scratch_per_example(layer, grams) + layer.patch() * layer.out_channels;
         grow(&mut self.conv_scratch, len);
         std::mem::take(&mut self.conv_scratch)
     }
@@ -272,28 +273,28 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn conv2d_forward(&mut self, layer: Conv2d, x: Buf, y: Buf) {
-        let mut scratch = self.conv_scratch(&layer);
+        let mut scratch = self.conv_scratch(&layer, false);
         let Views { reads: [x], writes: [y], params, .. } = self.views([x], [y]);
         conv::forward(&layer, params, x, y, &mut scratch);
         self.conv_scratch = scratch;
     }
 
     fn conv2d_backward_input(&mut self, layer: Conv2d, dy: Buf, dx: Buf, accumulate: bool) {
-        let mut scratch = self.conv_scratch(&layer);
+        let mut scratch = self.conv_scratch(&layer, false);
         let Views { reads: [dy], writes: [dx], params, .. } = self.views([dy], [dx]);
         conv::backward_input(&layer, params, dy, dx, accumulate, &mut scratch);
         self.conv_scratch = scratch;
     }
 
     fn conv2d_add_sq_norms(&mut self, layer: Conv2d, x: Buf, dy: Buf, out: Buf, strategy: NormStrategy) {
-        let mut scratch = self.conv_scratch(&layer);
+        let mut scratch = self.conv_scratch(&layer, strategy == NormStrategy::Ghost);
         let Views { reads: [x, dy], writes: [out], .. } = self.views([x, dy], [out]);
         conv::add_sq_norms(&layer, x, dy, out, strategy, &mut scratch);
         self.conv_scratch = scratch;
     }
 
     fn conv2d_param_grad(&mut self, layer: Conv2d, x: Buf, dy: Buf, weights: Option<Buf>) {
-        let mut scratch = self.conv_scratch(&layer);
+        let mut scratch = self.conv_scratch(&layer, false);
         // Unweighted calls read the input twice in place of weights: harmless.
         let Views { reads: [x, dy, c], grads, .. } = self.views([x, dy, weights.unwrap_or(x)], []);
         let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
@@ -303,7 +304,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
 
     fn conv2d_per_example_grads(&mut self, layer: Conv2d, x: Buf, dy: Buf) {
         let (b, p) = (self.batch, self.spec.num_params);
-        let mut scratch = self.conv_scratch(&layer);
+        let mut scratch = self.conv_scratch(&layer, false);
         let mut per_example = std::mem::take(&mut self.per_example);
         let Views { reads: [x, dy], .. } = self.views([x, dy], []);
         conv::per_example_grads(&layer, x, dy, &mut per_example[..b * p], p, &mut scratch);

@@ -14,10 +14,12 @@ use crate::gemm::matmul;
 use crate::spec::{Conv2d, NormStrategy, Pool2d, PoolKind};
 
 /// Scratch one example needs: its patches, their gradient or a transposed delta, and
-/// a per-example weight gradient (or the two Gram matrices of the ghost norm).
-pub fn scratch_per_example(layer: &Conv2d) -> usize {
+/// a per-example weight gradient, or the two Gram matrices of the ghost norm when
+/// `grams`.
+pub fn scratch_per_example(layer: &Conv2d, grams: bool) -> usize {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    patch * t + (patch * t).max(t * out) + (patch * out).max(2 * t * t)
+    let last = if grams { (patch * out).max(2 * t * t) } else { patch * out };
+    patch * t + (patch * t).max(t * out) + last
 }
 
 /// The patches of one example, `cols[p, t]`, zero where the window hangs over the
@@ -78,7 +80,7 @@ fn weight<'a, F>(layer: &Conv2d, params: &'a [F]) -> (&'a [F], &'a [F]) {
 pub fn forward<F: Float>(layer: &Conv2d, params: &[F], x: &[F], y: &mut [F], scratch: &mut [F]) {
     let (w, bias) = weight(layer, params);
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    let per = scratch_per_example(layer);
+    let per = scratch_per_example(layer, false);
     x.par_chunks(layer.in_len()).zip(y.par_chunks_mut(out * t)).zip(scratch.par_chunks_mut(per)).for_each(
         |((x, y), scratch)| {
             let cols = &mut scratch[..patch * t];
@@ -102,7 +104,7 @@ pub fn backward_input<F: Float>(
 ) {
     let (w, _) = weight(layer, params);
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    let per = scratch_per_example(layer);
+    let per = scratch_per_example(layer, false);
     dy.par_chunks(out * t).zip(dx.par_chunks_mut(layer.in_len())).zip(scratch.par_chunks_mut(per)).for_each(
         |((dy, dx), scratch)| {
             let dcols = &mut scratch[..patch * t];
@@ -173,7 +175,7 @@ pub fn per_example_grads<F: Float>(
     scratch: &mut [F],
 ) {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    let per = scratch_per_example(layer);
+    let per = scratch_per_example(layer, false);
     x.par_chunks(layer.in_len())
         .zip(dy.par_chunks(out * t))
         .zip(per_example.par_chunks_mut(params))
@@ -206,7 +208,7 @@ pub fn add_sq_norms<F: Float>(
     scratch: &mut [F],
 ) {
     let (patch, t, oc) = (layer.patch(), layer.positions(), layer.out_channels);
-    let per = scratch_per_example(layer);
+    let per = scratch_per_example(layer, strategy == NormStrategy::Ghost);
     x.par_chunks(layer.in_len())
         .zip(dy.par_chunks(oc * t))
         .zip(out.par_iter_mut())
@@ -360,7 +362,7 @@ mod tests {
         let params = values(num_params, 1);
         let x = values(batch * l.in_len(), 2);
         let dy = values(batch * l.out_channels * l.positions(), 3);
-        let mut scratch = vec![0.0; batch * scratch_per_example(&l) + l.patch() * l.out_channels];
+        let mut scratch = vec![0.0; batch * scratch_per_example(&l, true) + l.patch() * l.out_channels];
         let mut y = vec![0.0; dy.len()];
         forward(&l, &params, &x, &mut y, &mut scratch);
         for b in 0..batch {
