@@ -94,3 +94,22 @@ fn private_training_samples_poisson_batches() {
     assert_eq!(baseline.sampling_rate, None);
     assert!(baseline.epochs.iter().all(|e| e.examples == 600));
 }
+
+/// A convolutional model's clipped gradient of an empty batch is zero, also right
+/// after a batch that left its accumulators full.
+#[test]
+fn an_empty_batch_has_a_zero_clipped_gradient_in_a_cnn() {
+    use dpsgd::runtime::engine::{CpuEngine, Engine};
+    type M = common::SmallCnn<f64>;
+    let model = common::model::<f64, M>(1, 2.0);
+    let privacy = Privacy::new(1.0, 0.5).unwrap();
+    let mut engine = CpuEngine::new(M::SPEC, model.params(), 8);
+    let mut grads = vec![0.0; M::NUM_PARAMS];
+    for rows in [8, 0] {
+        let (x, y) = common::batch::<f64, M>(rows, 3);
+        engine.load_batch(x.view(), &y);
+        dpsgd::runtime::train::clipped_gradient::<f64, M, _>(&mut engine, &privacy);
+        engine.read_grads(&mut grads);
+        assert_eq!(grads.iter().all(|g| *g == 0.0), rows == 0, "batch of {rows}");
+    }
+}

@@ -147,7 +147,7 @@ impl<F: Float> CpuEngine<F> {
     /// (with room for Gram matrices when `grams`), taken out of the engine while a
     /// kernel uses it.
     fn conv_scratch(&mut self, layer: &Conv2d, grams: bool) -> Vec<F> {
-        let len = self.batch * conv::scratch_per_example(layer, grams) + layer.patch() * layer.out_channels;
+        let len = self.batch * conv::scratch_per_example(layer, grams) + conv::param_grad_accumulators(layer);
         grow(&mut self.conv_scratch, len);
         std::mem::take(&mut self.conv_scratch)
     }

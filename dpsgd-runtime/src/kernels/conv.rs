@@ -134,8 +134,15 @@ fn example_grad<F: Float>(layer: &Conv2d, x: &[F], dy: &[F], scratch: &mut [F], 
     (patch * t + (patch * t).max(t * out), patch * out)
 }
 
+/// Scratch [`param_grad`] needs beyond the examples' own: a weight and bias gradient
+/// accumulator for each of the rayon threads.
+pub fn param_grad_accumulators(layer: &Conv2d) -> usize {
+    rayon::current_num_threads() * (layer.patch() * layer.out_channels + layer.out_channels)
+}
+
 /// The layer's gradient summed over the batch, each example weighted by `weights`
-/// when given: written (not added) to `gw` (`[out, patch]`) and `gb`.
+/// when given: written (not added) to `gw` (`[out, patch]`) and `gb`. The batch is
+/// split among the rayon threads, each summing its part into its own accumulator.
 #[allow(clippy::too_many_arguments)]
 pub fn param_grad<F: Float>(
     layer: &Conv2d,
@@ -147,21 +154,34 @@ pub fn param_grad<F: Float>(
     scratch: &mut [F],
 ) {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    let (gwt, scratch) = scratch.split_at_mut(patch * out);
-    gwt.fill(F::ZERO);
+    let batch = x.len() / layer.in_len();
+    let per = scratch_per_example(layer, false);
+    let acc_len = patch * out + out;
+    let groups = rayon::current_num_threads().min(batch).max(1);
+    let (accumulators, examples) = scratch.split_at_mut(groups * acc_len);
+    let per_group = batch.div_ceil(groups);
+    // Zeroed here, not per group: an empty batch has no group to zero them.
+    accumulators.fill(F::ZERO);
+    accumulators.par_chunks_mut(acc_len).zip(examples.par_chunks_mut(per)).enumerate().for_each(
+        |(g, (acc, scratch))| {
+            let (gwt, gbt) = acc.split_at_mut(patch * out);
+            for b in g * per_group..((g + 1) * per_group).min(batch) {
+                let (x, dy) = (&x[b * layer.in_len()..][..layer.in_len()], &dy[b * out * t..][..out * t]);
+                let c = weights.map_or(F::ONE, |w| w[b]);
+                let (offset, len) = example_grad(layer, x, dy, scratch, c);
+                gwt.iter_mut().zip(&scratch[offset..offset + len]).for_each(|(g, v)| *g += *v);
+                for (g, row) in gbt.iter_mut().zip(dy.chunks_exact(t)) {
+                    *g += c * row.iter().copied().sum::<F>();
+                }
+            }
+        },
+    );
     gb.fill(F::ZERO);
-    for (b, (x, dy)) in x.chunks_exact(layer.in_len()).zip(dy.chunks_exact(out * t)).enumerate() {
-        let c = weights.map_or(F::ONE, |w| w[b]);
-        let (offset, len) = example_grad(layer, x, dy, scratch, c);
-        gwt.iter_mut().zip(&scratch[offset..offset + len]).for_each(|(g, v)| *g += *v);
-        for (g, row) in gb.iter_mut().zip(dy.chunks_exact(t)) {
-            *g += c * row.iter().copied().sum::<F>();
-        }
-    }
     for co in 0..out {
         for p in 0..patch {
-            gw[co * patch + p] = gwt[p * out + co];
+            gw[co * patch + p] = accumulators.chunks_exact(acc_len).map(|acc| acc[p * out + co]).sum();
         }
+        gb[co] = accumulators.chunks_exact(acc_len).map(|acc| acc[patch * out + co]).sum();
     }
 }
 
@@ -362,7 +382,7 @@ mod tests {
         let params = values(num_params, 1);
         let x = values(batch * l.in_len(), 2);
         let dy = values(batch * l.out_channels * l.positions(), 3);
-        let mut scratch = vec![0.0; batch * scratch_per_example(&l, true) + l.patch() * l.out_channels];
+        let mut scratch = vec![0.0; batch * scratch_per_example(&l, true) + param_grad_accumulators(&l)];
         let mut y = vec![0.0; dy.len()];
         forward(&l, &params, &x, &mut y, &mut scratch);
         for b in 0..batch {
