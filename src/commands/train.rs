@@ -10,11 +10,10 @@ use dpsgd::runtime::Dataset;
 use dpsgd::runtime::data::{adult, mnist};
 use dpsgd::runtime::engine::{CpuEngine, Engine};
 use dpsgd::runtime::noise::{self, NoiseSource};
-use dpsgd::runtime::privacy;
 use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
 use dpsgd::runtime::train::{
-    Control, EpochReport, Optimizer, Privacy, Sampling, Schedule, StepReport, TrainConfig, TrainReport, Trainer,
-    batch_capacity, train_with,
+    Control, EpochReport, Optimizer, PrivateTraining, Sampling, Schedule, StepReport, TrainConfig, TrainReport,
+    Trainer, batch_capacity, train_with,
 };
 use dpsgd::runtime::{Error, PrivateModel, Result};
 
@@ -127,25 +126,29 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         "adam" => Optimizer::adam(args.lr)?,
         _ => Optimizer::sgd(args.lr, args.momentum)?,
     };
-    let mut config = TrainConfig::new(args.epochs, args.batch_size, optimizer, None, args.seed);
-    config.delta = args.delta;
-    config.physical_batch = args.physical_batch_size;
-    config.max_epsilon = args.max_epsilon;
-    if args.shuffled_batches {
-        config.sampling = Sampling::Shuffled;
-    }
-    if !args.no_privacy {
-        privacy::check_delta(args.delta, Some(n))?;
-        config.privacy = Some(Privacy::new(1.0, args.max_grad_norm)?);
-        let sigma = match args.target_epsilon {
-            None => args.noise_multiplier,
-            Some(target) => {
-                let steps = (args.epochs * config.steps_per_epoch(n)) as u64;
-                privacy::calibrate(target, args.delta, config.sampling_rate(n), steps)?
+    let mut config = match args.no_privacy {
+        true => TrainConfig::new(args.epochs, args.batch_size, optimizer, None, args.seed),
+        false => {
+            let mut setup = PrivateTraining::new(args.epochs, args.batch_size, optimizer)
+                .max_grad_norm(args.max_grad_norm)
+                .delta(args.delta)
+                .seed(args.seed);
+            setup = match args.target_epsilon {
+                Some(epsilon) => setup.target_epsilon(epsilon),
+                None => setup.noise_multiplier(args.noise_multiplier),
+            };
+            if let Some(size) = args.physical_batch_size {
+                setup = setup.physical_batch(size);
             }
-        };
-        config.privacy = Some(Privacy::new(sigma, args.max_grad_norm)?);
-    }
+            if let Some(epsilon) = args.max_epsilon {
+                setup = setup.max_epsilon(epsilon);
+            }
+            if args.shuffled_batches {
+                setup = setup.sampling(Sampling::Shuffled);
+            }
+            setup.config(n)?
+        }
+    };
     let steps_per_epoch = config.steps_per_epoch(n) as u64;
     let schedule = match args.lr_schedule.as_str() {
         "step" => Schedule::Step { every: args.lr_step_epochs.max(1) as u64 * steps_per_epoch, factor: 0.1 },

@@ -13,7 +13,7 @@
 //! # Ok::<(), dpsgd_runtime::Error>(())
 //! ```
 
-use super::fit::TrainConfig;
+use super::fit::{Sampling, TrainConfig};
 use super::optimizer::Optimizer;
 use super::step::Privacy;
 use crate::error::{Result, ensure_config};
@@ -37,6 +37,7 @@ pub struct PrivateTraining {
     seed: u64,
     physical_batch: Option<usize>,
     max_epsilon: Option<f64>,
+    sampling: Sampling,
 }
 
 impl PrivateTraining {
@@ -54,7 +55,14 @@ impl PrivateTraining {
             seed: 0,
             physical_batch: None,
             max_epsilon: None,
+            sampling: Sampling::Poisson,
         }
+    }
+
+    /// See [`TrainConfig::sampling`]: shuffled batches only on explicit request.
+    pub fn sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = sampling;
+        self
     }
 
     pub fn noise_multiplier(mut self, sigma: f64) -> Self {
@@ -116,6 +124,7 @@ impl PrivateTraining {
         config.delta = self.delta;
         config.physical_batch = self.physical_batch;
         config.max_epsilon = self.max_epsilon;
+        config.sampling = self.sampling;
         let sigma = match self.noise {
             None => {
                 return Err(crate::Error::Config("name the noise: a noise multiplier or a target epsilon".into()));
