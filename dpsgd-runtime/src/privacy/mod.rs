@@ -86,13 +86,7 @@ impl RdpAccountant {
 
     /// The composed RDP curve over [`orders`](Self::orders).
     pub fn rdp(&self) -> Vec<f64> {
-        let mut total = vec![0.0; self.orders.len()];
-        for phase in &self.phases {
-            for (t, r) in total.iter_mut().zip(&phase.rdp) {
-                *t += phase.steps as f64 * r;
-            }
-        }
-        total
+        (0..self.orders.len()).map(|i| self.composed(i)).collect()
     }
 
     pub fn orders(&self) -> &[f64] {
@@ -105,7 +99,27 @@ impl RdpAccountant {
         if self.phases.is_empty() {
             return Ok((0.0, f64::NAN));
         }
-        Ok(rdp::epsilon_from_rdp(&self.orders, &self.rdp(), delta))
+        Ok(rdp::epsilon_from_curve((0..self.orders.len()).map(|i| (self.orders[i], self.composed(i))), delta))
+    }
+
+    /// The epsilon at `delta` once `steps` more steps of rate `q` and noise multiplier
+    /// `sigma` are taken, without recording them: what a budget check asks before each
+    /// step. Allocates nothing when the steps continue the last phase.
+    pub fn epsilon_after(&self, q: f64, sigma: f64, steps: u64, delta: f64) -> Result<f64> {
+        check_step(q, sigma)?;
+        check_delta(delta, None)?;
+        let last = self.phases.last().filter(|p| p.q == q && p.sigma == sigma);
+        let extra = |i: usize| match last {
+            Some(phase) => phase.rdp[i],
+            None => rdp::rdp_step(q, sigma, self.orders[i]),
+        };
+        let curve = (0..self.orders.len()).map(|i| (self.orders[i], self.composed(i) + steps as f64 * extra(i)));
+        Ok(rdp::epsilon_from_curve(curve, delta).0)
+    }
+
+    /// The composed RDP at order `orders[i]`.
+    fn composed(&self, i: usize) -> f64 {
+        self.phases.iter().map(|p| p.steps as f64 * p.rdp[i]).sum()
     }
 }
 
@@ -206,6 +220,18 @@ mod tests {
         merged.record(0.01, 1.0, 1).unwrap();
         merged.record(0.01, 1.0, 1).unwrap();
         assert_eq!(merged.history(), vec![(0.01, 1.0, 2)]);
+    }
+
+    #[test]
+    fn epsilon_after_equals_recording_the_steps() {
+        let mut a = RdpAccountant::new();
+        a.record(0.01, 1.0, 500).unwrap();
+        for (q, sigma) in [(0.01, 1.0), (0.02, 1.3)] {
+            let mut b = a.clone();
+            b.record(q, sigma, 7).unwrap();
+            let (after, recorded) = (a.epsilon_after(q, sigma, 7, 1e-5).unwrap(), b.epsilon(1e-5).unwrap().0);
+            assert!((after - recorded).abs() < 1e-12 * recorded, "{after} vs {recorded}");
+        }
     }
 
     #[test]

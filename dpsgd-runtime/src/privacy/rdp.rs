@@ -101,9 +101,14 @@ fn log_add(a: f64, b: f64) -> f64 {
 /// `eps = rdp(a) + log((a-1)/a) - (log(delta) + log(a)) / (a-1)`.
 /// Returns `(epsilon, order)`.
 pub fn epsilon_from_rdp(orders: &[f64], rdp: &[f64], delta: f64) -> (f64, f64) {
+    epsilon_from_curve(orders.iter().copied().zip(rdp.iter().copied()), delta)
+}
+
+/// [`epsilon_from_rdp`] over `(order, rdp)` pairs, computed as they come (no buffer).
+pub fn epsilon_from_curve(curve: impl Iterator<Item = (f64, f64)>, delta: f64) -> (f64, f64) {
     assert!(delta > 0.0 && delta < 1.0, "delta {delta} outside (0, 1)");
     let mut best = (f64::INFINITY, f64::NAN);
-    for (&a, &r) in orders.iter().zip(rdp) {
+    for (a, r) in curve {
         let eps = r + ((a - 1.0) / a).ln() - (delta.ln() + a.ln()) / (a - 1.0);
         if eps < best.0 {
             best = (eps, a);

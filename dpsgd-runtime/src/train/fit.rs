@@ -366,9 +366,9 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
     pub fn next_step_within(&self, budget: f64, delta: f64, n: usize) -> Result<bool> {
         match (&self.accountant, &self.config.privacy) {
             (Some(accountant), Some(privacy)) => {
-                let mut next = accountant.clone();
-                next.record(self.config.sampling_rate(n), privacy.noise_multiplier, 1)?;
-                Ok(next.epsilon(delta)?.0 <= budget)
+                let next =
+                    accountant.epsilon_after(self.config.sampling_rate(n), privacy.noise_multiplier, 1, delta)?;
+                Ok(next <= budget)
             }
             _ => Ok(true),
         }
