@@ -263,3 +263,22 @@ fn plan_shows_the_strategy_of_every_layer() {
     assert!(line("conv2").contains("ghost") && line("conv2").contains("   25 "), "{out}");
     assert!(line("fc1").contains("ghost"), "{out}");
 }
+
+/// `--dataset synthetic` trains any model on data of its shape that it can learn; a
+/// dataset another model needs is refused.
+#[test]
+fn synthetic_data_for_any_model() {
+    for model in ["ffnn", "logreg"] {
+        let (ok, out, err) = dpsgd(&["train", "--model", model, "--dataset", "synthetic", "--epochs", "3", "--quiet"]);
+        assert!(ok, "{err}");
+        assert!(out.contains("on synthetic: 10000 training / 2000 test examples"), "{out}");
+        let accuracy: f64 = out
+            .lines()
+            .find_map(|l| l.split("test accuracy ").nth(1))
+            .and_then(|a| a.split('%').next()?.parse().ok())
+            .expect("an accuracy");
+        assert!(accuracy > 75.0, "{model}: {out}");
+    }
+    let (ok, _, err) = dpsgd(&["train", "--model", "ffnn", "--dataset", "mnist"]);
+    assert!(!ok && err.contains("ffnn trains on adult"), "{err}");
+}

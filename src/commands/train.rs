@@ -7,7 +7,7 @@ use clap::Parser;
 use dpsgd::Device;
 use dpsgd::models::{ModelName, with_model};
 use dpsgd::runtime::Dataset;
-use dpsgd::runtime::data::{adult, mnist};
+use dpsgd::runtime::data::{adult, mnist, synthetic};
 use dpsgd::runtime::engine::{CpuEngine, Engine};
 use dpsgd::runtime::noise::{self, NoiseSource};
 use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
@@ -25,7 +25,8 @@ pub struct TrainArgs {
     /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh or cifar10.
     #[arg(long, default_value = "ffnn")]
     pub model: ModelName,
-    /// Dataset: adult or mnist (the model's, by default).
+    /// Dataset: the model's (adult or mnist, the default), or synthetic (random
+    /// features labelled by a random linear teacher; 10000 training, 2000 test).
     #[arg(long)]
     pub dataset: Option<String>,
     /// Folder holding the datasets (adult/adult.data.gz, ...).
@@ -109,7 +110,7 @@ pub struct TrainArgs {
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 pub fn run(args: &TrainArgs) -> Result<()> {
-    if let Some(dataset) = args.dataset.as_deref().filter(|d| *d != args.model.dataset()) {
+    if let Some(dataset) = args.dataset.as_deref().filter(|d| *d != args.model.dataset() && *d != "synthetic") {
         return Err(Error::Config(format!(
             "{} trains on {}; dataset `{dataset}` is not available for it",
             args.model,
@@ -120,7 +121,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 }
 
 fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
-    let data = load(args.model.dataset(), &args.data_dir)?;
+    let dataset = args.dataset.as_deref().unwrap_or(args.model.dataset());
+    let data = match dataset {
+        "synthetic" => {
+            let (width, classes) = (M::SPEC.input_width, M::SPEC.num_classes());
+            let train = synthetic::teacher(width, classes, 10_000, args.seed, 0)?;
+            Splits { train, test: synthetic::teacher(width, classes, 2_000, args.seed, 1)? }
+        }
+        _ => load(dataset, &args.data_dir)?,
+    };
     let n = data.train.len();
     let optimizer = match args.optimizer.as_str() {
         "adam" => Optimizer::adam(args.lr)?,
@@ -161,7 +170,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         "{mode} training of {} ({} parameters) on {}: {} training / {} test examples",
         args.model,
         M::SPEC.num_params,
-        args.model.dataset(),
+        dataset,
         data.train.len(),
         data.test.len()
     );

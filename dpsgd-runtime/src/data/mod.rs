@@ -2,6 +2,7 @@
 
 pub mod adult;
 pub mod mnist;
+pub mod synthetic;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
