@@ -1,6 +1,7 @@
 //! Datasets: a feature matrix and class labels, checked once when they are built.
 
 pub mod adult;
+pub mod imdb;
 pub mod mnist;
 pub mod synthetic;
 
