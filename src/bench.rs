@@ -42,7 +42,11 @@ fn random_dataset<M: PrivateModel<f32>>(batch_size: usize, examples: usize) -> R
     }
     let spec = M::SPEC;
     let mut rng = stream(0, Stream::Data);
-    let features = Array2::from_shape_fn((examples, spec.input_width), |_| rng.random_range(-1.0f32..1.0));
+    let features = match spec.token_vocab {
+        // Token models get random ids of their vocabulary.
+        Some(vocab) => Array2::from_shape_fn((examples, spec.input_width), |_| rng.random_range(0..vocab) as f32),
+        None => Array2::from_shape_fn((examples, spec.input_width), |_| rng.random_range(-1.0f32..1.0)),
+    };
     let labels = (0..examples).map(|_| rng.random_range(0..spec.num_classes() as u32)).collect();
     Dataset::new(features, labels)
 }

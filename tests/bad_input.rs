@@ -136,3 +136,19 @@ fn the_shipped_mnist_loads() {
     let err = dpsgd::runtime::data::mnist::load::<f32>(&dir.join("nowhere")).err().unwrap().to_string();
     assert!(err.contains("train-images-idx3-ubyte.gz"), "{err}");
 }
+
+/// A model of token ids refuses ids outside its vocabulary, fractions and negatives,
+/// with the place of the bad id.
+#[test]
+fn token_ids_must_lie_in_the_vocabulary() {
+    type M = common::TinyText<f64>;
+    let model = M::init(0);
+    for bad in [7.0, 2.5, -1.0] {
+        let mut x = dpsgd::runtime::ndarray::Array2::from_elem((2, 6), 3.0);
+        x[[1, 4]] = bad;
+        let err = model.per_example_grad_norms(x.view(), &[0, 1]).unwrap_err().to_string();
+        assert!(err.contains("row 1, position 4") && err.contains("0..7"), "{err}");
+        let data = Dataset::new(x, vec![0, 1]).unwrap();
+        assert!(data.check_fits(&M::SPEC).is_err());
+    }
+}

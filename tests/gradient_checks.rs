@@ -54,6 +54,12 @@ fn convolutions_and_pooling() {
 }
 
 #[test]
+fn embeddings_and_sequence_means() {
+    check(&common::model::<f64, common::TinyText<f64>>(10, 1.0), 5);
+    check(&common::model::<f64, common::OneToken<f64>>(11, 1.0), 5);
+}
+
+#[test]
 fn paper_models() {
     check(&common::model::<f64, dpsgd::models::LogisticRegression<f64>>(4, 1.0), 6);
     check(&common::model::<f64, dpsgd::models::Ffnn<f64>>(5, 1.0), 6);

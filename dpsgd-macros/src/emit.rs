@@ -37,7 +37,11 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                     };
                 }
             }
-            (LayerKind::Conv2d { .. }, LayerGeometry::Dense) => unreachable!("a convolution has its geometry"),
+            (LayerKind::Embedding { vocab, dim }, LayerGeometry::Embedding { positions }) => quote! {
+                pub(super) const #name: #krate::Embedding =
+                    #krate::Embedding { offset: #offset, vocab: #vocab, dim: #dim, positions: #positions };
+            },
+            _ => unreachable!("every layer has the geometry of its kind"),
         },
     );
     let param_tensors = model.layers.iter().zip(&plan.layer_offsets).flat_map(|(layer, &offset)| {
@@ -45,17 +49,21 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         let (weight_len, _) = layer.kind.param_lens();
         let bias_offset = offset + weight_len;
         match layer.kind {
-            LayerKind::Linear { inputs, outputs } => [
+            LayerKind::Linear { inputs, outputs } => vec![
                 quote! { #krate::ParamTensor { name: #weight, offset: #offset, shape: &[#inputs, #outputs], fan_in: #inputs, transposed: true } },
                 quote! { #krate::ParamTensor { name: #bias, offset: #bias_offset, shape: &[#outputs], fan_in: #inputs, transposed: false } },
             ],
             LayerKind::Conv2d { in_channels, out_channels, kernel, .. } => {
                 let fan_in = in_channels * kernel * kernel;
-                [
+                vec![
                     quote! { #krate::ParamTensor { name: #weight, offset: #offset, shape: &[#out_channels, #in_channels, #kernel, #kernel], fan_in: #fan_in, transposed: false } },
                     quote! { #krate::ParamTensor { name: #bias, offset: #bias_offset, shape: &[#out_channels], fan_in: #fan_in, transposed: false } },
                 ]
             }
+            // No bias; initial values uniform in +-1, about the scale of PyTorch's N(0, 1).
+            LayerKind::Embedding { vocab, dim } => vec![
+                quote! { #krate::ParamTensor { name: #weight, offset: #offset, shape: &[#vocab, #dim], fan_in: 1, transposed: false } },
+            ],
         }
     });
     let layer_accessors = model.layers.iter().zip(&layer_consts).map(|(layer, name)| {
@@ -63,6 +71,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         let view = match layer.kind {
             LayerKind::Linear { .. } => quote! { #krate::spec::DenseView<'_, F> },
             LayerKind::Conv2d { .. } => quote! { #krate::spec::ConvView<'_, F> },
+            LayerKind::Embedding { .. } => quote! { #krate::ndarray::ArrayView2<'_, F> },
         };
         quote! {
             #(#docs)*
@@ -97,6 +106,10 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 stride: #stride, out_h: #out_h, out_w: #out_w }
         }
     };
+    let mean_const = |arg: usize| {
+        let (positions, width) = graph.nodes[arg].sequence.expect("mean takes a sequence");
+        quote! { #krate::SequenceMean { positions: #positions, width: #width } }
+    };
     let act = |a: Act| match a {
         Act::Relu => quote! { #krate::Activation::Relu },
         Act::Sigmoid => quote! { #krate::Activation::Sigmoid },
@@ -112,7 +125,12 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 match model.layers[layer].kind {
                     LayerKind::Linear { .. } => quote! { engine.dense_forward(#l, #x, #y); },
                     LayerKind::Conv2d { .. } => quote! { engine.conv2d_forward(#l, #x, #y); },
+                    LayerKind::Embedding { .. } => quote! { engine.embedding_forward(#l, #x, #y); },
                 }
+            }
+            Op::Mean { arg } => {
+                let (m, x) = (mean_const(arg), value(arg));
+                quote! { engine.mean_forward(#m, #x, #y); }
             }
             Op::Pool { arg, .. } => {
                 let (p, x) = (pool_const(id), value(arg));
@@ -147,7 +165,12 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 match model.layers[layer].kind {
                     LayerKind::Linear { .. } => quote! { engine.dense_backward_input(#l, #dy, #dx, #acc); },
                     LayerKind::Conv2d { .. } => quote! { engine.conv2d_backward_input(#l, #dy, #dx, #acc); },
+                    LayerKind::Embedding { .. } => unreachable!("token ids have no gradient"),
                 }
+            }
+            Op::Mean { arg } => {
+                let m = mean_const(arg);
+                quote! { engine.mean_backward(#m, #dy, #dx, #acc); }
             }
             Op::Pool { arg, .. } => {
                 let (p, x) = (pool_const(step.from), value(arg));
@@ -176,6 +199,11 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 param_grad_calls.push(quote! { engine.dense_param_grad(#l, #x, #dy, weights); });
                 per_example_calls.push(quote! { engine.dense_per_example_grads(#l, #x, #dy); });
             }
+            (LayerKind::Embedding { .. }, _) => {
+                sq_norm_calls.push(quote! { engine.embedding_add_sq_norms(#l, #x, #dy, #sq_norms); });
+                param_grad_calls.push(quote! { engine.embedding_param_grad(#l, #x, #dy, weights); });
+                per_example_calls.push(quote! { engine.embedding_per_example_grads(#l, #x, #dy); });
+            }
             (LayerKind::Conv2d { .. }, geometry) => {
                 let strategy = match geometry.ghost_is_cheaper(model.layers[layer].kind) {
                     true => quote! { #krate::NormStrategy::Ghost },
@@ -197,6 +225,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 "Conv2d<{in_channels}, {out_channels}, {kernel}, {stride}, {}>",
                 if same { "Same" } else { "Valid" }
             ),
+            LayerKind::Embedding { vocab, dim } => format!("Embedding<{vocab}, {dim}>"),
         };
         let (input_shape, output_shape) = (&cost.input_shape, &cost.output_shape);
         let strategy = match geometry.ghost_is_cheaper(layer.kind) {
@@ -213,6 +242,21 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
             }
         }
     });
+
+    // Token ids must index every table they are looked up in.
+    let token_vocab = model
+        .layers
+        .iter()
+        .filter_map(|l| match l.kind {
+            LayerKind::Embedding { vocab, .. } => Some(vocab),
+            _ => None,
+        })
+        .min()
+        .filter(|_| forward.input_tokens);
+    let token_vocab = match token_vocab {
+        Some(v) => quote! { ::std::option::Option::Some(#v) },
+        None => quote! { ::std::option::Option::None },
+    };
 
     let name = ident.to_string();
     let (input_width, outputs) = (forward.input_width, forward.output_width);
@@ -249,6 +293,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                     sq_norms: #sq_norms,
                     clip_factors: #clip_factors,
                     layers: &[#(#layer_plans),*],
+                    token_vocab: #token_vocab,
                 };
             }
 
@@ -315,7 +360,15 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
 /// input and output sizes and its padding.
 enum LayerGeometry {
     Dense,
-    Conv { input: (usize, usize), output: (usize, usize), pad: (usize, usize) },
+    Conv {
+        input: (usize, usize),
+        output: (usize, usize),
+        pad: (usize, usize),
+    },
+    /// Token ids per example.
+    Embedding {
+        positions: usize,
+    },
 }
 
 /// What each way to a layer's per-example norm costs per example.
@@ -348,7 +401,20 @@ impl LayerGeometry {
                 out_channels,
             ),
             (_, LayerKind::Linear { inputs, outputs }) => (vec![inputs], vec![outputs], 1, inputs, outputs),
-            (LayerGeometry::Dense, LayerKind::Conv2d { .. }) => unreachable!("a convolution has its geometry"),
+            // A lookup's ghost norm groups equal tokens: `T D` work, no table-sized buffer;
+            // its materialized gradient is the whole `V x D` table per example.
+            (LayerGeometry::Embedding { positions }, LayerKind::Embedding { vocab, dim }) => {
+                return NormCost {
+                    input_shape: vec![*positions],
+                    output_shape: vec![*positions, dim],
+                    positions: *positions,
+                    ghost_flops: 2 * positions * dim,
+                    materialized_flops: 2 * positions * dim + 2 * vocab * dim,
+                    ghost_bytes: 4 * (positions + dim),
+                    materialized_bytes: 4 * vocab * dim,
+                };
+            }
+            _ => unreachable!("every layer has the geometry of its kind"),
         };
         let ghost_flops = if t == 1 { 2 * (p + o) } else { 2 * t * t * (p + o) + 2 * t * t };
         NormCost {
@@ -372,6 +438,10 @@ impl LayerGeometry {
 fn layer_geometry(def: &ModelDef, graph: &Graph, layer: usize) -> LayerGeometry {
     match def.model.layers[layer].kind {
         LayerKind::Linear { .. } => LayerGeometry::Dense,
+        LayerKind::Embedding { .. } => {
+            let (_, arg) = graph.layer_node(layer).expect("every layer is used once");
+            LayerGeometry::Embedding { positions: graph.nodes[arg].width }
+        }
         LayerKind::Conv2d { kernel, stride, same, .. } => {
             let (id, arg) = graph.layer_node(layer).expect("every layer is used once");
             let (_, h, w) = graph.nodes[arg].image.expect("a convolution takes an image");

@@ -61,15 +61,21 @@ pub enum Op {
     Flatten {
         arg: NodeId,
     },
+    /// `mean(x)`: a sequence's mean over its positions.
+    Mean {
+        arg: NodeId,
+    },
 }
 
 impl Op {
     pub fn args(&self) -> Vec<NodeId> {
         match *self {
             Op::Input => vec![],
-            Op::Layer { arg, .. } | Op::Activation { arg, .. } | Op::Pool { arg, .. } | Op::Flatten { arg } => {
-                vec![arg]
-            }
+            Op::Layer { arg, .. }
+            | Op::Activation { arg, .. }
+            | Op::Pool { arg, .. }
+            | Op::Flatten { arg }
+            | Op::Mean { arg } => vec![arg],
             Op::Add { lhs, rhs } => vec![lhs, rhs],
         }
     }
@@ -81,6 +87,10 @@ pub struct Node {
     pub width: usize,
     /// `(channels, height, width)` for images.
     pub image: Option<(usize, usize, usize)>,
+    /// `(positions, width)` for sequences (an embedding's output).
+    pub sequence: Option<(usize, usize)>,
+    /// Whether the value is token ids (the `Tokens<T>` input).
+    pub tokens: bool,
 }
 
 /// A convolution's output size and padding under TensorFlow's rules: SAME gives
@@ -120,7 +130,9 @@ impl Graph {
             requires[id] = match node.op {
                 Op::Input => false,
                 Op::Layer { .. } => true,
-                Op::Activation { arg, .. } | Op::Pool { arg, .. } | Op::Flatten { arg } => requires[arg],
+                Op::Activation { arg, .. } | Op::Pool { arg, .. } | Op::Flatten { arg } | Op::Mean { arg } => {
+                    requires[arg]
+                }
                 Op::Add { lhs, rhs } => requires[lhs] || requires[rhs],
             };
         }
@@ -146,13 +158,19 @@ struct Builder<'a> {
 }
 
 const LANGUAGE: &str = "forward may use `let` bindings, layer calls `self.layer(x)`, relu, sigmoid, tanh, `+`, \
-     max_pool2d(x, window, stride), avg_pool2d(x, window, stride) and flatten(x)";
+     max_pool2d(x, window, stride), avg_pool2d(x, window, stride), flatten(x) and mean(x)";
 
 pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Errors) -> Option<Graph> {
     let forward = &def.forward;
     let mut b = Builder {
         def,
-        nodes: vec![Node { op: Op::Input, width: forward.input_width, image: forward.input_image }],
+        nodes: vec![Node {
+            op: Op::Input,
+            width: forward.input_width,
+            image: forward.input_image,
+            sequence: None,
+            tokens: forward.input_tokens,
+        }],
         scope: HashMap::new(),
         layer_uses: vec![None; def.model.layers.len()],
         errors,
@@ -216,20 +234,42 @@ pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Error
 
 impl Builder<'_> {
     fn push(&mut self, op: Op, width: usize) -> NodeId {
-        self.nodes.push(Node { op, width, image: None });
+        self.nodes.push(Node { op, width, image: None, sequence: None, tokens: false });
         self.nodes.len() - 1
     }
 
     fn push_image(&mut self, op: Op, image: (usize, usize, usize)) -> NodeId {
-        self.nodes.push(Node { op, width: image.0 * image.1 * image.2, image: Some(image) });
-        self.nodes.len() - 1
+        let id = self.push(op, image.0 * image.1 * image.2);
+        self.nodes[id].image = Some(image);
+        id
+    }
+
+    fn push_sequence(&mut self, op: Op, sequence: (usize, usize)) -> NodeId {
+        let id = self.push(op, sequence.0 * sequence.1);
+        self.nodes[id].sequence = Some(sequence);
+        id
+    }
+
+    /// Errors unless `id` holds values (not token ids, which only an embedding takes).
+    fn values(&mut self, id: NodeId, what: &str, call: &Expr) -> Option<NodeId> {
+        if self.nodes[id].tokens {
+            self.errors.spanned(
+                call,
+                format!("{what} takes values, not token ids: look the tokens up in an `Embedding` first"),
+            );
+            return None;
+        }
+        Some(id)
     }
 
     /// Describes a value's shape for messages.
     fn describe(&self, id: NodeId) -> String {
-        match self.nodes[id].image {
-            Some((c, h, w)) => format!("a {c}x{h}x{w} image (channels x height x width)"),
-            None => format!("{} features", self.nodes[id].width),
+        let node = &self.nodes[id];
+        match (node.image, node.sequence, node.tokens) {
+            (Some((c, h, w)), _, _) => format!("a {c}x{h}x{w} image (channels x height x width)"),
+            (_, Some((t, d)), _) => format!("a sequence of {t} positions of {d} features"),
+            (_, _, true) => format!("{} token ids", node.width),
+            _ => format!("{} features", node.width),
         }
     }
 
@@ -302,15 +342,17 @@ impl Builder<'_> {
                 }
                 let (lhs, rhs) = (self.expr(&bin.left), self.expr(&bin.right));
                 let (lhs, rhs) = (lhs?, rhs?);
+                let (lhs, rhs) = (self.values(lhs, "`+`", expr)?, self.values(rhs, "`+`", expr)?);
                 let (a, b) = (&self.nodes[lhs], &self.nodes[rhs]);
-                if a.width != b.width || a.image != b.image {
+                if a.width != b.width || a.image != b.image || a.sequence != b.sequence {
                     let (a, b) = (self.describe(lhs), self.describe(rhs));
                     self.errors.spanned(expr, format!("cannot add values of different shapes: {a} and {b}"));
                     return None;
                 }
-                let (width, image) = (a.width, a.image);
+                let (width, image, sequence) = (a.width, a.image, a.sequence);
                 let id = self.push(Op::Add { lhs, rhs }, width);
                 self.nodes[id].image = image;
+                self.nodes[id].sequence = sequence;
                 Some(id)
             }
             other => self.unsupported(other, format!("unsupported expression; {LANGUAGE}")),
@@ -402,6 +444,15 @@ impl Builder<'_> {
         let (width, image) = (self.nodes[arg].width, self.nodes[arg].image);
         match model.layers[index].kind {
             LayerKind::Linear { inputs, outputs } => {
+                let (node_tokens, node_sequence) = (self.nodes[arg].tokens, self.nodes[arg].sequence);
+                if node_tokens || node_sequence.is_some() {
+                    let got = self.describe(arg);
+                    let hint =
+                        if node_tokens { "look them up in an `Embedding` first" } else { "take `mean(x)` first" };
+                    self.errors
+                        .spanned(call, format!("layer `{name}` is Linear<{inputs}, {outputs}> but gets {got}; {hint}"));
+                    return None;
+                }
                 if image.is_some() {
                     let got = self.describe(arg);
                     self.errors.spanned(call, format!("layer `{name}` is Linear<{inputs}, {outputs}> but gets {got}; flatten it first: `flatten(x)`"));
@@ -415,6 +466,17 @@ impl Builder<'_> {
                     return None;
                 }
                 Some(self.push(Op::Layer { layer: index, arg }, outputs))
+            }
+            LayerKind::Embedding { vocab, dim } => {
+                if !self.nodes[arg].tokens {
+                    let got = self.describe(arg);
+                    self.errors.spanned(
+                        call,
+                        format!("layer `{name}` is Embedding<{vocab}, {dim}> and looks up token ids, but gets {got}"),
+                    );
+                    return None;
+                }
+                Some(self.push_sequence(Op::Layer { layer: index, arg }, (width, dim)))
             }
             LayerKind::Conv2d { in_channels, out_channels, kernel, stride, same } => {
                 let conv = format!(
@@ -451,6 +513,16 @@ impl Builder<'_> {
     ) -> Option<NodeId> {
         match name.to_string().as_str() {
             "max_pool2d" | "avg_pool2d" => return self.pool_call(name, args, call),
+            "mean" => {
+                let arg = self.single_arg(args, call, "`mean`")?;
+                let Some((_, width)) = self.nodes[arg].sequence else {
+                    let got = self.describe(arg);
+                    self.errors
+                        .spanned(call, format!("`mean` averages a sequence over its positions; this value is {got}"));
+                    return None;
+                };
+                return Some(self.push(Op::Mean { arg }, width));
+            }
             "flatten" => {
                 let arg = self.single_arg(args, call, "`flatten`")?;
                 let Some((c, h, w)) = self.nodes[arg].image else {
@@ -474,9 +546,11 @@ impl Builder<'_> {
             return None;
         };
         let arg = self.single_arg(args, call, &format!("`{name}`"))?;
-        let (width, image) = (self.nodes[arg].width, self.nodes[arg].image);
+        let arg = self.values(arg, &format!("`{name}`"), call)?;
+        let (width, image, sequence) = (self.nodes[arg].width, self.nodes[arg].image, self.nodes[arg].sequence);
         let id = self.push(Op::Activation { act, arg }, width);
         self.nodes[id].image = image;
+        self.nodes[id].sequence = sequence;
         Some(id)
     }
 

@@ -53,6 +53,11 @@ pub enum LayerKind {
         stride: usize,
         same: bool,
     },
+    /// `Embedding<VOCAB, DIM>`: a table looked up at token ids, no bias.
+    Embedding {
+        vocab: usize,
+        dim: usize,
+    },
 }
 
 impl LayerKind {
@@ -63,6 +68,7 @@ impl LayerKind {
             LayerKind::Conv2d { in_channels, out_channels, kernel, .. } => {
                 (out_channels * in_channels * kernel * kernel, out_channels)
             }
+            LayerKind::Embedding { vocab, dim } => (vocab * dim, 0),
         }
     }
 }
@@ -74,6 +80,8 @@ pub struct ForwardDef {
     pub input_width: usize,
     /// `(channels, height, width)` when the input is an `Image<C, H, W>`.
     pub input_image: Option<(usize, usize, usize)>,
+    /// Whether the input is `Tokens<T>`: token ids.
+    pub input_tokens: bool,
     pub output_width: usize,
     pub stmts: Vec<Stmt>,
     /// The closing brace, where an error about the result points when there is no
@@ -163,7 +171,8 @@ fn parse_struct(s: &ItemStruct, errors: &mut Errors) -> StructDef {
 }
 
 /// `Linear<IN, OUT>`.
-const LAYER_TYPES: &str = "Linear<IN, OUT>, Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>";
+const LAYER_TYPES: &str =
+    "Linear<IN, OUT>, Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>, Embedding<VOCAB, DIM>";
 
 fn parse_layer_type(ty: &Type, errors: &mut Errors) -> Option<LayerKind> {
     let (name, dims, padding) = sized_type_with_padding(ty, errors)?;
@@ -180,6 +189,11 @@ fn parse_layer_type(ty: &Type, errors: &mut Errors) -> Option<LayerKind> {
             stride: *stride,
             same,
         }),
+        ("Embedding", [vocab, dim], None) => Some(LayerKind::Embedding { vocab: *vocab, dim: *dim }),
+        ("Embedding", _, _) => {
+            errors.spanned(ty, "write an embedding as `Embedding<VOCAB, DIM>`");
+            None
+        }
         ("Conv2d", _, _) => {
             errors
                 .spanned(ty, "write a convolution as `Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>`");
@@ -293,12 +307,20 @@ fn parse_impl(i: &ItemImpl, model: &StructDef, errors: &mut Errors) -> Option<Fo
     let input = match (args.next(), args.next()) {
         (Some(FnArg::Typed(arg)), None) => match &*arg.pat {
             syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => match sized_type(&arg.ty, errors) {
-                Some((name, dims)) if name == "Input" && dims.len() == 1 => Some((p.ident.clone(), dims[0], None)),
+                Some((name, dims)) if name == "Input" && dims.len() == 1 => {
+                    Some((p.ident.clone(), dims[0], None, false))
+                }
+                Some((name, dims)) if name == "Tokens" && dims.len() == 1 => {
+                    Some((p.ident.clone(), dims[0], None, true))
+                }
                 Some((name, dims)) if name == "Image" && dims.len() == 3 => {
-                    Some((p.ident.clone(), dims.iter().product(), Some((dims[0], dims[1], dims[2]))))
+                    Some((p.ident.clone(), dims.iter().product(), Some((dims[0], dims[1], dims[2])), false))
                 }
                 Some(_) => {
-                    errors.spanned(&arg.ty, "expected `Input<N>` (features) or `Image<CHANNELS, HEIGHT, WIDTH>`");
+                    errors.spanned(
+                        &arg.ty,
+                        "expected `Input<N>` (features), `Image<CHANNELS, HEIGHT, WIDTH>` or `Tokens<LENGTH>` (token ids)",
+                    );
                     None
                 }
                 None => None,
@@ -320,13 +342,14 @@ fn parse_impl(i: &ItemImpl, model: &StructDef, errors: &mut Errors) -> Option<Fo
             None
         }
     };
-    let ((input, input_width, input_image), output_width) = (input?, output?);
+    let ((input, input_width, input_image, input_tokens), output_width) = (input?, output?);
     Some(ForwardDef {
         docs: docs(&f.attrs, "forward", errors),
         vis: f.vis.clone(),
         input,
         input_width,
         input_image,
+        input_tokens,
         output_width,
         stmts: f.block.stmts.clone(),
         body_end: f.block.brace_token.span.close(),

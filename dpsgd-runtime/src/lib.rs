@@ -27,7 +27,10 @@ pub use error::{Error, Result};
 pub use float::Float;
 pub use model::PrivateModel;
 pub use noise::{GaussianNoise, NoiseSource};
-pub use spec::{Activation, Buf, Conv2d, Dense, Loss, ModelSpec, NormStrategy, ParamTensor, Pool2d, PoolKind};
+pub use spec::{
+    Activation, Buf, Conv2d, Dense, Embedding, Loss, ModelSpec, NormStrategy, ParamTensor, Pool2d, PoolKind,
+    SequenceMean,
+};
 
 /// Re-exported for generated code and for users of the model API.
 pub use ndarray;

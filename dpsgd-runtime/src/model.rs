@@ -117,6 +117,7 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
     fn logits(&self, features: ArrayView2<'_, F>) -> Result<Array2<F>> {
         check_width(features.ncols(), &Self::SPEC)?;
         crate::data::check_finite(features)?;
+        crate::data::check_tokens(features, &Self::SPEC)?;
         let labels = vec![0; features.nrows()];
         let mut engine = CpuEngine::new(Self::SPEC, self.params(), features.nrows());
         engine.load_batch(features, &labels);
@@ -203,6 +204,7 @@ fn backward_engine<F: Float, M: PrivateModel<F>>(
 ) -> Result<CpuEngine<F>> {
     check_width(features.ncols(), &M::SPEC)?;
     check_batch(features, labels)?;
+    crate::data::check_tokens(features, &M::SPEC)?;
     check_labels(labels, M::SPEC.num_classes())?;
     let mut engine = CpuEngine::new(M::SPEC, model.params(), labels.len());
     engine.load_batch(features, labels);

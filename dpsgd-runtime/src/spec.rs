@@ -114,6 +114,30 @@ impl Conv2d {
     }
 }
 
+/// An embedding table `[vocab, dim]` (PyTorch's `nn.Embedding` weight, no bias) at
+/// `offset`, looked up at `positions` token ids per example.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Embedding {
+    pub offset: usize,
+    pub vocab: usize,
+    pub dim: usize,
+    pub positions: usize,
+}
+
+impl Embedding {
+    /// The table `[vocab, dim]` inside the model's parameter vector.
+    pub fn view<'a, F>(&self, params: &'a [F]) -> ArrayView2<'a, F> {
+        ArrayView2::from_shape((self.vocab, self.dim), &params[self.offset..][..self.vocab * self.dim]).expect("table")
+    }
+}
+
+/// The mean over the `positions` of a `[positions, width]` sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SequenceMean {
+    pub positions: usize,
+    pub width: usize,
+}
+
 /// A convolution's parameters, viewed in place.
 #[derive(Clone, Debug)]
 pub struct ConvView<'a, F> {
@@ -254,6 +278,8 @@ pub struct ModelSpec {
     pub clip_factors: Buf,
     /// How the private step treats each parametrized layer.
     pub layers: &'static [LayerPlan],
+    /// For models of token ids: the vocabulary size (every id must lie below it).
+    pub token_vocab: Option<usize>,
 }
 
 /// How the private step treats one parametrized layer, as the macro planned it from

@@ -106,7 +106,26 @@ pub mod cifar10_net {
     }
 }
 
+/// The embedding network on IMDB: 256 token ids of a 10004-id vocabulary, 16-wide
+/// embeddings averaged over the review, then two dense layers (160370 parameters).
+#[private_model(loss = softmax_cross_entropy, crate = dpsgd_runtime)]
+pub mod embedding_net {
+    pub struct EmbeddingNet {
+        pub embedding: Embedding<10004, 16>,
+        pub fc1: Linear<16, 16>,
+        pub fc2: Linear<16, 2>,
+    }
+
+    impl EmbeddingNet {
+        pub fn forward(&self, x: Tokens<256>) -> Logits<2> {
+            let h = mean(self.embedding(x));
+            self.fc2(relu(self.fc1(h)))
+        }
+    }
+}
+
 pub use cifar10_net::Cifar10Net;
+pub use embedding_net::EmbeddingNet;
 pub use ffnn::Ffnn;
 pub use logistic_regression::LogisticRegression;
 pub use mnist_cnn::MnistCnn;
@@ -120,18 +139,20 @@ pub enum ModelName {
     MnistCnn,
     MnistCnnTanh,
     Cifar10Net,
+    EmbeddingNet,
 }
 
 impl ModelName {
-    pub const ALL: [ModelName; 5] = [
+    pub const ALL: [ModelName; 6] = [
         ModelName::LogisticRegression,
         ModelName::Ffnn,
         ModelName::MnistCnn,
         ModelName::MnistCnnTanh,
         ModelName::Cifar10Net,
+        ModelName::EmbeddingNet,
     ];
 
-    /// The short name: `logreg`, `ffnn`, `mnist-cnn`, `mnist-cnn-tanh`, `cifar10`.
+    /// The short name: `logreg`, `ffnn`, `mnist-cnn`, `mnist-cnn-tanh`, `cifar10`, `embed`.
     pub fn as_str(self) -> &'static str {
         match self {
             ModelName::LogisticRegression => "logreg",
@@ -139,6 +160,7 @@ impl ModelName {
             ModelName::MnistCnn => "mnist-cnn",
             ModelName::MnistCnnTanh => "mnist-cnn-tanh",
             ModelName::Cifar10Net => "cifar10",
+            ModelName::EmbeddingNet => "embed",
         }
     }
 
@@ -148,6 +170,7 @@ impl ModelName {
             ModelName::LogisticRegression | ModelName::Ffnn => "adult",
             ModelName::MnistCnn | ModelName::MnistCnnTanh => "mnist",
             ModelName::Cifar10Net => "cifar10",
+            ModelName::EmbeddingNet => "imdb",
         }
     }
 
@@ -156,6 +179,7 @@ impl ModelName {
         match self.dataset() {
             "adult" => 30162,
             "cifar10" => 50000,
+            "imdb" => 25000,
             _ => 60000,
         }
     }
@@ -207,6 +231,10 @@ macro_rules! with_model {
                 type $model = $crate::Cifar10Net<$float>;
                 $body
             }
+            $crate::ModelName::EmbeddingNet => {
+                type $model = $crate::EmbeddingNet<$float>;
+                $body
+            }
         }
     };
 }
@@ -223,6 +251,7 @@ mod tests {
         assert_eq!(MnistCnn::<f32>::num_params(), 26010);
         assert_eq!(MnistCnnTanh::<f32>::num_params(), 26010);
         assert_eq!(Cifar10Net::<f32>::num_params(), 605_226);
+        assert_eq!(EmbeddingNet::<f32>::num_params(), 160_370);
         let conv: Vec<_> = MnistCnn::<f32>::SPEC.params.iter().map(|p| (p.name, p.shape)).collect();
         assert_eq!(conv[0], ("conv1.weight", &[16, 1, 8, 8][..]));
         assert_eq!(conv[2], ("conv2.weight", &[32, 16, 4, 4][..]));

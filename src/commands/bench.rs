@@ -9,7 +9,7 @@ use dpsgd::runtime::Result;
 
 #[derive(Parser, Debug)]
 pub struct BenchArgs {
-    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh or cifar10.
+    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10 or embed.
     #[arg(long)]
     pub model: ModelName,
     /// Examples per step.

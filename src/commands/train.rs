@@ -7,7 +7,7 @@ use clap::Parser;
 use dpsgd::Device;
 use dpsgd::models::{ModelName, with_model};
 use dpsgd::runtime::Dataset;
-use dpsgd::runtime::data::{adult, mnist, synthetic};
+use dpsgd::runtime::data::{adult, imdb, mnist, synthetic};
 use dpsgd::runtime::engine::{CpuEngine, Engine};
 use dpsgd::runtime::noise::{self, NoiseSource};
 use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
@@ -22,7 +22,7 @@ use super::progress::Progress;
 #[derive(Parser, Debug)]
 #[command(name = "train")]
 pub struct TrainArgs {
-    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh or cifar10.
+    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10 or embed.
     #[arg(long, default_value = "ffnn")]
     pub model: ModelName,
     /// Dataset: the model's (adult or mnist, the default), or synthetic (random
@@ -124,9 +124,9 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     let dataset = args.dataset.as_deref().unwrap_or(args.model.dataset());
     let data = match dataset {
         "synthetic" => {
-            let (width, classes) = (M::SPEC.input_width, M::SPEC.num_classes());
-            let train = synthetic::teacher(width, classes, 10_000, args.seed, 0)?;
-            Splits { train, test: synthetic::teacher(width, classes, 2_000, args.seed, 1)? }
+            let (width, classes, vocab) = (M::SPEC.input_width, M::SPEC.num_classes(), M::SPEC.token_vocab);
+            let train = synthetic::teacher(width, classes, vocab, 10_000, args.seed, 0)?;
+            Splits { train, test: synthetic::teacher(width, classes, vocab, 2_000, args.seed, 1)? }
         }
         _ => load(dataset, &args.data_dir)?,
     };
@@ -330,8 +330,20 @@ fn load(dataset: &str, dir: &std::path::Path) -> Result<Splits> {
         }
         "cifar10" => {
             return Err(Error::Config(
-                "CIFAR-10 is not shipped with dpsgd; benchmark this model on random data with `dpsgd bench`".into(),
+                "CIFAR-10 is not shipped with dpsgd; try `--dataset synthetic`, or benchmark with `dpsgd bench`".into(),
             ));
+        }
+        "imdb" => {
+            let folder = dir.join("imdb").join("aclImdb");
+            if !folder.exists() {
+                return Err(Error::Config(format!(
+                    "IMDB is not shipped with dpsgd: put the aclImdb folders (train/pos, train/neg, test/pos, \
+                     test/neg) in {}, or try `--dataset synthetic`",
+                    folder.display()
+                )));
+            }
+            let imdb = imdb::load_acl::<f32>(&folder, 10_000, 256)?;
+            Splits { train: imdb.train, test: imdb.test }
         }
         _ => {
             let a = adult::load::<f32>(&dir.join("adult"))?;

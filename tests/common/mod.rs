@@ -85,8 +85,45 @@ pub use binary::Binary;
 pub use deep::Deep;
 #[allow(unused_imports)]
 pub use every_op::EveryOp;
+/// Token ids looked up in a small table (so that tokens repeat within an example),
+/// averaged over the sequence, then dense layers.
+#[private_model(loss = softmax_cross_entropy)]
+pub mod tiny_text {
+    pub struct TinyText {
+        embed: Embedding<7, 3>,
+        fc1: Linear<3, 4>,
+        fc2: Linear<4, 2>,
+    }
+
+    impl TinyText {
+        pub fn forward(&self, x: Tokens<6>) -> Logits<2> {
+            let e = tanh(self.embed(x));
+            self.fc2(relu(self.fc1(mean(e))))
+        }
+    }
+}
+
+/// A sequence of one token.
+#[private_model(loss = binary_logistic)]
+pub mod one_token {
+    pub struct OneToken {
+        embed: Embedding<5, 2>,
+        fc: Linear<2, 1>,
+    }
+
+    impl OneToken {
+        pub fn forward(&self, x: Tokens<1>) -> Logits<1> {
+            self.fc(mean(self.embed(x)))
+        }
+    }
+}
+
+#[allow(unused_imports)]
+pub use one_token::OneToken;
 #[allow(unused_imports)]
 pub use small_cnn::SmallCnn;
+#[allow(unused_imports)]
+pub use tiny_text::TinyText;
 
 /// A deterministic batch for model `M`: features in [-2, 2], labels cycling through
 /// the classes.
@@ -99,7 +136,13 @@ pub fn batch<F: Float, M: PrivateModel<F>>(rows: usize, seed: u64) -> (Array2<F>
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
-    let x = Array2::from_shape_fn((rows, spec.input_width), |_| F::from_f64(4.0 * next() - 2.0));
+    // Models of token ids get whole ids below their vocabulary.
+    let x = match spec.token_vocab {
+        Some(vocab) => {
+            Array2::from_shape_fn((rows, spec.input_width), |_| F::from_f64((next() * vocab as f64).floor()))
+        }
+        None => Array2::from_shape_fn((rows, spec.input_width), |_| F::from_f64(4.0 * next() - 2.0)),
+    };
     let y = (0..rows).map(|i| (i % spec.num_classes()) as u32).collect();
     (x, y)
 }
@@ -137,6 +180,10 @@ macro_rules! for_each_model {
         }
         {
             type $m = common::SmallCnn<$f>;
+            $body
+        }
+        {
+            type $m = common::TinyText<$f>;
             $body
         }
         {

@@ -18,7 +18,7 @@ use crate::data::Dataset;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::rng::{Stream, stream};
-use crate::spec::{Activation, Buf, Conv2d, Dense, Loss, ModelSpec, NormStrategy, Pool2d};
+use crate::spec::{Activation, Buf, Conv2d, Dense, Embedding, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
 
 /// The Gaussian noise of private steps on the GPU: Philox4x32-10 keyed by a number
 /// drawn from the run seed's noise stream, its counter the index of the draw. The
@@ -631,6 +631,30 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
 
     fn conv2d_per_example_grads(&mut self, _: Conv2d, _: Buf, _: Buf) {
         self.unsupported("convolutions");
+    }
+
+    fn embedding_forward(&mut self, _: Embedding, _: Buf, _: Buf) {
+        self.unsupported("embeddings");
+    }
+
+    fn embedding_add_sq_norms(&mut self, _: Embedding, _: Buf, _: Buf, _: Buf) {
+        self.unsupported("embeddings");
+    }
+
+    fn embedding_param_grad(&mut self, _: Embedding, _: Buf, _: Buf, _: Option<Buf>) {
+        self.unsupported("embeddings");
+    }
+
+    fn embedding_per_example_grads(&mut self, _: Embedding, _: Buf, _: Buf) {
+        self.unsupported("embeddings");
+    }
+
+    fn mean_forward(&mut self, _: SequenceMean, _: Buf, _: Buf) {
+        self.unsupported("sequence means");
+    }
+
+    fn mean_backward(&mut self, _: SequenceMean, _: Buf, _: Buf, _: bool) {
+        self.unsupported("sequence means");
     }
 
     fn pool2d_forward(&mut self, _: Pool2d, _: Buf, _: Buf) {

@@ -62,8 +62,25 @@ impl<F: Float> Dataset<F> {
     /// Errors unless the examples fit the model: feature count and label range.
     pub fn check_fits(&self, spec: &ModelSpec) -> Result<()> {
         check_width(self.width(), spec)?;
+        check_tokens(self.features(), spec)?;
         check_labels(&self.labels, spec.num_classes())
     }
+}
+
+/// For a model of token ids: errors unless every feature is a whole number below the
+/// vocabulary size.
+pub fn check_tokens<F: Float>(features: ArrayView2<'_, F>, spec: &ModelSpec) -> Result<()> {
+    let Some(vocab) = spec.token_vocab else { return Ok(()) };
+    for ((row, column), v) in features.indexed_iter() {
+        let id = v.to_f64();
+        if !(id >= 0.0 && id < vocab as f64 && id.fract() == 0.0) {
+            return Err(Error::Shape(format!(
+                "token {v} at row {row}, position {column} is not an id in 0..{vocab} ({} takes token ids)",
+                spec.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Errors unless `features` has one finite row per label.

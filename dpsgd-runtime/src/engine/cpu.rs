@@ -6,9 +6,9 @@ use ndarray::{ArrayView1, ArrayView2};
 
 use super::Engine;
 use crate::Float;
-use crate::kernels::{activation, clip, conv, dense, loss, optim, vector};
+use crate::kernels::{activation, clip, conv, dense, embedding, loss, optim, vector};
 use crate::noise::NoiseSource;
-use crate::spec::{Activation, Buf, Conv2d, Dense, Loss, ModelSpec, NormStrategy, Pool2d};
+use crate::spec::{Activation, Buf, Conv2d, Dense, Embedding, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
 
 /// Runs a model's steps on the CPU, on the calling thread (large products use the
 /// rayon pool through the GEMM).
@@ -310,6 +310,44 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         conv::per_example_grads(&layer, x, dy, &mut per_example[..b * p], p, &mut scratch);
         self.per_example = per_example;
         self.conv_scratch = scratch;
+    }
+
+    fn embedding_forward(&mut self, layer: Embedding, tokens: Buf, y: Buf) {
+        let Views { reads: [tokens], writes: [y], params, .. } = self.views([tokens], [y]);
+        embedding::forward(&layer, params, tokens, y);
+    }
+
+    fn embedding_add_sq_norms(&mut self, layer: Embedding, tokens: Buf, dy: Buf, out: Buf) {
+        grow(&mut self.conv_scratch, self.batch * embedding::sq_norm_scratch(&layer));
+        let mut scratch = std::mem::take(&mut self.conv_scratch);
+        let Views { reads: [tokens, dy], writes: [out], .. } = self.views([tokens, dy], [out]);
+        embedding::add_sq_norms(&layer, tokens, dy, out, &mut scratch);
+        self.conv_scratch = scratch;
+    }
+
+    fn embedding_param_grad(&mut self, layer: Embedding, tokens: Buf, dy: Buf, weights: Option<Buf>) {
+        // Unweighted calls read the tokens twice in place of weights: harmless.
+        let Views { reads: [tokens, dy, c], grads, .. } = self.views([tokens, dy, weights.unwrap_or(tokens)], []);
+        let grad = &mut grads[layer.offset..][..layer.vocab * layer.dim];
+        embedding::param_grad(&layer, tokens, dy, weights.map(|_| c), grad);
+    }
+
+    fn embedding_per_example_grads(&mut self, layer: Embedding, tokens: Buf, dy: Buf) {
+        let (b, p) = (self.batch, self.spec.num_params);
+        let mut per_example = std::mem::take(&mut self.per_example);
+        let Views { reads: [tokens, dy], .. } = self.views([tokens, dy], []);
+        embedding::per_example_grads(&layer, tokens, dy, &mut per_example[..b * p], p);
+        self.per_example = per_example;
+    }
+
+    fn mean_forward(&mut self, mean: SequenceMean, x: Buf, y: Buf) {
+        let Views { reads: [x], writes: [y], .. } = self.views([x], [y]);
+        embedding::mean_forward(&mean, x, y);
+    }
+
+    fn mean_backward(&mut self, mean: SequenceMean, dy: Buf, dx: Buf, accumulate: bool) {
+        let Views { reads: [dy], writes: [dx], .. } = self.views([dy], [dx]);
+        embedding::mean_backward(&mean, dy, dx, accumulate);
     }
 
     fn pool2d_forward(&mut self, pool: Pool2d, x: Buf, y: Buf) {

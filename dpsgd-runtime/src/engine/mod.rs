@@ -17,7 +17,7 @@ use ndarray::ArrayView2;
 use crate::Float;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::spec::{Activation, Buf, Conv2d, Dense, Loss, ModelSpec, NormStrategy, Pool2d};
+use crate::spec::{Activation, Buf, Conv2d, Dense, Embedding, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
 
 /// Runs the kernels of a training step for one model on one device.
 ///
@@ -86,6 +86,18 @@ pub trait Engine<F: Float> {
     fn conv2d_param_grad(&mut self, layer: Conv2d, x: Buf, dy: Buf, weights: Option<Buf>);
     /// As [`dense_per_example_grads`](Self::dense_per_example_grads), for a convolution.
     fn conv2d_per_example_grads(&mut self, layer: Conv2d, x: Buf, dy: Buf);
+    /// `y = E[tokens]`, the rows of the table at each token id.
+    fn embedding_forward(&mut self, layer: Embedding, tokens: Buf, y: Buf);
+    /// Adds each example's squared table-gradient norm to `out`.
+    fn embedding_add_sq_norms(&mut self, layer: Embedding, tokens: Buf, dy: Buf, out: Buf);
+    /// As [`dense_param_grad`](Self::dense_param_grad), for an embedding.
+    fn embedding_param_grad(&mut self, layer: Embedding, tokens: Buf, dy: Buf, weights: Option<Buf>);
+    /// As [`dense_per_example_grads`](Self::dense_per_example_grads), for an embedding.
+    fn embedding_per_example_grads(&mut self, layer: Embedding, tokens: Buf, dy: Buf);
+    /// `y` = the mean of `x` over its positions.
+    fn mean_forward(&mut self, mean: SequenceMean, x: Buf, y: Buf);
+    /// `dx = dy / positions` at every position; `+=` when `accumulate`.
+    fn mean_backward(&mut self, mean: SequenceMean, dy: Buf, dx: Buf, accumulate: bool);
     fn pool2d_forward(&mut self, pool: Pool2d, x: Buf, y: Buf);
     /// The pooling's input gradient, computed from its input `x`; `dx +=` when `accumulate`.
     fn pool2d_backward(&mut self, pool: Pool2d, x: Buf, dy: Buf, dx: Buf, accumulate: bool);

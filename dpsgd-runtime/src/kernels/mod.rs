@@ -5,6 +5,7 @@ pub mod activation;
 pub mod clip;
 pub mod conv;
 pub mod dense;
+pub mod embedding;
 pub mod loss;
 pub mod optim;
 pub mod simd;
