@@ -1,8 +1,8 @@
 //! `cargo bench`: the paper's models, private and non-private, at the paper's batch
 //! sizes, on random data of their datasets' shapes. For the Adult models one iteration
 //! is one epoch (30162 examples in fixed-size batches), so criterion's time is the time
-//! per epoch; for the MNIST CNN it is 1200 examples, a fiftieth of an epoch. The
-//! throughput is examples per second either way.
+//! per epoch; for the MNIST CNN it is 1200 examples, a fiftieth of an epoch, and for
+//! the embedding net 6000. The throughput is examples per second either way.
 //!
 //! `cargo bench -- ffnn/private` runs one group; `dpsgd bench` measures a single
 //! configuration the same way, with a JSON report.
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dpsgd::bench::{ADULT_TRAIN_EXAMPLES, StepRunner};
-use dpsgd::models::{Ffnn, LogisticRegression, MnistCnn};
+use dpsgd::models::{EmbeddingNet, Ffnn, LogisticRegression, MnistCnn};
 use dpsgd::runtime::PrivateModel;
 
 const BATCH_SIZES: [usize; 6] = [20, 40, 60, 80, 100, 120];
@@ -41,6 +41,7 @@ fn paper_models(c: &mut Criterion) {
     bench_model::<LogisticRegression<f32>>(c, "logreg", ADULT_TRAIN_EXAMPLES, ADULT_TRAIN_EXAMPLES);
     bench_model::<Ffnn<f32>>(c, "ffnn", ADULT_TRAIN_EXAMPLES, ADULT_TRAIN_EXAMPLES);
     bench_model::<MnistCnn<f32>>(c, "mnist_cnn", 6000, 1200);
+    bench_model::<EmbeddingNet<f32>>(c, "embed", 6000, 6000);
 }
 
 criterion_group! {

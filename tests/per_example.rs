@@ -117,3 +117,14 @@ fn the_mnist_cnn_per_example_quantities() {
     ghost_norms_match::<f64, M>(1e-12);
     clipped_sum_matches::<f64, M>(1e-12);
 }
+
+/// The embedding net: sparse per-example gradients of its 10004 x 16 table, norms by
+/// grouping equal tokens, and clipped sums scattered into the touched rows.
+#[test]
+fn the_embedding_net_per_example_quantities() {
+    type M = dpsgd::models::EmbeddingNet<f64>;
+    matches_one_example_at_a_time::<M>();
+    ghost_norms_match::<f64, M>(1e-12);
+    // 256 positions summed in another order: rounding of a few 1e-12.
+    clipped_sum_matches::<f64, M>(1e-10);
+}
