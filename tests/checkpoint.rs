@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use dpsgd::models::Ffnn;
 use dpsgd::prelude::*;
-use dpsgd::runtime::engine::{CpuEngine, Engine};
+use dpsgd::runtime::engine::CpuEngine;
 use dpsgd::runtime::noise::{self, NoiseSource};
 use dpsgd::runtime::train::checkpoint;
 use dpsgd::runtime::train::{Control, TrainReport, Trainer, batch_capacity, train_with};
@@ -33,7 +33,7 @@ fn scratch(name: &str) -> PathBuf {
 /// Trains from the start, or resumes from `resume`, stopping before step `stop_at`.
 fn run(data: &Dataset<f32>, config: &TrainConfig, path: &Path, resume: bool, stop_at: Option<u64>) -> (M, TrainReport) {
     let mut model = M::init(config.seed);
-    let mut engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity(data.len(), config));
+    let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity(data.len(), config));
     let saved = resume.then(|| checkpoint::read::<f32>(path, &M::SPEC).unwrap());
     let steps = saved.as_ref().map_or(0, |c| c.state.step);
     let noise =
@@ -41,9 +41,7 @@ fn run(data: &Dataset<f32>, config: &TrainConfig, path: &Path, resume: bool, sto
     let trainer = match &saved {
         Some(c) => {
             model.params_mut().copy_from_slice(&c.params);
-            engine.write_params(&c.params);
-            engine.write_optimizer_state(&c.moments);
-            Trainer::resume(engine, noise, data, config, &c.state).unwrap()
+            Trainer::resume(engine, noise, data, config, c).unwrap()
         }
         None => Trainer::on_engine(engine, noise, data, config).unwrap(),
     };
@@ -138,8 +136,5 @@ fn damaged_or_foreign_checkpoints_are_errors() {
     other.optimizer.lr = 0.3;
     let engine = CpuEngine::new(M::SPEC, &saved.params, 64);
     let noise: Box<dyn NoiseSource<f32>> = noise::for_training(7, M::NUM_PARAMS, saved.state.step);
-    assert!(matches!(
-        Trainer::<f32, M>::resume(engine, Some(noise), &data, &other, &saved.state),
-        Err(Error::Config(_))
-    ));
+    assert!(matches!(Trainer::<f32, M>::resume(engine, Some(noise), &data, &other, &saved), Err(Error::Config(_))));
 }

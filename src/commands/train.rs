@@ -221,20 +221,12 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     let print_epoch = |e: &EpochReport| progress.on_epoch(e);
     let report = match args.device {
         Device::Cpu => {
-            let capacity = batch_capacity(n, &config);
-            let mut engine = CpuEngine::new(M::SPEC, model.params(), capacity);
+            let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity(n, &config));
             let steps = resume.as_ref().map_or(0, |c| c.state.step);
             let noise = config
                 .privacy
                 .map(|_| -> Box<dyn NoiseSource<f32>> { noise::for_training(config.seed, M::SPEC.num_params, steps) });
-            let trainer = match &resume {
-                Some(c) => {
-                    engine.write_optimizer_state(&c.moments);
-                    Trainer::resume(engine, noise, &data.train, &config, &c.state)?
-                }
-                None => Trainer::on_engine(engine, noise, &data.train, &config)?,
-            };
-            train_with(trainer, &mut model, &data.train, Some(&data.test), &config, &control, print_epoch)?
+            run_on(engine, noise, &mut model, &data, &config, resume.as_ref(), &control, print_epoch)?
         }
         Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,
     };
@@ -291,14 +283,26 @@ fn train_on_gpu<M: PrivateModel<f32>>(
     let device = CudaDevice::open(0)?;
     println!("device: {}", device.name());
     let capacity = batch_capacity(data.train.len(), config);
-    let mut engine = CudaEngine::new(device, M::SPEC, model.params(), capacity)?;
+    let engine = CudaEngine::new(device, M::SPEC, model.params(), capacity)?;
     let steps = resume.map_or(0, |c| c.state.step);
     let noise = config.privacy.map(|_| Box::new(DeviceNoise::seeded_at(config.seed, steps)));
+    run_on(engine, noise, model, data, config, resume, control, on_epoch)
+}
+
+/// Trains on `engine`, from the start or from `resume`.
+#[allow(clippy::too_many_arguments)]
+fn run_on<M: PrivateModel<f32>, E: Engine<f32>>(
+    engine: E,
+    noise: Option<Box<E::Noise>>,
+    model: &mut M,
+    data: &Splits,
+    config: &TrainConfig,
+    resume: Option<&Checkpoint<f32>>,
+    control: &Control<'_>,
+    on_epoch: impl FnMut(&EpochReport),
+) -> Result<TrainReport> {
     let trainer = match resume {
-        Some(c) => {
-            engine.write_optimizer_state(&c.moments);
-            Trainer::resume(engine, noise, &data.train, config, &c.state)?
-        }
+        Some(c) => Trainer::resume(engine, noise, &data.train, config, c)?,
         None => Trainer::on_engine(engine, noise, &data.train, config)?,
     };
     train_with(trainer, model, &data.train, Some(&data.test), config, control, on_epoch)

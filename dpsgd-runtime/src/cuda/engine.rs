@@ -15,7 +15,7 @@ use rand::Rng;
 use super::device::CudaDevice;
 use super::float::CudaFloat;
 use crate::data::Dataset;
-use crate::engine::Engine;
+use crate::engine::{Engine, copy_row};
 use crate::error::{Error, Result};
 use crate::rng::{Stream, stream};
 use crate::spec::{Activation, Buf, Conv2d, Dense, Embedding, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
@@ -352,11 +352,7 @@ impl<F: CudaFloat> CudaEngine<F> {
         stage.copied.synchronize().map_err(|e| fail(&e))?;
         let host_features = stage.features.as_mut_slice().map_err(|e| fail(&e))?;
         for (dst, &r) in host_features.chunks_exact_mut(width).zip(rows) {
-            let row = features.row(r);
-            match row.as_slice() {
-                Some(s) => dst.copy_from_slice(s),
-                None => dst.iter_mut().zip(row.iter()).for_each(|(d, v)| *d = *v),
-            }
+            copy_row(features.row(r), dst);
         }
         let host_labels = stage.labels.as_mut_slice().map_err(|e| fail(&e))?;
         for (dst, &r) in host_labels.iter_mut().zip(rows) {

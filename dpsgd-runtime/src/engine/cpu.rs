@@ -2,9 +2,9 @@
 
 use std::ops::Range;
 
-use ndarray::{ArrayView1, ArrayView2};
+use ndarray::ArrayView2;
 
-use super::Engine;
+use super::{Engine, copy_row};
 use crate::Float;
 use crate::kernels::{activation, clip, conv, dense, embedding, loss, optim, vector};
 use crate::noise::NoiseSource;
@@ -131,14 +131,6 @@ impl<F: Float> CpuEngine<F> {
             scratch: &mut self.scratch,
             labels: &self.labels[..b],
         }
-    }
-}
-
-/// Copies a row of features, in one `memcpy` when it is contiguous.
-fn copy_row<F: Float>(row: ArrayView1<'_, F>, dst: &mut [F]) {
-    match row.as_slice() {
-        Some(s) => dst.copy_from_slice(s),
-        None => dst.iter_mut().zip(row.iter()).for_each(|(a, b)| *a = *b),
     }
 }
 

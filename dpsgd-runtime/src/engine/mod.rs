@@ -12,7 +12,7 @@ mod cpu;
 
 pub use cpu::CpuEngine;
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView1, ArrayView2};
 
 use crate::Float;
 use crate::data::Dataset;
@@ -154,5 +154,13 @@ pub trait Engine<F: Float> {
     /// training loop checks after every step. Always `Ok` on the CPU.
     fn status(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// Copies a row of features, in one `memcpy` when it is contiguous.
+pub(crate) fn copy_row<F: Float>(row: ArrayView1<'_, F>, dst: &mut [F]) {
+    match row.as_slice() {
+        Some(s) => dst.copy_from_slice(s),
+        None => dst.iter_mut().zip(row.iter()).for_each(|(a, b)| *a = *b),
     }
 }

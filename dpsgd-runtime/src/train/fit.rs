@@ -231,16 +231,17 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
         })
     }
 
-    /// Continues the run `state` describes (from a checkpoint) on `engine`, which holds
-    /// the checkpoint's parameters and optimizer state; `noise` must be the engine's
-    /// noise source advanced by `state.step` steps. `config` must be the run's.
+    /// Continues the run saved in `checkpoint` on `engine`, to which its parameters and
+    /// optimizer state are written; `noise` must be the engine's noise source advanced
+    /// by the checkpoint's step count. `config` must be the run's.
     pub fn resume(
-        engine: E,
+        mut engine: E,
         noise: Option<Box<E::Noise>>,
         train_set: &Dataset<F>,
         config: &TrainConfig,
-        state: &RunState,
+        checkpoint: &Checkpoint<F>,
     ) -> Result<Self> {
+        let state = &checkpoint.state;
         let record = ConfigRecord::from(config);
         ensure_config!(
             record == state.config,
@@ -248,6 +249,8 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             state.config,
             record
         );
+        engine.write_params(&checkpoint.params);
+        engine.write_optimizer_state(&checkpoint.moments);
         let mut trainer = Trainer::on_engine(engine, noise, train_set, config)?;
         ensure_config!(
             state.epoch < config.epochs || state.epoch_steps == 0,
@@ -293,11 +296,6 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             privacy_history: self.accountant.as_ref().map_or(Vec::new(), |a| a.history()),
         };
         checkpoint::write(path, &M::SPEC, &Checkpoint { params, moments, state })
-    }
-
-    /// Steps taken since the start of the run.
-    pub fn steps_taken(&self) -> u64 {
-        self.steps
     }
 
     /// Steps in one epoch: `1/q` when private, one pass of shuffled batches otherwise.
