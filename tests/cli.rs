@@ -129,6 +129,21 @@ fn accountant_and_calibration_commands() {
     assert!(ok, "{err}");
     assert!(out.starts_with("sigma = 1.01"), "{out}");
 
+    // The PLD accountant: 2.3816 by Google's dp_accounting on the same setting.
+    let (ok, out, err) = dpsgd(&[
+        "accountant",
+        "--sampling-rate",
+        &q,
+        "--noise-multiplier",
+        "1.1",
+        "--steps",
+        "14062",
+        "--accountant",
+        "pld",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("epsilon = 2.38") && out.contains("lies in [2.37"), "{out}");
+
     for bad in [
         vec!["accountant", "--sampling-rate", "0", "--noise-multiplier", "1", "--steps", "3"],
         vec!["accountant", "--sampling-rate", "1.5", "--noise-multiplier", "1", "--steps", "3"],
@@ -136,6 +151,20 @@ fn accountant_and_calibration_commands() {
         vec!["accountant", "--sampling-rate", "0.1", "--noise-multiplier", "1", "--steps", "3", "--delta", "1"],
         vec!["calibrate", "--target-epsilon", "0.001", "--sampling-rate", "1", "--steps", "1000000"],
         vec!["calibrate", "--target-epsilon", "-1", "--sampling-rate", "0.1", "--steps", "10"],
+        vec!["accountant", "--sampling-rate", "0.1", "--noise-multiplier", "-1", "--steps", "3", "--accountant", "pld"],
+        vec![
+            "accountant",
+            "--sampling-rate",
+            "0.1",
+            "--noise-multiplier",
+            "1",
+            "--steps",
+            "3",
+            "--delta",
+            "1e-300",
+            "--accountant",
+            "pld",
+        ],
     ] {
         let (ok, _, err) = dpsgd(&bad);
         assert!(!ok && err.starts_with("error: invalid setting"), "{bad:?}: {err}");

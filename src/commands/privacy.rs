@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use dpsgd::runtime::Result;
-use dpsgd::runtime::privacy::{self, RdpAccountant};
+use dpsgd::runtime::privacy::{self, Accountant, RdpAccountant};
 
 #[derive(Parser, Debug)]
 pub struct AccountantArgs {
@@ -18,19 +18,44 @@ pub struct AccountantArgs {
     pub steps: u64,
     #[arg(long, default_value_t = 1e-5, allow_negative_numbers = true)]
     pub delta: f64,
+    #[command(flatten)]
+    pub accountant: AccountantChoice,
+}
+
+#[derive(Parser, Debug)]
+pub struct AccountantChoice {
     /// rdp: Rényi DP of the subsampled Gaussian (Mironov, Talwar, Zhang 2019), the
-    /// improved conversion to (epsilon, delta).
-    #[arg(long, default_value = "rdp", value_parser = ["rdp"])]
-    pub accountant: String,
+    /// improved conversion to (epsilon, delta). pld: its privacy loss distribution
+    /// composed numerically, tighter, with an interval that holds the exact epsilon.
+    #[arg(long = "accountant", default_value = "rdp", value_parser = ["rdp", "pld"])]
+    pub name: String,
+}
+
+impl AccountantChoice {
+    pub fn get(&self) -> Accountant {
+        if self.name == "pld" { Accountant::Pld } else { Accountant::Rdp }
+    }
 }
 
 pub fn accountant(args: &AccountantArgs) -> Result<()> {
     let mut accountant = RdpAccountant::new();
     accountant.record(args.sampling_rate, args.noise_multiplier, args.steps)?;
-    let (epsilon, order) = accountant.epsilon(args.delta)?;
+    let how = match args.accountant.get() {
+        Accountant::Rdp => {
+            let (epsilon, order) = accountant.epsilon(args.delta)?;
+            format!("epsilon = {epsilon:.4} at delta = {:e} (RDP, best order {order})", args.delta)
+        }
+        Accountant::Pld => {
+            let bounds = accountant.pld_epsilon(args.delta)?;
+            format!(
+                "epsilon = {:.4} at delta = {:e} (PLD; the exact value lies in [{:.4}, {:.4}])",
+                bounds.upper, args.delta, bounds.lower, bounds.upper
+            )
+        }
+    };
     println!(
-        "epsilon = {epsilon:.4} at delta = {:e} (RDP, best order {order}) for {} steps of Poisson sampling q = {} with sigma = {}",
-        args.delta, args.steps, args.sampling_rate, args.noise_multiplier
+        "{how} for {} steps of Poisson sampling q = {} with sigma = {}",
+        args.steps, args.sampling_rate, args.noise_multiplier
     );
     Ok(())
 }
@@ -47,14 +72,21 @@ pub struct CalibrateArgs {
     /// Number of steps.
     #[arg(long)]
     pub steps: u64,
+    #[command(flatten)]
+    pub accountant: AccountantChoice,
 }
 
 pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
-    let sigma = privacy::calibrate(args.target_epsilon, args.delta, args.sampling_rate, args.steps)?;
-    let reached = privacy::epsilon(args.sampling_rate, sigma, args.steps, args.delta)?;
+    let accountant = args.accountant.get();
+    let sigma = privacy::calibrate_with(accountant, args.target_epsilon, args.delta, args.sampling_rate, args.steps)?;
+    let reached = accountant.epsilon(args.sampling_rate, sigma, args.steps, args.delta)?;
     println!(
-        "sigma = {sigma:.4}: the smallest noise multiplier within epsilon = {} at delta = {:e} for {} steps at q = {} (it gives epsilon = {reached:.4})",
-        args.target_epsilon, args.delta, args.steps, args.sampling_rate
+        "sigma = {sigma:.4}: the smallest noise multiplier within epsilon = {} at delta = {:e} for {} steps at q = {} (it gives epsilon = {reached:.4} by {})",
+        args.target_epsilon,
+        args.delta,
+        args.steps,
+        args.sampling_rate,
+        args.accountant.name.to_uppercase()
     );
     Ok(())
 }

@@ -266,6 +266,14 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
             p.noise_multiplier,
             accountant.steps()
         );
+        if accountant.steps() > 0 {
+            // The tighter numerical accountant, for the record; the budget checks used RDP.
+            let bounds = accountant.pld_epsilon(args.delta)?;
+            println!(
+                "               epsilon = {:.3} by the PLD accountant (the exact value lies in [{:.3}, {:.3}])",
+                bounds.upper, bounds.lower, bounds.upper
+            );
+        }
     }
     Ok(())
 }

@@ -1,9 +1,12 @@
 //! Privacy accounting: what a run of DP-SGD steps costs in `(epsilon, delta)`.
 //!
 //! The accountant records every step's sampling rate and noise multiplier, so runs whose
-//! settings change (schedules, resumed runs) compose exactly; epsilon is the best over
-//! RDP orders of the composed curve.
+//! settings change (schedules, resumed runs) compose exactly. Two accountants read that
+//! history: RDP ([`rdp`]: cheap, an upper bound, used for the budget check before every
+//! step) and the privacy loss distribution ([`pld`]: tighter, with an interval that holds
+//! the exact epsilon, used for reports and calibration on request).
 
+pub mod pld;
 pub mod rdp;
 
 use crate::error::{Result, ensure_config};
@@ -117,13 +120,40 @@ impl RdpAccountant {
         Ok(rdp::epsilon_from_curve(curve, delta).0)
     }
 
+    /// The epsilon spent so far at `delta` by the numerical (PLD) accountant, with its
+    /// error bounds. Takes about a second.
+    pub fn pld_epsilon(&self, delta: f64) -> Result<pld::EpsilonBounds> {
+        pld::epsilon(&self.history(), delta)
+    }
+
     /// The composed RDP at order `orders[i]`.
     fn composed(&self, i: usize) -> f64 {
         self.phases.iter().map(|p| p.steps as f64 * p.rdp[i]).sum()
     }
 }
 
-/// The epsilon of `steps` steps of rate `q` and noise multiplier `sigma` at `delta`.
+/// Which accountant turns a run's history into epsilon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Accountant {
+    /// Rényi DP with the improved conversion: fast, a little loose.
+    #[default]
+    Rdp,
+    /// The privacy loss distribution, composed numerically: tight; the upper end of its
+    /// error interval is used.
+    Pld,
+}
+
+impl Accountant {
+    /// The epsilon at `delta` of `steps` steps of rate `q` and noise multiplier `sigma`.
+    pub fn epsilon(self, q: f64, sigma: f64, steps: u64, delta: f64) -> Result<f64> {
+        match self {
+            Accountant::Rdp => epsilon(q, sigma, steps, delta),
+            Accountant::Pld => Ok(pld::epsilon(&[(q, sigma, steps)], delta)?.upper),
+        }
+    }
+}
+
+/// The epsilon of `steps` steps of rate `q` and noise multiplier `sigma` at `delta`, by RDP.
 pub fn epsilon(q: f64, sigma: f64, steps: u64, delta: f64) -> Result<f64> {
     let mut accountant = RdpAccountant::new();
     accountant.record(q, sigma, steps)?;
@@ -135,8 +165,13 @@ pub const MAX_NOISE_MULTIPLIER: f64 = 1024.0;
 pub const MIN_NOISE_MULTIPLIER: f64 = 0.01;
 
 /// The smallest noise multiplier (to a relative 1e-4, rounded up) whose `steps` steps of
-/// rate `q` stay within `target_epsilon` at `delta`.
+/// rate `q` stay within `target_epsilon` at `delta`, by RDP.
 pub fn calibrate(target_epsilon: f64, delta: f64, q: f64, steps: u64) -> Result<f64> {
+    calibrate_with(Accountant::Rdp, target_epsilon, delta, q, steps)
+}
+
+/// [`calibrate`] by the given accountant.
+pub fn calibrate_with(accountant: Accountant, target_epsilon: f64, delta: f64, q: f64, steps: u64) -> Result<f64> {
     ensure_config!(
         target_epsilon > 0.0 && target_epsilon.is_finite(),
         "the target epsilon must be positive, got {target_epsilon}"
@@ -144,7 +179,7 @@ pub fn calibrate(target_epsilon: f64, delta: f64, q: f64, steps: u64) -> Result<
     check_delta(delta, None)?;
     check_step(q, 1.0)?;
     ensure_config!(steps > 0, "calibrate for at least one step");
-    let eps = |sigma: f64| epsilon(q, sigma, steps, delta);
+    let eps = |sigma: f64| accountant.epsilon(q, sigma, steps, delta);
     // epsilon falls as sigma grows. Bracket the answer by doubling or halving from 1
     // (small sigmas are slow to account and rarely the answer), then bisect on log
     // sigma, keeping `hi` within the target.
@@ -243,6 +278,16 @@ mod tests {
             let slightly_less = epsilon(q, sigma * (1.0 - 1e-3), steps, 1e-5).unwrap();
             assert!(slightly_less > target, "sigma {sigma} is not the smallest: {slightly_less}");
         }
+    }
+
+    #[test]
+    fn pld_calibration_needs_less_noise() {
+        let (q, steps) = (256.0 / 60000.0, 14062);
+        let rdp = calibrate(3.0, 1e-5, q, steps).unwrap();
+        let pld = calibrate_with(Accountant::Pld, 3.0, 1e-5, q, steps).unwrap();
+        assert!(pld < rdp, "{pld} vs {rdp}");
+        assert!(Accountant::Pld.epsilon(q, pld, steps, 1e-5).unwrap() <= 3.0);
+        assert!(Accountant::Pld.epsilon(q, pld * (1.0 - 1e-3), steps, 1e-5).unwrap() > 3.0);
     }
 
     #[test]
