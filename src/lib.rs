@@ -70,6 +70,6 @@ pub use ndarray;
 pub mod prelude {
     pub use crate::private_model;
     pub use crate::runtime::train::{Optimizer, Privacy, PrivateTraining, TrainConfig, evaluate, train};
-    pub use crate::runtime::{Dataset, Error, Float, PrivateModel};
+    pub use crate::runtime::{Dataset, Error, Float, NormStrategy, PrivateModel};
     pub use ndarray;
 }

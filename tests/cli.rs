@@ -291,6 +291,14 @@ fn plan_shows_the_strategy_of_every_layer() {
     assert!(line("conv1").contains("materialized") && line("conv1").contains("16x14x14"), "{out}");
     assert!(line("conv2").contains("ghost") && line("conv2").contains("   25 "), "{out}");
     assert!(line("fc1").contains("ghost"), "{out}");
+
+    // The LSTM's recurrent weights: 256 steps make the Gram matrices dearer than the
+    // weight gradients themselves.
+    let (ok, out, err) = dpsgd(&["plan", "--model", "lstm"]);
+    assert!(ok, "{err}");
+    let line = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{out}")).to_string();
+    assert!(line("lstm ").contains("materialized") && line("lstm ").contains("78905344"), "{out}");
+    assert!(line("embedding").contains("ghost"), "{out}");
 }
 
 /// `--dataset synthetic` trains any model on data of its shape that it can learn; a

@@ -60,11 +60,25 @@ fn embeddings_and_sequence_means() {
 }
 
 #[test]
+fn lstms() {
+    check(&common::model::<f64, common::TinyLstm<f64>>(12, 1.0), 5);
+    check(&common::model::<f64, common::TinyLstm<f64>>(13, 3.0), 5);
+    check(&common::model::<f64, common::OneStepLstm<f64>>(14, 1.0), 5);
+}
+
+#[test]
 fn paper_models() {
     check(&common::model::<f64, dpsgd::models::LogisticRegression<f64>>(4, 1.0), 6);
     check(&common::model::<f64, dpsgd::models::Ffnn<f64>>(5, 1.0), 6);
     // 26010 parameters: every 97th, which reaches every layer.
     check_every(&common::model::<f64, dpsgd::models::MnistCnn<f64>>(6, 1.0), 3, 97);
+}
+
+#[test]
+fn the_lstm_net() {
+    // 1081402 parameters: every 4999th, which reaches every tensor (the embedding rows
+    // of tokens in the batch among them).
+    check_every(&common::model::<f64, dpsgd::models::LstmNet<f64>>(15, 1.0), 2, 4999);
 }
 
 #[test]

@@ -41,6 +41,10 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 pub(super) const #name: #krate::Embedding =
                     #krate::Embedding { offset: #offset, vocab: #vocab, dim: #dim, positions: #positions };
             },
+            (LayerKind::Lstm { inputs, hidden }, LayerGeometry::Lstm { positions }) => quote! {
+                pub(super) const #name: #krate::Lstm =
+                    #krate::Lstm { offset: #offset, inputs: #inputs, hidden: #hidden, positions: #positions };
+            },
             _ => unreachable!("every layer has the geometry of its kind"),
         },
     );
@@ -64,6 +68,22 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
             LayerKind::Embedding { vocab, dim } => vec![
                 quote! { #krate::ParamTensor { name: #weight, offset: #offset, shape: &[#vocab, #dim], fan_in: 1, transposed: false } },
             ],
+            // PyTorch's names; every tensor initialized uniform in +-1/sqrt(hidden) as
+            // PyTorch does.
+            LayerKind::Lstm { inputs, hidden } => {
+                let gates = 4 * hidden;
+                let name = |suffix: &str| format!("{}.{suffix}_l0", layer.ident);
+                let (w_ih, w_hh, b_ih, b_hh) = (name("weight_ih"), name("weight_hh"), name("bias_ih"), name("bias_hh"));
+                let w_hh_offset = offset + inputs * gates;
+                let b_ih_offset = w_hh_offset + hidden * gates;
+                let b_hh_offset = b_ih_offset + gates;
+                vec![
+                    quote! { #krate::ParamTensor { name: #w_ih, offset: #offset, shape: &[#inputs, #gates], fan_in: #hidden, transposed: true } },
+                    quote! { #krate::ParamTensor { name: #w_hh, offset: #w_hh_offset, shape: &[#hidden, #gates], fan_in: #hidden, transposed: true } },
+                    quote! { #krate::ParamTensor { name: #b_ih, offset: #b_ih_offset, shape: &[#gates], fan_in: #hidden, transposed: false } },
+                    quote! { #krate::ParamTensor { name: #b_hh, offset: #b_hh_offset, shape: &[#gates], fan_in: #hidden, transposed: false } },
+                ]
+            }
         }
     });
     let layer_accessors = model.layers.iter().zip(&layer_consts).map(|(layer, name)| {
@@ -72,6 +92,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
             LayerKind::Linear { .. } => quote! { #krate::spec::DenseView<'_, F> },
             LayerKind::Conv2d { .. } => quote! { #krate::spec::ConvView<'_, F> },
             LayerKind::Embedding { .. } => quote! { #krate::ndarray::ArrayView2<'_, F> },
+            LayerKind::Lstm { .. } => quote! { #krate::spec::LstmView<'_, F> },
         };
         quote! {
             #(#docs)*
@@ -86,6 +107,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         Slot::Arena { offset, width } => quote! { #krate::Buf::arena(#offset, #width) },
     };
     let value = |id: usize| buf(plan.values[id]);
+    let state = |id: usize| buf(plan.states[id].expect("a layer with state"));
     let delta = |id: usize| buf(plan.deltas[id].expect("a planned gradient"));
     let layer_const = |layer: usize| {
         let name = &layer_consts[layer];
@@ -126,6 +148,10 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                     LayerKind::Linear { .. } => quote! { engine.dense_forward(#l, #x, #y); },
                     LayerKind::Conv2d { .. } => quote! { engine.conv2d_forward(#l, #x, #y); },
                     LayerKind::Embedding { .. } => quote! { engine.embedding_forward(#l, #x, #y); },
+                    LayerKind::Lstm { .. } => {
+                        let s = state(id);
+                        quote! { engine.lstm_forward(#l, #x, #y, #s); }
+                    }
                 }
             }
             Op::Mean { arg } => {
@@ -166,6 +192,13 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                     LayerKind::Linear { .. } => quote! { engine.dense_backward_input(#l, #dy, #dx, #acc); },
                     LayerKind::Conv2d { .. } => quote! { engine.conv2d_backward_input(#l, #dy, #dx, #acc); },
                     LayerKind::Embedding { .. } => unreachable!("token ids have no gradient"),
+                    // Back-propagation through time also leaves the gates' gradients,
+                    // which the parameter gradients need. An LSTM's input is a sequence,
+                    // and sequences come from embeddings, so this step always exists.
+                    LayerKind::Lstm { .. } => {
+                        let s = state(step.from);
+                        quote! { engine.lstm_backward(#l, #dy, #s, #dx, #acc); }
+                    }
                 }
             }
             Op::Mean { arg } => {
@@ -204,6 +237,16 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 param_grad_calls.push(quote! { engine.embedding_param_grad(#l, #x, #dy, weights); });
                 per_example_calls.push(quote! { engine.embedding_per_example_grads(#l, #x, #dy); });
             }
+            (LayerKind::Lstm { .. }, geometry) => {
+                let (y, s) = (value(id), state(id));
+                let strategy = match geometry.ghost_is_cheaper(model.layers[layer].kind) {
+                    true => quote! { #krate::NormStrategy::Ghost },
+                    false => quote! { #krate::NormStrategy::Materialized },
+                };
+                sq_norm_calls.push(quote! { engine.lstm_add_sq_norms(#l, #x, #y, #s, #sq_norms, #strategy); });
+                param_grad_calls.push(quote! { engine.lstm_param_grad(#l, #x, #y, #s, weights); });
+                per_example_calls.push(quote! { engine.lstm_per_example_grads(#l, #x, #y, #s); });
+            }
             (LayerKind::Conv2d { .. }, geometry) => {
                 let strategy = match geometry.ghost_is_cheaper(model.layers[layer].kind) {
                     true => quote! { #krate::NormStrategy::Ghost },
@@ -226,6 +269,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 if same { "Same" } else { "Valid" }
             ),
             LayerKind::Embedding { vocab, dim } => format!("Embedding<{vocab}, {dim}>"),
+            LayerKind::Lstm { inputs, hidden } => format!("Lstm<{inputs}, {hidden}>"),
         };
         let (input_shape, output_shape) = (&cost.input_shape, &cost.output_shape);
         let strategy = match geometry.ghost_is_cheaper(layer.kind) {
@@ -369,6 +413,10 @@ enum LayerGeometry {
     Embedding {
         positions: usize,
     },
+    /// Steps of the sequence.
+    Lstm {
+        positions: usize,
+    },
 }
 
 /// What each way to a layer's per-example norm costs per example.
@@ -414,6 +462,22 @@ impl LayerGeometry {
                     materialized_bytes: 4 * vocab * dim,
                 };
             }
+            // Two weights applied at every step: `W_ih` to the inputs, `W_hh` to the
+            // previous hidden states. Ghost: three `T x T` Gram matrices (inputs, hidden
+            // states, gate gradients) and two element-wise products; materialized: the
+            // two weight gradients, `(IN + H) x 4H`, formed over the `T` steps.
+            (LayerGeometry::Lstm { positions: t }, LayerKind::Lstm { inputs, hidden }) => {
+                let (t, gates) = (*t, 4 * hidden);
+                return NormCost {
+                    input_shape: vec![t, inputs],
+                    output_shape: vec![t, hidden],
+                    positions: t,
+                    ghost_flops: 2 * t * t * (inputs + hidden + gates) + 4 * t * t,
+                    materialized_flops: 2 * t * (inputs + hidden) * gates + 2 * (inputs + hidden) * gates,
+                    ghost_bytes: 4 * 3 * t * t,
+                    materialized_bytes: 4 * (inputs + hidden) * gates,
+                };
+            }
             _ => unreachable!("every layer has the geometry of its kind"),
         };
         let ghost_flops = if t == 1 { 2 * (p + o) } else { 2 * t * t * (p + o) + 2 * t * t };
@@ -441,6 +505,10 @@ fn layer_geometry(def: &ModelDef, graph: &Graph, layer: usize) -> LayerGeometry 
         LayerKind::Embedding { .. } => {
             let (_, arg) = graph.layer_node(layer).expect("every layer is used once");
             LayerGeometry::Embedding { positions: graph.nodes[arg].width }
+        }
+        LayerKind::Lstm { .. } => {
+            let (id, _) = graph.layer_node(layer).expect("every layer is used once");
+            LayerGeometry::Lstm { positions: graph.nodes[id].sequence.expect("an LSTM gives a sequence").0 }
         }
         LayerKind::Conv2d { kernel, stride, same, .. } => {
             let (id, arg) = graph.layer_node(layer).expect("every layer is used once");

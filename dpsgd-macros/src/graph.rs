@@ -478,6 +478,17 @@ impl Builder<'_> {
                 }
                 Some(self.push_sequence(Op::Layer { layer: index, arg }, (width, dim)))
             }
+            LayerKind::Lstm { inputs, hidden } => {
+                let Some((positions, _)) = self.nodes[arg].sequence.filter(|&(_, w)| w == inputs) else {
+                    let got = self.describe(arg);
+                    self.errors.spanned(
+                        call,
+                        format!("layer `{name}` is Lstm<{inputs}, {hidden}> and runs over a sequence of {inputs} features per position, but gets {got}"),
+                    );
+                    return None;
+                };
+                Some(self.push_sequence(Op::Layer { layer: index, arg }, (positions, hidden)))
+            }
             LayerKind::Conv2d { in_channels, out_channels, kernel, stride, same } => {
                 let conv = format!(
                     "Conv2d<{in_channels}, {out_channels}, {kernel}, {stride}, {}>",

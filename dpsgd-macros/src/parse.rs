@@ -58,6 +58,11 @@ pub enum LayerKind {
         vocab: usize,
         dim: usize,
     },
+    /// `Lstm<IN, HIDDEN>`: one LSTM layer over a sequence, PyTorch's gates and biases.
+    Lstm {
+        inputs: usize,
+        hidden: usize,
+    },
 }
 
 impl LayerKind {
@@ -69,6 +74,8 @@ impl LayerKind {
                 (out_channels * in_channels * kernel * kernel, out_channels)
             }
             LayerKind::Embedding { vocab, dim } => (vocab * dim, 0),
+            // Two bias vectors, as PyTorch has.
+            LayerKind::Lstm { inputs, hidden } => ((inputs + hidden) * 4 * hidden, 2 * 4 * hidden),
         }
     }
 }
@@ -171,8 +178,7 @@ fn parse_struct(s: &ItemStruct, errors: &mut Errors) -> StructDef {
 }
 
 /// `Linear<IN, OUT>`.
-const LAYER_TYPES: &str =
-    "Linear<IN, OUT>, Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>, Embedding<VOCAB, DIM>";
+const LAYER_TYPES: &str = "Linear<IN, OUT>, Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>, Embedding<VOCAB, DIM>, Lstm<IN, HIDDEN>";
 
 fn parse_layer_type(ty: &Type, errors: &mut Errors) -> Option<LayerKind> {
     let (name, dims, padding) = sized_type_with_padding(ty, errors)?;
@@ -192,6 +198,11 @@ fn parse_layer_type(ty: &Type, errors: &mut Errors) -> Option<LayerKind> {
         ("Embedding", [vocab, dim], None) => Some(LayerKind::Embedding { vocab: *vocab, dim: *dim }),
         ("Embedding", _, _) => {
             errors.spanned(ty, "write an embedding as `Embedding<VOCAB, DIM>`");
+            None
+        }
+        ("Lstm", [inputs, hidden], None) => Some(LayerKind::Lstm { inputs: *inputs, hidden: *hidden }),
+        ("Lstm", _, _) => {
+            errors.spanned(ty, "write an LSTM as `Lstm<IN, HIDDEN>`");
             None
         }
         ("Conv2d", _, _) => {

@@ -21,6 +21,8 @@ pub struct Plan {
     pub values: Vec<Slot>,
     /// Each node's gradient, for nodes that depend on a parameter.
     pub deltas: Vec<Option<Slot>>,
+    /// What a layer keeps between its passes (an LSTM's gates, cells and gate gradients).
+    pub states: Vec<Option<Slot>>,
     pub losses: Slot,
     pub sq_norms: Slot,
     pub clip_factors: Slot,
@@ -69,6 +71,20 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
         .collect();
     let deltas: Vec<Option<Slot>> =
         graph.nodes.iter().zip(&requires_grad).map(|(n, &r)| r.then(|| alloc(n.width))).collect();
+    let states: Vec<Option<Slot>> = graph
+        .nodes
+        .iter()
+        .map(|n| match n.op {
+            Op::Layer { layer, .. } => match def.model.layers[layer].kind {
+                LayerKind::Lstm { hidden, .. } => {
+                    let (positions, _) = n.sequence.expect("an LSTM gives a sequence");
+                    Some(alloc(positions * 9 * hidden))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
     let losses = alloc(1);
     let sq_norms = alloc(1);
     let clip_factors = alloc(1);
@@ -96,6 +112,7 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
         max_layer_outputs,
         values,
         deltas,
+        states,
         losses,
         sq_norms,
         clip_factors,

@@ -28,7 +28,7 @@ pub use float::Float;
 pub use model::PrivateModel;
 pub use noise::{GaussianNoise, NoiseSource};
 pub use spec::{
-    Activation, Buf, Conv2d, Dense, Embedding, Loss, ModelSpec, NormStrategy, ParamTensor, Pool2d, PoolKind,
+    Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, ParamTensor, Pool2d, PoolKind,
     SequenceMean,
 };
 

@@ -63,8 +63,9 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
     fn describe_plan() -> String {
         let spec = Self::SPEC;
         let mut out = format!("{} ({} parameters): per-example gradient norms by layer\n", spec.name, spec.num_params);
+        let w = spec.layers.iter().map(|l| l.name.len()).chain([5]).max().unwrap_or(5);
         out += &format!(
-            "{:<8} {:<28} {:>14} {:>14} {:>9} {:>13}  {:>12} {:>12}  {:>12} {:>12}\n",
+            "{:<w$} {:<28} {:>14} {:>14} {:>9} {:>13}  {:>12} {:>12}  {:>12} {:>12}\n",
             "layer",
             "type",
             "input",
@@ -83,7 +84,7 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
                 NormStrategy::Materialized => "materialized",
             };
             out += &format!(
-                "{:<8} {:<28} {:>14} {:>14} {:>9} {:>13}  {:>12} {:>12}  {:>12} {:>12}\n",
+                "{:<w$} {:<28} {:>14} {:>14} {:>9} {:>13}  {:>12} {:>12}  {:>12} {:>12}\n",
                 l.name,
                 l.kind,
                 shape(l.input_shape),
@@ -162,9 +163,22 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
         Ok(out)
     }
 
-    /// Each example's gradient norm over all parameters, by the ghost identity.
+    /// Each example's gradient norm over all parameters, each layer's by the way its
+    /// plan chose (ghost or materialized).
     fn per_example_grad_norms(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<Vec<F>> {
+        self.per_example_grad_norms_with(features, labels, None)
+    }
+
+    /// [`per_example_grad_norms`](Self::per_example_grad_norms), with every layer that
+    /// implements both ways (convolutions, LSTMs) forced to `strategy` when given.
+    fn per_example_grad_norms_with(
+        &self,
+        features: ArrayView2<'_, F>,
+        labels: &[u32],
+        strategy: Option<NormStrategy>,
+    ) -> Result<Vec<F>> {
         let mut engine = backward_engine(self, features, labels)?;
+        engine.force_norm_strategy(strategy);
         Self::run_sq_norms(&mut engine);
         let mut out = vec![F::ZERO; labels.len()];
         engine.read(Self::SPEC.sq_norms, &mut out);
@@ -183,10 +197,23 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
 
     /// `sum_i g_i min(1, C / ||g_i||)`: the private step's gradient before noise.
     fn clipped_grad_sum(&self, features: ArrayView2<'_, F>, labels: &[u32], max_norm: F) -> Result<Vec<F>> {
+        self.clipped_grad_sum_with(features, labels, max_norm, None)
+    }
+
+    /// [`clipped_grad_sum`](Self::clipped_grad_sum), with the norms of every layer that
+    /// implements both ways forced to `strategy` when given.
+    fn clipped_grad_sum_with(
+        &self,
+        features: ArrayView2<'_, F>,
+        labels: &[u32],
+        max_norm: F,
+        strategy: Option<NormStrategy>,
+    ) -> Result<Vec<F>> {
         if !(max_norm > F::ZERO && max_norm.is_finite()) {
             return Err(Error::Config(format!("the clipping norm must be positive and finite, got {max_norm}")));
         }
         let mut engine = backward_engine(self, features, labels)?;
+        engine.force_norm_strategy(strategy);
         Self::run_sq_norms(&mut engine);
         engine.clip_factors(Self::SPEC.sq_norms, Self::SPEC.clip_factors, max_norm);
         Self::run_param_grads(&mut engine, Some(Self::SPEC.clip_factors));

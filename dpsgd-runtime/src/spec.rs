@@ -131,6 +131,83 @@ impl Embedding {
     }
 }
 
+/// A one-layer LSTM run over `positions` steps of a `[positions, inputs]` sequence,
+/// giving the `[positions, hidden]` sequence of its hidden states (PyTorch's `nn.LSTM`
+/// with `batch_first`, zero initial state). Gates in PyTorch's order i, f, g, o:
+///
+/// ```text
+/// z = x_t W_ih + h_(t-1) W_hh + b_ih + b_hh      (4 hidden values)
+/// c_t = sigmoid(z_f) c_(t-1) + sigmoid(z_i) tanh(z_g),  h_t = sigmoid(z_o) tanh(c_t)
+/// ```
+///
+/// Parameters at `offset`: `W_ih` `[inputs, 4 hidden]` and `W_hh` `[hidden, 4 hidden]`
+/// (PyTorch's `weight_ih_l0` and `weight_hh_l0` transposed), then `b_ih` and `b_hh`.
+/// Each application keeps a state buffer of [`state_width`](Self::state_width) values
+/// per example: the activated gates and cells of the forward pass, and the gates'
+/// gradients of the backward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lstm {
+    pub offset: usize,
+    pub inputs: usize,
+    pub hidden: usize,
+    pub positions: usize,
+}
+
+impl Lstm {
+    /// Gate values per step: `4 hidden`.
+    pub const fn gates(&self) -> usize {
+        4 * self.hidden
+    }
+
+    pub const fn w_hh_offset(&self) -> usize {
+        self.offset + self.inputs * self.gates()
+    }
+
+    pub const fn b_ih_offset(&self) -> usize {
+        self.w_hh_offset() + self.hidden * self.gates()
+    }
+
+    pub const fn b_hh_offset(&self) -> usize {
+        self.b_ih_offset() + self.gates()
+    }
+
+    pub const fn num_params(&self) -> usize {
+        (self.inputs + self.hidden + 2) * self.gates()
+    }
+
+    /// Per example: gates `[positions, 4 hidden]`, cells `[positions, hidden]`, gate
+    /// gradients `[positions, 4 hidden]`.
+    pub const fn state_width(&self) -> usize {
+        self.positions * (2 * self.gates() + self.hidden)
+    }
+}
+
+/// An LSTM's parameters, viewed in place (weights transposed from PyTorch's).
+#[derive(Clone, Debug)]
+pub struct LstmView<'a, F> {
+    /// `[inputs, 4 hidden]`.
+    pub weight_ih: ArrayView2<'a, F>,
+    /// `[hidden, 4 hidden]`.
+    pub weight_hh: ArrayView2<'a, F>,
+    pub bias_ih: ArrayView1<'a, F>,
+    pub bias_hh: ArrayView1<'a, F>,
+}
+
+impl Lstm {
+    /// The layer's parameters inside the model's parameter vector.
+    pub fn view<'a, F>(&self, params: &'a [F]) -> LstmView<'a, F> {
+        let g = self.gates();
+        LstmView {
+            weight_ih: ArrayView2::from_shape((self.inputs, g), &params[self.offset..self.w_hh_offset()])
+                .expect("W_ih"),
+            weight_hh: ArrayView2::from_shape((self.hidden, g), &params[self.w_hh_offset()..self.b_ih_offset()])
+                .expect("W_hh"),
+            bias_ih: ArrayView1::from(&params[self.b_ih_offset()..][..g]),
+            bias_hh: ArrayView1::from(&params[self.b_hh_offset()..][..g]),
+        }
+    }
+}
+
 /// The mean over the `positions` of a `[positions, width]` sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SequenceMean {

@@ -124,10 +124,31 @@ pub mod embedding_net {
     }
 }
 
+/// The LSTM network on IMDB: 256 token ids, 100-wide embeddings, an LSTM of 100 units
+/// over the review, the mean of its outputs, and a dense layer to the two classes. It
+/// has 1,081,402 parameters: PyTorch's LSTM has two bias vectors, where the paper's
+/// (Haiku's) has one and 1,081,002.
+#[private_model(loss = softmax_cross_entropy, crate = dpsgd_runtime)]
+pub mod lstm_net {
+    pub struct LstmNet {
+        pub embedding: Embedding<10004, 100>,
+        pub lstm: Lstm<100, 100>,
+        pub fc: Linear<100, 2>,
+    }
+
+    impl LstmNet {
+        pub fn forward(&self, x: Tokens<256>) -> Logits<2> {
+            let h = self.lstm(self.embedding(x));
+            self.fc(mean(h))
+        }
+    }
+}
+
 pub use cifar10_net::Cifar10Net;
 pub use embedding_net::EmbeddingNet;
 pub use ffnn::Ffnn;
 pub use logistic_regression::LogisticRegression;
+pub use lstm_net::LstmNet;
 pub use mnist_cnn::MnistCnn;
 pub use mnist_cnn_tanh::MnistCnnTanh;
 
@@ -140,19 +161,22 @@ pub enum ModelName {
     MnistCnnTanh,
     Cifar10Net,
     EmbeddingNet,
+    LstmNet,
 }
 
 impl ModelName {
-    pub const ALL: [ModelName; 6] = [
+    pub const ALL: [ModelName; 7] = [
         ModelName::LogisticRegression,
         ModelName::Ffnn,
         ModelName::MnistCnn,
         ModelName::MnistCnnTanh,
         ModelName::Cifar10Net,
         ModelName::EmbeddingNet,
+        ModelName::LstmNet,
     ];
 
-    /// The short name: `logreg`, `ffnn`, `mnist-cnn`, `mnist-cnn-tanh`, `cifar10`, `embed`.
+    /// The short name: `logreg`, `ffnn`, `mnist-cnn`, `mnist-cnn-tanh`, `cifar10`, `embed`,
+    /// `lstm`.
     pub fn as_str(self) -> &'static str {
         match self {
             ModelName::LogisticRegression => "logreg",
@@ -161,6 +185,7 @@ impl ModelName {
             ModelName::MnistCnnTanh => "mnist-cnn-tanh",
             ModelName::Cifar10Net => "cifar10",
             ModelName::EmbeddingNet => "embed",
+            ModelName::LstmNet => "lstm",
         }
     }
 
@@ -170,7 +195,7 @@ impl ModelName {
             ModelName::LogisticRegression | ModelName::Ffnn => "adult",
             ModelName::MnistCnn | ModelName::MnistCnnTanh => "mnist",
             ModelName::Cifar10Net => "cifar10",
-            ModelName::EmbeddingNet => "imdb",
+            ModelName::EmbeddingNet | ModelName::LstmNet => "imdb",
         }
     }
 
@@ -235,6 +260,10 @@ macro_rules! with_model {
                 type $model = $crate::EmbeddingNet<$float>;
                 $body
             }
+            $crate::ModelName::LstmNet => {
+                type $model = $crate::LstmNet<$float>;
+                $body
+            }
         }
     };
 }
@@ -252,6 +281,12 @@ mod tests {
         assert_eq!(MnistCnnTanh::<f32>::num_params(), 26010);
         assert_eq!(Cifar10Net::<f32>::num_params(), 605_226);
         assert_eq!(EmbeddingNet::<f32>::num_params(), 160_370);
+        assert_eq!(LstmNet::<f32>::num_params(), 1_081_402);
+        let lstm: Vec<_> = LstmNet::<f32>::SPEC.params.iter().map(|p| (p.name, p.shape)).collect();
+        assert_eq!(lstm[1], ("lstm.weight_ih_l0", &[100, 400][..]));
+        assert_eq!(lstm[2], ("lstm.weight_hh_l0", &[100, 400][..]));
+        assert_eq!(lstm[3], ("lstm.bias_ih_l0", &[400][..]));
+        assert_eq!(lstm[4], ("lstm.bias_hh_l0", &[400][..]));
         let conv: Vec<_> = MnistCnn::<f32>::SPEC.params.iter().map(|p| (p.name, p.shape)).collect();
         assert_eq!(conv[0], ("conv1.weight", &[16, 1, 8, 8][..]));
         assert_eq!(conv[2], ("conv2.weight", &[32, 16, 4, 4][..]));

@@ -118,10 +118,48 @@ pub mod one_token {
     }
 }
 
+/// Two stacked LSTMs over a short sequence (token ids repeat in it).
+#[private_model(loss = softmax_cross_entropy)]
+pub mod tiny_lstm {
+    pub struct TinyLstm {
+        embed: Embedding<7, 3>,
+        lstm1: Lstm<3, 4>,
+        lstm2: Lstm<4, 3>,
+        fc: Linear<3, 2>,
+    }
+
+    impl TinyLstm {
+        pub fn forward(&self, x: Tokens<5>) -> Logits<2> {
+            let h = self.lstm2(tanh(self.lstm1(self.embed(x))));
+            self.fc(mean(h))
+        }
+    }
+}
+
+/// An LSTM over a sequence of one step.
+#[private_model(loss = binary_logistic)]
+pub mod one_step_lstm {
+    pub struct OneStepLstm {
+        embed: Embedding<5, 2>,
+        lstm: Lstm<2, 3>,
+        fc: Linear<3, 1>,
+    }
+
+    impl OneStepLstm {
+        pub fn forward(&self, x: Tokens<1>) -> Logits<1> {
+            self.fc(mean(self.lstm(self.embed(x))))
+        }
+    }
+}
+
+#[allow(unused_imports)]
+pub use one_step_lstm::OneStepLstm;
 #[allow(unused_imports)]
 pub use one_token::OneToken;
 #[allow(unused_imports)]
 pub use small_cnn::SmallCnn;
+#[allow(unused_imports)]
+pub use tiny_lstm::TinyLstm;
 #[allow(unused_imports)]
 pub use tiny_text::TinyText;
 
@@ -184,6 +222,14 @@ macro_rules! for_each_model {
         }
         {
             type $m = common::TinyText<$f>;
+            $body
+        }
+        {
+            type $m = common::TinyLstm<$f>;
+            $body
+        }
+        {
+            type $m = common::OneStepLstm<$f>;
             $body
         }
         {

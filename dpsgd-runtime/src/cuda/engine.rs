@@ -18,7 +18,9 @@ use crate::data::Dataset;
 use crate::engine::{Engine, copy_row};
 use crate::error::{Error, Result};
 use crate::rng::{Stream, stream};
-use crate::spec::{Activation, Buf, Conv2d, Dense, Embedding, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
+use crate::spec::{
+    Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
+};
 
 /// The Gaussian noise of private steps on the GPU: Philox4x32-10 keyed by a number
 /// drawn from the run seed's noise stream, its counter the index of the draw. The
@@ -607,7 +609,7 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         launch!(self, dense_per_example_grads, n, x, dy, pe, as_u64(p), w, bias, as_u64(b), as_u64(i), as_u64(o));
     }
 
-    // Convolutions and pooling are not on the GPU yet: a model using them fails with
+    // Convolutions, pooling, embeddings and LSTMs are not on the GPU yet: a model using them fails with
     // a clear error at its first step.
     fn conv2d_forward(&mut self, _: Conv2d, _: Buf, _: Buf) {
         self.unsupported("convolutions");
@@ -643,6 +645,26 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
 
     fn embedding_per_example_grads(&mut self, _: Embedding, _: Buf, _: Buf) {
         self.unsupported("embeddings");
+    }
+
+    fn lstm_forward(&mut self, _: Lstm, _: Buf, _: Buf, _: Buf) {
+        self.unsupported("LSTMs");
+    }
+
+    fn lstm_backward(&mut self, _: Lstm, _: Buf, _: Buf, _: Buf, _: bool) {
+        self.unsupported("LSTMs");
+    }
+
+    fn lstm_add_sq_norms(&mut self, _: Lstm, _: Buf, _: Buf, _: Buf, _: Buf, _: NormStrategy) {
+        self.unsupported("LSTMs");
+    }
+
+    fn lstm_param_grad(&mut self, _: Lstm, _: Buf, _: Buf, _: Buf, _: Option<Buf>) {
+        self.unsupported("LSTMs");
+    }
+
+    fn lstm_per_example_grads(&mut self, _: Lstm, _: Buf, _: Buf, _: Buf) {
+        self.unsupported("LSTMs");
     }
 
     fn mean_forward(&mut self, _: SequenceMean, _: Buf, _: Buf) {

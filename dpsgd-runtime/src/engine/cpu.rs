@@ -6,9 +6,11 @@ use ndarray::ArrayView2;
 
 use super::{Engine, copy_row};
 use crate::Float;
-use crate::kernels::{activation, clip, conv, dense, embedding, loss, optim, vector};
+use crate::kernels::{activation, clip, conv, dense, embedding, loss, lstm, optim, vector};
 use crate::noise::NoiseSource;
-use crate::spec::{Activation, Buf, Conv2d, Dense, Embedding, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
+use crate::spec::{
+    Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
+};
 
 /// Runs a model's steps on the CPU, on the calling thread (large products use the
 /// rayon pool through the GEMM).
@@ -30,8 +32,11 @@ pub struct CpuEngine<F> {
     scratch: Vec<F>,
     /// `[batch, num_params]`, only when per-example gradients were asked for.
     per_example: Vec<F>,
-    /// Patches and per-example products of convolutions, grown on first use.
+    /// Scratch of the convolution, embedding and LSTM kernels, grown on first use.
     conv_scratch: Vec<F>,
+    /// A norm strategy that overrides the model's plan for every layer that has both
+    /// (convolutions and LSTMs), for tests and measurements.
+    forced_strategy: Option<NormStrategy>,
 }
 
 /// The buffers a kernel call works on: shared views of what it reads, mutable views of
@@ -65,10 +70,23 @@ impl<F: Float> CpuEngine<F> {
             scratch: vec![F::ZERO; spec.params.iter().map(|p| p.len()).max().unwrap_or(0)],
             per_example: Vec::new(),
             conv_scratch: Vec::new(),
+            forced_strategy: None,
         };
         engine.set_batch(capacity);
         engine.batch = 0;
         engine
+    }
+
+    /// Computes per-example norms by `strategy` in every layer that implements both
+    /// (convolutions and LSTMs), whatever the model's plan chose; `None` restores the plan.
+    pub fn force_norm_strategy(&mut self, strategy: Option<NormStrategy>) {
+        self.forced_strategy = strategy;
+    }
+
+    /// The LSTM kernels' scratch, grown to the current batch.
+    fn lstm_scratch(&mut self, layer: &Lstm) -> Vec<F> {
+        grow(&mut self.conv_scratch, lstm::scratch_len(layer, self.batch));
+        std::mem::take(&mut self.conv_scratch)
     }
 
     fn set_batch(&mut self, batch: usize) {
@@ -279,6 +297,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn conv2d_add_sq_norms(&mut self, layer: Conv2d, x: Buf, dy: Buf, out: Buf, strategy: NormStrategy) {
+        let strategy = self.forced_strategy.unwrap_or(strategy);
         let mut scratch = self.conv_scratch(&layer, strategy == NormStrategy::Ghost);
         let Views { reads: [x, dy], writes: [out], .. } = self.views([x, dy], [out]);
         conv::add_sq_norms(&layer, x, dy, out, strategy, &mut scratch);
@@ -329,6 +348,45 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         let mut per_example = std::mem::take(&mut self.per_example);
         let Views { reads: [tokens, dy], .. } = self.views([tokens, dy], []);
         embedding::per_example_grads(&layer, tokens, dy, &mut per_example[..b * p], p);
+        self.per_example = per_example;
+    }
+
+    fn lstm_forward(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf) {
+        let mut scratch = self.lstm_scratch(&layer);
+        let Views { reads: [x], writes: [y, state], params, .. } = self.views([x], [y, state]);
+        lstm::forward(&layer, params, x, y, state, &mut scratch);
+        self.conv_scratch = scratch;
+    }
+
+    fn lstm_backward(&mut self, layer: Lstm, dy: Buf, state: Buf, dx: Buf, accumulate: bool) {
+        let mut scratch = self.lstm_scratch(&layer);
+        let Views { reads: [dy], writes: [state, dx], params, .. } = self.views([dy], [state, dx]);
+        lstm::backward(&layer, params, dy, state, dx, accumulate, &mut scratch);
+        self.conv_scratch = scratch;
+    }
+
+    fn lstm_add_sq_norms(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, out: Buf, strategy: NormStrategy) {
+        let strategy = self.forced_strategy.unwrap_or(strategy);
+        let mut scratch = self.lstm_scratch(&layer);
+        let Views { reads: [x, y, state], writes: [out], .. } = self.views([x, y, state], [out]);
+        lstm::add_sq_norms(&layer, x, y, state, out, strategy, &mut scratch);
+        self.conv_scratch = scratch;
+    }
+
+    fn lstm_param_grad(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, weights: Option<Buf>) {
+        let b = self.batch;
+        let mut scratch = self.lstm_scratch(&layer);
+        // Unweighted calls read the input twice in place of weights: harmless.
+        let Views { reads: [x, y, state, c], grads, .. } = self.views([x, y, state, weights.unwrap_or(x)], []);
+        lstm::param_grad(&layer, x, y, state, weights.map(|_| c), b, grads, &mut scratch);
+        self.conv_scratch = scratch;
+    }
+
+    fn lstm_per_example_grads(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf) {
+        let (b, p) = (self.batch, self.spec.num_params);
+        let mut per_example = std::mem::take(&mut self.per_example);
+        let Views { reads: [x, y, state], .. } = self.views([x, y, state], []);
+        lstm::per_example_grads(&layer, x, y, state, &mut per_example[..b * p], p);
         self.per_example = per_example;
     }
 

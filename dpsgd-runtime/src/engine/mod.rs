@@ -17,7 +17,9 @@ use ndarray::{ArrayView1, ArrayView2};
 use crate::Float;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::spec::{Activation, Buf, Conv2d, Dense, Embedding, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
+use crate::spec::{
+    Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
+};
 
 /// Runs the kernels of a training step for one model on one device.
 ///
@@ -94,6 +96,18 @@ pub trait Engine<F: Float> {
     fn embedding_param_grad(&mut self, layer: Embedding, tokens: Buf, dy: Buf, weights: Option<Buf>);
     /// As [`dense_per_example_grads`](Self::dense_per_example_grads), for an embedding.
     fn embedding_per_example_grads(&mut self, layer: Embedding, tokens: Buf, dy: Buf);
+    /// `y` = the LSTM's hidden state at every step of `x`; its gates and cells go to
+    /// `state` for the backward pass.
+    fn lstm_forward(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf);
+    /// Back-propagation through time from `dy`: the gates' gradients into `state`, and
+    /// the input gradient into `dx` (`+=` when `accumulate`).
+    fn lstm_backward(&mut self, layer: Lstm, dy: Buf, state: Buf, dx: Buf, accumulate: bool);
+    /// Adds each example's squared gradient norm for this layer to `out`, by `strategy`.
+    fn lstm_add_sq_norms(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, out: Buf, strategy: NormStrategy);
+    /// As [`dense_param_grad`](Self::dense_param_grad), for an LSTM.
+    fn lstm_param_grad(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, weights: Option<Buf>);
+    /// As [`dense_per_example_grads`](Self::dense_per_example_grads), for an LSTM.
+    fn lstm_per_example_grads(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf);
     /// `y` = the mean of `x` over its positions.
     fn mean_forward(&mut self, mean: SequenceMean, x: Buf, y: Buf);
     /// `dx = dy / positions` at every position; `+=` when `accumulate`.

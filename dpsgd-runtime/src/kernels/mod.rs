@@ -7,6 +7,7 @@ pub mod conv;
 pub mod dense;
 pub mod embedding;
 pub mod loss;
+pub mod lstm;
 pub mod optim;
 pub mod simd;
 pub mod vector;

@@ -1,0 +1,365 @@
+//! A one-layer LSTM ([`Lstm`]) over every example of a batch.
+//!
+//! The input projections of all steps are one product per example; the recurrence is
+//! one product per step across the whole batch (rows of `h_(t-1)` a whole example
+//! apart), followed by the gates, element-wise. Back-propagation through time runs the
+//! same way round and leaves the gates' gradients `D` (`[positions, 4 hidden]` per
+//! example) in the state buffer, from which each weight's gradient is a product over
+//! the steps: `G_ih = X^T D`, `G_hh = H_prev^T D`, `g_b = D^T 1` (for both biases).
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::activation::sigmoid;
+use crate::Float;
+use crate::gemm::matmul;
+use crate::spec::{Lstm, NormStrategy};
+
+/// The layer's four parameter tensors inside a parameter (or gradient) vector.
+fn split_params<'a, F>(layer: &Lstm, params: &'a [F]) -> (&'a [F], &'a [F], &'a [F], &'a [F]) {
+    let g = layer.gates();
+    (
+        &params[layer.offset..layer.w_hh_offset()],
+        &params[layer.w_hh_offset()..layer.b_ih_offset()],
+        &params[layer.b_ih_offset()..][..g],
+        &params[layer.b_hh_offset()..][..g],
+    )
+}
+
+/// One example's state: activated gates, cells, gate gradients.
+fn split_state<'a, F>(layer: &Lstm, state: &'a mut [F]) -> (&'a mut [F], &'a mut [F], &'a mut [F]) {
+    let (t, g, h) = (layer.positions, layer.gates(), layer.hidden);
+    let (gates, rest) = state.split_at_mut(t * g);
+    let (cells, gate_grads) = rest.split_at_mut(t * h);
+    (gates, cells, gate_grads)
+}
+
+/// Offset of the gate gradients in an example's state.
+fn gate_grads_offset(layer: &Lstm) -> usize {
+    layer.positions * (layer.gates() + layer.hidden)
+}
+
+/// Scratch one thread needs to form one example's weight gradient (materialized) or the
+/// Gram matrices of its ghost norm, or a weighted copy of its gate gradients.
+fn scratch_per_thread(layer: &Lstm) -> usize {
+    let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
+    let materialized = (n + h) * g;
+    let ghost = t * (n + h + g) + 3 * t * t;
+    let accumulate = layer.num_params() + t * g;
+    materialized.max(ghost).max(accumulate)
+}
+
+/// Scratch the kernels need at batch size `batch`.
+pub fn scratch_len(layer: &Lstm, batch: usize) -> usize {
+    let (n, h, g) = (layer.inputs, layer.hidden, layer.gates());
+    let forward = batch * g;
+    let backward = g * (h + n) + 2 * batch * h;
+    let per_thread = rayon::current_num_threads() * scratch_per_thread(layer);
+    forward.max(backward).max(per_thread)
+}
+
+/// `y` = the hidden states of every step; the gates and cells go to `state`.
+pub fn forward<F: Float>(layer: &Lstm, params: &[F], x: &[F], y: &mut [F], state: &mut [F], scratch: &mut [F]) {
+    let (t_len, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
+    let batch = y.len() / (t_len * h);
+    let (w_ih, w_hh, b_ih, b_hh) = split_params(layer, params);
+    let state = &mut state[..batch * layer.state_width()];
+    // z = x_t W_ih + b_ih + b_hh for every step, one product per example.
+    state.par_chunks_mut(layer.state_width()).zip(x.par_chunks(t_len * n)).for_each(|(state, x)| {
+        let (z, _, _) = split_state(layer, state);
+        matmul(t_len, g, n, x, n, 1, w_ih, g, z, false);
+        for row in z.chunks_exact_mut(g) {
+            for ((v, a), b) in row.iter_mut().zip(b_ih).zip(b_hh) {
+                *v += *a + *b;
+            }
+        }
+    });
+    let recurrent = &mut scratch[..batch * g];
+    for t in 0..t_len {
+        if t > 0 {
+            // h_(t-1) W_hh across the batch.
+            matmul(batch, g, h, &y[(t - 1) * h..], t_len * h, 1, w_hh, g, recurrent, false);
+        }
+        state
+            .par_chunks_mut(layer.state_width())
+            .zip(y.par_chunks_mut(t_len * h))
+            .zip(recurrent.par_chunks(g))
+            .for_each(|((state, y), recurrent)| {
+                let (gates, cells, _) = split_state(layer, state);
+                let z = &mut gates[t * g..][..g];
+                for j in 0..h {
+                    let r = |k: usize| if t > 0 { recurrent[k * h + j] } else { F::ZERO };
+                    let i = sigmoid(z[j] + r(0));
+                    let f = sigmoid(z[h + j] + r(1));
+                    let cand = (z[2 * h + j] + r(2)).tanh();
+                    let o = sigmoid(z[3 * h + j] + r(3));
+                    let c_prev = if t > 0 { cells[(t - 1) * h + j] } else { F::ZERO };
+                    let c = f * c_prev + i * cand;
+                    cells[t * h + j] = c;
+                    y[t * h + j] = o * c.tanh();
+                    (z[j], z[h + j], z[2 * h + j], z[3 * h + j]) = (i, f, cand, o);
+                }
+            });
+    }
+}
+
+/// Back-propagation through time: the gates' gradients into `state`, and
+/// `dx = D W_ih^T` (`+=` when `accumulate`).
+#[allow(clippy::too_many_arguments)]
+pub fn backward<F: Float>(
+    layer: &Lstm,
+    params: &[F],
+    dy: &[F],
+    state: &mut [F],
+    dx: &mut [F],
+    accumulate: bool,
+    scratch: &mut [F],
+) {
+    let (t_len, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
+    let batch = dy.len() / (t_len * h);
+    let (w_ih, w_hh, _, _) = split_params(layer, params);
+    let (w_hh_t, rest) = scratch.split_at_mut(g * h);
+    let (w_ih_t, rest) = rest.split_at_mut(g * n);
+    let (dh_next, rest) = rest.split_at_mut(batch * h);
+    let dc_next = &mut rest[..batch * h];
+    transpose(w_hh, h, g, w_hh_t);
+    transpose(w_ih, n, g, w_ih_t);
+    dh_next.fill(F::ZERO);
+    dc_next.fill(F::ZERO);
+    let state = &mut state[..batch * layer.state_width()];
+    let width = layer.state_width();
+    for t in (0..t_len).rev() {
+        state
+            .par_chunks_mut(width)
+            .zip(dy.par_chunks(t_len * h))
+            .zip(dh_next.par_chunks(h))
+            .zip(dc_next.par_chunks_mut(h))
+            .for_each(|(((state, dy), dh_next), dc_next)| {
+                let (gates, cells, gate_grads) = split_state(layer, state);
+                let (a, d) = (&gates[t * g..][..g], &mut gate_grads[t * g..][..g]);
+                for j in 0..h {
+                    let (i, f, cand, o) = (a[j], a[h + j], a[2 * h + j], a[3 * h + j]);
+                    let tanh_c = cells[t * h + j].tanh();
+                    let dh = dy[t * h + j] + dh_next[j];
+                    let dc = dc_next[j] + dh * o * (F::ONE - tanh_c * tanh_c);
+                    let c_prev = if t > 0 { cells[(t - 1) * h + j] } else { F::ZERO };
+                    d[j] = dc * cand * i * (F::ONE - i);
+                    d[h + j] = dc * c_prev * f * (F::ONE - f);
+                    d[2 * h + j] = dc * i * (F::ONE - cand * cand);
+                    d[3 * h + j] = dh * tanh_c * o * (F::ONE - o);
+                    dc_next[j] = dc * f;
+                }
+            });
+        if t > 0 {
+            // dh_(t-1) = D_t W_hh^T across the batch.
+            let offset = gate_grads_offset(layer) + t * g;
+            matmul(batch, h, g, &state[offset..], width, 1, w_hh_t, h, dh_next, false);
+        }
+    }
+    let offset = gate_grads_offset(layer);
+    state.par_chunks(width).zip(dx.par_chunks_mut(t_len * n)).for_each(|(state, dx)| {
+        matmul(t_len, n, g, &state[offset..], g, 1, w_ih_t, n, dx, accumulate);
+    });
+}
+
+/// `out[c, r] = a[r, c]` for `a` `[rows, cols]`.
+fn transpose<F: Float>(a: &[F], rows: usize, cols: usize, out: &mut [F]) {
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = a[r * cols + c];
+        }
+    }
+}
+
+/// One example's inputs, hidden states and gate gradients.
+struct Example<'a, F> {
+    x: &'a [F],
+    y: &'a [F],
+    d: &'a [F],
+}
+
+fn example<'a, F>(layer: &Lstm, x: &'a [F], y: &'a [F], state: &'a [F], e: usize) -> Example<'a, F> {
+    let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
+    let state = &state[e * layer.state_width() + gate_grads_offset(layer)..];
+    Example { x: &x[e * t * n..][..t * n], y: &y[e * t * h..][..t * h], d: &state[..t * g] }
+}
+
+/// `G_ih = X^T D` into `g_ih` (`[inputs, 4 hidden]`), `G_hh = H_prev^T D` into `g_hh`
+/// (the state before step 0 is zero), `+=` when `accumulate`.
+fn weight_grads<F: Float>(
+    layer: &Lstm,
+    ex: &Example<'_, F>,
+    d: &[F],
+    g_ih: &mut [F],
+    g_hh: &mut [F],
+    accumulate: bool,
+) {
+    let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
+    matmul(n, g, t, ex.x, 1, n, d, g, g_ih, accumulate);
+    if t > 1 {
+        matmul(h, g, t - 1, ex.y, 1, h, &d[g..], g, g_hh, accumulate);
+    } else if !accumulate {
+        g_hh.fill(F::ZERO);
+    }
+}
+
+/// `sum_t D_t`, the gradient of each bias, into `out` (`+=` when `accumulate`).
+fn bias_grad<F: Float>(layer: &Lstm, d: &[F], out: &mut [F], accumulate: bool) {
+    if !accumulate {
+        out.fill(F::ZERO);
+    }
+    for row in d.chunks_exact(layer.gates()) {
+        out.iter_mut().zip(row).for_each(|(o, v)| *o += *v);
+    }
+}
+
+/// Runs `body(examples, scratch)` on one range of the batch per rayon thread, each with
+/// its own slice of `scratch`, and `out` split the same way.
+fn per_thread<F: Float, O: Send>(
+    layer: &Lstm,
+    batch: usize,
+    scratch: &mut [F],
+    out: &mut [O],
+    body: impl Fn(Range<usize>, &mut [F], &mut [O]) + Sync,
+) {
+    if batch == 0 {
+        return;
+    }
+    let chunk = batch.div_ceil(rayon::current_num_threads());
+    let per = scratch_per_thread(layer);
+    let out_chunk = out.len() / batch * chunk;
+    scratch.par_chunks_mut(per).zip(out.par_chunks_mut(out_chunk.max(1))).enumerate().for_each(
+        |(i, (scratch, out))| {
+            let range = i * chunk..((i + 1) * chunk).min(batch);
+            if !range.is_empty() {
+                body(range, scratch, out);
+            }
+        },
+    );
+}
+
+/// Adds each example's squared gradient norm for the layer's four tensors to `out`:
+/// the weights' from the materialized gradients, or by the ghost identity
+/// `||A^T D||^2 = sum_(t,s) (A A^T)_(t,s) (D D^T)_(t,s)`, as `strategy` says.
+#[allow(clippy::too_many_arguments)]
+pub fn add_sq_norms<F: Float>(
+    layer: &Lstm,
+    x: &[F],
+    y: &[F],
+    state: &[F],
+    out: &mut [F],
+    strategy: NormStrategy,
+    scratch: &mut [F],
+) {
+    let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
+    let batch = out.len();
+    per_thread(layer, batch, scratch, out, |range, scratch, out| {
+        for (e, out) in range.zip(out.iter_mut()) {
+            let ex = example(layer, x, y, state, e);
+            let bias: F = (0..g).map(|k| (0..t).map(|s| ex.d[s * g + k]).sum::<F>()).map(|v| v * v).sum();
+            let weights = match strategy {
+                NormStrategy::Materialized => {
+                    let (g_ih, rest) = scratch.split_at_mut(n * g);
+                    let g_hh = &mut rest[..h * g];
+                    weight_grads(layer, &ex, ex.d, g_ih, g_hh, false);
+                    g_ih.iter().chain(g_hh.iter()).map(|v| *v * *v).sum()
+                }
+                NormStrategy::Ghost => ghost_sq_norm(layer, &ex, scratch),
+            };
+            // Both biases get the same gradient.
+            *out += weights + bias + bias;
+        }
+    });
+}
+
+/// `||X^T D||^2 + ||H_prev^T D||^2` from `T x T` Gram matrices.
+fn ghost_sq_norm<F: Float>(layer: &Lstm, ex: &Example<'_, F>, scratch: &mut [F]) -> F {
+    let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
+    let (x_t, rest) = scratch.split_at_mut(n * t);
+    let (y_t, rest) = rest.split_at_mut(h * t);
+    let (d_t, rest) = rest.split_at_mut(g * t);
+    let (k_x, rest) = rest.split_at_mut(t * t);
+    let (k_h, rest) = rest.split_at_mut(t * t);
+    let k_d = &mut rest[..t * t];
+    transpose(ex.x, t, n, x_t);
+    transpose(ex.y, t, h, y_t);
+    transpose(ex.d, t, g, d_t);
+    matmul(t, t, n, ex.x, n, 1, x_t, t, k_x, false);
+    matmul(t, t, h, ex.y, h, 1, y_t, t, k_h, false);
+    matmul(t, t, g, ex.d, g, 1, d_t, t, k_d, false);
+    let input: F = k_x.iter().zip(k_d.iter()).map(|(a, b)| *a * *b).sum();
+    // H_prev's row s is h_(s-1): pair K_h[s-1, r-1] with K_d[s, r] for s, r >= 1.
+    let mut recurrent = F::ZERO;
+    for s in 1..t {
+        for r in 1..t {
+            recurrent += k_h[(s - 1) * t + r - 1] * k_d[s * t + r];
+        }
+    }
+    input + recurrent
+}
+
+/// The layer's gradient summed over the batch, each example weighted by `weights` when
+/// given, written (not added) to `grad` (the model's gradient vector). Each thread
+/// sums its examples into its own accumulator.
+#[allow(clippy::too_many_arguments)]
+pub fn param_grad<F: Float>(
+    layer: &Lstm,
+    x: &[F],
+    y: &[F],
+    state: &[F],
+    weights: Option<&[F]>,
+    batch: usize,
+    grad: &mut [F],
+    scratch: &mut [F],
+) {
+    let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
+    let p = layer.num_params();
+    let grad = &mut grad[layer.offset..][..p];
+    grad.fill(F::ZERO);
+    if batch == 0 {
+        return;
+    }
+    let chunk = batch.div_ceil(rayon::current_num_threads());
+    let (used, per) = (batch.div_ceil(chunk), scratch_per_thread(layer));
+    scratch[..used * per].par_chunks_mut(per).enumerate().for_each(|(i, scratch)| {
+        let range = i * chunk..((i + 1) * chunk).min(batch);
+        let (acc, rest) = scratch.split_at_mut(p);
+        let weighted = &mut rest[..t * g];
+        for (k, e) in range.enumerate() {
+            let ex = example(layer, x, y, state, e);
+            let d = match weights {
+                Some(w) => {
+                    weighted.iter_mut().zip(ex.d).for_each(|(o, v)| *o = *v * w[e]);
+                    &weighted[..]
+                }
+                None => ex.d,
+            };
+            let (g_ih, rest) = acc.split_at_mut(n * g);
+            let (g_hh, rest) = rest.split_at_mut(h * g);
+            weight_grads(layer, &ex, d, g_ih, g_hh, k > 0);
+            bias_grad(layer, d, &mut rest[..g], k > 0);
+        }
+    });
+    for acc in scratch[..used * per].chunks(per) {
+        grad.iter_mut().zip(&acc[..p]).for_each(|(o, v)| *o += *v);
+    }
+    // The second bias's gradient equals the first's.
+    let (b_ih, b_hh) = grad[(n + h) * g..].split_at_mut(g);
+    b_hh.copy_from_slice(b_ih);
+}
+
+/// Each example's gradient in its row of `per_example` (`[batch, row_len]`).
+pub fn per_example_grads<F: Float>(layer: &Lstm, x: &[F], y: &[F], state: &[F], per_example: &mut [F], row_len: usize) {
+    let (n, h, g) = (layer.inputs, layer.hidden, layer.gates());
+    per_example.par_chunks_mut(row_len).enumerate().for_each(|(e, row)| {
+        let ex = example(layer, x, y, state, e);
+        let row = &mut row[layer.offset..][..layer.num_params()];
+        let (g_ih, rest) = row.split_at_mut(n * g);
+        let (g_hh, rest) = rest.split_at_mut(h * g);
+        let (b_ih, b_hh) = rest.split_at_mut(g);
+        weight_grads(layer, &ex, ex.d, g_ih, g_hh, false);
+        bias_grad(layer, ex.d, b_ih, false);
+        b_hh.copy_from_slice(b_ih);
+    });
+}
