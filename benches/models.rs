@@ -1,8 +1,11 @@
-//! `cargo bench`: the paper's models, private and non-private, at the paper's batch
-//! sizes, on random data of their datasets' shapes. For the Adult models one iteration
-//! is one epoch (30162 examples in fixed-size batches), so criterion's time is the time
-//! per epoch; for the MNIST CNN it is 1200 examples, a fiftieth of an epoch, and for
-//! the embedding net 6000. The throughput is examples per second either way.
+//! `cargo bench`: the paper's models and the CIFAR-10 net, private and non-private, at
+//! the paper's batch sizes and 256, on random data of their datasets' shapes. For the
+//! Adult models one iteration is one epoch (30162 examples in fixed-size batches), so
+//! criterion's time is the time per epoch; for the others it is a few batches (1200
+//! examples for the MNIST CNN, 6000 for the embedding net, 512 for the CIFAR-10 net and
+//! the LSTM). The throughput is examples per second either way. Each configuration
+//! also prints the memory its engine holds (activations, scratch, parameters and
+//! optimizer state), which grows linearly with the batch.
 //!
 //! `cargo bench -- ffnn/private` runs one group; `dpsgd bench` measures a single
 //! configuration the same way, with a JSON report.
@@ -11,10 +14,10 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dpsgd::bench::{ADULT_TRAIN_EXAMPLES, StepRunner};
-use dpsgd::models::{EmbeddingNet, Ffnn, LogisticRegression, MnistCnn};
+use dpsgd::models::{Cifar10Net, EmbeddingNet, Ffnn, LogisticRegression, LstmNet, MnistCnn};
 use dpsgd::runtime::PrivateModel;
 
-const BATCH_SIZES: [usize; 6] = [20, 40, 60, 80, 100, 120];
+const BATCH_SIZES: [usize; 7] = [20, 40, 60, 80, 100, 120, 256];
 
 /// Benchmarks `M` with iterations of `examples` examples, on a random dataset of
 /// `dataset` examples.
@@ -32,6 +35,8 @@ fn bench_model<M: PrivateModel<f32>>(c: &mut Criterion, name: &str, dataset: usi
                     }
                 })
             });
+            let mib = runner.engine_bytes() as f64 / (1 << 20) as f64;
+            eprintln!("{name}/{mode}/{batch_size}: the engine holds {mib:.1} MiB");
         }
         group.finish();
     }
@@ -42,6 +47,8 @@ fn paper_models(c: &mut Criterion) {
     bench_model::<Ffnn<f32>>(c, "ffnn", ADULT_TRAIN_EXAMPLES, ADULT_TRAIN_EXAMPLES);
     bench_model::<MnistCnn<f32>>(c, "mnist_cnn", 6000, 1200);
     bench_model::<EmbeddingNet<f32>>(c, "embed", 6000, 6000);
+    bench_model::<Cifar10Net<f32>>(c, "cifar10", 1024, 512);
+    bench_model::<LstmNet<f32>>(c, "lstm", 1024, 512);
 }
 
 criterion_group! {

@@ -59,6 +59,11 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
         let noise = private.then(|| -> Box<dyn NoiseSource<f32>> { noise::for_training(0, M::SPEC.num_params, 0) });
         Ok(StepRunner::on_engine(engine, noise, data, batch_size))
     }
+
+    /// Bytes the engine holds: the step's working memory, which grows with the batch.
+    pub fn engine_bytes(&self) -> usize {
+        self.engine.allocated_bytes()
+    }
 }
 
 #[cfg(feature = "cuda")]

@@ -37,6 +37,17 @@ pub struct CpuEngine<F> {
     /// A norm strategy that overrides the model's plan for every layer that has both
     /// (convolutions and LSTMs), for tests and measurements.
     forced_strategy: Option<NormStrategy>,
+    /// Per-example weight gradients an LSTM's norms materialized, by layer offset, with
+    /// the forward pass they belong to: the clipped sum reuses them.
+    lstm_grads: Vec<StoredGrads<F>>,
+    /// Counts forward passes, so stored gradients of an older batch are never used.
+    pass: u64,
+}
+
+struct StoredGrads<F> {
+    layer_offset: usize,
+    pass: u64,
+    grads: Vec<F>,
 }
 
 /// The buffers a kernel call works on: shared views of what it reads, mutable views of
@@ -71,6 +82,8 @@ impl<F: Float> CpuEngine<F> {
             per_example: Vec::new(),
             conv_scratch: Vec::new(),
             forced_strategy: None,
+            lstm_grads: Vec::new(),
+            pass: 0,
         };
         engine.set_batch(capacity);
         engine.batch = 0;
@@ -83,13 +96,49 @@ impl<F: Float> CpuEngine<F> {
         self.forced_strategy = strategy;
     }
 
+    /// Bytes of every buffer the engine holds (parameters, optimizer state, the batch,
+    /// activations, scratch): a step's working memory.
+    pub fn allocated_bytes(&self) -> usize {
+        let floats = [
+            &self.features,
+            &self.arena,
+            &self.params,
+            &self.grads,
+            &self.moments,
+            &self.accumulated,
+            &self.scaled,
+            &self.scratch,
+            &self.per_example,
+            &self.conv_scratch,
+        ]
+        .iter()
+        .map(|v| v.capacity())
+        .sum::<usize>()
+            + self.lstm_grads.iter().map(|s| s.grads.capacity()).sum::<usize>();
+        floats * std::mem::size_of::<F>() + self.labels.capacity() * 4
+    }
+
     /// The LSTM kernels' scratch, grown to the current batch.
     fn lstm_scratch(&mut self, layer: &Lstm) -> Vec<F> {
         grow(&mut self.conv_scratch, lstm::scratch_len(layer, self.batch));
         std::mem::take(&mut self.conv_scratch)
     }
 
+    /// The stored per-example gradients of the LSTM at `layer_offset`, taken out of the
+    /// engine (put them back with [`put_lstm_grads`](Self::put_lstm_grads)).
+    fn take_lstm_grads(&mut self, layer_offset: usize) -> StoredGrads<F> {
+        match self.lstm_grads.iter().position(|s| s.layer_offset == layer_offset) {
+            Some(i) => self.lstm_grads.swap_remove(i),
+            None => StoredGrads { layer_offset, pass: u64::MAX, grads: Vec::new() },
+        }
+    }
+
+    fn put_lstm_grads(&mut self, stored: StoredGrads<F>) {
+        self.lstm_grads.push(stored);
+    }
+
     fn set_batch(&mut self, batch: usize) {
+        self.pass += 1;
         let spec = &self.spec;
         grow(&mut self.features, batch * spec.input_width);
         grow(&mut self.labels, batch);
@@ -352,6 +401,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn lstm_forward(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf) {
+        self.pass += 1;
         let mut scratch = self.lstm_scratch(&layer);
         let Views { reads: [x], writes: [y, state], params, .. } = self.views([x], [y, state]);
         lstm::forward(&layer, params, x, y, state, &mut scratch);
@@ -368,18 +418,30 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     fn lstm_add_sq_norms(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, out: Buf, strategy: NormStrategy) {
         let strategy = self.forced_strategy.unwrap_or(strategy);
         let mut scratch = self.lstm_scratch(&layer);
+        let mut stored = self.take_lstm_grads(layer.offset);
+        if strategy == NormStrategy::Materialized {
+            grow(&mut stored.grads, self.batch * lstm::weight_grad_len(&layer));
+            stored.pass = self.pass;
+        }
         let Views { reads: [x, y, state], writes: [out], .. } = self.views([x, y, state], [out]);
-        lstm::add_sq_norms(&layer, x, y, state, out, strategy, &mut scratch);
+        lstm::add_sq_norms(&layer, x, y, state, out, strategy, &mut scratch, Some(&mut stored.grads));
         self.conv_scratch = scratch;
+        self.put_lstm_grads(stored);
     }
 
     fn lstm_param_grad(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, weights: Option<Buf>) {
-        let b = self.batch;
+        let (b, pass) = (self.batch, self.pass);
+        let stored = self.take_lstm_grads(layer.offset);
         let mut scratch = self.lstm_scratch(&layer);
         // Unweighted calls read the input twice in place of weights: harmless.
         let Views { reads: [x, y, state, c], grads, .. } = self.views([x, y, state, weights.unwrap_or(x)], []);
-        lstm::param_grad(&layer, x, y, state, weights.map(|_| c), b, grads, &mut scratch);
+        match weights {
+            // The norms of this batch materialized the gradients: only the sum is left.
+            Some(_) if stored.pass == pass => lstm::param_grad_from_stored(&layer, state, &stored.grads, c, grads),
+            _ => lstm::param_grad(&layer, x, y, state, weights.map(|_| c), b, grads, &mut scratch),
+        }
         self.conv_scratch = scratch;
+        self.put_lstm_grads(stored);
     }
 
     fn lstm_per_example_grads(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf) {

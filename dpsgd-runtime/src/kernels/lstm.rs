@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::activation::sigmoid;
+use super::simd::multiversion;
 use crate::Float;
 use crate::gemm::matmul;
 use crate::spec::{Lstm, NormStrategy};
@@ -44,17 +44,17 @@ fn gate_grads_offset(layer: &Lstm) -> usize {
 /// Gram matrices of its ghost norm, or a weighted copy of its gate gradients.
 fn scratch_per_thread(layer: &Lstm) -> usize {
     let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
-    let materialized = (n + h) * g;
+    let materialized = (n + h) * g + transposed_len(layer);
     let ghost = t * (n + h + g) + 3 * t * t;
-    let accumulate = layer.num_params() + t * g;
+    let accumulate = layer.num_params() + t * g + transposed_len(layer);
     materialized.max(ghost).max(accumulate)
 }
 
 /// Scratch the kernels need at batch size `batch`.
 pub fn scratch_len(layer: &Lstm, batch: usize) -> usize {
     let (n, h, g) = (layer.inputs, layer.hidden, layer.gates());
-    let forward = batch * g;
-    let backward = g * (h + n) + 2 * batch * h;
+    let forward = batch * g + h;
+    let backward = g * (h + n) + 2 * batch * h + h;
     let per_thread = rayon::current_num_threads() * scratch_per_thread(layer);
     forward.max(backward).max(per_thread)
 }
@@ -75,33 +75,57 @@ pub fn forward<F: Float>(layer: &Lstm, params: &[F], x: &[F], y: &mut [F], state
             }
         }
     });
-    let recurrent = &mut scratch[..batch * g];
-    for t in 0..t_len {
-        if t > 0 {
-            // h_(t-1) W_hh across the batch.
-            matmul(batch, g, h, &y[(t - 1) * h..], t_len * h, 1, w_hh, g, recurrent, false);
-        }
-        state
-            .par_chunks_mut(layer.state_width())
-            .zip(y.par_chunks_mut(t_len * h))
-            .zip(recurrent.par_chunks(g))
-            .for_each(|((state, y), recurrent)| {
-                let (gates, cells, _) = split_state(layer, state);
-                let z = &mut gates[t * g..][..g];
-                for j in 0..h {
-                    let r = |k: usize| if t > 0 { recurrent[k * h + j] } else { F::ZERO };
-                    let i = sigmoid(z[j] + r(0));
-                    let f = sigmoid(z[h + j] + r(1));
-                    let cand = (z[2 * h + j] + r(2)).tanh();
-                    let o = sigmoid(z[3 * h + j] + r(3));
-                    let c_prev = if t > 0 { cells[(t - 1) * h + j] } else { F::ZERO };
-                    let c = f * c_prev + i * cand;
-                    cells[t * h + j] = c;
-                    y[t * h + j] = o * c.tanh();
-                    (z[j], z[h + j], z[2 * h + j], z[3 * h + j]) = (i, f, cand, o);
+    let (zeros, recurrent) = scratch.split_at_mut(h);
+    zeros.fill(F::ZERO);
+    let zeros = &*zeros;
+    // The recurrence runs on one group of examples per thread, each through all the
+    // steps: one parallel region per pass rather than one per step.
+    let group = batch.div_ceil(rayon::current_num_threads()).max(1);
+    state
+        .par_chunks_mut(group * layer.state_width())
+        .zip(y.par_chunks_mut(group * t_len * h))
+        .zip(recurrent[..batch * g].par_chunks_mut(group * g))
+        .for_each(|((state, y), recurrent)| {
+            let examples = recurrent.len() / g;
+            for t in 0..t_len {
+                if t > 0 {
+                    // h_(t-1) W_hh for the group.
+                    matmul(examples, g, h, &y[(t - 1) * h..], t_len * h, 1, w_hh, g, recurrent, false);
+                } else {
+                    recurrent.fill(F::ZERO);
                 }
-            });
+                for ((state, y), recurrent) in
+                    state.chunks_mut(layer.state_width()).zip(y.chunks_mut(t_len * h)).zip(recurrent.chunks(g))
+                {
+                    let (gates, cells, _) = split_state(layer, state);
+                    let (before, cells) = cells.split_at_mut(t * h);
+                    let c_prev = if t > 0 { &before[(t - 1) * h..] } else { zeros };
+                    cell_forward(&mut gates[t * g..][..g], recurrent, c_prev, &mut cells[..h], &mut y[t * h..][..h]);
+                }
+            }
+        });
+}
+
+multiversion! {
+/// One step of one example: activates the gates `z + r` in place (i, f, g, o) and
+/// writes the cell `c` and the hidden state `y`.
+fn cell_forward<F: Float>(z: &mut [F], r: &[F], c_prev: &[F], c: &mut [F], y: &mut [F]) {
+    let h = c.len();
+    let (zi, rest) = z.split_at_mut(h);
+    let (zf, rest) = rest.split_at_mut(h);
+    let (zg, zo) = rest.split_at_mut(h);
+    let (zo, r, c_prev, y) = (&mut zo[..h], &r[..4 * h], &c_prev[..h], &mut y[..h]);
+    for j in 0..h {
+        let i = (zi[j] + r[j]).vector_sigmoid();
+        let f = (zf[j] + r[h + j]).vector_sigmoid();
+        let cand = (zg[j] + r[2 * h + j]).vector_tanh();
+        let o = (zo[j] + r[3 * h + j]).vector_sigmoid();
+        let cell = f * c_prev[j] + i * cand;
+        c[j] = cell;
+        y[j] = o * cell.vector_tanh();
+        (zi[j], zf[j], zg[j], zo[j]) = (i, f, cand, o);
     }
+}
 }
 
 /// Back-propagation through time: the gates' gradients into `state`, and
@@ -121,46 +145,80 @@ pub fn backward<F: Float>(
     let (w_ih, w_hh, _, _) = split_params(layer, params);
     let (w_hh_t, rest) = scratch.split_at_mut(g * h);
     let (w_ih_t, rest) = rest.split_at_mut(g * n);
-    let (dh_next, rest) = rest.split_at_mut(batch * h);
-    let dc_next = &mut rest[..batch * h];
+    let (zeros, rest) = rest.split_at_mut(h);
+    zeros.fill(F::ZERO);
     transpose(w_hh, h, g, w_hh_t);
     transpose(w_ih, n, g, w_ih_t);
-    dh_next.fill(F::ZERO);
-    dc_next.fill(F::ZERO);
+    let (zeros, w_hh_t) = (&*zeros, &*w_hh_t);
+    let (dh_next, rest) = rest.split_at_mut(batch * h);
+    let dc_next = &mut rest[..batch * h];
     let state = &mut state[..batch * layer.state_width()];
     let width = layer.state_width();
-    for t in (0..t_len).rev() {
-        state
-            .par_chunks_mut(width)
-            .zip(dy.par_chunks(t_len * h))
-            .zip(dh_next.par_chunks(h))
-            .zip(dc_next.par_chunks_mut(h))
-            .for_each(|(((state, dy), dh_next), dc_next)| {
-                let (gates, cells, gate_grads) = split_state(layer, state);
-                let (a, d) = (&gates[t * g..][..g], &mut gate_grads[t * g..][..g]);
-                for j in 0..h {
-                    let (i, f, cand, o) = (a[j], a[h + j], a[2 * h + j], a[3 * h + j]);
-                    let tanh_c = cells[t * h + j].tanh();
-                    let dh = dy[t * h + j] + dh_next[j];
-                    let dc = dc_next[j] + dh * o * (F::ONE - tanh_c * tanh_c);
-                    let c_prev = if t > 0 { cells[(t - 1) * h + j] } else { F::ZERO };
-                    d[j] = dc * cand * i * (F::ONE - i);
-                    d[h + j] = dc * c_prev * f * (F::ONE - f);
-                    d[2 * h + j] = dc * i * (F::ONE - cand * cand);
-                    d[3 * h + j] = dh * tanh_c * o * (F::ONE - o);
-                    dc_next[j] = dc * f;
+    // As the forward pass: one group of examples per thread, through all the steps.
+    let group = batch.div_ceil(rayon::current_num_threads()).max(1);
+    state
+        .par_chunks_mut(group * width)
+        .zip(dy.par_chunks(group * t_len * h))
+        .zip(dh_next.par_chunks_mut(group * h))
+        .zip(dc_next.par_chunks_mut(group * h))
+        .for_each(|(((state, dy), dh_next), dc_next)| {
+            let examples = dh_next.len() / h;
+            dh_next.fill(F::ZERO);
+            dc_next.fill(F::ZERO);
+            for t in (0..t_len).rev() {
+                for (((state, dy), dh_next), dc_next) in
+                    state.chunks_mut(width).zip(dy.chunks(t_len * h)).zip(dh_next.chunks(h)).zip(dc_next.chunks_mut(h))
+                {
+                    let (gates, cells, gate_grads) = split_state(layer, state);
+                    let c_prev = if t > 0 { &cells[(t - 1) * h..][..h] } else { zeros };
+                    let step =
+                        CellStep { a: &gates[t * g..][..g], c: &cells[t * h..][..h], c_prev, dy: &dy[t * h..][..h] };
+                    cell_backward(step, dh_next, dc_next, &mut gate_grads[t * g..][..g]);
                 }
-            });
-        if t > 0 {
-            // dh_(t-1) = D_t W_hh^T across the batch.
-            let offset = gate_grads_offset(layer) + t * g;
-            matmul(batch, h, g, &state[offset..], width, 1, w_hh_t, h, dh_next, false);
-        }
-    }
+                if t > 0 {
+                    // dh_(t-1) = D_t W_hh^T for the group.
+                    let offset = gate_grads_offset(layer) + t * g;
+                    matmul(examples, h, g, &state[offset..], width, 1, w_hh_t, h, dh_next, false);
+                }
+            }
+        });
     let offset = gate_grads_offset(layer);
     state.par_chunks(width).zip(dx.par_chunks_mut(t_len * n)).for_each(|(state, dx)| {
         matmul(t_len, n, g, &state[offset..], g, 1, w_ih_t, n, dx, accumulate);
     });
+}
+
+/// What one step of one example's backward pass reads: the activated gates, the cell
+/// and the previous one, the output gradient.
+struct CellStep<'a, F> {
+    a: &'a [F],
+    c: &'a [F],
+    c_prev: &'a [F],
+    dy: &'a [F],
+}
+
+multiversion! {
+/// The gates' gradients `d` of one step of one example, from `dh = dy + dh_next`; the
+/// cell's gradient carried to the step before replaces `dc_next`.
+fn cell_backward<F: Float>(step: CellStep<'_, F>, dh_next: &[F], dc_next: &mut [F], d: &mut [F]) {
+    let h = step.c.len();
+    let (a, c_prev, dy, dh_next, dc_next) = (&step.a[..4 * h], &step.c_prev[..h], &step.dy[..h], &dh_next[..h], &mut dc_next[..h]);
+    let (di, rest) = d.split_at_mut(h);
+    let (df, rest) = rest.split_at_mut(h);
+    let (dg, d_o) = rest.split_at_mut(h);
+    let d_o = &mut d_o[..h];
+    for j in 0..h {
+        let (i, f, cand, o) = (a[j], a[h + j], a[2 * h + j], a[3 * h + j]);
+        let tanh_c = step.c[j].vector_tanh();
+        let dh = dy[j] + dh_next[j];
+        let dc = dc_next[j] + dh * o * (F::ONE - tanh_c * tanh_c);
+        di[j] = dc * cand * i * (F::ONE - i);
+        df[j] = dc * c_prev[j] * f * (F::ONE - f);
+        dg[j] = dc * i * (F::ONE - cand * cand);
+        d_o[j] = dh * tanh_c * o * (F::ONE - o);
+        dc_next[j] = dc * f;
+    }
+}
 }
 
 /// `out[c, r] = a[r, c]` for `a` `[rows, cols]`.
@@ -185,20 +243,28 @@ fn example<'a, F>(layer: &Lstm, x: &'a [F], y: &'a [F], state: &'a [F], e: usize
     Example { x: &x[e * t * n..][..t * n], y: &y[e * t * h..][..t * h], d: &state[..t * g] }
 }
 
+/// Scratch [`weight_grads`] needs: a transposed input or hidden-state sequence.
+fn transposed_len(layer: &Lstm) -> usize {
+    layer.positions * layer.inputs.max(layer.hidden)
+}
+
 /// `G_ih = X^T D` into `g_ih` (`[inputs, 4 hidden]`), `G_hh = H_prev^T D` into `g_hh`
-/// (the state before step 0 is zero), `+=` when `accumulate`.
+/// (the state before step 0 is zero), `+=` when `accumulate`. The sequences are
+/// transposed into `transposed` first: the products then read rows, not columns.
 fn weight_grads<F: Float>(
     layer: &Lstm,
     ex: &Example<'_, F>,
     d: &[F],
-    g_ih: &mut [F],
-    g_hh: &mut [F],
+    [g_ih, g_hh]: [&mut [F]; 2],
+    transposed: &mut [F],
     accumulate: bool,
 ) {
     let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
-    matmul(n, g, t, ex.x, 1, n, d, g, g_ih, accumulate);
+    transpose(ex.x, t, n, transposed);
+    matmul(n, g, t, transposed, t, 1, d, g, g_ih, accumulate);
     if t > 1 {
-        matmul(h, g, t - 1, ex.y, 1, h, &d[g..], g, g_hh, accumulate);
+        transpose(&ex.y[..(t - 1) * h], t - 1, h, transposed);
+        matmul(h, g, t - 1, transposed, t - 1, 1, &d[g..], g, g_hh, accumulate);
     } else if !accumulate {
         g_hh.fill(F::ZERO);
     }
@@ -242,6 +308,9 @@ fn per_thread<F: Float, O: Send>(
 /// Adds each example's squared gradient norm for the layer's four tensors to `out`:
 /// the weights' from the materialized gradients, or by the ghost identity
 /// `||A^T D||^2 = sum_(t,s) (A A^T)_(t,s) (D D^T)_(t,s)`, as `strategy` says.
+///
+/// With `store` (`[batch, weight_grad_len]`), materialized gradients stay there for
+/// [`param_grad_from_stored`], which then sums them without forming them again.
 #[allow(clippy::too_many_arguments)]
 pub fn add_sq_norms<F: Float>(
     layer: &Lstm,
@@ -251,18 +320,39 @@ pub fn add_sq_norms<F: Float>(
     out: &mut [F],
     strategy: NormStrategy,
     scratch: &mut [F],
+    store: Option<&mut [F]>,
 ) {
     let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
     let batch = out.len();
+    let bias_sq = |d: &[F]| -> F { (0..g).map(|k| (0..t).map(|s| d[s * g + k]).sum::<F>()).map(|v| v * v).sum() };
+    if let (NormStrategy::Materialized, Some(store)) = (strategy, store) {
+        let len = weight_grad_len(layer);
+        let chunk = batch.div_ceil(rayon::current_num_threads());
+        store[..batch * len]
+            .par_chunks_mut(chunk * len)
+            .zip(out.par_chunks_mut(chunk))
+            .zip(scratch.par_chunks_mut(scratch_per_thread(layer)))
+            .enumerate()
+            .for_each(|(i, ((store, out), scratch))| {
+                for (k, (grad, out)) in store.chunks_mut(len).zip(out.iter_mut()).enumerate() {
+                    let ex = example(layer, x, y, state, i * chunk + k);
+                    let (g_ih, g_hh) = grad.split_at_mut(n * g);
+                    weight_grads(layer, &ex, ex.d, [g_ih, g_hh], scratch, false);
+                    let bias = bias_sq(ex.d);
+                    *out += grad.iter().map(|v| *v * *v).sum::<F>() + bias + bias;
+                }
+            });
+        return;
+    }
     per_thread(layer, batch, scratch, out, |range, scratch, out| {
         for (e, out) in range.zip(out.iter_mut()) {
             let ex = example(layer, x, y, state, e);
-            let bias: F = (0..g).map(|k| (0..t).map(|s| ex.d[s * g + k]).sum::<F>()).map(|v| v * v).sum();
+            let bias = bias_sq(ex.d);
             let weights = match strategy {
                 NormStrategy::Materialized => {
                     let (g_ih, rest) = scratch.split_at_mut(n * g);
-                    let g_hh = &mut rest[..h * g];
-                    weight_grads(layer, &ex, ex.d, g_ih, g_hh, false);
+                    let (g_hh, transposed) = rest.split_at_mut(h * g);
+                    weight_grads(layer, &ex, ex.d, [&mut *g_ih, &mut *g_hh], transposed, false);
                     g_ih.iter().chain(g_hh.iter()).map(|v| *v * *v).sum()
                 }
                 NormStrategy::Ghost => ghost_sq_norm(layer, &ex, scratch),
@@ -325,7 +415,7 @@ pub fn param_grad<F: Float>(
     scratch[..used * per].par_chunks_mut(per).enumerate().for_each(|(i, scratch)| {
         let range = i * chunk..((i + 1) * chunk).min(batch);
         let (acc, rest) = scratch.split_at_mut(p);
-        let weighted = &mut rest[..t * g];
+        let (weighted, transposed) = rest.split_at_mut(t * g);
         for (k, e) in range.enumerate() {
             let ex = example(layer, x, y, state, e);
             let d = match weights {
@@ -337,7 +427,7 @@ pub fn param_grad<F: Float>(
             };
             let (g_ih, rest) = acc.split_at_mut(n * g);
             let (g_hh, rest) = rest.split_at_mut(h * g);
-            weight_grads(layer, &ex, d, g_ih, g_hh, k > 0);
+            weight_grads(layer, &ex, d, [g_ih, g_hh], transposed, k > 0);
             bias_grad(layer, d, &mut rest[..g], k > 0);
         }
     });
@@ -346,6 +436,37 @@ pub fn param_grad<F: Float>(
     }
     // The second bias's gradient equals the first's.
     let (b_ih, b_hh) = grad[(n + h) * g..].split_at_mut(g);
+    b_hh.copy_from_slice(b_ih);
+}
+
+/// Values of one example's two weight gradients: `(inputs + hidden) x 4 hidden`.
+pub fn weight_grad_len(layer: &Lstm) -> usize {
+    (layer.inputs + layer.hidden) * layer.gates()
+}
+
+/// [`param_grad`] with weights, from the per-example weight gradients
+/// [`add_sq_norms`] stored: `sum_i w_i G_i`, and the biases from the gate gradients.
+pub fn param_grad_from_stored<F: Float>(layer: &Lstm, state: &[F], store: &[F], weights: &[F], grad: &mut [F]) {
+    let (t, g) = (layer.positions, layer.gates());
+    let len = weight_grad_len(layer);
+    let (gw, gb) = grad[layer.offset..][..layer.num_params()].split_at_mut(len);
+    // Coordinates in parallel, examples in order within each.
+    const COLUMNS: usize = 4096;
+    gw.par_chunks_mut(COLUMNS).enumerate().for_each(|(c, out)| {
+        out.fill(F::ZERO);
+        for (e, &w) in weights.iter().enumerate() {
+            let grad = &store[e * len + c * COLUMNS..][..out.len()];
+            out.iter_mut().zip(grad).for_each(|(o, v)| *o += w * *v);
+        }
+    });
+    let (b_ih, b_hh) = gb.split_at_mut(g);
+    b_ih.fill(F::ZERO);
+    for (e, &w) in weights.iter().enumerate() {
+        let d = &state[e * layer.state_width() + gate_grads_offset(layer)..][..t * g];
+        for row in d.chunks_exact(g) {
+            b_ih.iter_mut().zip(row).for_each(|(o, v)| *o += w * *v);
+        }
+    }
     b_hh.copy_from_slice(b_ih);
 }
 
@@ -358,7 +479,9 @@ pub fn per_example_grads<F: Float>(layer: &Lstm, x: &[F], y: &[F], state: &[F], 
         let (g_ih, rest) = row.split_at_mut(n * g);
         let (g_hh, rest) = rest.split_at_mut(h * g);
         let (b_ih, b_hh) = rest.split_at_mut(g);
-        weight_grads(layer, &ex, ex.d, g_ih, g_hh, false);
+        // Off the training path: a buffer per example is fine here.
+        let mut transposed = vec![F::ZERO; transposed_len(layer)];
+        weight_grads(layer, &ex, ex.d, [g_ih, g_hh], &mut transposed, false);
         bias_grad(layer, ex.d, b_ih, false);
         b_hh.copy_from_slice(b_ih);
     });
