@@ -319,3 +319,39 @@ fn synthetic_data_for_any_model() {
     let (ok, _, err) = dpsgd(&["train", "--model", "ffnn", "--dataset", "mnist"]);
     assert!(!ok && err.contains("ffnn trains on adult"), "{err}");
 }
+
+/// Both IMDB models train from Keras' `imdb.npz` in the data folder (here a tiny file
+/// numpy wrote); without the data the error says where to put it.
+#[test]
+fn imdb_models_train_from_a_keras_npz() {
+    let dir = std::env::temp_dir().join(format!("dpsgd-cli-imdb-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("imdb")).unwrap();
+    let data = dir.to_str().unwrap();
+    let (ok, _, err) = dpsgd(&["train", "--model", "lstm", "--dataset", "imdb", "--data-dir", data]);
+    assert!(!ok && err.contains("imdb.npz") && err.contains("aclImdb"), "{err}");
+
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/dpsgd-runtime/testdata/imdb_small_compressed.npz");
+    std::fs::copy(fixture, dir.join("imdb").join("imdb.npz")).unwrap();
+    for model in ["lstm", "embed"] {
+        let (ok, out, err) = dpsgd(&[
+            "train",
+            "--model",
+            model,
+            "--dataset",
+            "imdb",
+            "--data-dir",
+            data,
+            "--batch-size",
+            "2",
+            "--epochs",
+            "2",
+            "--delta",
+            "0.1",
+            "--quiet",
+        ]);
+        assert!(ok, "{model}: {err}");
+        assert!(out.contains("on imdb: 3 training / 2 test examples"), "{out}");
+        assert!(out.contains("privacy spent: epsilon"), "{out}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -139,3 +139,49 @@ fn files_that_do_not_fit_the_model_are_errors_naming_the_tensor() {
         dpsgd(&["grads", "--model", "ffnn", "--params", s(&params), "--batch", s(&batch), "--out", s(&scratch("o"))]);
     assert!(!ok && err.contains("label 7"), "{err}");
 }
+
+/// The LSTM net with weights in PyTorch's names and layouts computes what
+/// `nn.Embedding` + `nn.LSTM(batch_first=True)` + mean over time + `nn.Linear` compute,
+/// written out here from PyTorch's documented equations (gates i, f, g, o in the rows of
+/// `weight_ih_l0` and `weight_hh_l0`, both biases added).
+#[test]
+fn the_lstm_net_is_pytorchs_lstm() {
+    type M = dpsgd::models::LstmNet<f64>;
+    let model = common::model::<f64, M>(9, 2.0);
+    let file = interop::to_torch(&M::SPEC, model.params());
+    let t = |name: &str| file.tensors[name].to_floats::<f64>().unwrap();
+    let (emb, w_ih, w_hh, b_ih, b_hh, fc_w, fc_b) = (
+        t("embedding.weight"),
+        t("lstm.weight_ih_l0"),
+        t("lstm.weight_hh_l0"),
+        t("lstm.bias_ih_l0"),
+        t("lstm.bias_hh_l0"),
+        t("fc.weight"),
+        t("fc.bias"),
+    );
+    assert_eq!(file.tensors["lstm.weight_ih_l0"].shape, vec![400, 100]);
+    let (x, _) = common::batch::<f64, M>(3, 12);
+    let logits = model.forward(x.view()).unwrap();
+    let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+    for (row, got) in x.rows().into_iter().zip(logits.rows()) {
+        let (mut h, mut c, mut mean) = (vec![0.0; 100], vec![0.0; 100], vec![0.0; 100]);
+        for &token in row {
+            let e = &emb[token as usize * 100..][..100];
+            let gate = |k: usize| -> f64 {
+                let r = k * 100;
+                b_ih[k] + b_hh[k] + (0..100).map(|j| w_ih[r + j] * e[j] + w_hh[r + j] * h[j]).sum::<f64>()
+            };
+            let z: Vec<f64> = (0..400).map(gate).collect();
+            for u in 0..100 {
+                let (i, f, g, o) = (sigmoid(z[u]), sigmoid(z[100 + u]), z[200 + u].tanh(), sigmoid(z[300 + u]));
+                c[u] = f * c[u] + i * g;
+                h[u] = o * c[u].tanh();
+                mean[u] += h[u] / 256.0;
+            }
+        }
+        for k in 0..2 {
+            let want = fc_b[k] + (0..100).map(|u| fc_w[k * 100 + u] * mean[u]).sum::<f64>();
+            assert!((got[k] - want).abs() < 1e-12, "logit {k}: {} vs {want}", got[k]);
+        }
+    }
+}

@@ -9,7 +9,7 @@ use dpsgd::runtime::Result;
 
 #[derive(Parser, Debug)]
 pub struct BenchArgs {
-    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10 or embed.
+    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10, embed or lstm.
     #[arg(long)]
     pub model: ModelName,
     /// Examples per step.

@@ -22,7 +22,7 @@ use super::progress::Progress;
 #[derive(Parser, Debug)]
 #[command(name = "train")]
 pub struct TrainArgs {
-    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10 or embed.
+    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10, embed or lstm.
     #[arg(long, default_value = "ffnn")]
     pub model: ModelName,
     /// Dataset: the model's (adult or mnist, the default), or synthetic (random
@@ -346,15 +346,19 @@ fn load(dataset: &str, dir: &std::path::Path) -> Result<Splits> {
             ));
         }
         "imdb" => {
-            let folder = dir.join("imdb").join("aclImdb");
-            if !folder.exists() {
+            let (npz, folder) = (dir.join("imdb").join("imdb.npz"), dir.join("imdb").join("aclImdb"));
+            let imdb = if npz.exists() {
+                imdb::load_npz::<f32>(&npz, 10_000, 256)?
+            } else if folder.exists() {
+                imdb::load_acl::<f32>(&folder, 10_000, 256)?
+            } else {
                 return Err(Error::Config(format!(
-                    "IMDB is not shipped with dpsgd: put the aclImdb folders (train/pos, train/neg, test/pos, \
-                     test/neg) in {}, or try `--dataset synthetic`",
+                    "IMDB is not shipped with dpsgd: put Keras' imdb.npz at {}, or the aclImdb folders \
+                     (train/pos, train/neg, test/pos, test/neg) in {}, or try `--dataset synthetic`",
+                    npz.display(),
                     folder.display()
                 )));
-            }
-            let imdb = imdb::load_acl::<f32>(&folder, 10_000, 256)?;
+            };
             Splits { train: imdb.train, test: imdb.test }
         }
         _ => {

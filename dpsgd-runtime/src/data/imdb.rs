@@ -1,5 +1,6 @@
 //! IMDB movie reviews from the `aclImdb` folders (`train/pos`, `train/neg`,
-//! `test/pos`, `test/neg`, one review per `.txt` file), as Keras prepares them: the
+//! `test/pos`, `test/neg`, one review per `.txt` file), or from Keras' `imdb.npz`
+//! (reviews as lists of word frequency ranks), as Keras prepares them: the
 //! `num_words` most frequent training words, a start token, and sequences padded or
 //! cut at the front to a fixed length (`pad_sequences`' defaults).
 //!
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 
 use crate::Float;
-use crate::data::Dataset;
+use crate::data::{Dataset, npz};
 use crate::error::{Error, Result, ensure_config};
 
 pub const PAD: u32 = 0;
@@ -62,21 +63,79 @@ pub fn load_acl<F: Float>(dir: &Path, num_words: usize, length: usize) -> Result
     let ids: HashMap<&str, u32> =
         vocabulary.iter().enumerate().map(|(r, w)| (w.as_str(), r as u32 + FIRST_WORD)).collect();
     let encode = |split: &[(Vec<String>, u32)]| -> Result<Dataset<F>> {
-        let mut features = Array2::from_elem((split.len(), length), F::ZERO);
-        for ((words, _), mut row) in split.iter().zip(features.rows_mut()) {
-            let sequence: Vec<u32> = std::iter::once(START)
-                .chain(words.iter().map(|w| ids.get(w.as_str()).copied().unwrap_or(OUT_OF_VOCABULARY)))
-                .collect();
-            // Keep the last `length` ids; pad at the front.
-            let kept = &sequence[sequence.len().saturating_sub(length)..];
-            let pad = length - kept.len();
-            for (slot, id) in row.iter_mut().skip(pad).zip(kept) {
-                *slot = F::from_f64(*id as f64);
-            }
-        }
-        Dataset::new(features, split.iter().map(|(_, label)| *label).collect())
+        let sequences = split.iter().map(|(words, _)| {
+            words.iter().map(|w| ids.get(w.as_str()).copied().unwrap_or(OUT_OF_VOCABULARY)).collect::<Vec<_>>()
+        });
+        pad_or_cut(sequences, split.iter().map(|(_, label)| *label).collect(), length)
     };
     Ok(Imdb { train: encode(&train)?, test: encode(&test)?, vocabulary })
+}
+
+/// Reviews of word ids (without the start token) as a dataset: the start token first,
+/// then the last `length` ids kept and the front padded.
+fn pad_or_cut<F: Float>(
+    sequences: impl Iterator<Item = Vec<u32>>,
+    labels: Vec<u32>,
+    length: usize,
+) -> Result<Dataset<F>> {
+    let mut features = Array2::from_elem((labels.len(), length), F::ZERO);
+    for (words, mut row) in sequences.zip(features.rows_mut()) {
+        let sequence: Vec<u32> = std::iter::once(START).chain(words).collect();
+        let kept = &sequence[sequence.len().saturating_sub(length)..];
+        let pad = length - kept.len();
+        for (slot, id) in row.iter_mut().skip(pad).zip(kept) {
+            *slot = F::from_f64(*id as f64);
+        }
+    }
+    Dataset::new(features, labels)
+}
+
+/// Loads Keras' `imdb.npz`: `x_train`, `x_test` (lists of word frequency ranks, 1 the
+/// most frequent) and `y_train`, `y_test` (0 or 1). Ranks up to `num_words` become
+/// ids `rank + 3` (so rank 1 is [`FIRST_WORD`], as with [`load_acl`]), larger ones
+/// [`OUT_OF_VOCABULARY`]. The file has no words, so the vocabulary is empty.
+pub fn load_npz<F: Float>(path: &Path, num_words: usize, length: usize) -> Result<Imdb<F>> {
+    ensure_config!(num_words > 0 && length > 0, "the vocabulary and the sequences need a positive size");
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let members = npz::read_zip(path, &bytes)?;
+    let bad = |message: String| Error::Malformed { path: path.to_path_buf(), line: 0, message };
+    let array = |name: &str| -> Result<npz::Npy> {
+        let (_, data) = members.iter().find(|(n, _)| n == &format!("{name}.npy")).ok_or_else(|| {
+            bad(format!("no {name} in the archive (Keras' imdb.npz has x_train, y_train, x_test, y_test)"))
+        })?;
+        npz::read_npy(path, name, data)
+    };
+    let split = |x: &str, y: &str| -> Result<Dataset<F>> {
+        let npz::Npy::Lists(reviews) = array(x)? else {
+            return Err(bad(format!("{x} holds numbers, not reviews (lists of word ranks)")));
+        };
+        let npz::Npy::Integers(labels) = array(y)? else { return Err(bad(format!("{y} holds lists, not labels"))) };
+        if labels.len() != reviews.len() {
+            return Err(bad(format!("{} reviews in {x} but {} labels in {y}", reviews.len(), labels.len())));
+        }
+        let labels = labels
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| match l {
+                0 | 1 => Ok(l as u32),
+                _ => Err(bad(format!("{y}[{i}] = {l}: labels are 0 or 1"))),
+            })
+            .collect::<Result<Vec<u32>>>()?;
+        let mut sequences = Vec::with_capacity(reviews.len());
+        for (i, review) in reviews.into_iter().enumerate() {
+            let ids = review
+                .into_iter()
+                .map(|rank| match rank {
+                    1.. if rank as u64 <= num_words as u64 => Ok(rank as u32 + FIRST_WORD - 1),
+                    1.. => Ok(OUT_OF_VOCABULARY),
+                    _ => Err(bad(format!("{x}[{i}] holds the word rank {rank}: ranks start at 1"))),
+                })
+                .collect::<Result<Vec<u32>>>()?;
+            sequences.push(ids);
+        }
+        pad_or_cut(sequences.into_iter(), labels, length)
+    };
+    Ok(Imdb { train: split("x_train", "y_train")?, test: split("x_test", "y_test")?, vocabulary: Vec::new() })
 }
 
 /// The reviews of `dir/pos` and `dir/neg` with their labels, in file-name order.
@@ -144,6 +203,54 @@ mod tests {
         assert_eq!(rows(&imdb.test), [vec![2.0; 6], vec![0.0, 0.0, 0.0, 0.0, 1.0, 6.0]]);
         assert_eq!(imdb.test.labels(), &[1, 0]);
         assert!(load_acl::<f32>(&dir.join("nowhere"), 3, 6).is_err());
+    }
+
+    /// Small files numpy wrote (`scripts/make_imdb_npz_fixture.py`): stored and deflated
+    /// members, pickle protocols 4 and 2.
+    #[test]
+    fn keras_npz_files_become_the_same_sequences() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        for name in ["imdb_small.npz", "imdb_small_compressed.npz", "imdb_small_protocol2.npz"] {
+            let imdb = load_npz::<f32>(&dir.join(name), 10_000, 5).unwrap();
+            let rows = |d: &Dataset<f32>| -> Vec<Vec<u32>> {
+                d.features().rows().into_iter().map(|r| r.iter().map(|v| *v as u32).collect()).collect()
+            };
+            // Ranks 1, 14, 22, 16 -> 4, 17, 25, 19 after the start token, padded in front;
+            // ranks past 10000 are out of the vocabulary; long reviews keep their ends.
+            assert_eq!(
+                rows(&imdb.train),
+                [vec![START, 4, 17, 25, 19], vec![10002, 10003, OUT_OF_VOCABULARY, 6, 10], vec![0, 0, 0, START, 303]],
+                "{name}"
+            );
+            assert_eq!(imdb.train.labels(), [1, 0, 1]);
+            assert_eq!(rows(&imdb.test), [vec![0, START, 5, 5, 5], vec![0, 0, START, OUT_OF_VOCABULARY, 4]]);
+            assert_eq!(imdb.test.labels(), [0, 1]);
+        }
+    }
+
+    #[test]
+    fn damaged_npz_files_are_errors() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let good = std::fs::read(dir.join("imdb_small_compressed.npz")).unwrap();
+        let scratch = std::env::temp_dir().join(format!("dpsgd-npz-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let path = scratch.join("bad.npz");
+        // Every truncation, and every single flipped byte, is an error or a valid
+        // result, never a panic.
+        for cut in (0..good.len()).step_by(7) {
+            std::fs::write(&path, &good[..cut]).unwrap();
+            assert!(load_npz::<f32>(&path, 10_000, 5).is_err(), "cut at {cut}");
+        }
+        for i in 0..good.len() {
+            let mut bytes = good.clone();
+            bytes[i] ^= 0x5a;
+            std::fs::write(&path, &bytes).unwrap();
+            let _ = load_npz::<f32>(&path, 10_000, 5);
+        }
+        std::fs::write(&path, b"not a zip").unwrap();
+        let message = load_npz::<f32>(&path, 10_000, 5).err().unwrap().to_string();
+        assert!(message.contains("not a zip archive"), "{message}");
+        std::fs::remove_dir_all(&scratch).unwrap();
     }
 
     #[test]

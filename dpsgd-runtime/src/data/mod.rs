@@ -3,6 +3,7 @@
 pub mod adult;
 pub mod imdb;
 pub mod mnist;
+pub mod npz;
 pub mod synthetic;
 
 use std::sync::atomic::{AtomicU64, Ordering};
