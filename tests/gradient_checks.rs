@@ -75,6 +75,12 @@ fn paper_models() {
 }
 
 #[test]
+fn the_cifar10_net() {
+    // 605226 parameters: every 6007th reaches every convolution.
+    check_every(&common::model::<f64, dpsgd::models::Cifar10Net<f64>>(16, 1.0), 2, 6007);
+}
+
+#[test]
 fn the_lstm_net() {
     // 1081402 parameters: every 4999th, which reaches every tensor (the embedding rows
     // of tokens in the batch among them).

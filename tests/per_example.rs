@@ -172,3 +172,14 @@ fn the_lstm_net_per_example_quantities() {
     clipped_sum_matches::<f64, M>(1e-10);
     strategies_agree::<f64, M>(1e-10);
 }
+
+/// The CIFAR-10 net: eight convolutions (the plan materializes some, takes ghost norms
+/// of others), average pooling and a spatial mean.
+#[test]
+fn the_cifar10_net_per_example_quantities() {
+    type M = dpsgd::models::Cifar10Net<f64>;
+    matches_one_example_at_a_time::<M>();
+    ghost_norms_match::<f64, M>(1e-12);
+    clipped_sum_matches::<f64, M>(1e-10);
+    strategies_agree::<f64, M>(1e-10);
+}
