@@ -22,23 +22,36 @@ pub fn scratch_per_example(layer: &Conv2d, grams: bool) -> usize {
     patch * t + (patch * t).max(t * out) + last
 }
 
+/// The outputs `o` in `0..out` whose input `o * stride + k - pad` lies in `0..size`: a
+/// contiguous range, so the copies below need no test per pixel.
+fn inside(out: usize, size: usize, stride: usize, k: usize, pad: usize) -> std::ops::Range<usize> {
+    let lo = pad.saturating_sub(k).div_ceil(stride);
+    let hi = if size + pad > k { ((size + pad - k - 1) / stride + 1).min(out) } else { 0 };
+    lo.min(hi)..hi
+}
+
 /// The patches of one example, `cols[p, t]`, zero where the window hangs over the
 /// padding.
 fn im2col<F: Float>(layer: &Conv2d, x: &[F], cols: &mut [F]) {
-    let (k, s, t) = (layer.kernel, layer.stride, layer.positions());
+    let (k, s, t, out_w) = (layer.kernel, layer.stride, layer.positions(), layer.out_w);
     for ci in 0..layer.in_channels {
+        let image = &x[ci * layer.in_h * layer.in_w..][..layer.in_h * layer.in_w];
         for ky in 0..k {
+            let rows = inside(layer.out_h, layer.in_h, s, ky, layer.pad_top);
             for kx in 0..k {
-                let row = &mut cols[((ci * k + ky) * k + kx) * t..][..t];
-                for oy in 0..layer.out_h {
-                    let iy = (oy * s + ky) as isize - layer.pad_top as isize;
-                    for ox in 0..layer.out_w {
-                        let ix = (ox * s + kx) as isize - layer.pad_left as isize;
-                        let inside = iy >= 0 && ix >= 0 && (iy as usize) < layer.in_h && (ix as usize) < layer.in_w;
-                        row[oy * layer.out_w + ox] = match inside {
-                            true => x[(ci * layer.in_h + iy as usize) * layer.in_w + ix as usize],
-                            false => F::ZERO,
-                        };
+                let cols_in = inside(out_w, layer.in_w, s, kx, layer.pad_left);
+                let patch_row = &mut cols[((ci * k + ky) * k + kx) * t..][..t];
+                for (oy, out) in patch_row.chunks_exact_mut(out_w).enumerate() {
+                    if !rows.contains(&oy) || cols_in.is_empty() {
+                        out.fill(F::ZERO);
+                        continue;
+                    }
+                    let src = &image[(oy * s + ky - layer.pad_top) * layer.in_w..][..layer.in_w];
+                    let first = cols_in.start * s + kx - layer.pad_left;
+                    out[..cols_in.start].fill(F::ZERO);
+                    out[cols_in.end..].fill(F::ZERO);
+                    for (o, v) in out[cols_in.clone()].iter_mut().zip(src[first..].iter().step_by(s)) {
+                        *o = *v;
                     }
                 }
             }
@@ -48,22 +61,23 @@ fn im2col<F: Float>(layer: &Conv2d, x: &[F], cols: &mut [F]) {
 
 /// Adds the patch gradients `dcols[p, t]` back onto the image gradient `dx`.
 fn col2im<F: Float>(layer: &Conv2d, dcols: &[F], dx: &mut [F]) {
-    let (k, s, t) = (layer.kernel, layer.stride, layer.positions());
+    let (k, s, t, out_w) = (layer.kernel, layer.stride, layer.positions(), layer.out_w);
     for ci in 0..layer.in_channels {
+        let image = &mut dx[ci * layer.in_h * layer.in_w..][..layer.in_h * layer.in_w];
         for ky in 0..k {
+            let rows = inside(layer.out_h, layer.in_h, s, ky, layer.pad_top);
             for kx in 0..k {
-                let row = &dcols[((ci * k + ky) * k + kx) * t..][..t];
-                for oy in 0..layer.out_h {
-                    let iy = (oy * s + ky) as isize - layer.pad_top as isize;
-                    if iy < 0 || iy as usize >= layer.in_h {
-                        continue;
-                    }
-                    for ox in 0..layer.out_w {
-                        let ix = (ox * s + kx) as isize - layer.pad_left as isize;
-                        if ix >= 0 && (ix as usize) < layer.in_w {
-                            dx[(ci * layer.in_h + iy as usize) * layer.in_w + ix as usize] +=
-                                row[oy * layer.out_w + ox];
-                        }
+                let cols_in = inside(out_w, layer.in_w, s, kx, layer.pad_left);
+                if cols_in.is_empty() {
+                    continue;
+                }
+                let patch_row = &dcols[((ci * k + ky) * k + kx) * t..][..t];
+                for oy in rows.clone() {
+                    let grad = &patch_row[oy * out_w..][..out_w];
+                    let dst = &mut image[(oy * s + ky - layer.pad_top) * layer.in_w..][..layer.in_w];
+                    let first = cols_in.start * s + kx - layer.pad_left;
+                    for (d, g) in dst[first..].iter_mut().step_by(s).zip(&grad[cols_in.clone()]) {
+                        *d += *g;
                     }
                 }
             }
