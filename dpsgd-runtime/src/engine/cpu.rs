@@ -37,17 +37,31 @@ pub struct CpuEngine<F> {
     /// A norm strategy that overrides the model's plan for every layer that has both
     /// (convolutions and LSTMs), for tests and measurements.
     forced_strategy: Option<NormStrategy>,
-    /// Per-example weight gradients an LSTM's norms materialized, by layer offset, with
-    /// the forward pass they belong to: the clipped sum reuses them.
-    lstm_grads: Vec<StoredGrads<F>>,
-    /// Counts forward passes, so stored gradients of an older batch are never used.
-    pass: u64,
+    /// Per-example weight gradients an LSTM's norms materialized: the clipped sum of the
+    /// same batch reuses them.
+    lstm_grads: Vec<Stored<F>>,
+    /// Each convolution's patches of the current batch, made by its forward pass and
+    /// reused by its norms and parameter gradients.
+    conv_cols: Vec<Stored<F>>,
+    /// Changes whenever the batch or the parameters do, and so every layer's input:
+    /// what is stored for an older version is stale.
+    version: u64,
 }
 
-struct StoredGrads<F> {
+/// Values stored for one layer (by its parameter offset) at one engine version.
+struct Stored<F> {
     layer_offset: usize,
-    pass: u64,
-    grads: Vec<F>,
+    version: u64,
+    values: Vec<F>,
+}
+
+/// Takes the values stored for `layer_offset` out of `store` (an empty, stale entry
+/// when there are none); put them back with `store.push`.
+fn take_stored<F>(store: &mut Vec<Stored<F>>, layer_offset: usize) -> Stored<F> {
+    match store.iter().position(|s| s.layer_offset == layer_offset) {
+        Some(i) => store.swap_remove(i),
+        None => Stored { layer_offset, version: u64::MAX, values: Vec::new() },
+    }
 }
 
 /// The buffers a kernel call works on: shared views of what it reads, mutable views of
@@ -83,7 +97,8 @@ impl<F: Float> CpuEngine<F> {
             conv_scratch: Vec::new(),
             forced_strategy: None,
             lstm_grads: Vec::new(),
-            pass: 0,
+            conv_cols: Vec::new(),
+            version: 0,
         };
         engine.set_batch(capacity);
         engine.batch = 0;
@@ -114,7 +129,7 @@ impl<F: Float> CpuEngine<F> {
         .iter()
         .map(|v| v.capacity())
         .sum::<usize>()
-            + self.lstm_grads.iter().map(|s| s.grads.capacity()).sum::<usize>();
+            + self.lstm_grads.iter().chain(&self.conv_cols).map(|s| s.values.capacity()).sum::<usize>();
         floats * std::mem::size_of::<F>() + self.labels.capacity() * 4
     }
 
@@ -124,21 +139,20 @@ impl<F: Float> CpuEngine<F> {
         std::mem::take(&mut self.conv_scratch)
     }
 
-    /// The stored per-example gradients of the LSTM at `layer_offset`, taken out of the
-    /// engine (put them back with [`put_lstm_grads`](Self::put_lstm_grads)).
-    fn take_lstm_grads(&mut self, layer_offset: usize) -> StoredGrads<F> {
-        match self.lstm_grads.iter().position(|s| s.layer_offset == layer_offset) {
-            Some(i) => self.lstm_grads.swap_remove(i),
-            None => StoredGrads { layer_offset, pass: u64::MAX, grads: Vec::new() },
+    /// The patches of `layer`'s input `x` for the current batch: those its forward pass
+    /// stored, or made now when they are stale. Put them back in `conv_cols`.
+    fn conv_cols(&mut self, layer: &Conv2d, x: Buf) -> Stored<F> {
+        let mut stored = take_stored(&mut self.conv_cols, layer.offset);
+        if stored.version != self.version {
+            grow(&mut stored.values, self.batch * conv::cols_len(layer));
+            conv::im2col_batch(layer, self.view(x), &mut stored.values[..self.batch * conv::cols_len(layer)]);
+            stored.version = self.version;
         }
-    }
-
-    fn put_lstm_grads(&mut self, stored: StoredGrads<F>) {
-        self.lstm_grads.push(stored);
+        stored
     }
 
     fn set_batch(&mut self, batch: usize) {
-        self.pass += 1;
+        self.version += 1;
         let spec = &self.spec;
         grow(&mut self.features, batch * spec.input_width);
         grow(&mut self.labels, batch);
@@ -252,6 +266,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn write_params(&mut self, params: &[F]) {
+        self.version += 1;
         self.params.copy_from_slice(params);
     }
 
@@ -332,10 +347,10 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn conv2d_forward(&mut self, layer: Conv2d, x: Buf, y: Buf) {
-        let mut scratch = self.conv_scratch(&layer, false);
-        let Views { reads: [x], writes: [y], params, .. } = self.views([x], [y]);
-        conv::forward(&layer, params, x, y, &mut scratch);
-        self.conv_scratch = scratch;
+        let cols = self.conv_cols(&layer, x);
+        let Views { writes: [y], params, .. } = self.views([], [y]);
+        conv::forward(&layer, params, &cols.values, y);
+        self.conv_cols.push(cols);
     }
 
     fn conv2d_backward_input(&mut self, layer: Conv2d, dy: Buf, dx: Buf, accumulate: bool) {
@@ -347,29 +362,36 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
 
     fn conv2d_add_sq_norms(&mut self, layer: Conv2d, x: Buf, dy: Buf, out: Buf, strategy: NormStrategy) {
         let strategy = self.forced_strategy.unwrap_or(strategy);
+        let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, strategy == NormStrategy::Ghost);
-        let Views { reads: [x, dy], writes: [out], .. } = self.views([x, dy], [out]);
-        conv::add_sq_norms(&layer, x, dy, out, strategy, &mut scratch);
+        let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
+        conv::add_sq_norms(&layer, &cols.values, dy, out, strategy, &mut scratch);
         self.conv_scratch = scratch;
+        self.conv_cols.push(cols);
     }
 
     fn conv2d_param_grad(&mut self, layer: Conv2d, x: Buf, dy: Buf, weights: Option<Buf>) {
+        let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, false);
-        // Unweighted calls read the input twice in place of weights: harmless.
-        let Views { reads: [x, dy, c], grads, .. } = self.views([x, dy, weights.unwrap_or(x)], []);
+        // Unweighted calls read the delta twice in place of weights: harmless.
+        let Views { reads: [dy, c], grads, .. } = self.views([dy, weights.unwrap_or(dy)], []);
         let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
-        conv::param_grad(&layer, x, dy, weights.map(|_| c), gw, &mut rest[..layer.out_channels], &mut scratch);
+        let gb = &mut rest[..layer.out_channels];
+        conv::param_grad(&layer, &cols.values, dy, weights.map(|_| c), gw, gb, &mut scratch);
         self.conv_scratch = scratch;
+        self.conv_cols.push(cols);
     }
 
     fn conv2d_per_example_grads(&mut self, layer: Conv2d, x: Buf, dy: Buf) {
         let (b, p) = (self.batch, self.spec.num_params);
+        let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, false);
         let mut per_example = std::mem::take(&mut self.per_example);
-        let Views { reads: [x, dy], .. } = self.views([x, dy], []);
-        conv::per_example_grads(&layer, x, dy, &mut per_example[..b * p], p, &mut scratch);
+        let Views { reads: [dy], .. } = self.views([dy], []);
+        conv::per_example_grads(&layer, &cols.values, dy, &mut per_example[..b * p], p, &mut scratch);
         self.per_example = per_example;
         self.conv_scratch = scratch;
+        self.conv_cols.push(cols);
     }
 
     fn embedding_forward(&mut self, layer: Embedding, tokens: Buf, y: Buf) {
@@ -401,7 +423,6 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn lstm_forward(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf) {
-        self.pass += 1;
         let mut scratch = self.lstm_scratch(&layer);
         let Views { reads: [x], writes: [y, state], params, .. } = self.views([x], [y, state]);
         lstm::forward(&layer, params, x, y, state, &mut scratch);
@@ -418,30 +439,32 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     fn lstm_add_sq_norms(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, out: Buf, strategy: NormStrategy) {
         let strategy = self.forced_strategy.unwrap_or(strategy);
         let mut scratch = self.lstm_scratch(&layer);
-        let mut stored = self.take_lstm_grads(layer.offset);
+        let mut stored = take_stored(&mut self.lstm_grads, layer.offset);
         if strategy == NormStrategy::Materialized {
-            grow(&mut stored.grads, self.batch * lstm::weight_grad_len(&layer));
-            stored.pass = self.pass;
+            grow(&mut stored.values, self.batch * lstm::weight_grad_len(&layer));
+            stored.version = self.version;
         }
         let Views { reads: [x, y, state], writes: [out], .. } = self.views([x, y, state], [out]);
-        lstm::add_sq_norms(&layer, x, y, state, out, strategy, &mut scratch, Some(&mut stored.grads));
+        lstm::add_sq_norms(&layer, x, y, state, out, strategy, &mut scratch, Some(&mut stored.values));
         self.conv_scratch = scratch;
-        self.put_lstm_grads(stored);
+        self.lstm_grads.push(stored);
     }
 
     fn lstm_param_grad(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, weights: Option<Buf>) {
-        let (b, pass) = (self.batch, self.pass);
-        let stored = self.take_lstm_grads(layer.offset);
+        let (b, version) = (self.batch, self.version);
+        let stored = take_stored(&mut self.lstm_grads, layer.offset);
         let mut scratch = self.lstm_scratch(&layer);
         // Unweighted calls read the input twice in place of weights: harmless.
         let Views { reads: [x, y, state, c], grads, .. } = self.views([x, y, state, weights.unwrap_or(x)], []);
         match weights {
             // The norms of this batch materialized the gradients: only the sum is left.
-            Some(_) if stored.pass == pass => lstm::param_grad_from_stored(&layer, state, &stored.grads, c, grads),
+            Some(_) if stored.version == version => {
+                lstm::param_grad_from_stored(&layer, state, &stored.values, c, grads)
+            }
             _ => lstm::param_grad(&layer, x, y, state, weights.map(|_| c), b, grads, &mut scratch),
         }
         self.conv_scratch = scratch;
-        self.put_lstm_grads(stored);
+        self.lstm_grads.push(stored);
     }
 
     fn lstm_per_example_grads(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf) {
@@ -525,11 +548,13 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn sgd_update(&mut self, lr: F, momentum: F) {
+        self.version += 1;
         let velocity = &mut self.moments[..self.spec.num_params];
         optim::sgd(&mut self.params, &self.grads, velocity, lr, momentum);
     }
 
     fn adam_update(&mut self, lr: F, beta1: F, beta2: F, eps: F, t: u64) {
+        self.version += 1;
         let (m, v) = self.moments.split_at_mut(self.spec.num_params);
         optim::adam(&mut self.params, &self.grads, m, v, lr, beta1, beta2, eps, t);
     }

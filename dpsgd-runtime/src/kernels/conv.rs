@@ -13,7 +13,7 @@ use crate::Float;
 use crate::gemm::matmul;
 use crate::spec::{Conv2d, NormStrategy, Pool2d, PoolKind};
 
-/// Scratch one example needs: its patches, their gradient or a transposed delta, and
+/// Scratch one example needs: room for its patches' gradient, a transposed delta, and
 /// a per-example weight gradient, or the two Gram matrices of the ghost norm when
 /// `grams`.
 pub fn scratch_per_example(layer: &Conv2d, grams: bool) -> usize {
@@ -90,21 +90,27 @@ fn weight<'a, F>(layer: &Conv2d, params: &'a [F]) -> (&'a [F], &'a [F]) {
     (w, &params[layer.bias_offset()..][..layer.out_channels])
 }
 
-/// `y = conv(x) + b` for every example.
-pub fn forward<F: Float>(layer: &Conv2d, params: &[F], x: &[F], y: &mut [F], scratch: &mut [F]) {
+/// Values of one example's patches, `[patch, positions]`.
+pub fn cols_len(layer: &Conv2d) -> usize {
+    layer.patch() * layer.positions()
+}
+
+/// Every example's patches into `cols` (`[batch, patch, positions]`): the forward pass
+/// makes them, and the norms and parameter gradients of the same batch reuse them.
+pub fn im2col_batch<F: Float>(layer: &Conv2d, x: &[F], cols: &mut [F]) {
+    x.par_chunks(layer.in_len()).zip(cols.par_chunks_mut(cols_len(layer))).for_each(|(x, cols)| im2col(layer, x, cols));
+}
+
+/// `y = conv(x) + b` for every example, from its patches `cols`.
+pub fn forward<F: Float>(layer: &Conv2d, params: &[F], cols: &[F], y: &mut [F]) {
     let (w, bias) = weight(layer, params);
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    let per = scratch_per_example(layer, false);
-    x.par_chunks(layer.in_len()).zip(y.par_chunks_mut(out * t)).zip(scratch.par_chunks_mut(per)).for_each(
-        |((x, y), scratch)| {
-            let cols = &mut scratch[..patch * t];
-            im2col(layer, x, cols);
-            matmul(out, t, patch, w, patch, 1, cols, t, y, false);
-            for (row, b) in y.chunks_exact_mut(t).zip(bias) {
-                row.iter_mut().for_each(|v| *v += *b);
-            }
-        },
-    );
+    cols.par_chunks(cols_len(layer)).zip(y.par_chunks_mut(out * t)).for_each(|(cols, y)| {
+        matmul(out, t, patch, w, patch, 1, cols, t, y, false);
+        for (row, b) in y.chunks_exact_mut(t).zip(bias) {
+            row.iter_mut().for_each(|v| *v += *b);
+        }
+    });
 }
 
 /// `dx = conv^T(dy)` (`+=` when `accumulate`) for every example.
@@ -134,11 +140,10 @@ pub fn backward_input<F: Float>(
 
 /// One example's weight gradient, transposed (`[patch, out]`), into `gt`, and its bias
 /// gradient into `gb`: `G^T = cols dY^T`, `g_b = dY 1`.
-fn example_grad<F: Float>(layer: &Conv2d, x: &[F], dy: &[F], scratch: &mut [F], weight: F) -> (usize, usize) {
+fn example_grad<F: Float>(layer: &Conv2d, cols: &[F], dy: &[F], scratch: &mut [F], weight: F) -> (usize, usize) {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    let (cols, rest) = scratch.split_at_mut(patch * t);
+    let (_, rest) = scratch.split_at_mut(patch * t);
     let (dyt, rest) = rest.split_at_mut((patch * t).max(t * out));
-    im2col(layer, x, cols);
     for co in 0..out {
         for ti in 0..t {
             dyt[ti * out + co] = weight * dy[co * t + ti];
@@ -160,7 +165,7 @@ pub fn param_grad_accumulators(layer: &Conv2d) -> usize {
 #[allow(clippy::too_many_arguments)]
 pub fn param_grad<F: Float>(
     layer: &Conv2d,
-    x: &[F],
+    cols: &[F],
     dy: &[F],
     weights: Option<&[F]>,
     gw: &mut [F],
@@ -168,7 +173,7 @@ pub fn param_grad<F: Float>(
     scratch: &mut [F],
 ) {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    let batch = x.len() / layer.in_len();
+    let batch = dy.len() / (out * t);
     let per = scratch_per_example(layer, false);
     let acc_len = patch * out + out;
     let groups = rayon::current_num_threads().min(batch).max(1);
@@ -180,9 +185,9 @@ pub fn param_grad<F: Float>(
         |(g, (acc, scratch))| {
             let (gwt, gbt) = acc.split_at_mut(patch * out);
             for b in g * per_group..((g + 1) * per_group).min(batch) {
-                let (x, dy) = (&x[b * layer.in_len()..][..layer.in_len()], &dy[b * out * t..][..out * t]);
+                let (cols, dy) = (&cols[b * cols_len(layer)..][..cols_len(layer)], &dy[b * out * t..][..out * t]);
                 let c = weights.map_or(F::ONE, |w| w[b]);
-                let (offset, len) = example_grad(layer, x, dy, scratch, c);
+                let (offset, len) = example_grad(layer, cols, dy, scratch, c);
                 gwt.iter_mut().zip(&scratch[offset..offset + len]).for_each(|(g, v)| *g += *v);
                 for (g, row) in gbt.iter_mut().zip(dy.chunks_exact(t)) {
                     *g += c * row.iter().copied().sum::<F>();
@@ -202,7 +207,7 @@ pub fn param_grad<F: Float>(
 /// Each example's gradient in its row of `per_example` (`[batch, params]`).
 pub fn per_example_grads<F: Float>(
     layer: &Conv2d,
-    x: &[F],
+    cols: &[F],
     dy: &[F],
     per_example: &mut [F],
     params: usize,
@@ -210,12 +215,12 @@ pub fn per_example_grads<F: Float>(
 ) {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
     let per = scratch_per_example(layer, false);
-    x.par_chunks(layer.in_len())
+    cols.par_chunks(cols_len(layer))
         .zip(dy.par_chunks(out * t))
         .zip(per_example.par_chunks_mut(params))
         .zip(scratch.par_chunks_mut(per))
-        .for_each(|(((x, dy), row), scratch)| {
-            let (offset, len) = example_grad(layer, x, dy, scratch, F::ONE);
+        .for_each(|(((cols, dy), row), scratch)| {
+            let (offset, len) = example_grad(layer, cols, dy, scratch, F::ONE);
             let gt = &scratch[offset..offset + len];
             let gw = &mut row[layer.offset..][..layer.weight_len()];
             for co in 0..out {
@@ -235,7 +240,7 @@ pub fn per_example_grads<F: Float>(
 /// the plan chose.
 pub fn add_sq_norms<F: Float>(
     layer: &Conv2d,
-    x: &[F],
+    cols: &[F],
     dy: &[F],
     out: &mut [F],
     strategy: NormStrategy,
@@ -243,22 +248,21 @@ pub fn add_sq_norms<F: Float>(
 ) {
     let (patch, t, oc) = (layer.patch(), layer.positions(), layer.out_channels);
     let per = scratch_per_example(layer, strategy == NormStrategy::Ghost);
-    x.par_chunks(layer.in_len())
+    cols.par_chunks(cols_len(layer))
         .zip(dy.par_chunks(oc * t))
         .zip(out.par_iter_mut())
         .zip(scratch.par_chunks_mut(per))
-        .for_each(|(((x, dy), out), scratch)| {
+        .for_each(|(((cols, dy), out), scratch)| {
             let bias: F = dy.chunks_exact(t).map(|row| row.iter().copied().sum::<F>()).map(|s| s * s).sum();
             let weight: F = match strategy {
                 NormStrategy::Materialized => {
-                    let (offset, len) = example_grad(layer, x, dy, scratch, F::ONE);
+                    let (offset, len) = example_grad(layer, cols, dy, scratch, F::ONE);
                     scratch[offset..offset + len].iter().map(|v| *v * *v).sum()
                 }
                 NormStrategy::Ghost => {
-                    let (cols, rest) = scratch.split_at_mut(patch * t);
+                    let (_, rest) = scratch.split_at_mut(patch * t);
                     let (_, grams) = rest.split_at_mut((patch * t).max(t * oc));
                     let (ka, kd) = grams.split_at_mut(t * t);
-                    im2col(layer, x, cols);
                     // K_a = cols^T cols and K_d = dY^T dY, both [T, T].
                     matmul(t, t, patch, cols, 1, t, cols, t, ka, false);
                     matmul(t, t, oc, dy, 1, t, dy, t, &mut kd[..t * t], false);
