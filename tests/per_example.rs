@@ -183,3 +183,33 @@ fn the_cifar10_net_per_example_quantities() {
     clipped_sum_matches::<f64, M>(1e-10);
     strategies_agree::<f64, M>(1e-10);
 }
+
+/// A convolution's patches are made once per batch and reused; they must be remade
+/// when the parameters change under the same batch (the second convolution's input
+/// depends on them): the gradient after an update equals a fresh computation's.
+#[test]
+fn stored_patches_follow_parameter_updates() {
+    use dpsgd::runtime::{CpuEngine, Engine};
+    type M = dpsgd::models::MnistCnn<f64>;
+    let model: M = common::model(26, 1.0);
+    let (x, y) = common::batch::<f64, M>(5, 9);
+    let mut engine = CpuEngine::new(M::SPEC, model.params(), 5);
+    engine.load_batch(x.view(), &y);
+    for _ in 0..2 {
+        M::run_forward(&mut engine);
+        M::run_backward(&mut engine);
+        M::run_param_grads(&mut engine, None);
+        engine.sgd_update(0.5, 0.0);
+    }
+    M::run_forward(&mut engine);
+    M::run_backward(&mut engine);
+    M::run_param_grads(&mut engine, None);
+    let (mut params, mut grads) = (vec![0.0; M::num_params()], vec![0.0; M::num_params()]);
+    engine.read_params(&mut params);
+    engine.read_grads(&mut grads);
+    assert_ne!(params, model.params(), "the updates changed the parameters");
+    let (_, mean) = M::from_params(params).unwrap().loss_and_grad(x.view(), &y).unwrap();
+    for (p, (got, want)) in grads.iter().zip(&mean).enumerate() {
+        assert!((got - 5.0 * want).abs() <= 1e-12 * (1.0 + want.abs()), "parameter {p}: {got} vs {}", 5.0 * want);
+    }
+}

@@ -76,6 +76,8 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
         .iter()
         .map(|n| match n.op {
             Op::Layer { layer, .. } => match def.model.layers[layer].kind {
+                // `Lstm::state_width`: gates and their gradients (4 hidden each) and the
+                // cells, at every position.
                 LayerKind::Lstm { hidden, .. } => {
                     let (positions, _) = n.sequence.expect("an LSTM gives a sequence");
                     Some(alloc(positions * 9 * hidden))
