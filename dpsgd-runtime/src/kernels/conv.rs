@@ -401,8 +401,10 @@ mod tests {
         let x = values(batch * l.in_len(), 2);
         let dy = values(batch * l.out_channels * l.positions(), 3);
         let mut scratch = vec![0.0; batch * scratch_per_example(&l, true) + param_grad_accumulators(&l)];
+        let mut cols = vec![0.0; batch * cols_len(&l)];
+        im2col_batch(&l, &x, &mut cols);
         let mut y = vec![0.0; dy.len()];
-        forward(&l, &params, &x, &mut y, &mut scratch);
+        forward(&l, &params, &cols, &mut y);
         for b in 0..batch {
             let want = naive_forward(&l, &params, &x[b * l.in_len()..][..l.in_len()]);
             let got = &y[b * want.len()..][..want.len()];
@@ -416,18 +418,18 @@ mod tests {
         let mut no_bias = params.clone();
         no_bias[l.bias_offset()..].fill(0.0);
         let mut y0 = vec![0.0; dy.len()];
-        forward(&l, &no_bias, &x, &mut y0, &mut scratch);
+        forward(&l, &no_bias, &cols, &mut y0);
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
         assert!((dot(&dy, &y0) - dot(&dx, &x)).abs() < 1e-10);
 
         let (mut gw, mut gb) = (vec![0.0; l.weight_len()], vec![0.0; l.out_channels]);
         let weights = [0.5, 2.0, -1.0];
-        param_grad(&l, &x, &dy, Some(&weights), &mut gw, &mut gb, &mut scratch);
+        param_grad(&l, &cols, &dy, Some(&weights), &mut gw, &mut gb, &mut scratch);
         let mut per_example = vec![0.0; batch * num_params];
-        per_example_grads(&l, &x, &dy, &mut per_example, num_params, &mut scratch);
+        per_example_grads(&l, &cols, &dy, &mut per_example, num_params, &mut scratch);
         let mut norms = [vec![0.0; batch], vec![0.0; batch]];
-        add_sq_norms(&l, &x, &dy, &mut norms[0], NormStrategy::Ghost, &mut scratch);
-        add_sq_norms(&l, &x, &dy, &mut norms[1], NormStrategy::Materialized, &mut scratch);
+        add_sq_norms(&l, &cols, &dy, &mut norms[0], NormStrategy::Ghost, &mut scratch);
+        add_sq_norms(&l, &cols, &dy, &mut norms[1], NormStrategy::Materialized, &mut scratch);
         let mut weighted = vec![0.0; num_params];
         for b in 0..batch {
             let row = &per_example[b * num_params..][..num_params];
