@@ -185,3 +185,51 @@ fn the_lstm_net_is_pytorchs_lstm() {
         }
     }
 }
+
+/// `dpsgd grads` takes token ids as integers (PyTorch's `LongTensor`, or I32) for models
+/// of tokens, and refuses integer features for the others.
+#[test]
+fn grads_take_integer_token_ids() {
+    type M = dpsgd::models::EmbeddingNet<f64>;
+    let params_path = scratch("tokens-params.safetensors");
+    let model = common::model::<f64, M>(3, 1.0);
+    interop::to_torch(&M::SPEC, model.params()).write(&params_path).unwrap();
+    let (x, y) = common::batch::<f64, M>(3, 5);
+    let labels: Vec<u8> = y.iter().flat_map(|&l| (l as i64).to_le_bytes()).collect();
+    for (dtype, ids) in [
+        (Dtype::I64, x.iter().flat_map(|&v| (v as i64).to_le_bytes()).collect::<Vec<u8>>()),
+        (Dtype::I32, x.iter().flat_map(|&v| (v as i32).to_le_bytes()).collect()),
+    ] {
+        let mut batch = SafeTensors::default();
+        batch.insert("x", Tensor { dtype, shape: vec![3, 256], data: ids });
+        batch.insert("y", Tensor { dtype: Dtype::I64, shape: vec![3], data: labels.clone() });
+        let (batch_path, out_path) = (scratch("tokens-batch.safetensors"), scratch("tokens-out.safetensors"));
+        batch.write(&batch_path).unwrap();
+        let (ok, err) = dpsgd(&[
+            "grads",
+            "--model",
+            "embed",
+            "--params",
+            s(&params_path),
+            "--batch",
+            s(&batch_path),
+            "--out",
+            s(&out_path),
+        ]);
+        assert!(ok, "{dtype:?}: {err}");
+        let losses = SafeTensors::read(&out_path).unwrap().tensors["loss"].to_floats::<f64>().unwrap();
+        assert_eq!(losses, model.per_example_losses(x.view(), &y).unwrap(), "{dtype:?}");
+    }
+
+    let mut batch = SafeTensors::default();
+    batch.insert("x", Tensor { dtype: Dtype::I64, shape: vec![1, 104], data: vec![0; 8 * 104] });
+    batch.insert("y", Tensor { dtype: Dtype::I64, shape: vec![1], data: vec![0; 8] });
+    let batch_path = scratch("int-features.safetensors");
+    batch.write(&batch_path).unwrap();
+    let ffnn_params = scratch("int-features-params.safetensors");
+    interop::to_torch(&Ffnn::<f64>::SPEC, Ffnn::<f64>::init(1).params()).write(&ffnn_params).unwrap();
+    let out = scratch("int-features-out.safetensors");
+    let (ok, err) =
+        dpsgd(&["grads", "--model", "ffnn", "--params", s(&ffnn_params), "--batch", s(&batch_path), "--out", s(&out)]);
+    assert!(!ok && err.contains("must be F32 or F64"), "{err}");
+}

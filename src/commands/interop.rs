@@ -70,7 +70,15 @@ fn run<M: PrivateModel<f64>>(args: &GradsArgs) -> Result<()> {
             x.shape, spec.name, spec.input_width
         )));
     }
-    let features = x.to_floats::<f64>().ok_or_else(|| bad(format!("`x` is {:?}; it must be F32 or F64", x.dtype)))?;
+    // Models of token ids take them as integers (PyTorch's `LongTensor`) or floats.
+    let features = match (x.to_floats::<f64>(), x.to_ints(), spec.token_vocab) {
+        (Some(floats), _, _) => floats,
+        (None, Some(ids), Some(_)) => ids.into_iter().map(|id| id as f64).collect(),
+        _ => {
+            let want = if spec.token_vocab.is_some() { "I64, I32, F32 or F64" } else { "F32 or F64" };
+            return Err(bad(format!("`x` is {:?}; for {} it must be {want}", x.dtype, spec.name)));
+        }
+    };
     let features = Array2::from_shape_vec((rows, width), features).expect("checked shape");
     let y = batch.get("y", &args.batch)?;
     let labels = y.to_ints().ok_or_else(|| bad(format!("`y` is {:?}; labels must be I32 or I64", y.dtype)))?;
