@@ -44,9 +44,9 @@ fn gate_grads_offset(layer: &Lstm) -> usize {
 /// Gram matrices of its ghost norm, or a weighted copy of its gate gradients.
 fn scratch_per_thread(layer: &Lstm) -> usize {
     let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
-    let materialized = (n + h) * g + transposed_len(layer);
+    let materialized = (n + h) * g;
     let ghost = t * (n + h + g) + 3 * t * t;
-    let accumulate = layer.num_params() + t * g + transposed_len(layer);
+    let accumulate = layer.num_params() + t * g;
     materialized.max(ghost).max(accumulate)
 }
 
@@ -243,28 +243,14 @@ fn example<'a, F>(layer: &Lstm, x: &'a [F], y: &'a [F], state: &'a [F], e: usize
     Example { x: &x[e * t * n..][..t * n], y: &y[e * t * h..][..t * h], d: &state[..t * g] }
 }
 
-/// Scratch [`weight_grads`] needs: a transposed input or hidden-state sequence.
-fn transposed_len(layer: &Lstm) -> usize {
-    layer.positions * layer.inputs.max(layer.hidden)
-}
-
 /// `G_ih = X^T D` into `g_ih` (`[inputs, 4 hidden]`), `G_hh = H_prev^T D` into `g_hh`
-/// (the state before step 0 is zero), `+=` when `accumulate`. The sequences are
-/// transposed into `transposed` first: the products then read rows, not columns.
-fn weight_grads<F: Float>(
-    layer: &Lstm,
-    ex: &Example<'_, F>,
-    d: &[F],
-    [g_ih, g_hh]: [&mut [F]; 2],
-    transposed: &mut [F],
-    accumulate: bool,
-) {
+/// (the state before step 0 is zero), `+=` when `accumulate`. `X^T` and `H_prev^T` are
+/// read through their strides.
+fn weight_grads<F: Float>(layer: &Lstm, ex: &Example<'_, F>, d: &[F], [g_ih, g_hh]: [&mut [F]; 2], accumulate: bool) {
     let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
-    transpose(ex.x, t, n, transposed);
-    matmul(n, g, t, transposed, t, 1, d, g, g_ih, accumulate);
+    matmul(n, g, t, ex.x, 1, n, d, g, g_ih, accumulate);
     if t > 1 {
-        transpose(&ex.y[..(t - 1) * h], t - 1, h, transposed);
-        matmul(h, g, t - 1, transposed, t - 1, 1, &d[g..], g, g_hh, accumulate);
+        matmul(h, g, t - 1, ex.y, 1, h, &d[g..], g, g_hh, accumulate);
     } else if !accumulate {
         g_hh.fill(F::ZERO);
     }
@@ -327,21 +313,13 @@ pub fn add_sq_norms<F: Float>(
     let bias_sq = |d: &[F]| -> F { (0..g).map(|k| (0..t).map(|s| d[s * g + k]).sum::<F>()).map(|v| v * v).sum() };
     if let (NormStrategy::Materialized, Some(store)) = (strategy, store) {
         let len = weight_grad_len(layer);
-        let chunk = batch.div_ceil(rayon::current_num_threads());
-        store[..batch * len]
-            .par_chunks_mut(chunk * len)
-            .zip(out.par_chunks_mut(chunk))
-            .zip(scratch.par_chunks_mut(scratch_per_thread(layer)))
-            .enumerate()
-            .for_each(|(i, ((store, out), scratch))| {
-                for (k, (grad, out)) in store.chunks_mut(len).zip(out.iter_mut()).enumerate() {
-                    let ex = example(layer, x, y, state, i * chunk + k);
-                    let (g_ih, g_hh) = grad.split_at_mut(n * g);
-                    weight_grads(layer, &ex, ex.d, [g_ih, g_hh], scratch, false);
-                    let bias = bias_sq(ex.d);
-                    *out += grad.iter().map(|v| *v * *v).sum::<F>() + bias + bias;
-                }
-            });
+        store[..batch * len].par_chunks_mut(len).zip(out.par_iter_mut()).enumerate().for_each(|(e, (grad, out))| {
+            let ex = example(layer, x, y, state, e);
+            let (g_ih, g_hh) = grad.split_at_mut(n * g);
+            weight_grads(layer, &ex, ex.d, [g_ih, g_hh], false);
+            let bias = bias_sq(ex.d);
+            *out += grad.iter().map(|v| *v * *v).sum::<F>() + bias + bias;
+        });
         return;
     }
     per_thread(layer, batch, scratch, out, |range, scratch, out| {
@@ -351,8 +329,8 @@ pub fn add_sq_norms<F: Float>(
             let weights = match strategy {
                 NormStrategy::Materialized => {
                     let (g_ih, rest) = scratch.split_at_mut(n * g);
-                    let (g_hh, transposed) = rest.split_at_mut(h * g);
-                    weight_grads(layer, &ex, ex.d, [&mut *g_ih, &mut *g_hh], transposed, false);
+                    let g_hh = &mut rest[..h * g];
+                    weight_grads(layer, &ex, ex.d, [&mut *g_ih, &mut *g_hh], false);
                     g_ih.iter().chain(g_hh.iter()).map(|v| *v * *v).sum()
                 }
                 NormStrategy::Ghost => ghost_sq_norm(layer, &ex, scratch),
@@ -415,7 +393,7 @@ pub fn param_grad<F: Float>(
     scratch[..used * per].par_chunks_mut(per).enumerate().for_each(|(i, scratch)| {
         let range = i * chunk..((i + 1) * chunk).min(batch);
         let (acc, rest) = scratch.split_at_mut(p);
-        let (weighted, transposed) = rest.split_at_mut(t * g);
+        let weighted = &mut rest[..t * g];
         for (k, e) in range.enumerate() {
             let ex = example(layer, x, y, state, e);
             let d = match weights {
@@ -427,7 +405,7 @@ pub fn param_grad<F: Float>(
             };
             let (g_ih, rest) = acc.split_at_mut(n * g);
             let (g_hh, rest) = rest.split_at_mut(h * g);
-            weight_grads(layer, &ex, d, [g_ih, g_hh], transposed, k > 0);
+            weight_grads(layer, &ex, d, [g_ih, g_hh], k > 0);
             bias_grad(layer, d, &mut rest[..g], k > 0);
         }
     });
@@ -479,9 +457,7 @@ pub fn per_example_grads<F: Float>(layer: &Lstm, x: &[F], y: &[F], state: &[F], 
         let (g_ih, rest) = row.split_at_mut(n * g);
         let (g_hh, rest) = rest.split_at_mut(h * g);
         let (b_ih, b_hh) = rest.split_at_mut(g);
-        // Off the training path: a buffer per example is fine here.
-        let mut transposed = vec![F::ZERO; transposed_len(layer)];
-        weight_grads(layer, &ex, ex.d, [g_ih, g_hh], &mut transposed, false);
+        weight_grads(layer, &ex, ex.d, [g_ih, g_hh], false);
         bias_grad(layer, ex.d, b_ih, false);
         b_hh.copy_from_slice(b_ih);
     });

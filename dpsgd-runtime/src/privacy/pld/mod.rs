@@ -90,13 +90,8 @@ impl Composition {
 
         // A coarse pass finds how wide the composed loss is; the grid then spaces
         // TARGET_POINTS over that width.
-        let coarse_h = phases
-            .iter()
-            .map(|&(q, sigma, _)| {
-                let probe = discretize(q, sigma, direction, 1e-2, tail);
-                probe.pmf.len() as f64 * 1e-2 / 4096.0
-            })
-            .fold(0.0, f64::max);
+        let coarse_h =
+            phases.iter().map(|&(q, sigma, _)| step::loss_width(q, sigma, tail) / 4096.0).fold(0.0, f64::max);
         let coarse: Vec<_> =
             phases.iter().map(|&(q, sigma, _)| discretize(q, sigma, direction, coarse_h, tail)).collect();
         let coarse_window = Window::search(phases, &coarse, coarse_h, eta_window);

@@ -112,12 +112,25 @@ fn bin_moments(loss: Loss, direction: Direction, a: f64, b: f64) -> (f64, f64) {
     (mass, loss_mass)
 }
 
+/// The range of `X` outside which at most `tail` of its mass lies.
+fn x_range(loss: Loss, tail: f64) -> (f64, f64) {
+    let z = reach(tail);
+    (-z, loss.mu + z)
+}
+
+/// How wide one step's loss is over the range of `X` that holds all but `tail` of its
+/// mass (the same in both directions): what sizes the grid before any discretization.
+pub fn loss_width(q: f64, sigma: f64, tail: f64) -> f64 {
+    let loss = Loss { q, mu: 1.0 / sigma };
+    let (x_lo, x_hi) = x_range(loss, tail);
+    loss.at(x_hi) - loss.at(x_lo)
+}
+
 /// The loss of one step of rate `q` and noise multiplier `sigma`, on the grid of spacing
 /// `h`, from the range of `X` that holds all but `tail` of its mass.
 pub fn discretize(q: f64, sigma: f64, direction: Direction, h: f64, tail: f64) -> DiscreteLoss {
     let loss = Loss { q, mu: 1.0 / sigma };
-    let z = reach(tail);
-    let (x_lo, x_hi) = (-z, loss.mu + z);
+    let (x_lo, x_hi) = x_range(loss, tail);
     // The grid bin `k` holds the losses in [(k - 1/2) h, (k + 1/2) h); `x_at_edge` maps a
     // loss edge to the x where the loss crosses it, clipped to the range.
     let (loss_lo, loss_hi, x_at_edge): (f64, f64, Box<dyn Fn(f64) -> f64 + Sync>) = match direction {
