@@ -3,7 +3,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use dpsgd::models::{Ffnn, LogisticRegression};
+use dpsgd::models::{Ffnn, LogisticRegression, LstmNet, MnistCnn};
 use dpsgd::prelude::*;
 use dpsgd::runtime::train::Trainer;
 
@@ -36,11 +36,13 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Allocations in the first and second halves of 500 steps after the first.
-fn allocations_after_first_step<M: PrivateModel<f32>>(privacy: Option<Privacy>) -> (usize, usize) {
+/// Allocations in the first and second halves of `2 * half` steps after the first.
+fn allocations_after_first_step<M: PrivateModel<f32>>(privacy: Option<Privacy>, half: usize) -> (usize, usize) {
     let spec = M::SPEC;
     let n = 2000;
-    let x = ndarray::Array2::from_shape_fn((n, spec.input_width), |(i, j)| ((i * 7 + j * 13) % 17) as f32 / 17.0);
+    // Token models get whole ids of their vocabulary.
+    let scale = spec.token_vocab.map_or(1.0 / 17.0, |_| 1.0);
+    let x = ndarray::Array2::from_shape_fn((n, spec.input_width), |(i, j)| ((i * 7 + j * 13) % 17) as f32 * scale);
     let y = (0..n).map(|i| (i % spec.num_classes()) as u32).collect();
     let data = Dataset::new(x, y).unwrap();
     let config = TrainConfig::new(1, 64, Optimizer::sgd(0.1, 0.9).unwrap(), privacy, 3);
@@ -50,7 +52,7 @@ fn allocations_after_first_step<M: PrivateModel<f32>>(privacy: Option<Privacy>) 
     let mut counts = [0; 2];
     for count in &mut counts {
         let before = ALLOCATIONS.with(Cell::get);
-        for _ in 0..250 {
+        for _ in 0..half {
             trainer.step(&data).unwrap();
         }
         *count = ALLOCATIONS.with(Cell::get) - before;
@@ -72,9 +74,11 @@ fn allocation_free_kernels() -> bool {
 fn steps_after_the_first_do_not_allocate() {
     let private = Some(Privacy::new(1.1, 1.0).unwrap());
     let runs = [
-        ("private ffnn", allocations_after_first_step::<Ffnn<f32>>(private)),
-        ("non-private ffnn", allocations_after_first_step::<Ffnn<f32>>(None)),
-        ("private logreg", allocations_after_first_step::<LogisticRegression<f32>>(private)),
+        ("private ffnn", allocations_after_first_step::<Ffnn<f32>>(private, 250)),
+        ("non-private ffnn", allocations_after_first_step::<Ffnn<f32>>(None, 250)),
+        ("private logreg", allocations_after_first_step::<LogisticRegression<f32>>(private, 250)),
+        // Stored LSTM gradients and the LSTM's scratch are sized once, for the capacity.
+        ("private lstm", allocations_after_first_step::<LstmNet<f32>>(private, 2)),
     ];
     for (name, (first, second)) in runs {
         if allocation_free_kernels() {
@@ -85,4 +89,10 @@ fn steps_after_the_first_do_not_allocate() {
             assert!(second <= first + first / 10 + 10, "{name}: allocations grow from step to step");
         }
     }
+    // The MNIST CNN's steps still allocate about once every five steps, somewhere in
+    // the convolution path, not yet found: promised for now is only that this does not
+    // grow as training goes on. (In this test, not its own: a concurrent test's rayon
+    // jobs can run on this thread and count here.)
+    let (first, second) = allocations_after_first_step::<MnistCnn<f32>>(private, 40);
+    assert!(second <= first + 2, "private mnist cnn: allocations grow: {first} then {second}");
 }

@@ -135,7 +135,8 @@ impl<F: Float> CpuEngine<F> {
 
     /// The LSTM kernels' scratch, grown to the current batch.
     fn lstm_scratch(&mut self, layer: &Lstm) -> Vec<F> {
-        grow(&mut self.conv_scratch, lstm::scratch_len(layer, self.batch));
+        let len = lstm::scratch_len(layer, self.capacity());
+        grow(&mut self.conv_scratch, len);
         std::mem::take(&mut self.conv_scratch)
     }
 
@@ -144,11 +145,18 @@ impl<F: Float> CpuEngine<F> {
     fn conv_cols(&mut self, layer: &Conv2d, x: Buf) -> Stored<F> {
         let mut stored = take_stored(&mut self.conv_cols, layer.offset);
         if stored.version != self.version {
-            grow(&mut stored.values, self.batch * conv::cols_len(layer));
+            grow(&mut stored.values, self.capacity() * conv::cols_len(layer));
             conv::im2col_batch(layer, self.view(x), &mut stored.values[..self.batch * conv::cols_len(layer)]);
             stored.version = self.version;
         }
         stored
+    }
+
+    /// The largest batch the buffers are sized for: the capacity the engine was made
+    /// with, or a larger batch seen since. Buffers grown on first use take this size,
+    /// so a later, larger Poisson batch does not reallocate them.
+    fn capacity(&self) -> usize {
+        self.arena.len() / self.spec.arena_width.max(1)
     }
 
     fn set_batch(&mut self, batch: usize) {
@@ -220,7 +228,7 @@ impl<F: Float> CpuEngine<F> {
     /// (with room for Gram matrices when `grams`), taken out of the engine while a
     /// kernel uses it.
     fn conv_scratch(&mut self, layer: &Conv2d, grams: bool) -> Vec<F> {
-        let len = self.batch * conv::scratch_per_example(layer, grams) + conv::param_grad_accumulators(layer);
+        let len = self.capacity() * conv::scratch_per_example(layer, grams) + conv::param_grad_accumulators(layer);
         grow(&mut self.conv_scratch, len);
         std::mem::take(&mut self.conv_scratch)
     }
@@ -400,7 +408,8 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn embedding_add_sq_norms(&mut self, layer: Embedding, tokens: Buf, dy: Buf, out: Buf) {
-        grow(&mut self.conv_scratch, self.batch * embedding::sq_norm_scratch(&layer));
+        let len = self.capacity() * embedding::sq_norm_scratch(&layer);
+        grow(&mut self.conv_scratch, len);
         let mut scratch = std::mem::take(&mut self.conv_scratch);
         let Views { reads: [tokens, dy], writes: [out], .. } = self.views([tokens, dy], [out]);
         embedding::add_sq_norms(&layer, tokens, dy, out, &mut scratch);
@@ -441,7 +450,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         let mut scratch = self.lstm_scratch(&layer);
         let mut stored = take_stored(&mut self.lstm_grads, layer.offset);
         if strategy == NormStrategy::Materialized {
-            grow(&mut stored.values, self.batch * lstm::weight_grad_len(&layer));
+            grow(&mut stored.values, self.capacity() * lstm::weight_grad_len(&layer));
             stored.version = self.version;
         }
         let Views { reads: [x, y, state], writes: [out], .. } = self.views([x, y, state], [out]);
