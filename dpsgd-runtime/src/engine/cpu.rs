@@ -408,7 +408,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn embedding_add_sq_norms(&mut self, layer: Embedding, tokens: Buf, dy: Buf, out: Buf) {
-        let len = self.capacity() * embedding::sq_norm_scratch(&layer);
+        let len = embedding::sq_norm_scratch(&layer);
         grow(&mut self.conv_scratch, len);
         let mut scratch = std::mem::take(&mut self.conv_scratch);
         let Views { reads: [tokens, dy], writes: [out], .. } = self.views([tokens, dy], [out]);

@@ -5,6 +5,7 @@
 
 use rayon::prelude::*;
 
+use super::threads::per_thread;
 use crate::Float;
 use crate::spec::{Embedding, SequenceMean};
 
@@ -24,17 +25,26 @@ pub fn forward<F: Float>(layer: &Embedding, params: &[F], tokens: &[F], y: &mut 
 }
 
 /// The table's gradient summed over the batch (each example weighted by `weights`
-/// when given), written to `grad` (`[vocab, dim]`): zeroed, then scattered into.
+/// when given), written to `grad` (`[vocab, dim]`). Each thread owns a range of the
+/// table's rows: it zeroes them and adds the positions whose token falls in it.
 pub fn param_grad<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], weights: Option<&[F]>, grad: &mut [F]) {
     let (d, t) = (layer.dim, layer.positions);
-    grad.fill(F::ZERO);
-    for (b, (ids, dy)) in tokens.chunks_exact(t).zip(dy.chunks_exact(t * d)).enumerate() {
-        let c = weights.map_or(F::ONE, |w| w[b]);
-        for (id, g) in ids.iter().zip(dy.chunks_exact(d)) {
-            let row = &mut grad[token(*id) * d..][..d];
-            row.iter_mut().zip(g).for_each(|(r, v)| *r += c * *v);
+    let rows_per_thread = layer.vocab.div_ceil(rayon::current_num_threads()).max(1);
+    grad.par_chunks_mut(rows_per_thread * d).enumerate().for_each(|(i, part)| {
+        part.fill(F::ZERO);
+        let first = i * rows_per_thread;
+        let rows = first..first + part.len() / d;
+        for (b, (ids, dy)) in tokens.chunks_exact(t).zip(dy.chunks_exact(t * d)).enumerate() {
+            let c = weights.map_or(F::ONE, |w| w[b]);
+            for (id, g) in ids.iter().zip(dy.chunks_exact(d)) {
+                let id = token(*id);
+                if rows.contains(&id) {
+                    let row = &mut part[(id - first) * d..][..d];
+                    row.iter_mut().zip(g).for_each(|(r, v)| *r += c * *v);
+                }
+            }
         }
-    }
+    });
 }
 
 /// Each example's table gradient in its row of `per_example` (`[batch, params]`),
@@ -52,65 +62,71 @@ pub fn per_example_grads<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], pe
 }
 
 /// Adds each example's squared table-gradient norm to `out`: the gradient's row for a
-/// token is the sum of `dy_t` over the positions holding it, so the norm is
-/// `sum_{t,t'} [token_t = token_t'] dy_t . dy_t'` (the ghost identity of a lookup),
-/// computed by grouping equal tokens: no row of the table is formed.
+/// token is the sum of `dy_t` over the positions holding it (the ghost identity of a
+/// lookup), so each thread sums an example's positions into one compact row per
+/// distinct token, found through a vocabulary-sized map in its scratch. Linear in the
+/// positions; no row of the table is formed.
 pub fn add_sq_norms<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], out: &mut [F], scratch: &mut [F]) {
-    let (d, t) = (layer.dim, layer.positions);
-    tokens.par_chunks(t).zip(dy.par_chunks(t * d)).zip(out.par_iter_mut()).zip(scratch.par_chunks_mut(t + d)).for_each(
-        |(((ids, dy), out), scratch)| {
-            let (order, sum) = scratch.split_at_mut(t);
-            // Positions sorted by token, as floats (exact for t < 2^24).
-            for (i, o) in order.iter_mut().enumerate() {
-                *o = F::from_f64(i as f64);
-            }
-            order.sort_by(|a, b| ids[token(*a)].partial_cmp(&ids[token(*b)]).expect("finite ids"));
-            let mut total = F::ZERO;
-            let mut start = 0;
-            while start < t {
-                let id = ids[token(order[start])];
-                sum.fill(F::ZERO);
-                let mut end = start;
-                while end < t && ids[token(order[end])] == id {
-                    let g = &dy[token(order[end]) * d..][..d];
-                    sum.iter_mut().zip(g).for_each(|(s, v)| *s += *v);
-                    end += 1;
+    let (d, t, vocab) = (layer.dim, layer.positions, layer.vocab);
+    per_thread(out.len(), scratch, sq_norm_scratch_per_thread(layer), out, 1, |range, scratch, out| {
+        // `row_of[id]`: the compact row of token `id` in the current example, or
+        // `UNSEEN`. Rows are held as floats like the ids themselves (exact below 2^24).
+        let (row_of, sums) = scratch.split_at_mut(vocab);
+        let unseen = F::from_f64(-1.0);
+        row_of.fill(unseen);
+        for (e, out) in range.zip(out.iter_mut()) {
+            let ids = &tokens[e * t..][..t];
+            let mut rows = 0;
+            for (id, g) in ids.iter().zip(dy[e * t * d..][..t * d].chunks_exact(d)) {
+                let row = &mut row_of[token(*id)];
+                if *row == unseen {
+                    *row = F::from_f64(rows as f64);
+                    sums[rows * d..][..d].copy_from_slice(g);
+                    rows += 1;
+                } else {
+                    sums[token(*row) * d..][..d].iter_mut().zip(g).for_each(|(s, v)| *s += *v);
                 }
-                total += sum.iter().map(|v| *v * *v).sum::<F>();
-                start = end;
             }
-            *out += total;
-        },
-    );
+            *out += sums[..rows * d].iter().map(|v| *v * *v).sum::<F>();
+            for id in ids {
+                row_of[token(*id)] = unseen;
+            }
+        }
+    });
 }
 
-/// Scratch [`add_sq_norms`] needs per example.
+/// Scratch [`add_sq_norms`] needs per thread: the token map and a row per position.
+fn sq_norm_scratch_per_thread(layer: &Embedding) -> usize {
+    layer.vocab + layer.positions * layer.dim
+}
+
+/// Scratch [`add_sq_norms`] needs.
 pub fn sq_norm_scratch(layer: &Embedding) -> usize {
-    layer.positions + layer.dim
+    rayon::current_num_threads() * sq_norm_scratch_per_thread(layer)
 }
 
 /// `y = mean_t x[t, :]`.
 pub fn mean_forward<F: Float>(mean: &SequenceMean, x: &[F], y: &mut [F]) {
     let (t, d) = (mean.positions, mean.width);
     let inv = F::ONE / F::from_f64(t as f64);
-    for (x, y) in x.chunks_exact(t * d).zip(y.chunks_exact_mut(d)) {
+    x.par_chunks_exact(t * d).zip(y.par_chunks_exact_mut(d)).for_each(|(x, y)| {
         y.fill(F::ZERO);
         for row in x.chunks_exact(d) {
             y.iter_mut().zip(row).for_each(|(a, v)| *a += *v);
         }
         y.iter_mut().for_each(|v| *v *= inv);
-    }
+    });
 }
 
 /// `dx[t, :] = dy / T` for every position; `+=` when `accumulate`.
 pub fn mean_backward<F: Float>(mean: &SequenceMean, dy: &[F], dx: &mut [F], accumulate: bool) {
     let (t, d) = (mean.positions, mean.width);
     let inv = F::ONE / F::from_f64(t as f64);
-    for (dy, dx) in dy.chunks_exact(d).zip(dx.chunks_exact_mut(t * d)) {
+    dy.par_chunks_exact(d).zip(dx.par_chunks_exact_mut(t * d)).for_each(|(dy, dx)| {
         for row in dx.chunks_exact_mut(d) {
             for (r, g) in row.iter_mut().zip(dy) {
                 *r = if accumulate { *r + *g * inv } else { *g * inv };
             }
         }
-    }
+    });
 }

@@ -7,11 +7,10 @@
 //! example) in the state buffer, from which each weight's gradient is a product over
 //! the steps: `G_ih = X^T D`, `G_hh = H_prev^T D`, `g_b = D^T 1` (for both biases).
 
-use std::ops::Range;
-
 use rayon::prelude::*;
 
 use super::simd::multiversion;
+use super::threads::per_thread;
 use crate::Float;
 use crate::gemm::matmul;
 use crate::spec::{Lstm, NormStrategy};
@@ -266,31 +265,6 @@ fn bias_grad<F: Float>(layer: &Lstm, d: &[F], out: &mut [F], accumulate: bool) {
     }
 }
 
-/// Runs `body(examples, scratch)` on one range of the batch per rayon thread, each with
-/// its own slice of `scratch`, and `out` split the same way.
-fn per_thread<F: Float, O: Send>(
-    layer: &Lstm,
-    batch: usize,
-    scratch: &mut [F],
-    out: &mut [O],
-    body: impl Fn(Range<usize>, &mut [F], &mut [O]) + Sync,
-) {
-    if batch == 0 {
-        return;
-    }
-    let chunk = batch.div_ceil(rayon::current_num_threads());
-    let per = scratch_per_thread(layer);
-    let out_chunk = out.len() / batch * chunk;
-    scratch.par_chunks_mut(per).zip(out.par_chunks_mut(out_chunk.max(1))).enumerate().for_each(
-        |(i, (scratch, out))| {
-            let range = i * chunk..((i + 1) * chunk).min(batch);
-            if !range.is_empty() {
-                body(range, scratch, out);
-            }
-        },
-    );
-}
-
 /// Adds each example's squared gradient norm for the layer's four tensors to `out`:
 /// the weights' from the materialized gradients, or by the ghost identity
 /// `||A^T D||^2 = sum_(t,s) (A A^T)_(t,s) (D D^T)_(t,s)`, as `strategy` says.
@@ -322,7 +296,7 @@ pub fn add_sq_norms<F: Float>(
         });
         return;
     }
-    per_thread(layer, batch, scratch, out, |range, scratch, out| {
+    per_thread(batch, scratch, scratch_per_thread(layer), out, 1, |range, scratch, out| {
         for (e, out) in range.zip(out.iter_mut()) {
             let ex = example(layer, x, y, state, e);
             let bias = bias_sq(ex.d);
@@ -385,13 +359,8 @@ pub fn param_grad<F: Float>(
     let p = layer.num_params();
     let grad = &mut grad[layer.offset..][..p];
     grad.fill(F::ZERO);
-    if batch == 0 {
-        return;
-    }
-    let chunk = batch.div_ceil(rayon::current_num_threads());
-    let (used, per) = (batch.div_ceil(chunk), scratch_per_thread(layer));
-    scratch[..used * per].par_chunks_mut(per).enumerate().for_each(|(i, scratch)| {
-        let range = i * chunk..((i + 1) * chunk).min(batch);
+    let per = scratch_per_thread(layer);
+    let used = per_thread(batch, scratch, per, &mut [F::ZERO; 0], 0, |range, scratch, _| {
         let (acc, rest) = scratch.split_at_mut(p);
         let weighted = &mut rest[..t * g];
         for (k, e) in range.enumerate() {

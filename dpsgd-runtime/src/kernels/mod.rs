@@ -10,4 +10,5 @@ pub mod loss;
 pub mod lstm;
 pub mod optim;
 pub mod simd;
+pub mod threads;
 pub mod vector;
