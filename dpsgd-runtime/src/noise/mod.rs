@@ -1,13 +1,11 @@
 //! Gaussian noise for the private step.
 
-mod prefetch;
-
-pub use prefetch::PrefetchedNoise;
-
 use rand_chacha::ChaCha12Rng;
 
 use crate::Float;
-use crate::rng::{Stream, seek, stream};
+use rayon::prelude::*;
+
+use crate::rng::{STEP_WORDS, Stream, stream};
 
 /// A source of i.i.d. standard normal draws, added scaled to a gradient.
 pub trait NoiseSource<F: Float> {
@@ -18,11 +16,22 @@ pub trait NoiseSource<F: Float> {
 
 /// Standard normal draws (`rand_distr`'s ziggurat) from a seeded ChaCha12 stream: the
 /// same seed gives the same noise, bit for bit. Call `t` (step `t`'s noise) draws from
-/// its own part of the stream, so a resumed run continues it exactly.
+/// its own part of the stream, so a resumed run continues it exactly. Within a call,
+/// each block of [`BLOCK`] coordinates draws from its own stretch of that part, so the
+/// blocks are drawn in parallel and the noise does not depend on the thread count.
 pub struct GaussianNoise {
     rng: ChaCha12Rng,
     calls: u64,
 }
+
+/// Coordinates drawn from one stretch of the stream.
+const BLOCK: usize = 4096;
+/// Words of the stream reserved for a block: the ziggurat takes one 64-bit word per
+/// draw and rarely more, so a block takes about 2 * 4096 of these 2^20.
+const BLOCK_WORDS: u128 = 1 << 20;
+/// The most coordinates one call can draw: a call's part of the stream holds
+/// `STEP_WORDS / BLOCK_WORDS` blocks (about 4 billion coordinates).
+const MAX_LEN: u128 = STEP_WORDS / BLOCK_WORDS * BLOCK as u128;
 
 impl GaussianNoise {
     pub fn seeded(seed: u64) -> Self {
@@ -34,37 +43,37 @@ impl GaussianNoise {
         GaussianNoise { rng: stream(seed, Stream::Noise), calls }
     }
 
-    /// Writes the next call's draws to `out`.
-    pub(crate) fn draw(&mut self, out: &mut [impl Float]) {
-        seek(&mut self.rng, self.calls);
+    /// Calls `apply(out[j], z_j)` with the next call's draws `z_j`.
+    fn next_call<F: Float>(&mut self, out: &mut [F], apply: impl Fn(&mut F, F) + Sync) {
+        assert!(out.len() as u128 <= MAX_LEN, "noise for more than {MAX_LEN} coordinates in one call");
+        let start = self.calls as u128 * STEP_WORDS;
         self.calls += 1;
-        for z in out {
-            *z = Float::standard_normal(&mut self.rng);
+        let draw_block = |k: usize, block: &mut [F]| {
+            let mut rng = self.rng.clone();
+            rng.set_word_pos(start + k as u128 * BLOCK_WORDS);
+            for v in block {
+                apply(v, F::standard_normal(&mut rng));
+            }
+        };
+        if out.len() <= BLOCK {
+            // Handing one block to the thread pool costs more than drawing it here.
+            draw_block(0, out);
+        } else {
+            out.par_chunks_mut(BLOCK).enumerate().for_each(|(k, block)| draw_block(k, block));
         }
     }
 }
 
 impl<F: Float> NoiseSource<F> for GaussianNoise {
     fn add_noise(&mut self, dst: &mut [F], std: F) {
-        seek(&mut self.rng, self.calls);
-        self.calls += 1;
-        for v in dst {
-            *v += std * F::standard_normal(&mut self.rng);
-        }
+        self.next_call(dst, |v, z| *v += std * z);
     }
 }
 
-/// Below this many coordinates, drawing the noise inline is cheaper than handing
-/// buffers to another thread.
-const PREFETCH_MIN_LEN: usize = 2048;
-
 /// The noise source training uses, after `steps` noisy steps: the seeded stream of
-/// [`GaussianNoise`], drawn ahead on a second core when the gradient is large enough
-/// for that to pay. Either way the draws, hence the trained weights, are the same.
-pub fn for_training<F: Float>(seed: u64, len: usize, steps: u64) -> Box<dyn NoiseSource<F> + Send> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let source = GaussianNoise::seeded_at(seed, steps);
-    if len >= PREFETCH_MIN_LEN && cores > 1 { Box::new(PrefetchedNoise::new(source, len)) } else { Box::new(source) }
+/// [`GaussianNoise`], drawn in parallel on the rayon pool.
+pub fn for_training<F: Float>(seed: u64, steps: u64) -> Box<dyn NoiseSource<F> + Send> {
+    Box::new(GaussianNoise::seeded_at(seed, steps))
 }
 
 #[cfg(test)]
@@ -87,5 +96,25 @@ mod tests {
         let mut c = vec![0.0f64; n];
         GaussianNoise::seeded(8).add_noise(&mut c, 2.0);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn draws_do_not_depend_on_the_thread_count_and_blocks_differ() {
+        let len = 3 * BLOCK + 17;
+        let draw = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut noise = GaussianNoise::seeded_at(3, 5);
+            let mut out = vec![0.0f32; len];
+            pool.install(|| noise.add_noise(&mut out, 1.0));
+            out
+        };
+        let one = draw(1);
+        assert_eq!(one, draw(3));
+        assert_ne!(one[..BLOCK], one[BLOCK..2 * BLOCK]);
+
+        // A call shorter than a block draws its first block's values.
+        let mut short = vec![0.0f32; 100];
+        GaussianNoise::seeded_at(3, 5).add_noise(&mut short, 1.0);
+        assert_eq!(short, one[..100]);
     }
 }
