@@ -34,6 +34,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Nothing has used the pool yet, so this cannot fail; if it did, steps would
+    // only be slower.
+    let _ = dpsgd::runtime::train_on_this_thread();
     let result = match cli.command {
         Some(Command::Train(args)) => commands::train::run(&args),
         Some(Command::Bench(args)) => commands::bench::run(&args),

@@ -19,6 +19,7 @@ pub mod rng;
 pub mod safetensors;
 pub mod sampling;
 pub mod spec;
+mod threads;
 pub mod train;
 
 pub use data::Dataset;
@@ -31,6 +32,7 @@ pub use spec::{
     Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, ParamTensor, Pool2d, PoolKind,
     SequenceMean,
 };
+pub use threads::train_on_this_thread;
 
 /// Re-exported for generated code and for users of the model API.
 pub use ndarray;
