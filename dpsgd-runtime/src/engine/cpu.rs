@@ -6,7 +6,7 @@ use ndarray::ArrayView2;
 
 use super::{Engine, copy_row};
 use crate::Float;
-use crate::kernels::{activation, clip, conv, dense, embedding, loss, lstm, optim, vector};
+use crate::kernels::{activation, clip, conv, dense, embedding, loss, lstm, optim, pool, vector};
 use crate::noise::NoiseSource;
 use crate::spec::{
     Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
@@ -496,12 +496,12 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
 
     fn pool2d_forward(&mut self, pool: Pool2d, x: Buf, y: Buf) {
         let Views { reads: [x], writes: [y], .. } = self.views([x], [y]);
-        conv::pool_forward(&pool, x, y);
+        pool::pool_forward(&pool, x, y);
     }
 
     fn pool2d_backward(&mut self, pool: Pool2d, x: Buf, dy: Buf, dx: Buf, accumulate: bool) {
         let Views { reads: [x, dy], writes: [dx], .. } = self.views([x, dy], [dx]);
-        conv::pool_backward(&pool, x, dy, dx, accumulate);
+        pool::pool_backward(&pool, x, dy, dx, accumulate);
     }
 
     fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf) {

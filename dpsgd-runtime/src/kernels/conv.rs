@@ -1,4 +1,4 @@
-//! 2-D convolution and pooling over images stored `[channels, height, width]` per
+//! 2-D convolution over images stored `[channels, height, width]` per
 //! example (an NCHW batch), the layout PyTorch flattens.
 //!
 //! A convolution is a product per example: with the patches of the input as the
@@ -9,9 +9,10 @@
 
 use rayon::prelude::*;
 
+use super::vector;
 use crate::Float;
 use crate::gemm::matmul;
-use crate::spec::{Conv2d, NormStrategy, Pool2d, PoolKind};
+use crate::spec::{Conv2d, NormStrategy};
 
 /// Scratch one example needs: room for its patches' gradient, a transposed delta, and
 /// a per-example weight gradient, or the two Gram matrices of the ghost norm when
@@ -190,7 +191,7 @@ pub fn param_grad<F: Float>(
                 let (offset, len) = example_grad(layer, cols, dy, scratch, c);
                 gwt.iter_mut().zip(&scratch[offset..offset + len]).for_each(|(g, v)| *g += *v);
                 for (g, row) in gbt.iter_mut().zip(dy.chunks_exact(t)) {
-                    *g += c * row.iter().copied().sum::<F>();
+                    *g += c * vector::sum(row);
                 }
             }
         },
@@ -229,7 +230,7 @@ pub fn per_example_grads<F: Float>(
                 }
             }
             for (g, d) in row[layer.bias_offset()..][..out].iter_mut().zip(dy.chunks_exact(t)) {
-                *g = d.iter().copied().sum();
+                *g = vector::sum(d);
             }
         });
 }
@@ -253,11 +254,11 @@ pub fn add_sq_norms<F: Float>(
         .zip(out.par_iter_mut())
         .zip(scratch.par_chunks_mut(per))
         .for_each(|(((cols, dy), out), scratch)| {
-            let bias: F = dy.chunks_exact(t).map(|row| row.iter().copied().sum::<F>()).map(|s| s * s).sum();
+            let bias: F = dy.chunks_exact(t).map(|row| vector::sum(row)).map(|s| s * s).sum();
             let weight: F = match strategy {
                 NormStrategy::Materialized => {
                     let (offset, len) = example_grad(layer, cols, dy, scratch, F::ONE);
-                    scratch[offset..offset + len].iter().map(|v| *v * *v).sum()
+                    vector::sq_norm(&scratch[offset..offset + len])
                 }
                 NormStrategy::Ghost => {
                     let (_, rest) = scratch.split_at_mut(patch * t);
@@ -266,82 +267,11 @@ pub fn add_sq_norms<F: Float>(
                     // K_a = cols^T cols and K_d = dY^T dY, both [T, T].
                     matmul(t, t, patch, cols, 1, t, cols, t, ka, false);
                     matmul(t, t, oc, dy, 1, t, dy, t, &mut kd[..t * t], false);
-                    ka.iter().zip(kd.iter()).map(|(a, d)| *a * *d).sum()
+                    vector::dot(ka, &kd[..t * t])
                 }
             };
             *out += weight + bias;
         });
-}
-
-/// Max or average pooling over `window x window` squares at `stride`, no padding.
-pub fn pool_forward<F: Float>(pool: &Pool2d, x: &[F], y: &mut [F]) {
-    let inv = F::ONE / F::from_f64((pool.window * pool.window) as f64);
-    x.par_chunks(pool.in_len()).zip(y.par_chunks_mut(pool.out_len())).for_each(|(x, y)| {
-        for c in 0..pool.channels {
-            for oy in 0..pool.out_h {
-                for ox in 0..pool.out_w {
-                    let mut acc = match pool.kind {
-                        PoolKind::Max => x[pool.input_index(c, oy, ox, 0, 0)],
-                        PoolKind::Avg => F::ZERO,
-                    };
-                    for wy in 0..pool.window {
-                        for wx in 0..pool.window {
-                            let v = x[pool.input_index(c, oy, ox, wy, wx)];
-                            acc = match pool.kind {
-                                PoolKind::Max => acc.max(v),
-                                PoolKind::Avg => acc + v,
-                            };
-                        }
-                    }
-                    y[(c * pool.out_h + oy) * pool.out_w + ox] = match pool.kind {
-                        PoolKind::Max => acc,
-                        PoolKind::Avg => acc * inv,
-                    };
-                }
-            }
-        }
-    });
-}
-
-/// The pooling's gradient: to the (first) largest input of each window for max
-/// pooling, spread evenly for average pooling; `dx +=` when `accumulate`.
-pub fn pool_backward<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F], accumulate: bool) {
-    let inv = F::ONE / F::from_f64((pool.window * pool.window) as f64);
-    x.par_chunks(pool.in_len()).zip(dy.par_chunks(pool.out_len())).zip(dx.par_chunks_mut(pool.in_len())).for_each(
-        |((x, dy), dx)| {
-            if !accumulate {
-                dx.fill(F::ZERO);
-            }
-            for c in 0..pool.channels {
-                for oy in 0..pool.out_h {
-                    for ox in 0..pool.out_w {
-                        let g = dy[(c * pool.out_h + oy) * pool.out_w + ox];
-                        match pool.kind {
-                            PoolKind::Max => {
-                                let mut best = pool.input_index(c, oy, ox, 0, 0);
-                                for wy in 0..pool.window {
-                                    for wx in 0..pool.window {
-                                        let i = pool.input_index(c, oy, ox, wy, wx);
-                                        if x[i] > x[best] {
-                                            best = i;
-                                        }
-                                    }
-                                }
-                                dx[best] += g;
-                            }
-                            PoolKind::Avg => {
-                                for wy in 0..pool.window {
-                                    for wx in 0..pool.window {
-                                        dx[pool.input_index(c, oy, ox, wy, wx)] += g * inv;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    );
 }
 
 #[cfg(test)]
@@ -444,26 +374,5 @@ mod tests {
         }
         let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-10);
         assert!(close(&gw, &weighted[l.offset..l.bias_offset()]) && close(&gb, &weighted[l.bias_offset()..]));
-    }
-
-    #[test]
-    fn pooling_forward_and_backward() {
-        let pool =
-            Pool2d { kind: PoolKind::Max, channels: 1, in_h: 3, in_w: 3, window: 2, stride: 1, out_h: 2, out_w: 2 };
-        let x = [1.0, 5.0, 2.0, 4.0, 3.0, 9.0, 0.0, 8.0, 6.0];
-        let mut y = [0.0; 4];
-        pool_forward(&pool, &x, &mut y);
-        assert_eq!(y, [5.0, 9.0, 8.0, 9.0]);
-        let mut dx = [0.0; 9];
-        pool_backward(&pool, &x, &[1.0, 2.0, 3.0, 4.0], &mut dx, false);
-        assert_eq!(dx, [0.0, 1.0, 0.0, 0.0, 0.0, 6.0, 0.0, 3.0, 0.0]);
-        let avg = Pool2d { kind: PoolKind::Avg, stride: 2, window: 2, in_h: 4, in_w: 4, out_h: 2, out_w: 2, ..pool };
-        let x: Vec<f64> = (0..16).map(|v| v as f64).collect();
-        let mut y = [0.0; 4];
-        pool_forward(&avg, &x, &mut y);
-        assert_eq!(y, [2.5, 4.5, 10.5, 12.5]);
-        let mut dx = vec![1.0; 16];
-        pool_backward(&avg, &x, &[4.0, 0.0, 0.0, 0.0], &mut dx, true);
-        assert_eq!(&dx[..6], &[2.0, 2.0, 1.0, 1.0, 2.0, 2.0]);
     }
 }

@@ -9,6 +9,7 @@ pub mod embedding;
 pub mod loss;
 pub mod lstm;
 pub mod optim;
+pub mod pool;
 pub mod simd;
 pub mod threads;
 pub mod vector;
