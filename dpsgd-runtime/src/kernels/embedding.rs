@@ -6,6 +6,7 @@
 use rayon::prelude::*;
 
 use super::threads::per_thread;
+use super::vector;
 use crate::Float;
 use crate::spec::{Embedding, SequenceMean};
 
@@ -87,7 +88,7 @@ pub fn add_sq_norms<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], out: &m
                     sums[token(*row) * d..][..d].iter_mut().zip(g).for_each(|(s, v)| *s += *v);
                 }
             }
-            *out += sums[..rows * d].iter().map(|v| *v * *v).sum::<F>();
+            *out += vector::sq_norm(&sums[..rows * d]);
             for id in ids {
                 row_of[token(*id)] = unseen;
             }

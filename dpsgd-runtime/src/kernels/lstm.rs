@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use super::simd::multiversion;
 use super::threads::per_thread;
+use super::vector;
 use crate::Float;
 use crate::gemm::matmul;
 use crate::spec::{Lstm, NormStrategy};
@@ -292,7 +293,7 @@ pub fn add_sq_norms<F: Float>(
             let (g_ih, g_hh) = grad.split_at_mut(n * g);
             weight_grads(layer, &ex, ex.d, [g_ih, g_hh], false);
             let bias = bias_sq(ex.d);
-            *out += grad.iter().map(|v| *v * *v).sum::<F>() + bias + bias;
+            *out += vector::sq_norm(grad) + bias + bias;
         });
         return;
     }
@@ -305,7 +306,7 @@ pub fn add_sq_norms<F: Float>(
                     let (g_ih, rest) = scratch.split_at_mut(n * g);
                     let g_hh = &mut rest[..h * g];
                     weight_grads(layer, &ex, ex.d, [&mut *g_ih, &mut *g_hh], false);
-                    g_ih.iter().chain(g_hh.iter()).map(|v| *v * *v).sum()
+                    vector::sq_norm(g_ih) + vector::sq_norm(g_hh)
                 }
                 NormStrategy::Ghost => ghost_sq_norm(layer, &ex, scratch),
             };
@@ -330,13 +331,11 @@ fn ghost_sq_norm<F: Float>(layer: &Lstm, ex: &Example<'_, F>, scratch: &mut [F])
     matmul(t, t, n, ex.x, n, 1, x_t, t, k_x, false);
     matmul(t, t, h, ex.y, h, 1, y_t, t, k_h, false);
     matmul(t, t, g, ex.d, g, 1, d_t, t, k_d, false);
-    let input: F = k_x.iter().zip(k_d.iter()).map(|(a, b)| *a * *b).sum();
+    let input: F = vector::dot(k_x, k_d);
     // H_prev's row s is h_(s-1): pair K_h[s-1, r-1] with K_d[s, r] for s, r >= 1.
     let mut recurrent = F::ZERO;
     for s in 1..t {
-        for r in 1..t {
-            recurrent += k_h[(s - 1) * t + r - 1] * k_d[s * t + r];
-        }
+        recurrent += vector::dot(&k_h[(s - 1) * t..][..t - 1], &k_d[s * t + 1..][..t - 1]);
     }
     input + recurrent
 }

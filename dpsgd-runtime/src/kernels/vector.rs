@@ -24,6 +24,19 @@ pub fn dot<F: Float>(a: &[F], b: &[F]) -> F {
     reduce(acc) + tail
 }
 
+/// `sum_i a_i`, with independent partial sums so the loop vectorizes.
+#[inline]
+pub fn sum<F: Float>(a: &[F]) -> F {
+    let mut acc = [F::ZERO; LANES];
+    let (chunks, tail) = a.as_chunks::<LANES>();
+    for c in chunks {
+        for j in 0..LANES {
+            acc[j] += c[j];
+        }
+    }
+    reduce(acc) + tail.iter().copied().sum::<F>()
+}
+
 /// `sum_i a_i^2`.
 #[inline]
 pub fn sq_norm<F: Float>(a: &[F]) -> F {
