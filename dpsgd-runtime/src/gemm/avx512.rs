@@ -14,6 +14,8 @@ use std::arch::x86_64::*;
 pub const MR: usize = 6;
 /// Columns of `C` per microkernel call: two 16-lane vectors.
 const NR: usize = 32;
+/// Rows of `C` per microkernel call where at most 16 columns are left.
+const NARROW_MR: usize = 12;
 
 /// The operands of one product. Pointers are valid for the extents the sizes and
 /// strides address (checked by the caller).
@@ -44,20 +46,46 @@ pub unsafe fn matmul(o: Operands) {
         // SAFETY (all calls): row `i` and column `j` are inside the matrices.
         unsafe {
             let at = |i: usize| (o.a.add(i * o.a_rs), o.b.add(j), o.c.add(i * o.ldc + j));
-            let mut i = 0;
-            while i + MR <= o.m {
+            if width <= 16 {
+                // One vector of columns: twice the rows per block keep as many
+                // products in flight, and no product is spent on masked-off lanes.
+                let mut i = 0;
+                while i + NARROW_MR <= o.m {
+                    let (a, b, c) = at(i);
+                    narrow_block::<NARROW_MR>(&o, a, b, c, mask0);
+                    i += NARROW_MR;
+                }
                 let (a, b, c) = at(i);
-                block::<MR>(&o, a, b, c, mask0, mask1);
-                i += MR;
-            }
-            let (a, b, c) = at(i);
-            match o.m - i {
-                0 => {}
-                1 => block::<1>(&o, a, b, c, mask0, mask1),
-                2 => block::<2>(&o, a, b, c, mask0, mask1),
-                3 => block::<3>(&o, a, b, c, mask0, mask1),
-                4 => block::<4>(&o, a, b, c, mask0, mask1),
-                _ => block::<5>(&o, a, b, c, mask0, mask1),
+                match o.m - i {
+                    0 => {}
+                    1 => narrow_block::<1>(&o, a, b, c, mask0),
+                    2 => narrow_block::<2>(&o, a, b, c, mask0),
+                    3 => narrow_block::<3>(&o, a, b, c, mask0),
+                    4 => narrow_block::<4>(&o, a, b, c, mask0),
+                    5 => narrow_block::<5>(&o, a, b, c, mask0),
+                    6 => narrow_block::<6>(&o, a, b, c, mask0),
+                    7 => narrow_block::<7>(&o, a, b, c, mask0),
+                    8 => narrow_block::<8>(&o, a, b, c, mask0),
+                    9 => narrow_block::<9>(&o, a, b, c, mask0),
+                    10 => narrow_block::<10>(&o, a, b, c, mask0),
+                    _ => narrow_block::<11>(&o, a, b, c, mask0),
+                }
+            } else {
+                let mut i = 0;
+                while i + MR <= o.m {
+                    let (a, b, c) = at(i);
+                    block::<MR>(&o, a, b, c, mask0, mask1);
+                    i += MR;
+                }
+                let (a, b, c) = at(i);
+                match o.m - i {
+                    0 => {}
+                    1 => block::<1>(&o, a, b, c, mask0, mask1),
+                    2 => block::<2>(&o, a, b, c, mask0, mask1),
+                    3 => block::<3>(&o, a, b, c, mask0, mask1),
+                    4 => block::<4>(&o, a, b, c, mask0, mask1),
+                    _ => block::<5>(&o, a, b, c, mask0, mask1),
+                }
             }
         }
         j += NR;
@@ -102,6 +130,29 @@ unsafe fn block<const R: usize>(
             }
             _mm512_mask_storeu_ps(row, mask0, acc0[r]);
             _mm512_mask_storeu_ps(row.add(16), mask1, acc1[r]);
+        }
+    }
+}
+
+/// `R x 16` block of `C` (fewer columns where the mask says so).
+#[inline(always)]
+unsafe fn narrow_block<const R: usize>(o: &Operands, a: *const f32, b: *const f32, c: *mut f32, mask: __mmask16) {
+    // SAFETY: the caller's pointers cover R rows of A and C and the masked columns of B and C.
+    unsafe {
+        let mut acc = [_mm512_setzero_ps(); R];
+        for p in 0..o.k {
+            let b0 = _mm512_maskz_loadu_ps(mask, b.add(p * o.ldb));
+            for r in 0..R {
+                let av = _mm512_set1_ps(*a.add(r * o.a_rs + p * o.a_cs));
+                acc[r] = _mm512_fmadd_ps(av, b0, acc[r]);
+            }
+        }
+        for r in 0..R {
+            let row = c.add(r * o.ldc);
+            if o.accumulate {
+                acc[r] = _mm512_add_ps(acc[r], _mm512_maskz_loadu_ps(mask, row));
+            }
+            _mm512_mask_storeu_ps(row, mask, acc[r]);
         }
     }
 }

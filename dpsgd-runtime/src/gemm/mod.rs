@@ -196,6 +196,16 @@ mod tests {
     }
 
     #[test]
+    fn narrow_column_panels_match_the_triple_loop() {
+        // Every row remainder of the one-vector blocks, alone and after wide panels.
+        for m in 1..=25 {
+            for n in [16, 10, 48] {
+                check::<f32>(m, n, 7, m % 2 == 0, 1e-5);
+            }
+        }
+    }
+
+    #[test]
     fn large_products_split_across_threads() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         pool.install(|| check::<f32>(700, 40, 300, false, 1e-4));
