@@ -26,26 +26,19 @@ pub fn forward<F: Float>(layer: &Embedding, params: &[F], tokens: &[F], y: &mut 
 }
 
 /// The table's gradient summed over the batch (each example weighted by `weights`
-/// when given), written to `grad` (`[vocab, dim]`). Each thread owns a range of the
-/// table's rows: it zeroes them and adds the positions whose token falls in it.
+/// when given), written to `grad` (`[vocab, dim]`): zeroed, then scattered into. On
+/// one thread: split by rows of the table, each thread would test every position's
+/// token, and those unpredictable branches measured slower than the scatter itself.
 pub fn param_grad<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], weights: Option<&[F]>, grad: &mut [F]) {
     let (d, t) = (layer.dim, layer.positions);
-    let rows_per_thread = layer.vocab.div_ceil(rayon::current_num_threads()).max(1);
-    grad.par_chunks_mut(rows_per_thread * d).enumerate().for_each(|(i, part)| {
-        part.fill(F::ZERO);
-        let first = i * rows_per_thread;
-        let rows = first..first + part.len() / d;
-        for (b, (ids, dy)) in tokens.chunks_exact(t).zip(dy.chunks_exact(t * d)).enumerate() {
-            let c = weights.map_or(F::ONE, |w| w[b]);
-            for (id, g) in ids.iter().zip(dy.chunks_exact(d)) {
-                let id = token(*id);
-                if rows.contains(&id) {
-                    let row = &mut part[(id - first) * d..][..d];
-                    row.iter_mut().zip(g).for_each(|(r, v)| *r += c * *v);
-                }
-            }
+    grad.fill(F::ZERO);
+    for (b, (ids, dy)) in tokens.chunks_exact(t).zip(dy.chunks_exact(t * d)).enumerate() {
+        let c = weights.map_or(F::ONE, |w| w[b]);
+        for (id, g) in ids.iter().zip(dy.chunks_exact(d)) {
+            let row = &mut grad[token(*id) * d..][..d];
+            row.iter_mut().zip(g).for_each(|(r, v)| *r += c * *v);
         }
-    });
+    }
 }
 
 /// Each example's table gradient in its row of `per_example` (`[batch, params]`),
@@ -110,7 +103,7 @@ pub fn sq_norm_scratch(layer: &Embedding) -> usize {
 pub fn mean_forward<F: Float>(mean: &SequenceMean, x: &[F], y: &mut [F]) {
     let (t, d) = (mean.positions, mean.width);
     let inv = F::ONE / F::from_f64(t as f64);
-    x.par_chunks_exact(t * d).zip(y.par_chunks_exact_mut(d)).for_each(|(x, y)| {
+    x.chunks_exact(t * d).zip(y.chunks_exact_mut(d)).for_each(|(x, y)| {
         y.fill(F::ZERO);
         for row in x.chunks_exact(d) {
             y.iter_mut().zip(row).for_each(|(a, v)| *a += *v);
@@ -123,7 +116,7 @@ pub fn mean_forward<F: Float>(mean: &SequenceMean, x: &[F], y: &mut [F]) {
 pub fn mean_backward<F: Float>(mean: &SequenceMean, dy: &[F], dx: &mut [F], accumulate: bool) {
     let (t, d) = (mean.positions, mean.width);
     let inv = F::ONE / F::from_f64(t as f64);
-    dy.par_chunks_exact(d).zip(dx.par_chunks_exact_mut(t * d)).for_each(|(dy, dx)| {
+    dy.chunks_exact(d).zip(dx.chunks_exact_mut(t * d)).for_each(|(dy, dx)| {
         for row in dx.chunks_exact_mut(d) {
             for (r, g) in row.iter_mut().zip(dy) {
                 *r = if accumulate { *r + *g * inv } else { *g * inv };
