@@ -56,7 +56,8 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
     pub fn new(batch_size: usize, private: bool, examples: usize) -> Result<Self> {
         let data = random_dataset::<M>(batch_size, examples)?;
         let engine = CpuEngine::new(M::SPEC, M::init(0).params(), batch_size);
-        let noise = private.then(|| -> Box<dyn NoiseSource<f32>> { noise::for_training(0, 0) });
+        let noise = private
+            .then(|| -> Box<dyn NoiseSource<f32>> { noise::for_training(0, M::SPEC.num_params, batch_size as f64, 0) });
         Ok(StepRunner::on_engine(engine, noise, data, batch_size))
     }
 

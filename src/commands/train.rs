@@ -223,8 +223,9 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         Device::Cpu => {
             let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity(n, &config));
             let steps = resume.as_ref().map_or(0, |c| c.state.step);
-            let noise =
-                config.privacy.map(|_| -> Box<dyn NoiseSource<f32>> { noise::for_training(config.seed, steps) });
+            let noise = config.privacy.map(|_| -> Box<dyn NoiseSource<f32>> {
+                noise::for_training(config.seed, M::SPEC.num_params, config.batch_size as f64, steps)
+            });
             run_on(engine, noise, &mut model, &data, &config, resume.as_ref(), &control, print_epoch)?
         }
         Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,

@@ -5,6 +5,10 @@ use rand_chacha::ChaCha12Rng;
 use crate::Float;
 use rayon::prelude::*;
 
+mod prefetch;
+
+pub use prefetch::PrefetchedNoise;
+
 use crate::rng::{STEP_WORDS, Stream, stream};
 
 /// A source of i.i.d. standard normal draws, added scaled to a gradient.
@@ -43,8 +47,9 @@ impl GaussianNoise {
         GaussianNoise { rng: stream(seed, Stream::Noise), calls }
     }
 
-    /// Calls `apply(out[j], z_j)` with the next call's draws `z_j`.
-    fn next_call<F: Float>(&mut self, out: &mut [F], apply: impl Fn(&mut F, F) + Sync) {
+    /// Calls `apply(out[j], z_j)` with the next call's draws `z_j`, on the pool's
+    /// threads when `parallel`.
+    fn next_call<F: Float>(&mut self, out: &mut [F], parallel: bool, apply: impl Fn(&mut F, F) + Sync) {
         assert!(out.len() as u128 <= MAX_LEN, "noise for more than {MAX_LEN} coordinates in one call");
         let start = self.calls as u128 * STEP_WORDS;
         self.calls += 1;
@@ -55,25 +60,56 @@ impl GaussianNoise {
                 apply(v, F::standard_normal(&mut rng));
             }
         };
-        if out.len() <= BLOCK {
-            // Handing one block to the thread pool costs more than drawing it here.
-            draw_block(0, out);
-        } else {
+        // Handing one block to the thread pool costs more than drawing it here.
+        if parallel && out.len() > BLOCK {
             out.par_chunks_mut(BLOCK).enumerate().for_each(|(k, block)| draw_block(k, block));
+        } else {
+            out.chunks_mut(BLOCK).enumerate().for_each(|(k, block)| draw_block(k, block));
         }
+    }
+
+    /// Writes the next call's draws to `out`, on the calling thread.
+    pub(crate) fn draw<F: Float>(&mut self, out: &mut [F]) {
+        self.next_call(out, false, |v, z| *v = z);
     }
 }
 
 impl<F: Float> NoiseSource<F> for GaussianNoise {
     fn add_noise(&mut self, dst: &mut [F], std: F) {
-        self.next_call(dst, |v, z| *v += std * z);
+        self.next_call(dst, true, |v, z| *v += std * z);
     }
 }
 
-/// The noise source training uses, after `steps` noisy steps: the seeded stream of
-/// [`GaussianNoise`], drawn in parallel on the rayon pool.
-pub fn for_training<F: Float>(seed: u64, steps: u64) -> Box<dyn NoiseSource<F> + Send> {
-    Box::new(GaussianNoise::seeded_at(seed, steps))
+/// Gradients of at least this many coordinates can have their noise drawn ahead on a
+/// background thread; below it, drawing inline is cheaper than the handover.
+const PREFETCH_MIN_LEN: usize = 2048;
+/// ... when batches hold at least this many examples (expected). Drawing ahead pays
+/// where a step leaves a core idle for part of its time, as steps of larger batches
+/// of small models do; where both cores are busy, the background thread only takes
+/// their time, and drawing across the pool at the end of the step is faster. Measured
+/// on two cores, drawn ahead against across the pool: the feed-forward net (5,352
+/// parameters) 2.67M against 1.57M examples/s at batch 120, 0.59M against 0.66M at
+/// batch 20; the embedding net (160,370) 159k against 115k at batch 120, 26k against
+/// 34k at batch 20; the LSTM net at batch 20, 742 against 797.
+const PREFETCH_MIN_BATCH: f64 = 64.0;
+
+/// The noise source training uses, after `steps` noisy steps, for gradients of `len`
+/// coordinates and batches of `expected_batch` examples: the seeded stream of
+/// [`GaussianNoise`], drawn ahead or drawn in parallel as measured faster. Either way
+/// the draws, hence the trained weights, are the same.
+pub fn for_training<F: Float>(
+    seed: u64,
+    len: usize,
+    expected_batch: f64,
+    steps: u64,
+) -> Box<dyn NoiseSource<F> + Send> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let source = GaussianNoise::seeded_at(seed, steps);
+    if cores > 1 && len >= PREFETCH_MIN_LEN && expected_batch >= PREFETCH_MIN_BATCH {
+        Box::new(PrefetchedNoise::new(source, len))
+    } else {
+        Box::new(source)
+    }
 }
 
 #[cfg(test)]

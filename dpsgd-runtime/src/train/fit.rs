@@ -164,7 +164,9 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M, CpuEngine<F>> {
     pub fn new(model: &M, train_set: &Dataset<F>, config: &TrainConfig) -> Result<Self> {
         let capacity = batch_capacity(train_set.len(), config);
         let engine = CpuEngine::new(M::SPEC, model.params(), capacity);
-        let noise = config.privacy.map(|_| -> Box<dyn NoiseSource<F>> { noise::for_training(config.seed, 0) });
+        let noise = config.privacy.map(|_| -> Box<dyn NoiseSource<F>> {
+            noise::for_training(config.seed, M::SPEC.num_params, config.batch_size as f64, 0)
+        });
         Trainer::on_engine(engine, noise, train_set, config)
     }
 }
