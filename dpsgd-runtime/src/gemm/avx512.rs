@@ -142,17 +142,17 @@ unsafe fn narrow_block<const R: usize>(o: &Operands, a: *const f32, b: *const f3
         let mut acc = [_mm512_setzero_ps(); R];
         for p in 0..o.k {
             let b0 = _mm512_maskz_loadu_ps(mask, b.add(p * o.ldb));
-            for r in 0..R {
+            for (r, acc) in acc.iter_mut().enumerate() {
                 let av = _mm512_set1_ps(*a.add(r * o.a_rs + p * o.a_cs));
-                acc[r] = _mm512_fmadd_ps(av, b0, acc[r]);
+                *acc = _mm512_fmadd_ps(av, b0, *acc);
             }
         }
-        for r in 0..R {
+        for (r, acc) in acc.iter_mut().enumerate() {
             let row = c.add(r * o.ldc);
             if o.accumulate {
-                acc[r] = _mm512_add_ps(acc[r], _mm512_maskz_loadu_ps(mask, row));
+                *acc = _mm512_add_ps(*acc, _mm512_maskz_loadu_ps(mask, row));
             }
-            _mm512_mask_storeu_ps(row, mask, acc[r]);
+            _mm512_mask_storeu_ps(row, mask, *acc);
         }
     }
 }
