@@ -1,14 +1,13 @@
 //! Gaussian noise for the private step.
 
-use rand_chacha::ChaCha12Rng;
-
-use crate::Float;
-use rayon::prelude::*;
-
 mod prefetch;
 
 pub use prefetch::PrefetchedNoise;
 
+use rand_chacha::ChaCha12Rng;
+use rayon::prelude::*;
+
+use crate::Float;
 use crate::rng::{STEP_WORDS, Stream, stream};
 
 /// A source of i.i.d. standard normal draws, added scaled to a gradient.
