@@ -87,10 +87,11 @@ const PREFETCH_MIN_LEN: usize = 2048;
 /// of small models do; where both cores are busy, the background thread only takes
 /// their time, and drawing across the pool at the end of the step is faster. Measured
 /// on two cores, drawn ahead against across the pool: the feed-forward net (5,352
-/// parameters) 2.67M against 1.57M examples/s at batch 120, 0.59M against 0.66M at
-/// batch 20; the embedding net (160,370) 159k against 115k at batch 120, 26k against
-/// 34k at batch 20; the LSTM net at batch 20, 742 against 797.
-const PREFETCH_MIN_BATCH: f64 = 64.0;
+/// parameters) 2.67M against 1.57M examples/s at batch 120, 2.13M against 1.23M at 60,
+/// 0.59M against 0.66M at batch 20; the embedding net (160,370) 159k against 115k at
+/// batch 120, 81k against 75k at 60, 46k against 54k at 40, 26k against 34k at 20; the
+/// MNIST CNN about the same either way; the LSTM net at batch 20, 742 against 797.
+const PREFETCH_MIN_BATCH: f64 = 48.0;
 
 /// The noise source training uses, after `steps` noisy steps, for gradients of `len`
 /// coordinates and batches of `expected_batch` examples: the seeded stream of
