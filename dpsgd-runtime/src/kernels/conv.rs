@@ -9,18 +9,20 @@
 
 use rayon::prelude::*;
 
+use super::threads::per_thread;
 use super::vector;
 use crate::Float;
 use crate::gemm::matmul;
 use crate::spec::{Conv2d, NormStrategy};
 
-/// Scratch one example needs: room for its patches' gradient, a transposed delta, and
-/// a per-example weight gradient, or the two Gram matrices of the ghost norm when
-/// `grams`.
+/// Scratch one example needs, for whichever kernel uses the most: its patches'
+/// gradient (`backward_input`), a transposed delta and a per-example weight gradient
+/// (`example_grad`), or the two Gram matrices of the ghost norm when `grams`. The
+/// patches themselves are stored apart (`im2col_batch`).
 pub fn scratch_per_example(layer: &Conv2d, grams: bool) -> usize {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    let last = if grams { (patch * out).max(2 * t * t) } else { patch * out };
-    patch * t + (patch * t).max(t * out) + last
+    let grams = if grams { 2 * t * t } else { 0 };
+    (patch * t).max(t * out + patch * out).max(grams)
 }
 
 /// The outputs `o` in `0..out` whose input `o * stride + k - pad` lies in `0..size`: a
@@ -143,21 +145,25 @@ pub fn backward_input<F: Float>(
 /// gradient into `gb`: `G^T = cols dY^T`, `g_b = dY 1`.
 fn example_grad<F: Float>(layer: &Conv2d, cols: &[F], dy: &[F], scratch: &mut [F], weight: F) -> (usize, usize) {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    let (_, rest) = scratch.split_at_mut(patch * t);
-    let (dyt, rest) = rest.split_at_mut((patch * t).max(t * out));
+    let (dyt, rest) = scratch.split_at_mut(t * out);
     for co in 0..out {
         for ti in 0..t {
             dyt[ti * out + co] = weight * dy[co * t + ti];
         }
     }
-    matmul(patch, out, t, cols, t, 1, &dyt[..t * out], out, &mut rest[..patch * out], false);
-    (patch * t + (patch * t).max(t * out), patch * out)
+    matmul(patch, out, t, cols, t, 1, dyt, out, &mut rest[..patch * out], false);
+    (t * out, patch * out)
 }
 
 /// Scratch [`param_grad`] needs beyond the examples' own: a weight and bias gradient
-/// accumulator for each of the rayon threads.
+/// accumulator for each thread. With `batch * scratch_per_example` in front, that is
+/// room for every thread [`per_thread`] runs (at most the batch size).
 pub fn param_grad_accumulators(layer: &Conv2d) -> usize {
-    rayon::current_num_threads() * (layer.patch() * layer.out_channels + layer.out_channels)
+    rayon::current_num_threads() * accumulator_len(layer)
+}
+
+fn accumulator_len(layer: &Conv2d) -> usize {
+    layer.patch() * layer.out_channels + layer.out_channels
 }
 
 /// The layer's gradient summed over the batch, each example weighted by `weights`
@@ -175,33 +181,28 @@ pub fn param_grad<F: Float>(
 ) {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
     let batch = dy.len() / (out * t);
-    let per = scratch_per_example(layer, false);
-    let acc_len = patch * out + out;
-    let groups = rayon::current_num_threads().min(batch).max(1);
-    let (accumulators, examples) = scratch.split_at_mut(groups * acc_len);
-    let per_group = batch.div_ceil(groups);
-    // Zeroed here, not per group: an empty batch has no group to zero them.
-    accumulators.fill(F::ZERO);
-    accumulators.par_chunks_mut(acc_len).zip(examples.par_chunks_mut(per)).enumerate().for_each(
-        |(g, (acc, scratch))| {
-            let (gwt, gbt) = acc.split_at_mut(patch * out);
-            for b in g * per_group..((g + 1) * per_group).min(batch) {
-                let (cols, dy) = (&cols[b * cols_len(layer)..][..cols_len(layer)], &dy[b * out * t..][..out * t]);
-                let c = weights.map_or(F::ONE, |w| w[b]);
-                let (offset, len) = example_grad(layer, cols, dy, scratch, c);
-                gwt.iter_mut().zip(&scratch[offset..offset + len]).for_each(|(g, v)| *g += *v);
-                for (g, row) in gbt.iter_mut().zip(dy.chunks_exact(t)) {
-                    *g += c * vector::sum(row);
-                }
+    let acc_len = accumulator_len(layer);
+    let per = acc_len + scratch_per_example(layer, false);
+    let used = per_thread(batch, scratch, per, &mut [F::ZERO; 0], 0, |range, scratch, _| {
+        let (acc, scratch) = scratch.split_at_mut(acc_len);
+        acc.fill(F::ZERO);
+        let (gwt, gbt) = acc.split_at_mut(patch * out);
+        for b in range {
+            let (cols, dy) = (&cols[b * cols_len(layer)..][..cols_len(layer)], &dy[b * out * t..][..out * t]);
+            let c = weights.map_or(F::ONE, |w| w[b]);
+            let (offset, len) = example_grad(layer, cols, dy, scratch, c);
+            gwt.iter_mut().zip(&scratch[offset..offset + len]).for_each(|(g, v)| *g += *v);
+            for (g, row) in gbt.iter_mut().zip(dy.chunks_exact(t)) {
+                *g += c * vector::sum(row);
             }
-        },
-    );
-    gb.fill(F::ZERO);
+        }
+    });
+    let accumulators = &scratch[..used * per];
     for co in 0..out {
         for p in 0..patch {
-            gw[co * patch + p] = accumulators.chunks_exact(acc_len).map(|acc| acc[p * out + co]).sum();
+            gw[co * patch + p] = accumulators.chunks_exact(per).map(|acc| acc[p * out + co]).sum();
         }
-        gb[co] = accumulators.chunks_exact(acc_len).map(|acc| acc[patch * out + co]).sum();
+        gb[co] = accumulators.chunks_exact(per).map(|acc| acc[patch * out + co]).sum();
     }
 }
 
@@ -261,9 +262,7 @@ pub fn add_sq_norms<F: Float>(
                     vector::sq_norm(&scratch[offset..offset + len])
                 }
                 NormStrategy::Ghost => {
-                    let (_, rest) = scratch.split_at_mut(patch * t);
-                    let (_, grams) = rest.split_at_mut((patch * t).max(t * oc));
-                    let (ka, kd) = grams.split_at_mut(t * t);
+                    let (ka, kd) = scratch.split_at_mut(t * t);
                     // K_a = cols^T cols and K_d = dY^T dY, both [T, T].
                     matmul(t, t, patch, cols, 1, t, cols, t, ka, false);
                     matmul(t, t, oc, dy, 1, t, dy, t, &mut kd[..t * t], false);
