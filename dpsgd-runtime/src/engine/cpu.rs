@@ -133,7 +133,7 @@ impl<F: Float> CpuEngine<F> {
         floats * std::mem::size_of::<F>() + self.labels.capacity() * 4
     }
 
-    /// The LSTM kernels' scratch, grown to the current batch.
+    /// The LSTM kernels' scratch, grown to the engine's capacity.
     fn lstm_scratch(&mut self, layer: &Lstm) -> Vec<F> {
         let len = lstm::scratch_len(layer, self.capacity());
         grow(&mut self.conv_scratch, len);

@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use super::simd::multiversion;
-use super::threads::per_thread;
+use super::threads::{examples_per_thread, per_thread};
 use super::vector;
 use crate::Float;
 use crate::gemm::matmul;
@@ -80,7 +80,7 @@ pub fn forward<F: Float>(layer: &Lstm, params: &[F], x: &[F], y: &mut [F], state
     let zeros = &*zeros;
     // The recurrence runs on one group of examples per thread, each through all the
     // steps: one parallel region per pass rather than one per step.
-    let group = batch.div_ceil(rayon::current_num_threads()).max(1);
+    let group = examples_per_thread(batch);
     state
         .par_chunks_mut(group * layer.state_width())
         .zip(y.par_chunks_mut(group * t_len * h))
@@ -155,7 +155,7 @@ pub fn backward<F: Float>(
     let state = &mut state[..batch * layer.state_width()];
     let width = layer.state_width();
     // As the forward pass: one group of examples per thread, through all the steps.
-    let group = batch.div_ceil(rayon::current_num_threads()).max(1);
+    let group = examples_per_thread(batch);
     state
         .par_chunks_mut(group * width)
         .zip(dy.par_chunks(group * t_len * h))

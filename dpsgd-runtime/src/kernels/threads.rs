@@ -5,9 +5,15 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+/// Examples per thread when a batch of `batch` is split into one contiguous group per
+/// rayon thread (the last group may be shorter).
+pub fn examples_per_thread(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads()).max(1)
+}
+
 /// Examples per thread, and how many threads get some, for a batch of `batch`.
 fn chunks(batch: usize) -> (usize, usize) {
-    let chunk = batch.div_ceil(rayon::current_num_threads()).max(1);
+    let chunk = examples_per_thread(batch);
     (chunk, batch.div_ceil(chunk))
 }
 
