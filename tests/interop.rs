@@ -26,6 +26,12 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `dpsgd grads` for `model` with `extra` arguments after the three files.
+fn grads(model: &str, params: &Path, batch: &Path, out: &Path, extra: &[&str]) -> (bool, String) {
+    let args = ["grads", "--model", model, "--params", s(params), "--batch", s(batch), "--out", s(out)];
+    dpsgd(&[&args[..], extra].concat())
+}
+
 #[test]
 fn init_writes_pytorch_layouts_that_load_back() {
     let path = scratch("init.safetensors");
@@ -57,19 +63,7 @@ fn grads_match_the_model_api() {
     let batch_path = scratch("grads-batch.safetensors");
     batch.write(&batch_path).unwrap();
     let out_path = scratch("grads-out.safetensors");
-    let (ok, err) = dpsgd(&[
-        "grads",
-        "--model",
-        "ffnn",
-        "--params",
-        s(&params_path),
-        "--batch",
-        s(&batch_path),
-        "--out",
-        s(&out_path),
-        "--max-grad-norm",
-        "0.5",
-    ]);
+    let (ok, err) = grads("ffnn", &params_path, &batch_path, &out_path, &["--max-grad-norm", "0.5"]);
     assert!(ok, "{err}");
     let out = SafeTensors::read(&out_path).unwrap();
     let floats = |name: &str| out.tensors[name].to_floats::<f64>().unwrap();
@@ -129,14 +123,12 @@ fn files_that_do_not_fit_the_model_are_errors_naming_the_tensor() {
     b.insert("y", Tensor { dtype: Dtype::I32, shape: vec![1], data: 7i32.to_le_bytes().to_vec() });
     b.write(&batch).unwrap();
     for (path, expected) in cases {
-        let (ok, err) =
-            dpsgd(&["grads", "--model", "ffnn", "--params", s(&path), "--batch", s(&batch), "--out", s(&scratch("o"))]);
+        let (ok, err) = grads("ffnn", &path, &batch, &scratch("o"), &[]);
         assert!(!ok && err.contains(expected) && !err.contains("panicked"), "{expected}: {err}");
     }
     // A label the model does not have.
     let params = write("good", &|_| {});
-    let (ok, err) =
-        dpsgd(&["grads", "--model", "ffnn", "--params", s(&params), "--batch", s(&batch), "--out", s(&scratch("o"))]);
+    let (ok, err) = grads("ffnn", &params, &batch, &scratch("o"), &[]);
     assert!(!ok && err.contains("label 7"), "{err}");
 }
 
@@ -205,17 +197,7 @@ fn grads_take_integer_token_ids() {
         batch.insert("y", Tensor { dtype: Dtype::I64, shape: vec![3], data: labels.clone() });
         let (batch_path, out_path) = (scratch("tokens-batch.safetensors"), scratch("tokens-out.safetensors"));
         batch.write(&batch_path).unwrap();
-        let (ok, err) = dpsgd(&[
-            "grads",
-            "--model",
-            "embed",
-            "--params",
-            s(&params_path),
-            "--batch",
-            s(&batch_path),
-            "--out",
-            s(&out_path),
-        ]);
+        let (ok, err) = grads("embed", &params_path, &batch_path, &out_path, &[]);
         assert!(ok, "{dtype:?}: {err}");
         let losses = SafeTensors::read(&out_path).unwrap().tensors["loss"].to_floats::<f64>().unwrap();
         assert_eq!(losses, model.per_example_losses(x.view(), &y).unwrap(), "{dtype:?}");
@@ -229,7 +211,6 @@ fn grads_take_integer_token_ids() {
     let ffnn_params = scratch("int-features-params.safetensors");
     interop::to_torch(&Ffnn::<f64>::SPEC, Ffnn::<f64>::init(1).params()).write(&ffnn_params).unwrap();
     let out = scratch("int-features-out.safetensors");
-    let (ok, err) =
-        dpsgd(&["grads", "--model", "ffnn", "--params", s(&ffnn_params), "--batch", s(&batch_path), "--out", s(&out)]);
+    let (ok, err) = grads("ffnn", &ffnn_params, &batch_path, &out, &[]);
     assert!(!ok && err.contains("must be F32 or F64"), "{err}");
 }
