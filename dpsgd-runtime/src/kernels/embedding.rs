@@ -64,7 +64,7 @@ pub fn add_sq_norms<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], out: &m
     let (d, t, vocab) = (layer.dim, layer.positions, layer.vocab);
     per_thread(out.len(), scratch, sq_norm_scratch_per_thread(layer), out, 1, |range, scratch, out| {
         // `row_of[id]`: the compact row of token `id` in the current example, or
-        // `UNSEEN`. Rows are held as floats like the ids themselves (exact below 2^24).
+        // `unseen`. Rows are held as floats like the ids themselves (exact below 2^24).
         let (row_of, sums) = scratch.split_at_mut(vocab);
         let unseen = F::from_f64(-1.0);
         row_of.fill(unseen);
@@ -103,24 +103,24 @@ pub fn sq_norm_scratch(layer: &Embedding) -> usize {
 pub fn mean_forward<F: Float>(mean: &SequenceMean, x: &[F], y: &mut [F]) {
     let (t, d) = (mean.positions, mean.width);
     let inv = F::ONE / F::from_f64(t as f64);
-    x.chunks_exact(t * d).zip(y.chunks_exact_mut(d)).for_each(|(x, y)| {
+    for (x, y) in x.chunks_exact(t * d).zip(y.chunks_exact_mut(d)) {
         y.fill(F::ZERO);
         for row in x.chunks_exact(d) {
             y.iter_mut().zip(row).for_each(|(a, v)| *a += *v);
         }
         y.iter_mut().for_each(|v| *v *= inv);
-    });
+    }
 }
 
 /// `dx[t, :] = dy / T` for every position; `+=` when `accumulate`.
 pub fn mean_backward<F: Float>(mean: &SequenceMean, dy: &[F], dx: &mut [F], accumulate: bool) {
     let (t, d) = (mean.positions, mean.width);
     let inv = F::ONE / F::from_f64(t as f64);
-    dy.chunks_exact(d).zip(dx.chunks_exact_mut(t * d)).for_each(|(dy, dx)| {
+    for (dy, dx) in dy.chunks_exact(d).zip(dx.chunks_exact_mut(t * d)) {
         for row in dx.chunks_exact_mut(d) {
             for (r, g) in row.iter_mut().zip(dy) {
                 *r = if accumulate { *r + *g * inv } else { *g * inv };
             }
         }
-    });
+    }
 }
