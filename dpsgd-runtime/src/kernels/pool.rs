@@ -5,6 +5,15 @@
 //! over the row's outputs reads the input row `oy * stride + wy` from column `wx` at
 //! the stride. The passes are plain loops over contiguous (or strided) rows, which
 //! vectorize; no index is computed per output and window element.
+//!
+//! At stride 1 the rows are short (an MNIST plane's are 13 outputs), so a pass per
+//! row is mostly loop overhead. There the plane is read "full width": output
+//! `(oy, ox)` sits at `oy * in_w + ox`, the index of its window's corner, so one
+//! offset's pass over a band of rows is a single contiguous loop. The band also
+//! computes outputs for the `window - 1` columns past each row's end; they are
+//! dropped (forward) or carry a zero gradient (backward).
+
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -22,22 +31,69 @@ fn strided<'a, F: Float>(pool: &Pool2d, plane: &'a [F], iy: usize, wx: usize) ->
     plane[iy * pool.in_w + wx..].iter().step_by(pool.stride)
 }
 
+/// The most full-width values one band holds (a stack buffer per example).
+const BAND: usize = 1024;
+
+/// Whether the planes are read full width: at stride 1, with rows that fit a band.
+fn full_width(pool: &Pool2d) -> bool {
+    pool.stride == 1 && pool.in_w <= BAND
+}
+
+/// The output rows, in bands of at most [`BAND`] full-width values.
+fn bands(pool: &Pool2d) -> impl Iterator<Item = Range<usize>> + use<> {
+    // `(rows - 1) * in_w + out_w <= BAND`.
+    let (rows, out_h) = ((BAND - pool.out_w) / pool.in_w + 1, pool.out_h);
+    (0..out_h).step_by(rows).map(move |top| top..(top + rows).min(out_h))
+}
+
+/// Full-width values of a band of output rows: from its first corner to its last.
+fn band_len(pool: &Pool2d, rows: &Range<usize>) -> usize {
+    (rows.len() - 1) * pool.in_w + pool.out_w
+}
+
+/// The window offsets `(wy, wx)` in row-major order, as offsets into a plane.
+fn offsets(pool: &Pool2d) -> impl Iterator<Item = usize> + use<> {
+    let (window, in_w) = (pool.window, pool.in_w);
+    (0..window).flat_map(move |wy| (0..window).map(move |wx| wy * in_w + wx))
+}
+
+/// The max or the sum of the window at each full-width position from plane index
+/// `base` on, into `out`.
+fn window_reduce<F: Float>(pool: &Pool2d, plane: &[F], base: usize, out: &mut [F]) {
+    let n = out.len();
+    out.copy_from_slice(&plane[base..][..n]);
+    for offset in offsets(pool).skip(1) {
+        let src = &plane[base + offset..][..n];
+        match pool.kind {
+            PoolKind::Max => out.iter_mut().zip(src).for_each(|(o, v)| *o = larger(*o, *v)),
+            PoolKind::Avg => out.iter_mut().zip(src).for_each(|(o, v)| *o += *v),
+        }
+    }
+}
+
 /// Max or average of each window, for every example.
 pub fn pool_forward<F: Float>(pool: &Pool2d, x: &[F], y: &mut [F]) {
     let inv = F::ONE / F::from_f64((pool.window * pool.window) as f64);
     let (plane_in, plane_out) = (pool.in_h * pool.in_w, pool.out_h * pool.out_w);
     x.par_chunks(pool.in_len()).zip(y.par_chunks_mut(pool.out_len())).for_each(|(x, y)| {
+        let mut band = [F::ZERO; BAND];
         for (plane, out) in x.chunks_exact(plane_in).zip(y.chunks_exact_mut(plane_out)) {
-            for (oy, row) in out.chunks_exact_mut(pool.out_w).enumerate() {
-                let top = oy * pool.stride;
-                for (o, v) in row.iter_mut().zip(strided(pool, plane, top, 0)) {
-                    *o = *v;
+            if full_width(pool) {
+                for rows in bands(pool) {
+                    let reduced = &mut band[..band_len(pool, &rows)];
+                    window_reduce(pool, plane, rows.start * pool.in_w, reduced);
+                    let out_rows = out[rows.start * pool.out_w..rows.end * pool.out_w].chunks_exact_mut(pool.out_w);
+                    for (row, full) in out_rows.zip(reduced.chunks(pool.in_w)) {
+                        row.copy_from_slice(&full[..pool.out_w]);
+                    }
                 }
-                for wy in 0..pool.window {
-                    for wx in 0..pool.window {
-                        if (wy, wx) == (0, 0) {
-                            continue;
-                        }
+            } else {
+                for (oy, row) in out.chunks_exact_mut(pool.out_w).enumerate() {
+                    let top = oy * pool.stride;
+                    for (o, v) in row.iter_mut().zip(strided(pool, plane, top, 0)) {
+                        *o = *v;
+                    }
+                    for (wy, wx) in (0..pool.window).flat_map(|wy| (0..pool.window).map(move |wx| (wy, wx))).skip(1) {
                         let src = strided(pool, plane, top + wy, wx);
                         match pool.kind {
                             PoolKind::Max => row.iter_mut().zip(src).for_each(|(o, v)| *o = larger(*o, *v)),
@@ -45,9 +101,9 @@ pub fn pool_forward<F: Float>(pool: &Pool2d, x: &[F], y: &mut [F]) {
                         }
                     }
                 }
-                if pool.kind == PoolKind::Avg {
-                    row.iter_mut().for_each(|o| *o *= inv);
-                }
+            }
+            if pool.kind == PoolKind::Avg {
+                out.iter_mut().for_each(|o| *o *= inv);
             }
         }
     });
@@ -57,45 +113,100 @@ pub fn pool_forward<F: Float>(pool: &Pool2d, x: &[F], y: &mut [F]) {
 /// order) for max pooling, spread evenly for average pooling; `dx +=` when
 /// `accumulate`.
 pub fn pool_backward<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F], accumulate: bool) {
-    let inv = F::ONE / F::from_f64((pool.window * pool.window) as f64);
     let (plane_in, plane_out) = (pool.in_h * pool.in_w, pool.out_h * pool.out_w);
-    let (w, s, in_w) = (pool.window, pool.stride, pool.in_w);
     x.par_chunks(pool.in_len()).zip(dy.par_chunks(pool.out_len())).zip(dx.par_chunks_mut(pool.in_len())).for_each(
         |((x, dy), dx)| {
             if !accumulate {
                 dx.fill(F::ZERO);
             }
+            let mut bands = [[F::ZERO; BAND]; 2];
             let planes = x.chunks_exact(plane_in).zip(dy.chunks_exact(plane_out)).zip(dx.chunks_exact_mut(plane_in));
             for ((plane, grads), dplane) in planes {
-                for (oy, grads) in grads.chunks_exact(pool.out_w).enumerate() {
-                    let window_rows = &plane[oy * s * in_w..][..(w - 1) * in_w + in_w];
-                    for (ox, g) in grads.iter().enumerate() {
-                        let first = oy * s * in_w + ox * s;
-                        match pool.kind {
-                            PoolKind::Max => {
-                                let mut best = (window_rows[ox * s], first);
-                                for wy in 0..w {
-                                    let row = &window_rows[wy * in_w + ox * s..][..w];
-                                    for (wx, v) in row.iter().enumerate() {
-                                        if *v > best.0 {
-                                            best = (*v, first + wy * in_w + wx);
-                                        }
-                                    }
-                                }
-                                dplane[best.1] += *g;
-                            }
-                            PoolKind::Avg => {
-                                for wy in 0..w {
-                                    let row = &mut dplane[first + wy * in_w..][..w];
-                                    row.iter_mut().for_each(|d| *d += *g * inv);
-                                }
-                            }
-                        }
-                    }
+                if full_width(pool) {
+                    plane_backward_full_width(pool, plane, grads, dplane, &mut bands);
+                } else {
+                    plane_backward_by_rows(pool, plane, grads, dplane);
                 }
             }
         },
     );
+}
+
+/// One plane's [`pool_backward`], band by band: each window offset is one pass that
+/// adds the gradient of every output of the band to its input at that offset; for
+/// max pooling only where the input is the window's max, and only at the first such
+/// offset (the gradient is spent once taken).
+fn plane_backward_full_width<F: Float>(
+    pool: &Pool2d,
+    plane: &[F],
+    grads: &[F],
+    dplane: &mut [F],
+    [best, pending]: &mut [[F; BAND]; 2],
+) {
+    let inv = F::ONE / F::from_f64((pool.window * pool.window) as f64);
+    for rows in bands(pool) {
+        let (base, n) = (rows.start * pool.in_w, band_len(pool, &rows));
+        // The gradients laid out full width; zero past each row's end.
+        let pending = &mut pending[..n];
+        pending.fill(F::ZERO);
+        let grad_rows = grads[rows.start * pool.out_w..rows.end * pool.out_w].chunks_exact(pool.out_w);
+        for (full, row) in pending.chunks_mut(pool.in_w).zip(grad_rows) {
+            full[..pool.out_w].copy_from_slice(row);
+        }
+        match pool.kind {
+            PoolKind::Max => {
+                let best = &mut best[..n];
+                window_reduce(pool, plane, base, best);
+                for offset in offsets(pool) {
+                    let (src, dst) = (&plane[base + offset..][..n], &mut dplane[base + offset..][..n]);
+                    for (((d, v), m), g) in dst.iter_mut().zip(src).zip(best.iter()).zip(pending.iter_mut()) {
+                        let hit = *v == *m;
+                        *d += if hit { *g } else { F::ZERO };
+                        *g = if hit { F::ZERO } else { *g };
+                    }
+                }
+            }
+            PoolKind::Avg => {
+                pending.iter_mut().for_each(|g| *g *= inv);
+                for offset in offsets(pool) {
+                    let dst = &mut dplane[base + offset..][..n];
+                    dst.iter_mut().zip(pending.iter()).for_each(|(d, g)| *d += *g);
+                }
+            }
+        }
+    }
+}
+
+/// One plane's [`pool_backward`], output by output (any stride).
+fn plane_backward_by_rows<F: Float>(pool: &Pool2d, plane: &[F], grads: &[F], dplane: &mut [F]) {
+    let inv = F::ONE / F::from_f64((pool.window * pool.window) as f64);
+    let (w, s, in_w) = (pool.window, pool.stride, pool.in_w);
+    for (oy, grads) in grads.chunks_exact(pool.out_w).enumerate() {
+        let window_rows = &plane[oy * s * in_w..][..(w - 1) * in_w + in_w];
+        for (ox, g) in grads.iter().enumerate() {
+            let first = oy * s * in_w + ox * s;
+            match pool.kind {
+                PoolKind::Max => {
+                    let mut best = (window_rows[ox * s], first);
+                    for wy in 0..w {
+                        let row = &window_rows[wy * in_w + ox * s..][..w];
+                        for (wx, v) in row.iter().enumerate() {
+                            if *v > best.0 {
+                                best = (*v, first + wy * in_w + wx);
+                            }
+                        }
+                    }
+                    dplane[best.1] += *g;
+                }
+                PoolKind::Avg => {
+                    for wy in 0..w {
+                        let row = &mut dplane[first + wy * in_w..][..w];
+                        row.iter_mut().for_each(|d| *d += *g * inv);
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -160,7 +271,11 @@ mod tests {
     #[test]
     fn pooling_equals_the_direct_loops_on_odd_shapes_with_ties() {
         for kind in [PoolKind::Max, PoolKind::Avg] {
-            for (in_h, in_w, window, stride) in [(7, 5, 2, 1), (7, 5, 3, 2), (6, 9, 3, 3), (4, 4, 4, 1), (5, 3, 1, 2)] {
+            let shapes =
+                [(7, 5, 2, 1), (7, 5, 3, 2), (6, 9, 3, 3), (4, 4, 4, 1), (5, 3, 1, 2), (6, 9, 3, 1), (5, 4, 1, 1)];
+            // Planes of several bands at stride 1 (1024 full-width values each).
+            let shapes = shapes.into_iter().chain([(40, 37, 2, 1), (3, 1030, 2, 1), (2, 1030, 2, 2)]);
+            for (in_h, in_w, window, stride) in shapes {
                 let (out_h, out_w) = ((in_h - window) / stride + 1, (in_w - window) / stride + 1);
                 let pool = Pool2d { kind, channels: 3, in_h, in_w, window, stride, out_h, out_w };
                 let batch = 2;
