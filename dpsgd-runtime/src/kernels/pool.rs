@@ -17,6 +17,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use super::simd::multiversion;
 use crate::Float;
 use crate::spec::{Pool2d, PoolKind};
 
@@ -34,15 +35,23 @@ fn strided<'a, F: Float>(pool: &Pool2d, plane: &'a [F], iy: usize, wx: usize) ->
 /// The most full-width values one band holds (a stack buffer per example).
 const BAND: usize = 1024;
 
-/// Whether the planes are read full width: at stride 1, with rows that fit a band.
-fn full_width(pool: &Pool2d) -> bool {
-    pool.stride == 1 && pool.in_w <= BAND
+/// How far a window's last element lies from its corner in a plane, full width.
+fn window_reach(pool: &Pool2d) -> usize {
+    (pool.window - 1) * (pool.in_w + 1)
 }
 
-/// The output rows, in bands of at most [`BAND`] full-width values.
+/// Whether the planes are read full width: at stride 1, with a row and the reach of
+/// a window on either side of it within a band.
+fn full_width(pool: &Pool2d) -> bool {
+    pool.stride == 1 && pool.out_w + 2 * window_reach(pool) <= BAND
+}
+
+/// The output rows, in bands of at most [`BAND`] full-width values with the reach
+/// of a window on either side.
 fn bands(pool: &Pool2d) -> impl Iterator<Item = Range<usize>> + use<> {
-    // `(rows - 1) * in_w + out_w <= BAND`.
-    let (rows, out_h) = ((BAND - pool.out_w) / pool.in_w + 1, pool.out_h);
+    // `(rows - 1) * in_w + out_w + 2 * reach <= BAND`.
+    let rows = (BAND - pool.out_w - 2 * window_reach(pool)) / pool.in_w + 1;
+    let out_h = pool.out_h;
     (0..out_h).step_by(rows).map(move |top| top..(top + rows).min(out_h))
 }
 
@@ -57,6 +66,7 @@ fn offsets(pool: &Pool2d) -> impl Iterator<Item = usize> + use<> {
     (0..window).flat_map(move |wy| (0..window).map(move |wx| wy * in_w + wx))
 }
 
+multiversion! {
 /// The max or the sum of the window at each full-width position from plane index
 /// `base` on, into `out`.
 fn window_reduce<F: Float>(pool: &Pool2d, plane: &[F], base: usize, out: &mut [F]) {
@@ -69,6 +79,7 @@ fn window_reduce<F: Float>(pool: &Pool2d, plane: &[F], base: usize, out: &mut [F
             PoolKind::Avg => out.iter_mut().zip(src).for_each(|(o, v)| *o += *v),
         }
     }
+}
 }
 
 /// Max or average of each window, for every example.
@@ -119,11 +130,11 @@ pub fn pool_backward<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F], a
             if !accumulate {
                 dx.fill(F::ZERO);
             }
-            let mut bands = [[F::ZERO; BAND]; 2];
+            let mut work = [F::ZERO; 4 * BAND];
             let planes = x.chunks_exact(plane_in).zip(dy.chunks_exact(plane_out)).zip(dx.chunks_exact_mut(plane_in));
             for ((plane, grads), dplane) in planes {
                 if full_width(pool) {
-                    plane_backward_full_width(pool, plane, grads, dplane, &mut bands);
+                    plane_backward_full_width(pool, plane, grads, dplane, &mut work);
                 } else {
                     plane_backward_by_rows(pool, plane, grads, dplane);
                 }
@@ -132,49 +143,63 @@ pub fn pool_backward<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F], a
     );
 }
 
-/// One plane's [`pool_backward`], band by band: each window offset is one pass that
-/// adds the gradient of every output of the band to its input at that offset; for
-/// max pooling only where the input is the window's max, and only at the first such
-/// offset (the gradient is spent once taken).
-fn plane_backward_full_width<F: Float>(
-    pool: &Pool2d,
-    plane: &[F],
-    grads: &[F],
-    dplane: &mut [F],
-    [best, pending]: &mut [[F; BAND]; 2],
-) {
+multiversion! {
+/// One plane's [`pool_backward`], band by band, input by input: the gradient of an
+/// input is the sum, over the window offsets, of the gradient of the output at that
+/// offset before it, where (for max pooling) that offset is the output's first
+/// largest input. Every pass reads shifted but adds in place; adding each output's
+/// gradient forward into the inputs instead would load values just stored at a
+/// neighbouring address, which stalls. `work` holds `4 * BAND` values.
+fn plane_backward_full_width<F: Float>(pool: &Pool2d, plane: &[F], grads: &[F], dplane: &mut [F], work: &mut [F]) {
     let inv = F::ONE / F::from_f64((pool.window * pool.window) as f64);
+    let reach = window_reach(pool);
+    let (best, work) = work.split_at_mut(BAND);
+    let (winners, work) = work.split_at_mut(BAND);
+    let (spread, acc) = work.split_at_mut(BAND);
     for rows in bands(pool) {
         let (base, n) = (rows.start * pool.in_w, band_len(pool, &rows));
-        // The gradients laid out full width; zero past each row's end.
-        let pending = &mut pending[..n];
-        pending.fill(F::ZERO);
+        // The outputs' gradients full width, zero past each row's end and for `reach`
+        // on either side, so that every shifted read below stays inside.
+        let spread = &mut spread[..n + 2 * reach];
+        spread.fill(F::ZERO);
         let grad_rows = grads[rows.start * pool.out_w..rows.end * pool.out_w].chunks_exact(pool.out_w);
-        for (full, row) in pending.chunks_mut(pool.in_w).zip(grad_rows) {
+        for (full, row) in spread[reach..reach + n].chunks_mut(pool.in_w).zip(grad_rows) {
             full[..pool.out_w].copy_from_slice(row);
         }
-        match pool.kind {
-            PoolKind::Max => {
-                let best = &mut best[..n];
-                window_reduce(pool, plane, base, best);
-                for offset in offsets(pool) {
-                    let (src, dst) = (&plane[base + offset..][..n], &mut dplane[base + offset..][..n]);
-                    for (((d, v), m), g) in dst.iter_mut().zip(src).zip(best.iter()).zip(pending.iter_mut()) {
-                        let hit = *v == *m;
-                        *d += if hit { *g } else { F::ZERO };
-                        *g = if hit { F::ZERO } else { *g };
-                    }
-                }
-            }
-            PoolKind::Avg => {
-                pending.iter_mut().for_each(|g| *g *= inv);
-                for offset in offsets(pool) {
-                    let dst = &mut dplane[base + offset..][..n];
-                    dst.iter_mut().zip(pending.iter()).for_each(|(d, g)| *d += *g);
+        if pool.kind == PoolKind::Avg {
+            spread.iter_mut().for_each(|g| *g *= inv);
+        }
+        // Each output's winning offset, by its number in row-major order (max pooling).
+        let winners = &mut winners[..n + 2 * reach];
+        if pool.kind == PoolKind::Max {
+            let best = &mut best[..n];
+            window_reduce(pool, plane, base, best);
+            winners.fill(F::from_f64(-1.0));
+            // Last offset first, so that the first one that holds the max wins.
+            for k in (0..pool.window * pool.window).rev() {
+                let offset = k / pool.window * pool.in_w + k % pool.window;
+                let (id, src) = (F::from_f64(k as f64), &plane[base + offset..][..n]);
+                for ((w, v), m) in winners[reach..reach + n].iter_mut().zip(src).zip(best.iter()) {
+                    *w = if *v == *m { id } else { *w };
                 }
             }
         }
+        // Inputs `base .. base + n + reach` receive gradient from this band.
+        let acc = &mut acc[..n + reach];
+        acc.fill(F::ZERO);
+        for (k, offset) in offsets(pool).enumerate() {
+            let (from, id) = (reach - offset, F::from_f64(k as f64));
+            let (g, w) = (&spread[from..][..n + reach], &winners[from..][..n + reach]);
+            match pool.kind {
+                PoolKind::Max => acc.iter_mut().zip(g).zip(w).for_each(|((a, g), w)| {
+                    *a += if *w == id { *g } else { F::ZERO };
+                }),
+                PoolKind::Avg => acc.iter_mut().zip(g).for_each(|(a, g)| *a += *g),
+            }
+        }
+        dplane[base..][..n + reach].iter_mut().zip(acc.iter()).for_each(|(d, a)| *d += *a);
     }
+}
 }
 
 /// One plane's [`pool_backward`], output by output (any stride).
