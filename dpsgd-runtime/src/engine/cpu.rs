@@ -43,6 +43,8 @@ pub struct CpuEngine<F> {
     /// Each convolution's patches of the current batch, made by its forward pass and
     /// reused by its norms and parameter gradients.
     conv_cols: Vec<Stored<F>>,
+    /// Per-example gradients a convolution's norms materialized, for the clipped sum.
+    conv_grads: Vec<Stored<F>>,
     /// Changes whenever the batch or the parameters do, and so every layer's input:
     /// what is stored for an older version is stale.
     version: u64,
@@ -98,6 +100,7 @@ impl<F: Float> CpuEngine<F> {
             forced_strategy: None,
             lstm_grads: Vec::new(),
             conv_cols: Vec::new(),
+            conv_grads: Vec::new(),
             version: 0,
         };
         engine.set_batch(capacity);
@@ -129,7 +132,13 @@ impl<F: Float> CpuEngine<F> {
         .iter()
         .map(|v| v.capacity())
         .sum::<usize>()
-            + self.lstm_grads.iter().chain(&self.conv_cols).map(|s| s.values.capacity()).sum::<usize>();
+            + self
+                .lstm_grads
+                .iter()
+                .chain(&self.conv_cols)
+                .chain(&self.conv_grads)
+                .map(|s| s.values.capacity())
+                .sum::<usize>();
         floats * std::mem::size_of::<F>() + self.labels.capacity() * 4
     }
 
@@ -146,7 +155,12 @@ impl<F: Float> CpuEngine<F> {
         let mut stored = take_stored(&mut self.conv_cols, layer.offset);
         if stored.version != self.version {
             grow(&mut stored.values, self.capacity() * conv::cols_len(layer));
-            conv::im2col_batch(layer, self.view(x), &mut stored.values[..self.batch * conv::cols_len(layer)]);
+            // The padded images are made in the scratch, which no caller holds yet.
+            let mut padded = std::mem::take(&mut self.conv_scratch);
+            grow(&mut padded, self.capacity() * conv::padded_len(layer));
+            let (cols, padded_images) = (self.batch * conv::cols_len(layer), self.batch * conv::padded_len(layer));
+            conv::im2col_batch(layer, self.view(x), &mut stored.values[..cols], &mut padded[..padded_images]);
+            self.conv_scratch = padded;
             stored.version = self.version;
         }
         stored
@@ -372,13 +386,28 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         let strategy = self.forced_strategy.unwrap_or(strategy);
         let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, strategy == NormStrategy::Ghost);
+        let mut stored = take_stored(&mut self.conv_grads, layer.offset);
+        if strategy == NormStrategy::Materialized {
+            grow(&mut stored.values, self.capacity() * conv::example_grad_len(&layer));
+            stored.version = self.version;
+        }
         let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
-        conv::add_sq_norms(&layer, &cols.values, dy, out, strategy, &mut scratch);
+        conv::add_sq_norms(&layer, &cols.values, dy, out, strategy, &mut scratch, Some(&mut stored.values));
         self.conv_scratch = scratch;
         self.conv_cols.push(cols);
+        self.conv_grads.push(stored);
     }
 
     fn conv2d_param_grad(&mut self, layer: Conv2d, x: Buf, dy: Buf, weights: Option<Buf>) {
+        let stored = take_stored(&mut self.conv_grads, layer.offset);
+        if let Some(weights) = weights.filter(|_| stored.version == self.version) {
+            // The norms of this batch materialized the gradients: only the sum is left.
+            let Views { reads: [c], grads, .. } = self.views([weights], []);
+            conv::param_grad_from_stored(&layer, &stored.values, c, &mut grads[layer.offset..]);
+            self.conv_grads.push(stored);
+            return;
+        }
+        self.conv_grads.push(stored);
         let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, false);
         // Unweighted calls read the delta twice in place of weights: harmless.

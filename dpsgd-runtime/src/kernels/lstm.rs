@@ -396,15 +396,7 @@ pub fn param_grad_from_stored<F: Float>(layer: &Lstm, state: &[F], store: &[F], 
     let (t, g) = (layer.positions, layer.gates());
     let len = weight_grad_len(layer);
     let (gw, gb) = grad[layer.offset..][..layer.num_params()].split_at_mut(len);
-    // Coordinates in parallel, examples in order within each.
-    const COLUMNS: usize = 4096;
-    gw.par_chunks_mut(COLUMNS).enumerate().for_each(|(c, out)| {
-        out.fill(F::ZERO);
-        for (e, &w) in weights.iter().enumerate() {
-            let grad = &store[e * len + c * COLUMNS..][..out.len()];
-            out.iter_mut().zip(grad).for_each(|(o, v)| *o += w * *v);
-        }
-    });
+    vector::weighted_row_sum(&store[..weights.len() * len], weights, gw);
     let (b_ih, b_hh) = gb.split_at_mut(g);
     b_ih.fill(F::ZERO);
     for (e, &w) in weights.iter().enumerate() {

@@ -1,5 +1,7 @@
 //! Small vector primitives shared by the kernels, written so the compiler vectorizes them.
 
+use rayon::prelude::*;
+
 use super::simd::multiversion;
 use crate::Float;
 
@@ -94,6 +96,20 @@ multiversion! {
 #[inline(always)]
 fn reduce<F: Float>(acc: [F; LANES]) -> F {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// `out = sum_e weights[e] rows[e]` over the rows of `rows` (`[weights.len(),
+/// out.len()]`): a clipped sum of stored per-example gradients. Columns in parallel,
+/// examples in order within each, so the result does not depend on the thread count.
+pub fn weighted_row_sum<F: Float>(rows: &[F], weights: &[F], out: &mut [F]) {
+    const COLUMNS: usize = 4096;
+    let len = out.len();
+    out.par_chunks_mut(COLUMNS).enumerate().for_each(|(c, out)| {
+        out.fill(F::ZERO);
+        for (e, &w) in weights.iter().enumerate() {
+            axpy(w, &rows[e * len + c * COLUMNS..][..out.len()], out);
+        }
+    });
 }
 
 #[cfg(test)]
