@@ -6,12 +6,14 @@
 //! the stride. The passes are plain loops over contiguous (or strided) rows, which
 //! vectorize; no index is computed per output and window element.
 //!
-//! At stride 1 the rows are short (an MNIST plane's are 13 outputs), so a pass per
-//! row is mostly loop overhead. There the plane is read "full width": output
-//! `(oy, ox)` sits at `oy * in_w + ox`, the index of its window's corner, so one
-//! offset's pass over a band of rows is a single contiguous loop. The band also
-//! computes outputs for the `window - 1` columns past each row's end; they are
-//! dropped (forward) or carry a zero gradient (backward).
+//! At stride 1 the rows are short (an MNIST plane's are 13 outputs, and 4 after the
+//! second convolution), so a pass per row is mostly loop overhead. There an example
+//! is read "full width", as one tall image of `channels * in_h` rows: the window with
+//! its corner at input index `i` sits at `i + offset` for each window offset, so one
+//! offset's pass over a band of rows is a single contiguous loop. The bands also
+//! hold windows that are not outputs: those whose corner is in one of the last
+//! `window - 1` columns of a row, or rows of a plane, hanging over into the next.
+//! They are dropped (forward) or given a zero gradient (backward).
 
 use std::ops::Range;
 
@@ -32,32 +34,40 @@ fn strided<'a, F: Float>(pool: &Pool2d, plane: &'a [F], iy: usize, wx: usize) ->
     plane[iy * pool.in_w + wx..].iter().step_by(pool.stride)
 }
 
-/// The most full-width values one band holds (a stack buffer per example).
+/// The most full-width values one band holds (stack buffers, per example).
 const BAND: usize = 1024;
 
-/// How far a window's last element lies from its corner in a plane, full width.
+/// How far a window's last element lies from its corner, full width.
 fn window_reach(pool: &Pool2d) -> usize {
     (pool.window - 1) * (pool.in_w + 1)
 }
 
-/// Whether the planes are read full width: at stride 1, with a row and the reach of
-/// a window on either side of it within a band.
+/// Whether examples are read full width: at stride 1, with a row and the reach of a
+/// window on either side of it within a band.
 fn full_width(pool: &Pool2d) -> bool {
     pool.stride == 1 && pool.out_w + 2 * window_reach(pool) <= BAND
 }
 
-/// The output rows, in bands of at most [`BAND`] full-width values with the reach
-/// of a window on either side.
+/// The rows of the tall image that hold window corners (`channels * in_h - window +
+/// 1`), in bands of at most [`BAND`] full-width values with the reach of a window on
+/// either side.
 fn bands(pool: &Pool2d) -> impl Iterator<Item = Range<usize>> + use<> {
     // `(rows - 1) * in_w + out_w + 2 * reach <= BAND`.
     let rows = (BAND - pool.out_w - 2 * window_reach(pool)) / pool.in_w + 1;
-    let out_h = pool.out_h;
-    (0..out_h).step_by(rows).map(move |top| top..(top + rows).min(out_h))
+    let corner_rows = pool.channels * pool.in_h + 1 - pool.window;
+    (0..corner_rows).step_by(rows).map(move |top| top..(top + rows).min(corner_rows))
 }
 
-/// Full-width values of a band of output rows: from its first corner to its last.
+/// Full-width values of a band of rows: from its first corner to its last.
 fn band_len(pool: &Pool2d, rows: &Range<usize>) -> usize {
     (rows.len() - 1) * pool.in_w + pool.out_w
+}
+
+/// The band's rows that are output rows: `(row in the band, output row index in the
+/// example)`.
+fn output_rows(pool: &Pool2d, rows: &Range<usize>) -> impl Iterator<Item = (usize, usize)> + use<> {
+    let (top, in_h, out_h) = (rows.start, pool.in_h, pool.out_h);
+    rows.clone().filter(move |r| r % in_h < out_h).map(move |r| (r - top, r / in_h * out_h + r % in_h))
 }
 
 /// The window offsets `(wy, wx)` in row-major order, as offsets into a plane.
@@ -67,13 +77,13 @@ fn offsets(pool: &Pool2d) -> impl Iterator<Item = usize> + use<> {
 }
 
 multiversion! {
-/// The max or the sum of the window at each full-width position from plane index
-/// `base` on, into `out`.
-fn window_reduce<F: Float>(pool: &Pool2d, plane: &[F], base: usize, out: &mut [F]) {
+/// The max or the sum of the window at each full-width position from index `base`
+/// of the example on, into `out`.
+fn window_reduce<F: Float>(pool: &Pool2d, x: &[F], base: usize, out: &mut [F]) {
     let n = out.len();
-    out.copy_from_slice(&plane[base..][..n]);
+    out.copy_from_slice(&x[base..][..n]);
     for offset in offsets(pool).skip(1) {
-        let src = &plane[base + offset..][..n];
+        let src = &x[base + offset..][..n];
         match pool.kind {
             PoolKind::Max => out.iter_mut().zip(src).for_each(|(o, v)| *o = larger(*o, *v)),
             PoolKind::Avg => out.iter_mut().zip(src).for_each(|(o, v)| *o += *v),
@@ -85,20 +95,19 @@ fn window_reduce<F: Float>(pool: &Pool2d, plane: &[F], base: usize, out: &mut [F
 /// Max or average of each window, for every example.
 pub fn pool_forward<F: Float>(pool: &Pool2d, x: &[F], y: &mut [F]) {
     let inv = F::ONE / F::from_f64((pool.window * pool.window) as f64);
-    let (plane_in, plane_out) = (pool.in_h * pool.in_w, pool.out_h * pool.out_w);
     x.par_chunks(pool.in_len()).zip(y.par_chunks_mut(pool.out_len())).for_each(|(x, y)| {
-        let mut band = [F::ZERO; BAND];
-        for (plane, out) in x.chunks_exact(plane_in).zip(y.chunks_exact_mut(plane_out)) {
-            if full_width(pool) {
-                for rows in bands(pool) {
-                    let reduced = &mut band[..band_len(pool, &rows)];
-                    window_reduce(pool, plane, rows.start * pool.in_w, reduced);
-                    let out_rows = out[rows.start * pool.out_w..rows.end * pool.out_w].chunks_exact_mut(pool.out_w);
-                    for (row, full) in out_rows.zip(reduced.chunks(pool.in_w)) {
-                        row.copy_from_slice(&full[..pool.out_w]);
-                    }
+        if full_width(pool) {
+            let mut band = [F::ZERO; BAND];
+            for rows in bands(pool) {
+                let reduced = &mut band[..band_len(pool, &rows)];
+                window_reduce(pool, x, rows.start * pool.in_w, reduced);
+                for (r, o) in output_rows(pool, &rows) {
+                    y[o * pool.out_w..][..pool.out_w].copy_from_slice(&reduced[r * pool.in_w..][..pool.out_w]);
                 }
-            } else {
+            }
+        } else {
+            let (plane_in, plane_out) = (pool.in_h * pool.in_w, pool.out_h * pool.out_w);
+            for (plane, out) in x.chunks_exact(plane_in).zip(y.chunks_exact_mut(plane_out)) {
                 for (oy, row) in out.chunks_exact_mut(pool.out_w).enumerate() {
                     let top = oy * pool.stride;
                     for (o, v) in row.iter_mut().zip(strided(pool, plane, top, 0)) {
@@ -113,9 +122,9 @@ pub fn pool_forward<F: Float>(pool: &Pool2d, x: &[F], y: &mut [F]) {
                     }
                 }
             }
-            if pool.kind == PoolKind::Avg {
-                out.iter_mut().for_each(|o| *o *= inv);
-            }
+        }
+        if pool.kind == PoolKind::Avg {
+            y.iter_mut().for_each(|o| *o *= inv);
         }
     });
 }
@@ -130,27 +139,27 @@ pub fn pool_backward<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F], a
             if !accumulate {
                 dx.fill(F::ZERO);
             }
-            let mut work = [F::ZERO; 4 * BAND];
+            if full_width(pool) {
+                let mut work = [F::ZERO; 4 * BAND];
+                backward_full_width(pool, x, dy, dx, &mut work);
+                return;
+            }
             let planes = x.chunks_exact(plane_in).zip(dy.chunks_exact(plane_out)).zip(dx.chunks_exact_mut(plane_in));
             for ((plane, grads), dplane) in planes {
-                if full_width(pool) {
-                    plane_backward_full_width(pool, plane, grads, dplane, &mut work);
-                } else {
-                    plane_backward_by_rows(pool, plane, grads, dplane);
-                }
+                plane_backward_by_rows(pool, plane, grads, dplane);
             }
         },
     );
 }
 
 multiversion! {
-/// One plane's [`pool_backward`], band by band, input by input: the gradient of an
-/// input is the sum, over the window offsets, of the gradient of the output at that
-/// offset before it, where (for max pooling) that offset is the output's first
-/// largest input. Every pass reads shifted but adds in place; adding each output's
+/// One example's [`pool_backward`], band by band, input by input: the gradient of
+/// an input is the sum, over the window offsets, of the gradient of the window at
+/// that offset before it, where (for max pooling) that offset is the window's first
+/// largest input. Every pass reads shifted but adds in place; adding each window's
 /// gradient forward into the inputs instead would load values just stored at a
 /// neighbouring address, which stalls. `work` holds `4 * BAND` values.
-fn plane_backward_full_width<F: Float>(pool: &Pool2d, plane: &[F], grads: &[F], dplane: &mut [F], work: &mut [F]) {
+fn backward_full_width<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F], work: &mut [F]) {
     let inv = F::ONE / F::from_f64((pool.window * pool.window) as f64);
     let reach = window_reach(pool);
     let (best, work) = work.split_at_mut(BAND);
@@ -158,27 +167,26 @@ fn plane_backward_full_width<F: Float>(pool: &Pool2d, plane: &[F], grads: &[F], 
     let (spread, acc) = work.split_at_mut(BAND);
     for rows in bands(pool) {
         let (base, n) = (rows.start * pool.in_w, band_len(pool, &rows));
-        // The outputs' gradients full width, zero past each row's end and for `reach`
-        // on either side, so that every shifted read below stays inside.
+        // The windows' gradients full width: zero for windows that are not outputs
+        // and for `reach` on either side, so that every shifted read below is inside.
         let spread = &mut spread[..n + 2 * reach];
         spread.fill(F::ZERO);
-        let grad_rows = grads[rows.start * pool.out_w..rows.end * pool.out_w].chunks_exact(pool.out_w);
-        for (full, row) in spread[reach..reach + n].chunks_mut(pool.in_w).zip(grad_rows) {
-            full[..pool.out_w].copy_from_slice(row);
+        for (r, o) in output_rows(pool, &rows) {
+            spread[reach + r * pool.in_w..][..pool.out_w].copy_from_slice(&dy[o * pool.out_w..][..pool.out_w]);
         }
         if pool.kind == PoolKind::Avg {
             spread.iter_mut().for_each(|g| *g *= inv);
         }
-        // Each output's winning offset, by its number in row-major order (max pooling).
+        // Each window's winning offset, by its number in row-major order (max pooling).
         let winners = &mut winners[..n + 2 * reach];
         if pool.kind == PoolKind::Max {
             let best = &mut best[..n];
-            window_reduce(pool, plane, base, best);
+            window_reduce(pool, x, base, best);
             winners.fill(F::from_f64(-1.0));
             // Last offset first, so that the first one that holds the max wins.
             for k in (0..pool.window * pool.window).rev() {
                 let offset = k / pool.window * pool.in_w + k % pool.window;
-                let (id, src) = (F::from_f64(k as f64), &plane[base + offset..][..n]);
+                let (id, src) = (F::from_f64(k as f64), &x[base + offset..][..n]);
                 for ((w, v), m) in winners[reach..reach + n].iter_mut().zip(src).zip(best.iter()) {
                     *w = if *v == *m { id } else { *w };
                 }
@@ -197,7 +205,7 @@ fn plane_backward_full_width<F: Float>(pool: &Pool2d, plane: &[F], grads: &[F], 
                 PoolKind::Avg => acc.iter_mut().zip(g).for_each(|(a, g)| *a += *g),
             }
         }
-        dplane[base..][..n + reach].iter_mut().zip(acc.iter()).for_each(|(d, a)| *d += *a);
+        dx[base..][..n + reach].iter_mut().zip(acc.iter()).for_each(|(d, a)| *d += *a);
     }
 }
 }
