@@ -4,8 +4,6 @@ use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
-use rand::Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 /// A floating-point scalar the generated code and the kernels are generic over.
 pub trait Float:
@@ -46,8 +44,6 @@ pub trait Float:
     fn abs(self) -> Self;
     fn is_finite(self) -> bool;
     fn max(self, other: Self) -> Self;
-    /// One draw from the standard normal distribution (`rand_distr`'s ziggurat).
-    fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self;
     /// `1 / (1 + e^-x)` written so that loops of it vectorize (no library call in f32).
     fn vector_sigmoid(self) -> Self;
     /// `tanh(x)`, as [`vector_sigmoid`](Self::vector_sigmoid).
@@ -116,10 +112,6 @@ macro_rules! impl_float_common {
         #[inline(always)]
         fn max(self, other: Self) -> Self {
             <$t>::max(self, other)
-        }
-        #[inline(always)]
-        fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
-            <StandardNormal as Distribution<$t>>::sample(&StandardNormal, rng)
         }
     };
 }

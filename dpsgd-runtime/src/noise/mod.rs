@@ -1,6 +1,7 @@
 //! Gaussian noise for the private step.
 
 mod prefetch;
+mod ziggurat;
 
 pub use prefetch::PrefetchedNoise;
 
@@ -17,7 +18,7 @@ pub trait NoiseSource<F: Float> {
     fn add_noise(&mut self, dst: &mut [F], std: F);
 }
 
-/// Standard normal draws (`rand_distr`'s ziggurat) from a seeded ChaCha12 stream: the
+/// Standard normal draws (the ziggurat method, [`ziggurat`]) from a seeded ChaCha12 stream: the
 /// same seed gives the same noise, bit for bit. Call `t` (step `t`'s noise) draws from
 /// its own part of the stream, so a resumed run continues it exactly. Within a call,
 /// each block of [`BLOCK`] coordinates draws from its own stretch of that part, so the
@@ -55,9 +56,7 @@ impl GaussianNoise {
         let draw_block = |k: usize, block: &mut [F]| {
             let mut rng = self.rng.clone();
             rng.set_word_pos(start + k as u128 * BLOCK_WORDS);
-            for v in block {
-                apply(v, F::standard_normal(&mut rng));
-            }
+            ziggurat::fill(&mut rng, block, |v, z| apply(v, F::from_f64(z)));
         };
         // Handing one block to the thread pool costs more than drawing it here.
         if parallel && out.len() > BLOCK {
