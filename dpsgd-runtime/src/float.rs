@@ -4,7 +4,6 @@ use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
-
 /// A floating-point scalar the generated code and the kernels are generic over.
 pub trait Float:
     Copy

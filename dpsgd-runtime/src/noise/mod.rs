@@ -1,11 +1,14 @@
 //! Gaussian noise for the private step.
 
+mod chacha;
 mod prefetch;
 mod ziggurat;
 
 pub use prefetch::PrefetchedNoise;
 
 use rand_chacha::ChaCha12Rng;
+
+use chacha::ChaCha12;
 use rayon::prelude::*;
 
 use crate::Float;
@@ -54,9 +57,8 @@ impl GaussianNoise {
         let start = self.calls as u128 * STEP_WORDS;
         self.calls += 1;
         let draw_block = |k: usize, block: &mut [F]| {
-            let mut rng = self.rng.clone();
-            rng.set_word_pos(start + k as u128 * BLOCK_WORDS);
-            ziggurat::fill(&mut rng, block, |v, z| apply(v, F::from_f64(z)));
+            let mut words = ChaCha12::at(&self.rng, start + k as u128 * BLOCK_WORDS);
+            ziggurat::fill(&mut words, block, |v, z| apply(v, F::from_f64(z)));
         };
         // Handing one block to the thread pool costs more than drawing it here.
         if parallel && out.len() > BLOCK {

@@ -12,7 +12,7 @@
 
 use std::sync::OnceLock;
 
-use rand::{Rng, RngExt};
+use super::chacha::ChaCha12;
 
 /// The base layer's right edge.
 const R: f64 = 3.654_152_885_361_009;
@@ -73,7 +73,7 @@ fn tables() -> &'static Tables {
 const WORDS: usize = 256;
 
 /// Calls `apply(&mut out[j], z_j)` with standard normal draws `z_j` from `rng`.
-pub fn fill<R: Rng + ?Sized, T>(rng: &mut R, out: &mut [T], apply: impl Fn(&mut T, f64)) {
+pub fn fill<T>(rng: &mut ChaCha12, out: &mut [T], apply: impl Fn(&mut T, f64)) {
     let tables = tables();
     let mut words = [0u64; WORDS];
     for chunk in out.chunks_mut(WORDS) {
@@ -102,11 +102,11 @@ fn layer_and_x(tables: &Tables, word: u64) -> (usize, f64) {
 /// the tail for the base layer, else `x` if a uniform point over it falls under the
 /// density, else a fresh draw.
 #[cold]
-fn wedge_or_tail<R: Rng + ?Sized>(tables: &Tables, rng: &mut R, i: usize, x: f64) -> f64 {
+fn wedge_or_tail(tables: &Tables, rng: &mut ChaCha12, i: usize, x: f64) -> f64 {
     if i == 0 {
         return tail(rng, x < 0.0);
     }
-    if tables.f[i + 1] + (tables.f[i] - tables.f[i + 1]) * rng.random::<f64>() < density(x) {
+    if tables.f[i + 1] + (tables.f[i] - tables.f[i + 1]) * uniform01(rng) < density(x) {
         return x;
     }
     loop {
@@ -117,7 +117,7 @@ fn wedge_or_tail<R: Rng + ?Sized>(tables: &Tables, rng: &mut R, i: usize, x: f64
         if i == 0 {
             return tail(rng, x < 0.0);
         }
-        if tables.f[i + 1] + (tables.f[i] - tables.f[i + 1]) * rng.random::<f64>() < density(x) {
+        if tables.f[i + 1] + (tables.f[i] - tables.f[i + 1]) * uniform01(rng) < density(x) {
             return x;
         }
     }
@@ -125,7 +125,7 @@ fn wedge_or_tail<R: Rng + ?Sized>(tables: &Tables, rng: &mut R, i: usize, x: f64
 
 /// A draw beyond `R` (Marsaglia 1964): `R + e1 / R` for exponentials `e1`, `e2`,
 /// accepted when `2 e2 >= e1^2 / R^2`.
-fn tail<R: Rng + ?Sized>(rng: &mut R, negative: bool) -> f64 {
+fn tail(rng: &mut ChaCha12, negative: bool) -> f64 {
     loop {
         let beyond = -open01(rng).ln() / R;
         let e2 = -open01(rng).ln();
@@ -135,8 +135,13 @@ fn tail<R: Rng + ?Sized>(rng: &mut R, negative: bool) -> f64 {
     }
 }
 
+/// A uniform in `[0, 1)`, in steps of `2^-53`.
+fn uniform01(rng: &mut ChaCha12) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
 /// A uniform in `(0, 1)`: never 0, so its logarithm is finite.
-fn open01<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+fn open01(rng: &mut ChaCha12) -> f64 {
     f64::from_bits(0x3ff0_0000_0000_0000 | (rng.next_u64() >> 12)) - (1.0 - f64::EPSILON / 2.0)
 }
 
@@ -181,9 +186,9 @@ mod tests {
     #[test]
     fn draws_follow_the_same_distribution_as_rand_distr_tails_included() {
         let n = 400_000;
-        let mut rng = ChaCha12Rng::seed_from_u64(11);
         let mut ours = vec![0.0; n];
-        fill(&mut rng, &mut ours, |o, z| *o = z);
+        fill(&mut ChaCha12::at(&ChaCha12Rng::seed_from_u64(11), 0), &mut ours, |o, z| *o = z);
+        let mut rng = ChaCha12Rng::seed_from_u64(12);
         let reference: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
         // Critical value at the 0.1% level: 1.95 sqrt(2 / n).
         let d = ks_distance(ours.clone(), reference);
@@ -202,7 +207,7 @@ mod tests {
     #[test]
     fn tail_draws_follow_the_conditional_normal() {
         // P(z > R + 0.5 | z > R) for the standard normal is 0.1265.
-        let mut rng = ChaCha12Rng::seed_from_u64(5);
+        let mut rng = ChaCha12::at(&ChaCha12Rng::seed_from_u64(5), 0);
         let n = 100_000;
         let draws: Vec<f64> = (0..n).map(|_| tail(&mut rng, false)).collect();
         assert!(draws.iter().all(|z| *z > R));
