@@ -7,10 +7,9 @@ mod ziggurat;
 pub use prefetch::PrefetchedNoise;
 
 use rand_chacha::ChaCha12Rng;
-
-use chacha::ChaCha12;
 use rayon::prelude::*;
 
+use self::chacha::ChaCha12;
 use crate::Float;
 use crate::rng::{STEP_WORDS, Stream, stream};
 
@@ -21,11 +20,12 @@ pub trait NoiseSource<F: Float> {
     fn add_noise(&mut self, dst: &mut [F], std: F);
 }
 
-/// Standard normal draws (the ziggurat method, [`ziggurat`]) from a seeded ChaCha12 stream: the
-/// same seed gives the same noise, bit for bit. Call `t` (step `t`'s noise) draws from
-/// its own part of the stream, so a resumed run continues it exactly. Within a call,
-/// each block of [`BLOCK`] coordinates draws from its own stretch of that part, so the
-/// blocks are drawn in parallel and the noise does not depend on the thread count.
+/// Standard normal draws (the ziggurat method, `ziggurat.rs`) from a seeded ChaCha12
+/// stream (`chacha.rs`): the same seed gives the same noise, bit for bit. Call `t`
+/// (step `t`'s noise) draws from its own part of the stream, so a resumed run
+/// continues it exactly. Within a call, each block of `BLOCK` coordinates draws from
+/// its own stretch of that part, so the blocks are drawn in parallel and the noise
+/// does not depend on the thread count.
 pub struct GaussianNoise {
     rng: ChaCha12Rng,
     calls: u64,
