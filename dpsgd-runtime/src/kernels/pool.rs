@@ -183,12 +183,11 @@ fn backward_full_width<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F],
             let best = &mut best[..n];
             window_reduce(pool, x, base, best);
             winners.fill(F::from_f64(-1.0));
-            // Last offset first, so that the first one that holds the max wins.
-            for k in (0..pool.window * pool.window).rev() {
-                let offset = k / pool.window * pool.in_w + k % pool.window;
+            // Offsets in order; a window keeps the first that holds its max.
+            for (k, offset) in offsets(pool).enumerate() {
                 let (id, src) = (F::from_f64(k as f64), &x[base + offset..][..n]);
                 for ((w, v), m) in winners[reach..reach + n].iter_mut().zip(src).zip(best.iter()) {
-                    *w = if *v == *m { id } else { *w };
+                    *w = if *v == *m && *w < F::ZERO { id } else { *w };
                 }
             }
         }

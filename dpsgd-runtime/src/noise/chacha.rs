@@ -20,8 +20,9 @@ const CONSTANTS: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574]
 
 /// A position in a ChaCha12 stream and the words of sixteen blocks from it.
 pub struct ChaCha12 {
-    key: [u32; 8],
-    stream: u64,
+    /// The initial state of the buffer's sixteen blocks: constants, key, counters
+    /// (words 12-13, advanced at each refill) and stream id.
+    state: [Lanes; BLOCK_WORDS],
     /// The block the buffer starts with.
     block: u64,
     /// Sixteen blocks of the stream as 64-bit words, little-endian pairs.
@@ -40,8 +41,7 @@ impl ChaCha12 {
         let seed = rng.get_seed();
         let key = std::array::from_fn(|i| u32::from_le_bytes(seed[4 * i..4 * i + 4].try_into().expect("4 bytes")));
         let mut chacha = ChaCha12 {
-            key,
-            stream: rng.get_stream(),
+            state: initial_state(&key, rng.get_stream(), 0),
             block: (word_pos / group_words * LANES as u128) as u64,
             buffer: [0; LANES * BLOCK_WORDS / 2],
             next: 0,
@@ -53,10 +53,7 @@ impl ChaCha12 {
 
     /// The next 64-bit word.
     pub fn next_u64(&mut self) -> u64 {
-        if self.next == self.buffer.len() {
-            self.block = self.block.wrapping_add(LANES as u64);
-            self.refill();
-        }
+        self.refill_if_read();
         self.next += 1;
         self.buffer[self.next - 1]
     }
@@ -64,10 +61,7 @@ impl ChaCha12 {
     /// Fills `out` with the next words.
     pub fn fill(&mut self, mut out: &mut [u64]) {
         while !out.is_empty() {
-            if self.next == self.buffer.len() {
-                self.block = self.block.wrapping_add(LANES as u64);
-                self.refill();
-            }
+            self.refill_if_read();
             let n = out.len().min(self.buffer.len() - self.next);
             out[..n].copy_from_slice(&self.buffer[self.next..self.next + n]);
             self.next += n;
@@ -75,18 +69,27 @@ impl ChaCha12 {
         }
     }
 
+    /// Moves on to the next sixteen blocks once the buffer has been read.
+    fn refill_if_read(&mut self) {
+        if self.next == self.buffer.len() {
+            self.block = self.block.wrapping_add(LANES as u64);
+            self.refill();
+        }
+    }
+
     /// Computes the sixteen blocks from `self.block` on into the buffer, to be read
     /// from its start.
     fn refill(&mut self) {
         self.next = 0;
+        [self.state[12], self.state[13]] = counters(self.block);
         #[cfg(target_arch = "x86_64")]
         if crate::kernels::simd::has_avx512() {
             // SAFETY: the CPU has AVX-512F.
-            let words = unsafe { avx512::blocks(&self.key, self.stream, self.block) };
+            let words = unsafe { avx512::blocks(&self.state) };
             pack(&words, &mut self.buffer);
             return;
         }
-        pack(&blocks(&self.key, self.stream, self.block), &mut self.buffer);
+        pack(&blocks(&self.state), &mut self.buffer);
     }
 }
 
@@ -134,12 +137,12 @@ const QUARTER_ROUNDS: [[usize; 4]; 8] = [
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK_WORDS, LANES, Lanes, initial_state};
+    use super::{BLOCK_WORDS, LANES, Lanes};
 
-    /// The output words of blocks `block .. block + 16`, as [`super::blocks`].
+    /// The output words of the sixteen blocks that start from `initial`, as
+    /// [`super::blocks`].
     #[target_feature(enable = "avx512f")]
-    pub fn blocks(key: &[u32; 8], stream: u64, block: u64) -> [Lanes; BLOCK_WORDS] {
-        let initial = initial_state(key, stream, block);
+    pub fn blocks(initial: &[Lanes; BLOCK_WORDS]) -> [Lanes; BLOCK_WORDS] {
         // SAFETY: each load and store reads or writes one whole array of 16 u32.
         let state: [__m512i; BLOCK_WORDS] =
             std::array::from_fn(|j| unsafe { _mm512_loadu_si512(initial[j].as_ptr().cast()) });
@@ -203,16 +206,16 @@ fn quarter_round(x: &mut [Lanes; BLOCK_WORDS], [a, b, c, d]: [usize; 4]) {
     xor_rotate(xb, xc, 7);
 }
 
-/// The output words of blocks `block .. block + 16`, word by word (portable).
-fn blocks(key: &[u32; 8], stream: u64, block: u64) -> [Lanes; BLOCK_WORDS] {
-    let state = initial_state(key, stream, block);
-    let mut x = state;
+/// The output words of the sixteen blocks that start from `state`, word by word
+/// (portable).
+fn blocks(state: &[Lanes; BLOCK_WORDS]) -> [Lanes; BLOCK_WORDS] {
+    let mut x = *state;
     for _ in 0..6 {
         for quarter in QUARTER_ROUNDS {
             quarter_round(&mut x, quarter);
         }
     }
-    for (x, s) in x.iter_mut().zip(&state) {
+    for (x, s) in x.iter_mut().zip(state) {
         add(x, s);
     }
     x
@@ -265,8 +268,9 @@ mod tests {
         }
         let key = std::array::from_fn(|i| 0x0101_0101 * i as u32 + 17);
         for block in [0, 5, u64::from(u32::MAX) - 3, u64::MAX - 7] {
+            let state = initial_state(&key, 99, block);
             // SAFETY: the CPU has AVX-512F.
-            assert_eq!(unsafe { avx512::blocks(&key, 99, block) }, blocks(&key, 99, block));
+            assert_eq!(unsafe { avx512::blocks(&state) }, blocks(&state));
         }
     }
 }

@@ -102,22 +102,16 @@ fn layer_and_x(tables: &Tables, word: u64) -> (usize, f64) {
 /// the tail for the base layer, else `x` if a uniform point over it falls under the
 /// density, else a fresh draw.
 #[cold]
-fn wedge_or_tail(tables: &Tables, rng: &mut ChaCha12, i: usize, x: f64) -> f64 {
-    if i == 0 {
-        return tail(rng, x < 0.0);
-    }
-    if tables.f[i + 1] + (tables.f[i] - tables.f[i + 1]) * uniform01(rng) < density(x) {
-        return x;
-    }
+fn wedge_or_tail(tables: &Tables, rng: &mut ChaCha12, mut i: usize, mut x: f64) -> f64 {
     loop {
-        let (i, x) = layer_and_x(tables, rng.next_u64());
-        if x.abs() < tables.x[i + 1] {
-            return x;
-        }
         if i == 0 {
             return tail(rng, x < 0.0);
         }
         if tables.f[i + 1] + (tables.f[i] - tables.f[i + 1]) * uniform01(rng) < density(x) {
+            return x;
+        }
+        (i, x) = layer_and_x(tables, rng.next_u64());
+        if x.abs() < tables.x[i + 1] {
             return x;
         }
     }
