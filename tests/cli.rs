@@ -289,15 +289,21 @@ fn plan_shows_the_strategy_of_every_layer() {
     assert!(ok, "{err}");
     let line = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{out}")).to_string();
     assert!(line("conv1").contains("materialized") && line("conv1").contains("16x14x14"), "{out}");
-    assert!(line("conv2").contains("ghost") && line("conv2").contains("   25 "), "{out}");
+    // At 25 positions the Grams cost less than the gradient, but the ghost way forms
+    // the gradient anyway for the clipped sum.
+    assert!(line("conv2").contains("materialized") && line("conv2").contains("   25 "), "{out}");
     assert!(line("fc1").contains("ghost"), "{out}");
+    let (ok, out, err) = dpsgd(&["plan", "--model", "cifar10"]);
+    assert!(ok, "{err}");
+    let line = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{out}")).to_string();
+    assert!(line("conv6").contains("materialized") && line("conv7").contains("ghost"), "{out}");
 
     // The LSTM's recurrent weights: 256 steps make the Gram matrices dearer than the
     // weight gradients themselves.
     let (ok, out, err) = dpsgd(&["plan", "--model", "lstm"]);
     assert!(ok, "{err}");
     let line = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{out}")).to_string();
-    assert!(line("lstm ").contains("materialized") && line("lstm ").contains("78905344"), "{out}");
+    assert!(line("lstm ").contains("materialized") && line("lstm ").contains("119865344"), "{out}");
     assert!(line("embedding").contains("ghost"), "{out}");
 }
 

@@ -432,10 +432,15 @@ struct NormCost {
 
 impl LayerGeometry {
     /// For `T` positions, patches of `P` values and `O` outputs: the ghost norm forms
-    /// two `T x T` Gram matrices (`2 T^2 (P + O)` FLOPs, `2 T^2` floats); the
-    /// materialized gradient is a `P x O` product over `T` positions (`2 T P O` FLOPs,
-    /// `P O` floats) and its squared norm. A dense layer is `T = 1`, where the ghost
-    /// norm is two dot products.
+    /// two `T x T` Gram matrices (`2 T^2 (P + O)` FLOPs; `2 T^2` floats, and the
+    /// patches transposed, `T P`); the materialized gradient is a `P x O` product over
+    /// `T` positions (`2 T P O` FLOPs, `P O` floats) and its squared norm. A dense
+    /// layer is `T = 1`, where the ghost norm is two dot products.
+    ///
+    /// Both ways then pay for the clipped sum: the ghost way forms the gradient
+    /// product again, weighted (`2 T P O`), the materialized way sums the gradients it
+    /// kept (`2 P O`). Counting it makes the materialized way the cheaper one for a
+    /// convolution at few positions, such as the MNIST CNN's second (25).
     fn cost(&self, kind: LayerKind) -> NormCost {
         let (input_shape, output_shape, t, p, o) = match (self, kind) {
             (
@@ -456,8 +461,8 @@ impl LayerGeometry {
                     input_shape: vec![*positions],
                     output_shape: vec![*positions, dim],
                     positions: *positions,
-                    ghost_flops: 2 * positions * dim,
-                    materialized_flops: 2 * positions * dim + 2 * vocab * dim,
+                    ghost_flops: 2 * positions * dim + 2 * positions * dim,
+                    materialized_flops: 2 * positions * dim + 2 * vocab * dim + 2 * vocab * dim,
                     ghost_bytes: 4 * (positions + dim),
                     materialized_bytes: 4 * vocab * dim,
                 };
@@ -472,22 +477,22 @@ impl LayerGeometry {
                     input_shape: vec![t, inputs],
                     output_shape: vec![t, hidden],
                     positions: t,
-                    ghost_flops: 2 * t * t * (inputs + hidden + gates) + 4 * t * t,
-                    materialized_flops: 2 * t * (inputs + hidden) * gates + 2 * (inputs + hidden) * gates,
+                    ghost_flops: 2 * t * t * (inputs + hidden + gates) + 4 * t * t + 2 * t * (inputs + hidden) * gates,
+                    materialized_flops: 2 * t * (inputs + hidden) * gates + 4 * (inputs + hidden) * gates,
                     ghost_bytes: 4 * 3 * t * t,
                     materialized_bytes: 4 * (inputs + hidden) * gates,
                 };
             }
             _ => unreachable!("every layer has the geometry of its kind"),
         };
-        let ghost_flops = if t == 1 { 2 * (p + o) } else { 2 * t * t * (p + o) + 2 * t * t };
+        let ghost_norm = if t == 1 { 2 * (p + o) } else { 2 * t * t * (p + o) + 2 * t * t };
         NormCost {
             input_shape,
             output_shape,
             positions: t,
-            ghost_flops,
-            materialized_flops: 2 * t * p * o + 2 * p * o,
-            ghost_bytes: if t == 1 { 0 } else { 4 * 2 * t * t },
+            ghost_flops: ghost_norm + 2 * t * p * o,
+            materialized_flops: 2 * t * p * o + 4 * p * o,
+            ghost_bytes: if t == 1 { 0 } else { 4 * (2 * t * t + t * p) },
             materialized_bytes: 4 * p * o,
         }
     }

@@ -373,8 +373,9 @@ pub struct LayerPlan {
     /// Positions the layer is applied at (1 for a dense layer).
     pub positions: usize,
     pub strategy: NormStrategy,
-    /// Floating-point operations per example of the ghost norm and of the materialized
-    /// gradient's norm.
+    /// Floating-point operations per example each way costs: the norm and the
+    /// clipped sum (which the ghost way forms again, and the materialized way sums
+    /// from the gradients it kept).
     pub ghost_flops: usize,
     pub materialized_flops: usize,
     /// Bytes of scratch per example (f32) each needs.

@@ -370,8 +370,10 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
 
     fn conv2d_forward(&mut self, layer: Conv2d, x: Buf, y: Buf) {
         let cols = self.conv_cols(&layer, x);
+        let mut scratch = self.conv_scratch(&layer, false);
         let Views { writes: [y], params, .. } = self.views([], [y]);
-        conv::forward(&layer, params, &cols.values, y);
+        conv::forward(&layer, params, &cols.values, y, &mut scratch);
+        self.conv_scratch = scratch;
         self.conv_cols.push(cols);
     }
 

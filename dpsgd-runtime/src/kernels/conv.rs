@@ -1,28 +1,34 @@
 //! 2-D convolution over images stored `[channels, height, width]` per
 //! example (an NCHW batch), the layout PyTorch flattens.
 //!
-//! A convolution is a product per example: with the patches of the input as the
-//! columns of `cols` (`[patch, positions]`, `patch = in_channels * k * k`),
-//! `Y = W cols + b` for the weight `W` `[out_channels, patch]` (PyTorch's
-//! `[out, in, k, k]`). Examples are independent and run in parallel; each needs a
-//! scratch slice of [`scratch_per_example`] values.
+//! A convolution is a product per example. Its patches are kept position-major,
+//! `cols` `[positions, patch]` (`patch = in_channels * k * k`, in PyTorch's weight
+//! order), so that each window row is one contiguous run both ways: im2col copies
+//! runs of `k` values out of the padded image, and col2im adds them back. With
+//! that layout the three products read every operand in place:
+//! `Y^T = cols W^T` (the weight `W` `[out, patch]`, PyTorch's `[out, in, k, k]`,
+//! transposed once per call), `dcols = dY^T W`, and the weight gradient
+//! `G = dY cols`, already in PyTorch's layout. Only the forward output is
+//! transposed back to `[out, positions]`. Examples are independent and run in
+//! parallel; each needs a scratch slice of [`scratch_per_example`] values.
 
 use rayon::prelude::*;
 
+use super::simd::multiversion;
 use super::threads::per_thread;
 use super::vector;
 use crate::Float;
 use crate::gemm::matmul;
 use crate::spec::{Conv2d, NormStrategy};
 
-/// Scratch one example needs, for whichever kernel uses the most: its patches'
-/// gradient and padded image gradient (`backward_input`), a transposed delta and a
-/// per-example weight gradient (`example_grad`), or the two Gram matrices of the
-/// ghost norm when `grams`. The patches themselves are stored apart
-/// (`im2col_batch`).
+/// Scratch one example needs, for whichever kernel uses the most: its transposed
+/// output (`forward`), its patches' gradient and padded image gradient
+/// (`backward_input`), a weighted delta and a weight gradient (`example_grad`),
+/// or, when `grams`, the two Gram matrices of the ghost norm and the patches
+/// transposed. The patches themselves are stored apart (`im2col_batch`).
 pub fn scratch_per_example(layer: &Conv2d, grams: bool) -> usize {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    let grams = if grams { 2 * t * t } else { 0 };
+    let grams = if grams { 2 * t * t + patch * t } else { 0 };
     (patch * t + padded_len(layer)).max(t * out + patch * out).max(grams)
 }
 
@@ -61,68 +67,82 @@ fn padded_runs(layer: &Conv2d) -> impl Iterator<Item = (usize, usize, usize)> + 
     })
 }
 
-/// Output positions handled together: their window corners are computed once and
-/// serve every patch row.
-const CORNERS: usize = 256;
-
-/// The offsets of the top-left corners of windows `t0..t0 + corners.len()` in a
-/// padded channel plane of width `wp`.
-fn window_corners(layer: &Conv2d, wp: usize, t0: usize, corners: &mut [usize]) {
-    for (j, corner) in corners.iter_mut().enumerate() {
-        let (oy, ox) = ((t0 + j) / layer.out_w, (t0 + j) % layer.out_w);
-        *corner = (oy * wp + ox) * layer.stride;
-    }
-}
-
-/// Calls `body(p, plane_offset, t0, corners)` for patch row `p`, the offset of its
-/// window element `(ci, ky, kx)` in the padded image, and each chunk of positions.
-fn for_patch_rows(layer: &Conv2d, mut body: impl FnMut(usize, usize, usize, &[usize])) {
-    let ((hp, wp), k, t) = (padded_dims(layer), layer.kernel, layer.positions());
-    let mut corners = [0usize; CORNERS];
-    for t0 in (0..t).step_by(CORNERS) {
-        let corners = &mut corners[..CORNERS.min(t - t0)];
-        window_corners(layer, wp, t0, corners);
-        for ci in 0..layer.in_channels {
-            for ky in 0..k {
-                for kx in 0..k {
-                    body((ci * k + ky) * k + kx, (ci * hp + ky) * wp + kx, t0, corners);
+/// Calls `body(patch_offset, padded_offset)` for each window row: the `k` values of
+/// patch row `(ci, ky, *)` at position `t` (at `t * patch + patch_offset` in `cols`)
+/// and of the padded image from `padded_offset` on.
+#[inline(always)]
+fn for_window_rows(layer: &Conv2d, mut body: impl FnMut(usize, usize)) {
+    let ((hp, wp), k, s) = (padded_dims(layer), layer.kernel, layer.stride);
+    let patch = layer.patch();
+    for oy in 0..layer.out_h {
+        for ox in 0..layer.out_w {
+            let t = oy * layer.out_w + ox;
+            for ci in 0..layer.in_channels {
+                for ky in 0..k {
+                    body(t * patch + (ci * k + ky) * k, (ci * hp + oy * s + ky) * wp + ox * s);
                 }
             }
         }
     }
 }
 
-/// The patches of one example, `cols[p, t]`, zero where the window hangs over the
-/// padding: the padded image is made in `padded`, then each patch row is a gather
-/// from it at the window corners.
+/// Calls `$run::<F, K>($args)` with the kernel width `$k` as a constant `K` for
+/// the usual widths, so that each window row is a few vector moves instead of a
+/// loop or a call to `memcpy`; `K = 0` stands for any other width.
+macro_rules! with_kernel_width {
+    ($k:expr, $run:ident($($args:expr),*)) => {
+        match $k {
+            1 => $run::<F, 1>($($args),*),
+            2 => $run::<F, 2>($($args),*),
+            3 => $run::<F, 3>($($args),*),
+            4 => $run::<F, 4>($($args),*),
+            5 => $run::<F, 5>($($args),*),
+            7 => $run::<F, 7>($($args),*),
+            8 => $run::<F, 8>($($args),*),
+            _ => $run::<F, 0>($($args),*),
+        }
+    };
+}
+
+/// Copies each window row of the padded image into `cols`.
+#[inline(always)]
+fn copy_window_rows<F: Float, const K: usize>(layer: &Conv2d, padded: &[F], cols: &mut [F]) {
+    let k = if K == 0 { layer.kernel } else { K };
+    for_window_rows(layer, |c, at| cols[c..c + k].copy_from_slice(&padded[at..at + k]));
+}
+
+/// Adds each window row of `dcols` onto the padded image's gradient.
+#[inline(always)]
+fn add_window_rows<F: Float, const K: usize>(layer: &Conv2d, dcols: &[F], dpadded: &mut [F]) {
+    let k = if K == 0 { layer.kernel } else { K };
+    for_window_rows(layer, |c, at| {
+        dpadded[at..at + k].iter_mut().zip(&dcols[c..c + k]).for_each(|(d, g)| *d += *g);
+    });
+}
+
+multiversion! {
+/// The patches of one example, `cols[t, p]`, zero where the window hangs over the
+/// padding: the padded image is made in `padded`, then each window row is copied
+/// from it.
 fn im2col<F: Float>(layer: &Conv2d, x: &[F], cols: &mut [F], padded: &mut [F]) {
-    let t = layer.positions();
     padded.fill(F::ZERO);
     for (input, at, len) in padded_runs(layer) {
         padded[at..at + len].copy_from_slice(&x[input..input + len]);
     }
-    for_patch_rows(layer, |p, offset, t0, corners| {
-        let window = &padded[offset..];
-        for (c, corner) in cols[p * t + t0..][..corners.len()].iter_mut().zip(corners) {
-            *c = window[*corner];
-        }
-    });
+    with_kernel_width!(layer.kernel, copy_window_rows(layer, padded, cols));
+}
 }
 
-/// Adds the patch gradients `dcols[p, t]` back onto the image gradient `dx`, through
+multiversion! {
+/// Adds the patch gradients `dcols[t, p]` back onto the image gradient `dx`, through
 /// the padded image's gradient `dpadded`.
 fn col2im<F: Float>(layer: &Conv2d, dcols: &[F], dx: &mut [F], dpadded: &mut [F]) {
-    let t = layer.positions();
     dpadded.fill(F::ZERO);
-    for_patch_rows(layer, |p, offset, t0, corners| {
-        let window = &mut dpadded[offset..];
-        for (g, corner) in dcols[p * t + t0..][..corners.len()].iter().zip(corners) {
-            window[*corner] += *g;
-        }
-    });
+    with_kernel_width!(layer.kernel, add_window_rows(layer, dcols, dpadded));
     for (input, at, len) in padded_runs(layer) {
         dx[input..input + len].iter_mut().zip(&dpadded[at..at + len]).for_each(|(d, g)| *d += *g);
     }
+}
 }
 
 fn weight<'a, F>(layer: &Conv2d, params: &'a [F]) -> (&'a [F], &'a [F]) {
@@ -130,14 +150,14 @@ fn weight<'a, F>(layer: &Conv2d, params: &'a [F]) -> (&'a [F], &'a [F]) {
     (w, &params[layer.bias_offset()..][..layer.out_channels])
 }
 
-/// Values of one example's patches, `[patch, positions]`.
+/// Values of one example's patches, `[positions, patch]`.
 pub fn cols_len(layer: &Conv2d) -> usize {
     layer.patch() * layer.positions()
 }
 
-/// Every example's patches into `cols` (`[batch, patch, positions]`): the forward pass
-/// makes them, and the norms and parameter gradients of the same batch reuse them.
-/// `scratch` holds [`padded_len`] values per example.
+/// Every example's patches into `cols` (`[batch, positions, patch]`): the forward
+/// pass makes them, and the norms and parameter gradients of the same batch reuse
+/// them. `scratch` holds [`padded_len`] values per example.
 pub fn im2col_batch<F: Float>(layer: &Conv2d, x: &[F], cols: &mut [F], scratch: &mut [F]) {
     x.par_chunks(layer.in_len())
         .zip(cols.par_chunks_mut(cols_len(layer)))
@@ -145,16 +165,30 @@ pub fn im2col_batch<F: Float>(layer: &Conv2d, x: &[F], cols: &mut [F], scratch: 
         .for_each(|((x, cols), padded)| im2col(layer, x, cols, padded));
 }
 
-/// `y = conv(x) + b` for every example, from its patches `cols`.
-pub fn forward<F: Float>(layer: &Conv2d, params: &[F], cols: &[F], y: &mut [F]) {
+/// Scratch [`forward`] needs: the transposed weight, then each example's transposed
+/// output. `batch * scratch_per_example + param_grad_accumulators` covers it.
+fn forward_scratch_len(layer: &Conv2d, batch: usize) -> usize {
+    layer.weight_len() + batch * layer.positions() * layer.out_channels
+}
+
+/// `y = conv(x) + b` for every example, from its patches `cols`: `Y^T = cols W^T`,
+/// then transposed into `y` (`[out, positions]` per example).
+pub fn forward<F: Float>(layer: &Conv2d, params: &[F], cols: &[F], y: &mut [F], scratch: &mut [F]) {
     let (w, bias) = weight(layer, params);
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    cols.par_chunks(cols_len(layer)).zip(y.par_chunks_mut(out * t)).for_each(|(cols, y)| {
-        matmul(out, t, patch, w, patch, 1, cols, t, y, false);
-        for (row, b) in y.chunks_exact_mut(t).zip(bias) {
-            row.iter_mut().for_each(|v| *v += *b);
-        }
-    });
+    let batch = y.len() / (out * t);
+    let (wt, per_example) = scratch[..forward_scratch_len(layer, batch)].split_at_mut(layer.weight_len());
+    vector::transpose_scaled(w, out, F::ONE, wt);
+    let wt = &*wt;
+    cols.par_chunks(cols_len(layer)).zip(y.par_chunks_mut(out * t)).zip(per_example.par_chunks_mut(t * out)).for_each(
+        |((cols, y), yt)| {
+            matmul(t, out, patch, cols, patch, 1, wt, out, yt, false);
+            vector::transpose_scaled(yt, t, F::ONE, y);
+            for (row, b) in y.chunks_exact_mut(t).zip(bias) {
+                vector::add_constant(*b, row);
+            }
+        },
+    );
 }
 
 /// `dx = conv^T(dy)` (`+=` when `accumulate`) for every example.
@@ -172,8 +206,8 @@ pub fn backward_input<F: Float>(
     dy.par_chunks(out * t).zip(dx.par_chunks_mut(layer.in_len())).zip(scratch.par_chunks_mut(per)).for_each(
         |((dy, dx), scratch)| {
             let (dcols, dpadded) = scratch.split_at_mut(patch * t);
-            // dcols = W^T dY: W read transposed through its strides.
-            matmul(patch, t, out, w, 1, patch, dy, t, dcols, false);
+            // dcols = dY^T W: dY read transposed through its strides.
+            matmul(t, patch, out, dy, 1, t, w, patch, dcols, false);
             if !accumulate {
                 dx.fill(F::ZERO);
             }
@@ -182,18 +216,32 @@ pub fn backward_input<F: Float>(
     );
 }
 
-/// One example's weight gradient, transposed (`[patch, out]`), into `gt`, and its bias
-/// gradient into `gb`: `G^T = cols dY^T`, `g_b = dY 1`.
-fn example_grad<F: Float>(layer: &Conv2d, cols: &[F], dy: &[F], scratch: &mut [F], weight: F) -> (usize, usize) {
+/// Adds `weight` times one example's weight gradient `G = dY cols` (`[out, patch]`,
+/// PyTorch's layout) to `gw`, or writes it there when not `accumulate`. A weight
+/// other than one scales a copy of the delta in `scratch` first.
+fn example_grad<F: Float>(
+    layer: &Conv2d,
+    cols: &[F],
+    dy: &[F],
+    weight: F,
+    gw: &mut [F],
+    accumulate: bool,
+    scratch: &mut [F],
+) {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    let (dyt, rest) = scratch.split_at_mut(t * out);
-    for co in 0..out {
-        for ti in 0..t {
-            dyt[ti * out + co] = weight * dy[co * t + ti];
-        }
-    }
-    matmul(patch, out, t, cols, t, 1, dyt, out, &mut rest[..patch * out], false);
-    (t * out, patch * out)
+    let dy = if weight == F::ONE {
+        dy
+    } else {
+        let scaled = &mut scratch[..out * t];
+        scaled.iter_mut().zip(dy).for_each(|(s, d)| *s = weight * *d);
+        scaled
+    };
+    matmul(out, patch, t, dy, t, 1, cols, patch, gw, accumulate);
+}
+
+/// `g_b = dY 1` for one example, each channel's delta summed over the positions.
+fn bias_grad<F: Float>(layer: &Conv2d, dy: &[F]) -> impl Iterator<Item = F> {
+    dy.chunks_exact(layer.positions()).map(vector::sum)
 }
 
 /// Scratch [`param_grad`] needs beyond the examples' own: a weight and bias gradient
@@ -220,30 +268,27 @@ pub fn param_grad<F: Float>(
     gb: &mut [F],
     scratch: &mut [F],
 ) {
-    let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
+    let (t, out) = (layer.positions(), layer.out_channels);
     let batch = dy.len() / (out * t);
     let acc_len = accumulator_len(layer);
     let per = acc_len + scratch_per_example(layer, false);
     let used = per_thread(batch, scratch, per, &mut [F::ZERO; 0], 0, |range, scratch, _| {
         let (acc, scratch) = scratch.split_at_mut(acc_len);
         acc.fill(F::ZERO);
-        let (gwt, gbt) = acc.split_at_mut(patch * out);
+        let (gwt, gbt) = acc.split_at_mut(layer.weight_len());
         for b in range {
             let (cols, dy) = (&cols[b * cols_len(layer)..][..cols_len(layer)], &dy[b * out * t..][..out * t]);
             let c = weights.map_or(F::ONE, |w| w[b]);
-            let (offset, len) = example_grad(layer, cols, dy, scratch, c);
-            gwt.iter_mut().zip(&scratch[offset..offset + len]).for_each(|(g, v)| *g += *v);
-            for (g, row) in gbt.iter_mut().zip(dy.chunks_exact(t)) {
-                *g += c * vector::sum(row);
-            }
+            example_grad(layer, cols, dy, c, gwt, true, scratch);
+            gbt.iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g += c * s);
         }
     });
     let accumulators = &scratch[..used * per];
-    for co in 0..out {
-        for p in 0..patch {
-            gw[co * patch + p] = accumulators.chunks_exact(per).map(|acc| acc[p * out + co]).sum();
-        }
-        gb[co] = accumulators.chunks_exact(per).map(|acc| acc[patch * out + co]).sum();
+    gw.fill(F::ZERO);
+    gb.fill(F::ZERO);
+    for acc in accumulators.chunks_exact(per) {
+        vector::copy_or_add(&acc[..layer.weight_len()], gw, true);
+        vector::copy_or_add(&acc[layer.weight_len()..acc_len], gb, true);
     }
 }
 
@@ -256,24 +301,15 @@ pub fn per_example_grads<F: Float>(
     params: usize,
     scratch: &mut [F],
 ) {
-    let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
+    let (t, out) = (layer.positions(), layer.out_channels);
     let per = scratch_per_example(layer, false);
     cols.par_chunks(cols_len(layer))
         .zip(dy.par_chunks(out * t))
         .zip(per_example.par_chunks_mut(params))
         .zip(scratch.par_chunks_mut(per))
         .for_each(|(((cols, dy), row), scratch)| {
-            let (offset, len) = example_grad(layer, cols, dy, scratch, F::ONE);
-            let gt = &scratch[offset..offset + len];
-            let gw = &mut row[layer.offset..][..layer.weight_len()];
-            for co in 0..out {
-                for p in 0..patch {
-                    gw[co * patch + p] = gt[p * out + co];
-                }
-            }
-            for (g, d) in row[layer.bias_offset()..][..out].iter_mut().zip(dy.chunks_exact(t)) {
-                *g = vector::sum(d);
-            }
+            example_grad(layer, cols, dy, F::ONE, &mut row[layer.offset..][..layer.weight_len()], false, scratch);
+            row[layer.bias_offset()..][..out].iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g = s);
         });
 }
 
@@ -281,6 +317,22 @@ pub fn per_example_grads<F: Float>(
 /// (`[out, patch]`) then bias.
 pub fn example_grad_len(layer: &Conv2d) -> usize {
     layer.weight_len() + layer.out_channels
+}
+
+/// `sum_{t,t'} (a_t . a_t') (d_t . d_t')`: the squared norm of `sum_t d_t a_t^T`
+/// from the Gram matrices of the patches (`cols`, rows `a_t`) and of the deltas
+/// (`dy`, columns `d_t`). The product needs the patches transposed as well, made
+/// in `scratch` after the two Grams.
+fn ghost_sq_norm<F: Float>(layer: &Conv2d, cols: &[F], dy: &[F], scratch: &mut [F]) -> F {
+    let (patch, t, oc) = (layer.patch(), layer.positions(), layer.out_channels);
+    let (ka, rest) = scratch.split_at_mut(t * t);
+    let (kd, rest) = rest.split_at_mut(t * t);
+    let cols_t = &mut rest[..patch * t];
+    vector::transpose_scaled(cols, t, F::ONE, cols_t);
+    // K_a = cols cols^T and K_d = dY^T dY, both [T, T].
+    matmul(t, t, patch, cols, patch, 1, cols_t, t, ka, false);
+    matmul(t, t, oc, dy, 1, t, dy, t, kd, false);
+    vector::dot(ka, kd)
 }
 
 /// Adds each example's squared gradient norm for this layer to `out`, either from the
@@ -300,39 +352,29 @@ pub fn add_sq_norms<F: Float>(
 ) {
     let (patch, t, oc) = (layer.patch(), layer.positions(), layer.out_channels);
     let per = scratch_per_example(layer, strategy == NormStrategy::Ghost);
-    let bias_grad = |dy: &[F], co: usize| vector::sum(&dy[co * t..][..t]);
+    let bias_sq_norm = |dy: &[F]| bias_grad(layer, dy).map(|s| s * s).sum::<F>();
     let examples = cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(oc * t)).zip(scratch.par_chunks_mut(per));
     if let (NormStrategy::Materialized, Some(store)) = (strategy, store) {
         let len = example_grad_len(layer);
         let store = store[..out.len() * len].par_chunks_mut(len);
         examples.zip(out.par_iter_mut()).zip(store).for_each(|((((cols, dy), scratch), out), grad)| {
-            let (offset, _) = example_grad(layer, cols, dy, scratch, F::ONE);
-            let gt = &scratch[offset..];
             let (gw, gb) = grad.split_at_mut(layer.weight_len());
-            for (co, row) in gw.chunks_exact_mut(patch).enumerate() {
-                row.iter_mut().enumerate().for_each(|(p, g)| *g = gt[p * oc + co]);
-            }
-            gb.iter_mut().enumerate().for_each(|(co, g)| *g = bias_grad(dy, co));
+            example_grad(layer, cols, dy, F::ONE, gw, false, scratch);
+            gb.iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g = s);
             *out += vector::sq_norm(grad);
         });
         return;
     }
     examples.zip(out.par_iter_mut()).for_each(|(((cols, dy), scratch), out)| {
-        let bias: F = (0..oc).map(|co| bias_grad(dy, co)).map(|s| s * s).sum();
-        let weight: F = match strategy {
+        let weight = match strategy {
             NormStrategy::Materialized => {
-                let (offset, len) = example_grad(layer, cols, dy, scratch, F::ONE);
-                vector::sq_norm(&scratch[offset..offset + len])
+                let (gw, rest) = scratch.split_at_mut(oc * patch);
+                example_grad(layer, cols, dy, F::ONE, gw, false, rest);
+                vector::sq_norm(gw)
             }
-            NormStrategy::Ghost => {
-                let (ka, kd) = scratch.split_at_mut(t * t);
-                // K_a = cols^T cols and K_d = dY^T dY, both [T, T].
-                matmul(t, t, patch, cols, 1, t, cols, t, ka, false);
-                matmul(t, t, oc, dy, 1, t, dy, t, &mut kd[..t * t], false);
-                vector::dot(ka, &kd[..t * t])
-            }
+            NormStrategy::Ghost => ghost_sq_norm(layer, cols, dy, scratch),
         };
-        *out += weight + bias;
+        *out += weight + bias_sq_norm(dy);
     });
 }
 
@@ -392,7 +434,7 @@ mod tests {
         y
     }
 
-    /// Patch row `(ci, ky, kx)`, position `(oy, ox)`, read straight from the image.
+    /// Position `(oy, ox)`, patch element `(ci, ky, kx)`, read straight from the image.
     fn naive_cols(l: &Conv2d, x: &[f64]) -> Vec<f64> {
         let mut cols = vec![0.0; cols_len(l)];
         for ci in 0..l.in_channels {
@@ -404,7 +446,7 @@ mod tests {
                             let ix = (ox * l.stride + kx) as isize - l.pad_left as isize;
                             let inside = (0..l.in_h as isize).contains(&iy) && (0..l.in_w as isize).contains(&ix);
                             let p = (ci * l.kernel + ky) * l.kernel + kx;
-                            cols[p * l.positions() + oy * l.out_w + ox] =
+                            cols[(oy * l.out_w + ox) * l.patch() + p] =
                                 if inside { x[(ci * l.in_h + iy as usize) * l.in_w + ix as usize] } else { 0.0 };
                         }
                     }
@@ -418,8 +460,8 @@ mod tests {
     fn patches_and_their_adjoint_on_edge_shapes() {
         // (channels, in_h, in_w, kernel, stride, pad_top, pad_left, out_h, out_w): SAME
         // with more padding at the bottom, VALID leaving rows unread, a kernel smaller
-        // than the stride, stride 1, a 1x1 kernel, and more positions than one chunk
-        // of window corners.
+        // than the stride, stride 1, a 1x1 kernel, a kernel width with no fixed-length
+        // run (6), and many positions.
         let shapes = [
             (2, 7, 6, 3, 2, 1, 1, 4, 3),
             (1, 28, 28, 8, 2, 3, 3, 14, 14),
@@ -428,6 +470,7 @@ mod tests {
             (2, 5, 6, 3, 1, 1, 1, 5, 6),
             (1, 4, 5, 1, 1, 0, 0, 4, 5),
             (1, 20, 19, 3, 1, 1, 1, 20, 19),
+            (2, 11, 10, 6, 2, 2, 2, 5, 5),
         ];
         for (in_channels, in_h, in_w, kernel, stride, pad_top, pad_left, out_h, out_w) in shapes {
             let l = Conv2d {
@@ -468,7 +511,7 @@ mod tests {
         let mut cols = vec![0.0; batch * cols_len(&l)];
         im2col_batch(&l, &x, &mut cols, &mut scratch);
         let mut y = vec![0.0; dy.len()];
-        forward(&l, &params, &cols, &mut y);
+        forward(&l, &params, &cols, &mut y, &mut scratch);
         for b in 0..batch {
             let want = naive_forward(&l, &params, &x[b * l.in_len()..][..l.in_len()]);
             let got = &y[b * want.len()..][..want.len()];
@@ -482,7 +525,7 @@ mod tests {
         let mut no_bias = params.clone();
         no_bias[l.bias_offset()..].fill(0.0);
         let mut y0 = vec![0.0; dy.len()];
-        forward(&l, &no_bias, &cols, &mut y0);
+        forward(&l, &no_bias, &cols, &mut y0, &mut scratch);
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
         assert!((dot(&dy, &y0) - dot(&dx, &x)).abs() < 1e-10);
 
