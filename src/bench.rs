@@ -7,7 +7,7 @@ use dpsgd_runtime::engine::{CpuEngine, Engine};
 use dpsgd_runtime::ndarray::Array2;
 use dpsgd_runtime::noise::{self, NoiseSource};
 use dpsgd_runtime::rng::{Stream, stream};
-use dpsgd_runtime::train::{Optimizer, Privacy, nonprivate_step, private_step};
+use dpsgd_runtime::train::{Optimizer, Privacy, batch_gradient, noisy_update};
 use dpsgd_runtime::{Dataset, Error, PrivateModel, Result};
 
 use crate::Device;
@@ -30,6 +30,8 @@ pub struct StepRunner<M: PrivateModel<f32>, E: Engine<f32> = CpuEngine<f32>> {
     /// Only when timing private steps.
     noise: Option<Box<E::Noise>>,
     batch_size: usize,
+    /// The most examples the engine holds at once: its default physical batch.
+    physical_batch: Option<usize>,
     next_row: usize,
     rows: Vec<usize>,
     _model: std::marker::PhantomData<M>,
@@ -55,7 +57,8 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
     /// Steps on the CPU.
     pub fn new(batch_size: usize, private: bool, examples: usize) -> Result<Self> {
         let data = random_dataset::<M>(batch_size, examples)?;
-        let engine = CpuEngine::new(M::SPEC, M::init(0).params(), batch_size);
+        let capacity = CpuEngine::<f32>::default_physical_batch(&M::SPEC).map_or(batch_size, |p| p.min(batch_size));
+        let engine = CpuEngine::new(M::SPEC, M::init(0).params(), capacity);
         let noise = private
             .then(|| -> Box<dyn NoiseSource<f32>> { noise::for_training(0, M::SPEC.num_params, batch_size as f64, 0) });
         Ok(StepRunner::on_engine(engine, noise, data, batch_size))
@@ -86,6 +89,7 @@ impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
             data,
             noise,
             batch_size,
+            physical_batch: E::default_physical_batch(&M::SPEC),
             next_row: 0,
             rows: Vec::with_capacity(batch_size),
             _model: std::marker::PhantomData,
@@ -102,14 +106,16 @@ impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
         self.rows.clear();
         self.rows.extend(self.next_row..self.next_row + self.batch_size);
         self.next_row += self.batch_size;
-        self.engine.load_dataset_rows(&self.data, &self.rows);
         let sgd = Optimizer::sgd(LEARNING_RATE, 0.0).expect("valid settings");
+        let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM };
+        let private = self.noise.is_some().then_some(&privacy);
+        batch_gradient::<f32, M, E>(&mut self.engine, &self.data, &self.rows, self.physical_batch, private);
         match &mut self.noise {
-            Some(noise) => {
-                let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM };
-                private_step::<f32, M, E>(&mut self.engine, &mut **noise, &privacy, self.batch_size as f64, &sgd, 0);
+            Some(noise) => noisy_update(&mut self.engine, &mut **noise, &privacy, self.batch_size as f64, &sgd, 0),
+            None => {
+                self.engine.scale_grads(1.0 / self.batch_size as f32);
+                sgd.apply(&mut self.engine, 0);
             }
-            None => nonprivate_step::<f32, M, E>(&mut self.engine, &sgd, 0),
         }
     }
 

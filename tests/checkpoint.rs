@@ -33,7 +33,7 @@ fn scratch(name: &str) -> PathBuf {
 /// Trains from the start, or resumes from `resume`, stopping before step `stop_at`.
 fn run(data: &Dataset<f32>, config: &TrainConfig, path: &Path, resume: bool, stop_at: Option<u64>) -> (M, TrainReport) {
     let mut model = M::init(config.seed);
-    let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity(data.len(), config));
+    let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(data.len(), config));
     let saved = resume.then(|| checkpoint::read::<f32>(path, &M::SPEC).unwrap());
     let steps = saved.as_ref().map_or(0, |c| c.state.step);
     let noise = config.privacy.map(|_| -> Box<dyn NoiseSource<f32>> {

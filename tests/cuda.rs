@@ -255,7 +255,7 @@ fn private_training_on_the_gpu_reaches_80_percent_on_adult() {
             .expect("the shipped Adult data");
     let config = TrainConfig::new(3, 256, Optimizer::sgd(0.5, 0.0).unwrap(), Some(Privacy::new(1.1, 1.0).unwrap()), 0);
     let mut model = M::init(0);
-    let capacity = batch_capacity(data.train.len(), &config);
+    let capacity = batch_capacity::<f32, M, CudaEngine<f32>>(data.train.len(), &config);
     let engine = CudaEngine::new(device, M::SPEC, model.params(), capacity).expect("a GPU engine");
     let trainer = Trainer::on_engine(engine, Some(Box::new(DeviceNoise::seeded(0))), &data.train, &config).unwrap();
     let control = dpsgd::runtime::train::Control::default();

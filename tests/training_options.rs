@@ -4,7 +4,8 @@
 mod common;
 
 use dpsgd::prelude::*;
-use dpsgd::runtime::train::{Control, Sampling, Schedule, Trainer, train_with};
+use dpsgd::runtime::engine::{CpuEngine, Engine};
+use dpsgd::runtime::train::{Control, Sampling, Schedule, Trainer, batch_gradient, train_with};
 
 type B = common::Binary<f64>;
 
@@ -59,6 +60,40 @@ fn physical_batches_make_one_private_step() {
         assert_eq!(whole_accountant, pieces_accountant);
         // 1/q = 500/60, about 8 steps an epoch.
         assert_eq!(whole_accountant.steps(), 16);
+    }
+}
+
+/// On the CPU the MNIST CNN takes large batches in physical batches that keep a step
+/// in the cache, and the LSTM (bound by arithmetic) whole. The gradient is the whole
+/// batch's, up to the order of summation, private or not.
+#[test]
+fn default_physical_batches_give_the_whole_batch_gradient() {
+    type Cnn = dpsgd::models::MnistCnn<f64>;
+    let max = CpuEngine::<f64>::default_physical_batch(&Cnn::SPEC).expect("the CNN runs in physical batches");
+    assert!((32..=128).contains(&max), "{max}");
+    assert_eq!(CpuEngine::<f64>::default_physical_batch(&dpsgd::models::LstmNet::<f64>::SPEC), None);
+
+    let model: Cnn = common::model(3, 1.0);
+    let (x, y) = common::batch::<f64, Cnn>(max + 5, 7);
+    let data = Dataset::new(x, y).unwrap();
+    let rows: Vec<usize> = (0..data.len()).collect();
+    let privacy = Privacy::new(1.0, 0.05).unwrap();
+    for privacy in [None, Some(&privacy)] {
+        let gradient = |max| {
+            let mut engine = CpuEngine::new(Cnn::SPEC, model.params(), rows.len());
+            let loss = batch_gradient::<f64, Cnn, _>(&mut engine, &data, &rows, max, privacy);
+            let mut grads = vec![0.0; Cnn::NUM_PARAMS];
+            engine.read_grads(&mut grads);
+            (grads, loss.unwrap_or_else(|| engine.sum(Cnn::SPEC.losses)))
+        };
+        let ((whole, whole_loss), (pieces, pieces_loss)) = (gradient(None), gradient(Some(max)));
+        let scale = common::norm(whole.iter().copied());
+        assert!(
+            whole.iter().zip(&pieces).all(|(a, b)| (a - b).abs() <= 1e-12 * scale),
+            "private: {}",
+            privacy.is_some()
+        );
+        assert!((whole_loss - pieces_loss).abs() <= 1e-12 * whole_loss.abs());
     }
 }
 

@@ -259,6 +259,21 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         }
     }
 
+    // What one example holds during a private step (f32): its activations and deltas,
+    // each convolution's patches and each layer's norm scratch.
+    let step_bytes_per_example = 4 * plan.arena_width
+        + model
+            .layers
+            .iter()
+            .zip(&geometry)
+            .map(|(layer, geometry)| {
+                let cost = geometry.cost(layer.kind);
+                let norm =
+                    if geometry.ghost_is_cheaper(layer.kind) { cost.ghost_bytes } else { cost.materialized_bytes };
+                norm + cost.patch_bytes
+            })
+            .sum::<usize>();
+
     let layer_plans = model.layers.iter().zip(&geometry).map(|(layer, geometry)| {
         let name = layer.ident.to_string();
         let cost = geometry.cost(layer.kind);
@@ -331,6 +346,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                     num_params: #num_params,
                     params: &[#(#param_tensors),*],
                     arena_width: #arena_width,
+                    step_bytes_per_example: #step_bytes_per_example,
                     max_layer_outputs: #max_layer_outputs,
                     logits: #logits,
                     losses: #losses,
@@ -428,6 +444,9 @@ struct NormCost {
     materialized_flops: usize,
     ghost_bytes: usize,
     materialized_bytes: usize,
+    /// Bytes per example of a convolution's patches, which the step keeps whichever
+    /// way it takes the norm.
+    patch_bytes: usize,
 }
 
 impl LayerGeometry {
@@ -465,6 +484,7 @@ impl LayerGeometry {
                     materialized_flops: 2 * positions * dim + 2 * vocab * dim + 2 * vocab * dim,
                     ghost_bytes: 4 * (positions + dim),
                     materialized_bytes: 4 * vocab * dim,
+                    patch_bytes: 0,
                 };
             }
             // Two weights applied at every step: `W_ih` to the inputs, `W_hh` to the
@@ -481,6 +501,7 @@ impl LayerGeometry {
                     materialized_flops: 2 * t * (inputs + hidden) * gates + 4 * (inputs + hidden) * gates,
                     ghost_bytes: 4 * 3 * t * t,
                     materialized_bytes: 4 * (inputs + hidden) * gates,
+                    patch_bytes: 0,
                 };
             }
             _ => unreachable!("every layer has the geometry of its kind"),
@@ -494,6 +515,7 @@ impl LayerGeometry {
             materialized_flops: 2 * t * p * o + 4 * p * o,
             ghost_bytes: if t == 1 { 0 } else { 4 * (2 * t * t + t * p) },
             materialized_bytes: 4 * p * o,
+            patch_bytes: if t == 1 { 0 } else { 4 * t * p },
         }
     }
 

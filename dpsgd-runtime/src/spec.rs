@@ -343,6 +343,10 @@ pub struct ModelSpec {
     pub params: &'static [ParamTensor],
     /// Floats of scratch arena per example.
     pub arena_width: usize,
+    /// Bytes one example holds during a private step in f32: its arena, the patches
+    /// of each convolution and each layer's norm scratch. It sizes the CPU's
+    /// physical batches.
+    pub step_bytes_per_example: usize,
     /// The most outputs of any parametrized layer (sizes the engine's scratch for
     /// weighted gradient sums).
     pub max_layer_outputs: usize,

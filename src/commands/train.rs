@@ -69,7 +69,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 10)]
     pub lr_step_epochs: usize,
     /// Process each batch in physical batches of at most this many examples: still one
-    /// private step (one noise draw, one accounting event) per batch.
+    /// private step (one noise draw, one accounting event) per batch. Unset, the CPU
+    /// picks physical batches that keep a step in the cache, for models where enough
+    /// examples fit (the MNIST CNN: about 60).
     #[arg(long)]
     pub physical_batch_size: Option<usize>,
     /// Private training with shuffled fixed-size batches instead of Poisson sampling.
@@ -221,7 +223,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     let print_epoch = |e: &EpochReport| progress.on_epoch(e);
     let report = match args.device {
         Device::Cpu => {
-            let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity(n, &config));
+            let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(n, &config));
             let steps = resume.as_ref().map_or(0, |c| c.state.step);
             let noise = config.privacy.map(|_| -> Box<dyn NoiseSource<f32>> {
                 noise::for_training(config.seed, M::SPEC.num_params, config.batch_size as f64, steps)
@@ -290,7 +292,7 @@ fn train_on_gpu<M: PrivateModel<f32>>(
     use dpsgd::runtime::cuda::{CudaDevice, CudaEngine, DeviceNoise};
     let device = CudaDevice::open(0)?;
     println!("device: {}", device.name());
-    let capacity = batch_capacity(data.train.len(), config);
+    let capacity = batch_capacity::<f32, M, CudaEngine<f32>>(data.train.len(), config);
     let engine = CudaEngine::new(device, M::SPEC, model.params(), capacity)?;
     let steps = resume.map_or(0, |c| c.state.step);
     let noise = config.privacy.map(|_| Box::new(DeviceNoise::seeded_at(config.seed, steps)));

@@ -254,11 +254,29 @@ fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
     }
 }
 
+/// The working set a physical batch keeps a step within: a share of the 32 MiB L3
+/// cache of the CPUs we measure on. A step sweeps the batch layer by layer, so a layer
+/// finds its inputs in the cache only when the whole batch's fit there. The MNIST
+/// CNN (about 200 kB per example) runs 1.3x faster at batch 120 and 1.5x at 256 in
+/// physical batches of about 60 than whole.
+const CACHED_STEP_BYTES: usize = 12 << 20;
+
+/// The fewest examples a default physical batch holds. Where fewer fit in
+/// [`CACHED_STEP_BYTES`] (the LSTM, 1.6 MB per example; the CIFAR-10 net, 3 MB),
+/// batches run whole: their steps are bound by arithmetic, and narrower products cost
+/// more than the cache saves.
+const MIN_PHYSICAL_BATCH: usize = 32;
+
 impl<F: Float> Engine<F> for CpuEngine<F> {
     type Noise = dyn NoiseSource<F>;
 
     fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+
+    fn default_physical_batch(spec: &ModelSpec) -> Option<usize> {
+        let fit = CACHED_STEP_BYTES / spec.step_bytes_per_example.max(1);
+        (fit >= MIN_PHYSICAL_BATCH).then_some(fit)
     }
 
     fn batch_size(&self) -> usize {

@@ -32,6 +32,16 @@ pub trait Engine<F: Float> {
 
     fn spec(&self) -> &ModelSpec;
 
+    /// Examples per physical batch when the run sets none ([`TrainConfig::physical_batch`](crate::train::TrainConfig::physical_batch));
+    /// `None` runs each batch whole.
+    fn default_physical_batch(spec: &ModelSpec) -> Option<usize>
+    where
+        Self: Sized,
+    {
+        let _ = spec;
+        None
+    }
+
     /// Examples in the current batch.
     fn batch_size(&self) -> usize;
 

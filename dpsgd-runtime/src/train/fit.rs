@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::checkpoint::{self, Checkpoint, ConfigRecord, RunState};
 use super::eval::{Evaluation, evaluate};
 use super::optimizer::Optimizer;
-use super::step::{Privacy, clipped_gradient, noisy_update};
+use super::step::{Privacy, batch_gradient, noisy_update};
 use crate::Float;
 use crate::data::Dataset;
 use crate::engine::{CpuEngine, Engine};
@@ -33,7 +33,9 @@ pub struct TrainConfig {
     pub sampling: Sampling,
     /// Process each logical batch in physical batches of at most this many examples
     /// (for batches that do not fit in memory): still one private step, one noise
-    /// draw and one accounting event per logical batch.
+    /// draw and one accounting event per logical batch. `None` leaves it to the
+    /// engine ([`Engine::default_physical_batch`]): on the CPU, physical batches that
+    /// keep a step's working set in the cache, for models where enough examples fit.
     pub physical_batch: Option<usize>,
     /// Stop, with a checkpoint, before a step that would take epsilon (at `delta`)
     /// past this budget.
@@ -149,6 +151,8 @@ pub struct Trainer<F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>> {
     accountant: Option<RdpAccountant>,
     indices: Vec<usize>,
     config: TrainConfig,
+    /// The most examples the engine holds at once ([`physical_batch`]).
+    physical_batch: Option<usize>,
     steps_per_epoch: usize,
     /// Where the run stands: steps taken, epochs completed, the current epoch's totals.
     steps: u64,
@@ -162,7 +166,7 @@ pub struct Trainer<F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>> {
 impl<F: Float, M: PrivateModel<F>> Trainer<F, M, CpuEngine<F>> {
     /// Checks `config` against the training set and sets up a run on the CPU from `model`.
     pub fn new(model: &M, train_set: &Dataset<F>, config: &TrainConfig) -> Result<Self> {
-        let capacity = batch_capacity(train_set.len(), config);
+        let capacity = batch_capacity::<F, M, CpuEngine<F>>(train_set.len(), config);
         let engine = CpuEngine::new(M::SPEC, model.params(), capacity);
         let noise = config.privacy.map(|_| -> Box<dyn NoiseSource<F>> {
             noise::for_training(config.seed, M::SPEC.num_params, config.batch_size as f64, 0)
@@ -171,15 +175,29 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M, CpuEngine<F>> {
     }
 }
 
-/// Room for the batches of a run: Poisson batches up to eight standard deviations above
-/// the mean, so that steps do not allocate; exactly `B` for shuffled batches.
-pub fn batch_capacity(n: usize, config: &TrainConfig) -> usize {
+/// Room for the sampled batches of a run: Poisson batches up to eight standard
+/// deviations above the mean, so that steps do not allocate; exactly `B` for shuffled
+/// batches.
+fn logical_capacity(n: usize, config: &TrainConfig) -> usize {
     let b = config.batch_size;
-    let logical = match config.poisson() {
+    match config.poisson() {
         true => (b + 8 * (b as f64).sqrt().ceil() as usize + 16).min(n),
         false => b,
-    };
-    config.physical_batch.map_or(logical, |p| p.min(logical))
+    }
+}
+
+/// The most examples engine `E` holds at once in a run of model `M`: the run's physical
+/// batch size, or the engine's default one.
+pub fn physical_batch<F: Float, M: PrivateModel<F>, E: Engine<F>>(config: &TrainConfig) -> Option<usize> {
+    config.physical_batch.or_else(|| E::default_physical_batch(&M::SPEC))
+}
+
+/// The batch capacity to make engine `E` with for a run of model `M`: room for the
+/// largest batch it will hold ([`physical_batch`] at most), so that steps do not
+/// allocate.
+pub fn batch_capacity<F: Float, M: PrivateModel<F>, E: Engine<F>>(n: usize, config: &TrainConfig) -> usize {
+    let logical = logical_capacity(n, config);
+    physical_batch::<F, M, E>(config).map_or(logical, |p| p.min(logical))
 }
 
 impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
@@ -219,7 +237,8 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             batches,
             noise,
             accountant: config.privacy.map(|_| RdpAccountant::new()),
-            indices: Vec::with_capacity(batch_capacity(n, config)),
+            indices: Vec::with_capacity(logical_capacity(n, config)),
+            physical_batch: physical_batch::<F, M, E>(config),
             config: *config,
             steps_per_epoch: config.steps_per_epoch(n),
             steps: 0,
@@ -308,30 +327,9 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
     pub fn step(&mut self, train_set: &Dataset<F>) -> Result<(f64, usize)> {
         self.batches.next(&mut self.indices);
         let config = &self.config;
-        // Physical batches of the logical one; an empty batch is one empty chunk.
-        let chunk = config.physical_batch.unwrap_or(usize::MAX).min(self.indices.len()).max(1);
-        let chunks = self.indices.len().div_ceil(chunk).max(1);
-        let mut loss = F::ZERO;
-        for (i, rows) in
-            self.indices.chunks(chunk).chain((chunks == 1 && self.indices.is_empty()).then_some(&[][..])).enumerate()
-        {
-            self.engine.load_dataset_rows(train_set, rows);
-            match &config.privacy {
-                Some(privacy) => clipped_gradient::<F, M, E>(&mut self.engine, privacy),
-                None => {
-                    M::run_forward(&mut self.engine);
-                    M::run_backward(&mut self.engine);
-                    M::run_param_grads(&mut self.engine, None);
-                }
-            }
-            loss += self.engine.sum(M::SPEC.losses);
-            if chunks > 1 {
-                self.engine.accumulate_grads(i == 0);
-            }
-        }
-        if chunks > 1 {
-            self.engine.take_accumulated_grads();
-        }
+        let (rows, privacy) = (&self.indices, config.privacy.as_ref());
+        let loss = batch_gradient::<F, M, E>(&mut self.engine, train_set, rows, self.physical_batch, privacy)
+            .unwrap_or_else(|| self.engine.sum(M::SPEC.losses));
         match (&config.privacy, &mut self.noise) {
             (Some(privacy), Some(noise)) => {
                 let expected = config.batch_size as f64;

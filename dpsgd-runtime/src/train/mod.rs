@@ -9,8 +9,11 @@ mod step;
 
 pub use eval::{Evaluation, evaluate};
 pub use fit::{
-    Control, EpochReport, Sampling, StepReport, TrainConfig, TrainReport, Trainer, batch_capacity, train, train_with,
+    Control, EpochReport, Sampling, StepReport, TrainConfig, TrainReport, Trainer, batch_capacity, physical_batch,
+    train, train_with,
 };
 pub use optimizer::{Optimizer, OptimizerKind, Schedule};
 pub use private::PrivateTraining;
-pub use step::{Privacy, clipped_gradient, noisy_update, nonprivate_step, private_step};
+pub use step::{
+    Privacy, batch_gradient, clipped_gradient, noisy_update, nonprivate_step, physical_batches, private_step,
+};

@@ -2,6 +2,7 @@
 
 use super::optimizer::{Optimizer, OptimizerKind};
 use crate::Float;
+use crate::data::Dataset;
 use crate::engine::Engine;
 use crate::error::{Result, ensure_config};
 use crate::model::PrivateModel;
@@ -67,6 +68,51 @@ pub fn noisy_update<F: Float, E: Engine<F>>(
     }
 }
 
+/// Rows of a batch in as few physical batches of at most `max` examples as there can
+/// be, their sizes differing by one at most (no small last one); an empty batch is one
+/// empty physical batch.
+pub fn physical_batches(rows: &[usize], max: Option<usize>) -> impl Iterator<Item = &[usize]> {
+    let count = rows.len().div_ceil(max.unwrap_or(usize::MAX).max(1)).max(1);
+    let (size, larger) = (rows.len() / count, rows.len() % count);
+    (0..count).map(move |i| &rows[i * size + i.min(larger)..][..size + usize::from(i < larger)])
+}
+
+/// The gradient of examples `rows` of `data` in the engine's gradient buffer: the
+/// clipped sum when `privacy` is given, the plain sum otherwise, formed over
+/// [`physical_batches`] of at most `max` examples and accumulated. Returns the summed
+/// loss when there were several physical batches (each one's losses are read before
+/// the next overwrites them); after one, the losses stay in the engine, so that an
+/// asynchronous engine need not wait.
+pub fn batch_gradient<F: Float, M: PrivateModel<F>, E: Engine<F>>(
+    engine: &mut E,
+    data: &Dataset<F>,
+    rows: &[usize],
+    max: Option<usize>,
+    privacy: Option<&Privacy>,
+) -> Option<F> {
+    let several = physical_batches(rows, max).nth(1).is_some();
+    let mut loss = F::ZERO;
+    for (i, rows) in physical_batches(rows, max).enumerate() {
+        engine.load_dataset_rows(data, rows);
+        match privacy {
+            Some(privacy) => clipped_gradient::<F, M, E>(engine, privacy),
+            None => {
+                M::run_forward(engine);
+                M::run_backward(engine);
+                M::run_param_grads(engine, None);
+            }
+        }
+        if several {
+            loss += engine.sum(M::SPEC.losses);
+            engine.accumulate_grads(i == 0);
+        }
+    }
+    if several {
+        engine.take_accumulated_grads();
+    }
+    several.then_some(loss)
+}
+
 /// DP-SGD on the loaded batch: [`clipped_gradient`] then [`noisy_update`]. The
 /// per-example losses stay in the engine (`engine.sum(M::SPEC.losses)` reads their
 /// sum): an asynchronous engine need not wait for the step to finish.
@@ -94,4 +140,23 @@ pub fn nonprivate_step<F: Float, M: PrivateModel<F>, E: Engine<F>>(engine: &mut 
     M::run_param_grads(engine, None);
     engine.scale_grads(F::from_f64(1.0 / batch as f64));
     optimizer.apply(engine, step);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn physical_batches_are_near_equal_and_cover_the_batch() {
+        let rows: Vec<usize> = (0..10).collect();
+        let sizes = |max| physical_batches(&rows, max).map(<[usize]>::len).collect::<Vec<_>>();
+        assert_eq!(sizes(None), [10]);
+        assert_eq!(sizes(Some(10)), [10]);
+        assert_eq!(sizes(Some(4)), [4, 3, 3]);
+        assert_eq!(sizes(Some(3)), [3, 3, 2, 2]);
+        assert_eq!(sizes(Some(1)), [1; 10]);
+        assert_eq!(physical_batches(&rows, Some(4)).flatten().copied().collect::<Vec<_>>(), rows);
+        // An empty batch is one empty physical batch: a noise-only private step.
+        assert_eq!(physical_batches(&[], Some(4)).map(<[usize]>::len).collect::<Vec<_>>(), [0]);
+    }
 }
