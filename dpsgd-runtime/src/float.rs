@@ -47,6 +47,9 @@ pub trait Float:
     fn vector_sigmoid(self) -> Self;
     /// `tanh(x)`, as [`vector_sigmoid`](Self::vector_sigmoid).
     fn vector_tanh(self) -> Self;
+    /// `ln(1 + e^x)` without overflow for large `|x|`, as
+    /// [`vector_sigmoid`](Self::vector_sigmoid).
+    fn vector_softplus(self) -> Self;
 }
 
 /// `e^x` in f32 without a library call, so that loops of it vectorize: `x = n ln2 + r`
@@ -63,6 +66,17 @@ pub fn exp_f32(x: f32) -> f32 {
         + 0.5;
     let e = p * r * r + r + 1.0;
     e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// `ln(1 + u)` for `u` in `[0, 1]` in f32 without a library call: `2 atanh(s)` with
+/// `s = u / (2 + u) <= 1/3`, by its series up to `s^13` (the next term is below 2e-8 of
+/// the sum).
+#[inline(always)]
+pub fn ln_1p_unit_f32(u: f32) -> f32 {
+    let s = u / (2.0 + u);
+    let s2 = s * s;
+    let series = (((((s2 / 13.0 + 1.0 / 11.0) * s2 + 1.0 / 9.0) * s2 + 1.0 / 7.0) * s2 + 0.2) * s2 + 1.0 / 3.0) * s2;
+    2.0 * s * (1.0 + series)
 }
 
 macro_rules! impl_float_common {
@@ -127,6 +141,10 @@ impl Float for f32 {
     fn vector_tanh(self) -> Self {
         1.0 - 2.0 / (1.0 + exp_f32(2.0 * self))
     }
+    #[inline(always)]
+    fn vector_softplus(self) -> Self {
+        self.max(0.0) + ln_1p_unit_f32(exp_f32(-self.abs()))
+    }
 }
 
 impl Float for f64 {
@@ -139,6 +157,10 @@ impl Float for f64 {
     #[inline(always)]
     fn vector_tanh(self) -> Self {
         self.tanh()
+    }
+    #[inline(always)]
+    fn vector_softplus(self) -> Self {
+        self.max(0.0) + (-self.abs()).exp().ln_1p()
     }
 }
 
@@ -160,10 +182,15 @@ mod tests {
             assert!((sig - 1.0 / (1.0 + (-x).exp())).abs() < 2e-7, "sigmoid({x}) = {sig}");
             let tanh = (x as f32).vector_tanh() as f64;
             assert!((tanh - x.tanh()).abs() < 3e-7, "tanh({x}) = {tanh}");
+            let softplus = (x as f32).vector_softplus() as f64;
+            let want = x.max(0.0) + (-x.abs()).exp().ln_1p();
+            assert!((softplus - want).abs() < 2e-7 * want.max(1.0), "softplus({x}) = {softplus}");
         }
         assert!(worst < 3e-7, "exp: relative error {worst}");
         assert_eq!((-1000f32).vector_sigmoid(), 0.0f32.max((-1000f32).vector_sigmoid()));
         assert_eq!(1000f32.vector_tanh(), 1.0);
         assert_eq!((-1000f32).vector_tanh(), -1.0);
+        assert_eq!(1e4f32.vector_softplus(), 1e4);
+        assert!((-1e4f32).vector_softplus() >= 0.0 && (-1e4f32).vector_softplus() < 1e-30);
     }
 }

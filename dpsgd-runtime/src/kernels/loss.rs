@@ -1,6 +1,5 @@
 //! Per-example losses and their gradients with respect to the logits, in one pass.
 
-use super::activation::sigmoid;
 use crate::Float;
 use crate::spec::Loss;
 
@@ -19,9 +18,10 @@ pub fn forward_backward<F: Float>(
         match loss {
             Loss::BinaryLogistic => {
                 let (z, y) = (z[0], if y == 1 { F::ONE } else { F::ZERO });
-                // log(1 + e^z) - y z, without overflow for large |z|.
-                *l = z.max(F::ZERO) - z * y + (-z.abs()).exp().ln_1p();
-                d[0] = sigmoid(z) - y;
+                // log(1 + e^z) - y z, without a library call in f32 (one took a fifth
+                // of a logistic regression step).
+                *l = z.vector_softplus() - z * y;
+                d[0] = z.vector_sigmoid() - y;
             }
             Loss::SoftmaxCrossEntropy => {
                 let m = z.iter().fold(z[0], |a, &b| a.max(b));
