@@ -14,13 +14,40 @@ fn token<F: Float>(id: F) -> usize {
     id.to_f64() as usize
 }
 
+/// Calls `$run::<F, D>($args)` with the embedding width `$d` as a constant `D` for
+/// the usual widths, so that each row is a few vector moves instead of a loop (or a
+/// call to `memcpy`) per position; `D = 0` stands for any other width.
+macro_rules! with_row_width {
+    ($d:expr, $run:ident($($args:expr),*)) => {
+        match $d {
+            8 => $run::<F, 8>($($args),*),
+            16 => $run::<F, 16>($($args),*),
+            32 => $run::<F, 32>($($args),*),
+            64 => $run::<F, 64>($($args),*),
+            100 => $run::<F, 100>($($args),*),
+            128 => $run::<F, 128>($($args),*),
+            _ => $run::<F, 0>($($args),*),
+        }
+    };
+}
+
+/// The row width: `D`, or the layer's when `D` is 0.
+#[inline(always)]
+fn width<const D: usize>(layer: &Embedding) -> usize {
+    if D == 0 { layer.dim } else { D }
+}
+
 /// `y[b, t, :] = E[tokens[b, t], :]`.
 pub fn forward<F: Float>(layer: &Embedding, params: &[F], tokens: &[F], y: &mut [F]) {
-    let (d, t) = (layer.dim, layer.positions);
+    with_row_width!(layer.dim, forward_rows(layer, params, tokens, y));
+}
+
+fn forward_rows<F: Float, const D: usize>(layer: &Embedding, params: &[F], tokens: &[F], y: &mut [F]) {
+    let (d, t) = (width::<D>(layer), layer.positions);
     let table = &params[layer.offset..][..layer.vocab * d];
     tokens.par_chunks(t).zip(y.par_chunks_mut(t * d)).for_each(|(ids, y)| {
         for (id, row) in ids.iter().zip(y.chunks_exact_mut(d)) {
-            row.copy_from_slice(&table[token(*id) * d..][..d]);
+            row[..d].copy_from_slice(&table[token(*id) * d..][..d]);
         }
     });
 }
@@ -30,13 +57,23 @@ pub fn forward<F: Float>(layer: &Embedding, params: &[F], tokens: &[F], y: &mut 
 /// one thread: split by rows of the table, each thread would test every position's
 /// token, and those unpredictable branches measured slower than the scatter itself.
 pub fn param_grad<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], weights: Option<&[F]>, grad: &mut [F]) {
-    let (d, t) = (layer.dim, layer.positions);
+    with_row_width!(layer.dim, param_grad_rows(layer, tokens, dy, weights, grad));
+}
+
+fn param_grad_rows<F: Float, const D: usize>(
+    layer: &Embedding,
+    tokens: &[F],
+    dy: &[F],
+    weights: Option<&[F]>,
+    grad: &mut [F],
+) {
+    let (d, t) = (width::<D>(layer), layer.positions);
     grad.fill(F::ZERO);
     for (b, (ids, dy)) in tokens.chunks_exact(t).zip(dy.chunks_exact(t * d)).enumerate() {
         let c = weights.map_or(F::ONE, |w| w[b]);
         for (id, g) in ids.iter().zip(dy.chunks_exact(d)) {
             let row = &mut grad[token(*id) * d..][..d];
-            row.iter_mut().zip(g).for_each(|(r, v)| *r += c * *v);
+            row.iter_mut().zip(&g[..d]).for_each(|(r, v)| *r += c * *v);
         }
     }
 }
@@ -61,7 +98,17 @@ pub fn per_example_grads<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], pe
 /// distinct token, found through a vocabulary-sized map in its scratch. Linear in the
 /// positions; no row of the table is formed.
 pub fn add_sq_norms<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], out: &mut [F], scratch: &mut [F]) {
-    let (d, t, vocab) = (layer.dim, layer.positions, layer.vocab);
+    with_row_width!(layer.dim, add_sq_norms_rows(layer, tokens, dy, out, scratch));
+}
+
+fn add_sq_norms_rows<F: Float, const D: usize>(
+    layer: &Embedding,
+    tokens: &[F],
+    dy: &[F],
+    out: &mut [F],
+    scratch: &mut [F],
+) {
+    let (d, t, vocab) = (width::<D>(layer), layer.positions, layer.vocab);
     per_thread(out.len(), scratch, sq_norm_scratch_per_thread(layer), out, 1, |range, scratch, out| {
         // `row_of[id]`: the compact row of token `id` in the current example, or
         // `unseen`. Rows are held as floats like the ids themselves (exact below 2^24).
@@ -75,10 +122,10 @@ pub fn add_sq_norms<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], out: &m
                 let row = &mut row_of[token(*id)];
                 if *row == unseen {
                     *row = F::from_f64(rows as f64);
-                    sums[rows * d..][..d].copy_from_slice(g);
+                    sums[rows * d..][..d].copy_from_slice(&g[..d]);
                     rows += 1;
                 } else {
-                    sums[token(*row) * d..][..d].iter_mut().zip(g).for_each(|(s, v)| *s += *v);
+                    sums[token(*row) * d..][..d].iter_mut().zip(&g[..d]).for_each(|(s, v)| *s += *v);
                 }
             }
             *out += vector::sq_norm(&sums[..rows * d]);
