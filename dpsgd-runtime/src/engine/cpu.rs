@@ -92,7 +92,9 @@ impl<F: Float> CpuEngine<F> {
             params: params.to_vec(),
             grads: vec![F::ZERO; spec.num_params],
             moments: vec![F::ZERO; 2 * spec.num_params],
-            accumulated: Vec::new(),
+            // Reserved now: a Poisson batch may first need several physical batches
+            // long after the first step, which must not allocate.
+            accumulated: Vec::with_capacity(spec.num_params),
             scaled: Vec::new(),
             scratch: vec![F::ZERO; spec.params.iter().map(|p| p.len()).max().unwrap_or(0)],
             per_example: Vec::new(),
