@@ -30,8 +30,6 @@ pub struct StepRunner<M: PrivateModel<f32>, E: Engine<f32> = CpuEngine<f32>> {
     /// Only when timing private steps.
     noise: Option<Box<E::Noise>>,
     batch_size: usize,
-    /// The most examples the engine holds at once: its default physical batch.
-    physical_batch: Option<usize>,
     next_row: usize,
     rows: Vec<usize>,
     _model: std::marker::PhantomData<M>,
@@ -89,7 +87,6 @@ impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
             data,
             noise,
             batch_size,
-            physical_batch: E::default_physical_batch(&M::SPEC),
             next_row: 0,
             rows: Vec::with_capacity(batch_size),
             _model: std::marker::PhantomData,
@@ -109,7 +106,9 @@ impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
         let sgd = Optimizer::sgd(LEARNING_RATE, 0.0).expect("valid settings");
         let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM };
         let private = self.noise.is_some().then_some(&privacy);
-        batch_gradient::<f32, M, E>(&mut self.engine, &self.data, &self.rows, self.physical_batch, private);
+        // The engine's default physical batches, as in training.
+        let physical = E::default_physical_batch(&M::SPEC);
+        batch_gradient::<f32, M, E>(&mut self.engine, &self.data, &self.rows, physical, private);
         match &mut self.noise {
             Some(noise) => noisy_update(&mut self.engine, &mut **noise, &privacy, self.batch_size as f64, &sgd, 0),
             None => {

@@ -72,7 +72,7 @@ pub fn exp_f32(x: f32) -> f32 {
 /// `s = u / (2 + u) <= 1/3`, by its series up to `s^13` (the next term is below 2e-8 of
 /// the sum).
 #[inline(always)]
-pub fn ln_1p_unit_f32(u: f32) -> f32 {
+fn ln_1p_unit_f32(u: f32) -> f32 {
     let s = u / (2.0 + u);
     let s2 = s * s;
     let series = (((((s2 / 13.0 + 1.0 / 11.0) * s2 + 1.0 / 9.0) * s2 + 1.0 / 7.0) * s2 + 0.2) * s2 + 1.0 / 3.0) * s2;

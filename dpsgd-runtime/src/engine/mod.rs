@@ -34,11 +34,10 @@ pub trait Engine<F: Float> {
 
     /// Examples per physical batch when the run sets none ([`TrainConfig::physical_batch`](crate::train::TrainConfig::physical_batch));
     /// `None` runs each batch whole.
-    fn default_physical_batch(spec: &ModelSpec) -> Option<usize>
+    fn default_physical_batch(_spec: &ModelSpec) -> Option<usize>
     where
         Self: Sized,
     {
-        let _ = spec;
         None
     }
 

@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use super::simd::multiversion;
+use super::simd::{multiversion, width_or, with_constant_width};
 use super::threads::per_thread;
 use super::vector;
 use crate::Float;
@@ -86,35 +86,17 @@ fn for_window_rows(layer: &Conv2d, mut body: impl FnMut(usize, usize)) {
     }
 }
 
-/// Calls `$run::<F, K>($args)` with the kernel width `$k` as a constant `K` for
-/// the usual widths, so that each window row is a few vector moves instead of a
-/// loop or a call to `memcpy`; `K = 0` stands for any other width.
-macro_rules! with_kernel_width {
-    ($k:expr, $run:ident($($args:expr),*)) => {
-        match $k {
-            1 => $run::<F, 1>($($args),*),
-            2 => $run::<F, 2>($($args),*),
-            3 => $run::<F, 3>($($args),*),
-            4 => $run::<F, 4>($($args),*),
-            5 => $run::<F, 5>($($args),*),
-            7 => $run::<F, 7>($($args),*),
-            8 => $run::<F, 8>($($args),*),
-            _ => $run::<F, 0>($($args),*),
-        }
-    };
-}
-
 /// Copies each window row of the padded image into `cols`.
 #[inline(always)]
 fn copy_window_rows<F: Float, const K: usize>(layer: &Conv2d, padded: &[F], cols: &mut [F]) {
-    let k = if K == 0 { layer.kernel } else { K };
+    let k = width_or::<K>(layer.kernel);
     for_window_rows(layer, |c, at| cols[c..c + k].copy_from_slice(&padded[at..at + k]));
 }
 
 /// Adds each window row of `dcols` onto the padded image's gradient.
 #[inline(always)]
 fn add_window_rows<F: Float, const K: usize>(layer: &Conv2d, dcols: &[F], dpadded: &mut [F]) {
-    let k = if K == 0 { layer.kernel } else { K };
+    let k = width_or::<K>(layer.kernel);
     for_window_rows(layer, |c, at| {
         dpadded[at..at + k].iter_mut().zip(&dcols[c..c + k]).for_each(|(d, g)| *d += *g);
     });
@@ -129,7 +111,7 @@ fn im2col<F: Float>(layer: &Conv2d, x: &[F], cols: &mut [F], padded: &mut [F]) {
     for (input, at, len) in padded_runs(layer) {
         padded[at..at + len].copy_from_slice(&x[input..input + len]);
     }
-    with_kernel_width!(layer.kernel, copy_window_rows(layer, padded, cols));
+    with_constant_width!(layer.kernel, [1, 2, 3, 4, 5, 7, 8], copy_window_rows(layer, padded, cols));
 }
 }
 
@@ -138,7 +120,7 @@ multiversion! {
 /// the padded image's gradient `dpadded`.
 fn col2im<F: Float>(layer: &Conv2d, dcols: &[F], dx: &mut [F], dpadded: &mut [F]) {
     dpadded.fill(F::ZERO);
-    with_kernel_width!(layer.kernel, add_window_rows(layer, dcols, dpadded));
+    with_constant_width!(layer.kernel, [1, 2, 3, 4, 5, 7, 8], add_window_rows(layer, dcols, dpadded));
     for (input, at, len) in padded_runs(layer) {
         dx[input..input + len].iter_mut().zip(&dpadded[at..at + len]).for_each(|(d, g)| *d += *g);
     }

@@ -5,6 +5,7 @@
 
 use rayon::prelude::*;
 
+use super::simd::{width_or, with_constant_width};
 use super::threads::per_thread;
 use super::vector;
 use crate::Float;
@@ -14,36 +15,13 @@ fn token<F: Float>(id: F) -> usize {
     id.to_f64() as usize
 }
 
-/// Calls `$run::<F, D>($args)` with the embedding width `$d` as a constant `D` for
-/// the usual widths, so that each row is a few vector moves instead of a loop (or a
-/// call to `memcpy`) per position; `D = 0` stands for any other width.
-macro_rules! with_row_width {
-    ($d:expr, $run:ident($($args:expr),*)) => {
-        match $d {
-            8 => $run::<F, 8>($($args),*),
-            16 => $run::<F, 16>($($args),*),
-            32 => $run::<F, 32>($($args),*),
-            64 => $run::<F, 64>($($args),*),
-            100 => $run::<F, 100>($($args),*),
-            128 => $run::<F, 128>($($args),*),
-            _ => $run::<F, 0>($($args),*),
-        }
-    };
-}
-
-/// The row width: `D`, or the layer's when `D` is 0.
-#[inline(always)]
-fn width<const D: usize>(layer: &Embedding) -> usize {
-    if D == 0 { layer.dim } else { D }
-}
-
 /// `y[b, t, :] = E[tokens[b, t], :]`.
 pub fn forward<F: Float>(layer: &Embedding, params: &[F], tokens: &[F], y: &mut [F]) {
-    with_row_width!(layer.dim, forward_rows(layer, params, tokens, y));
+    with_constant_width!(layer.dim, [8, 16, 32, 64, 100, 128], forward_rows(layer, params, tokens, y));
 }
 
 fn forward_rows<F: Float, const D: usize>(layer: &Embedding, params: &[F], tokens: &[F], y: &mut [F]) {
-    let (d, t) = (width::<D>(layer), layer.positions);
+    let (d, t) = (width_or::<D>(layer.dim), layer.positions);
     let table = &params[layer.offset..][..layer.vocab * d];
     tokens.par_chunks(t).zip(y.par_chunks_mut(t * d)).for_each(|(ids, y)| {
         for (id, row) in ids.iter().zip(y.chunks_exact_mut(d)) {
@@ -57,7 +35,7 @@ fn forward_rows<F: Float, const D: usize>(layer: &Embedding, params: &[F], token
 /// one thread: split by rows of the table, each thread would test every position's
 /// token, and those unpredictable branches measured slower than the scatter itself.
 pub fn param_grad<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], weights: Option<&[F]>, grad: &mut [F]) {
-    with_row_width!(layer.dim, param_grad_rows(layer, tokens, dy, weights, grad));
+    with_constant_width!(layer.dim, [8, 16, 32, 64, 100, 128], param_grad_rows(layer, tokens, dy, weights, grad));
 }
 
 fn param_grad_rows<F: Float, const D: usize>(
@@ -67,7 +45,7 @@ fn param_grad_rows<F: Float, const D: usize>(
     weights: Option<&[F]>,
     grad: &mut [F],
 ) {
-    let (d, t) = (width::<D>(layer), layer.positions);
+    let (d, t) = (width_or::<D>(layer.dim), layer.positions);
     grad.fill(F::ZERO);
     for (b, (ids, dy)) in tokens.chunks_exact(t).zip(dy.chunks_exact(t * d)).enumerate() {
         let c = weights.map_or(F::ONE, |w| w[b]);
@@ -98,7 +76,7 @@ pub fn per_example_grads<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], pe
 /// distinct token, found through a vocabulary-sized map in its scratch. Linear in the
 /// positions; no row of the table is formed.
 pub fn add_sq_norms<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], out: &mut [F], scratch: &mut [F]) {
-    with_row_width!(layer.dim, add_sq_norms_rows(layer, tokens, dy, out, scratch));
+    with_constant_width!(layer.dim, [8, 16, 32, 64, 100, 128], add_sq_norms_rows(layer, tokens, dy, out, scratch));
 }
 
 fn add_sq_norms_rows<F: Float, const D: usize>(
@@ -108,7 +86,7 @@ fn add_sq_norms_rows<F: Float, const D: usize>(
     out: &mut [F],
     scratch: &mut [F],
 ) {
-    let (d, t, vocab) = (width::<D>(layer), layer.positions, layer.vocab);
+    let (d, t, vocab) = (width_or::<D>(layer.dim), layer.positions, layer.vocab);
     per_thread(out.len(), scratch, sq_norm_scratch_per_thread(layer), out, 1, |range, scratch, out| {
         // `row_of[id]`: the compact row of token `id` in the current example, or
         // `unseen`. Rows are held as floats like the ids themselves (exact below 2^24).

@@ -33,3 +33,25 @@ macro_rules! multiversion {
     };
 }
 pub(crate) use multiversion;
+
+/// `with_constant_width!(n, [w1, w2, ...], run(args))` calls `run::<F, w>(args)` with
+/// the width `n` as the constant `w` when it is one of those listed, and
+/// `run::<F, 0>(args)` for any other. Rows of a constant width are a few vector moves
+/// each, where a runtime width costs a loop with a remainder (or a call to `memcpy`)
+/// per row. `run` reads its width through [`width_or`].
+macro_rules! with_constant_width {
+    ($n:expr, [$($w:literal),*], $run:ident $args:tt) => {
+        match $n {
+            $($w => $run::<F, $w> $args,)*
+            _ => $run::<F, 0> $args,
+        }
+    };
+}
+pub(crate) use with_constant_width;
+
+/// The width a kernel instantiated by [`with_constant_width!`] works with: its
+/// constant `N`, or `runtime` when `N` is 0.
+#[inline(always)]
+pub const fn width_or<const N: usize>(runtime: usize) -> usize {
+    if N == 0 { runtime } else { N }
+}

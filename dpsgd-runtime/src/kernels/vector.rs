@@ -256,28 +256,27 @@ mod tests {
         }
     }
 
+    /// `transpose_scaled` of a `rows x cols` matrix against the definition.
+    fn check_transpose<F: Float>(rows: usize, cols: usize) {
+        let src: Vec<F> = (0..rows * cols).map(|i| F::from_f64(i as f64)).collect();
+        let mut dst = vec![F::ZERO; rows * cols];
+        let two = F::from_f64(2.0);
+        transpose_scaled(&src, rows, two, &mut dst);
+        for i in 0..rows {
+            for j in 0..cols {
+                assert!(dst[j * rows + i] == two * src[i * cols + j], "{} {rows} x {cols}", F::NAME);
+            }
+        }
+    }
+
     #[test]
     fn transpose_scaled_swaps_rows_and_columns() {
         for (rows, cols) in
             [(3, 5), (8, 8), (16, 25), (19, 17), (1, 9), (9, 1), (16, 16), (196, 16), (25, 32), (33, 50)]
         {
-            let src: Vec<f64> = (0..rows * cols).map(|i| i as f64).collect();
-            let mut dst = vec![0.0; rows * cols];
-            transpose_scaled(&src, rows, 2.0, &mut dst);
-            for i in 0..rows {
-                for j in 0..cols {
-                    assert_eq!(dst[j * rows + i], 2.0 * src[i * cols + j], "{rows} x {cols}");
-                }
-            }
+            check_transpose::<f64>(rows, cols);
             // In f32 the full 16 x 16 tiles take the register path where the CPU has it.
-            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
-            let mut dst = vec![0.0; rows * cols];
-            transpose_scaled(&src, rows, 2.0, &mut dst);
-            for i in 0..rows {
-                for j in 0..cols {
-                    assert_eq!(dst[j * rows + i], 2.0 * src[i * cols + j], "f32 {rows} x {cols}");
-                }
-            }
+            check_transpose::<f32>(rows, cols);
         }
     }
 }

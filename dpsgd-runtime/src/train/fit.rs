@@ -151,8 +151,6 @@ pub struct Trainer<F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>> {
     accountant: Option<RdpAccountant>,
     indices: Vec<usize>,
     config: TrainConfig,
-    /// The most examples the engine holds at once ([`physical_batch`]).
-    physical_batch: Option<usize>,
     steps_per_epoch: usize,
     /// Where the run stands: steps taken, epochs completed, the current epoch's totals.
     steps: u64,
@@ -238,7 +236,6 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             noise,
             accountant: config.privacy.map(|_| RdpAccountant::new()),
             indices: Vec::with_capacity(logical_capacity(n, config)),
-            physical_batch: physical_batch::<F, M, E>(config),
             config: *config,
             steps_per_epoch: config.steps_per_epoch(n),
             steps: 0,
@@ -328,7 +325,8 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
         self.batches.next(&mut self.indices);
         let config = &self.config;
         let (rows, privacy) = (&self.indices, config.privacy.as_ref());
-        let loss = batch_gradient::<F, M, E>(&mut self.engine, train_set, rows, self.physical_batch, privacy)
+        let physical = physical_batch::<F, M, E>(config);
+        let loss = batch_gradient::<F, M, E>(&mut self.engine, train_set, rows, physical, privacy)
             .unwrap_or_else(|| self.engine.sum(M::SPEC.losses));
         match (&config.privacy, &mut self.noise) {
             (Some(privacy), Some(noise)) => {
