@@ -57,6 +57,8 @@ fn convolutions_and_pooling() {
 fn embeddings_and_sequence_means() {
     check(&common::model::<f64, common::TinyText<f64>>(10, 1.0), 5);
     check(&common::model::<f64, common::OneToken<f64>>(11, 1.0), 5);
+    check(&common::model::<f64, common::TinyBag<f64>>(17, 1.0), 5);
+    check(&common::model::<f64, common::RowsUsedTwice<f64>>(18, 1.0), 5);
 }
 
 #[test]

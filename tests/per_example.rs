@@ -161,6 +161,19 @@ fn the_embedding_net_per_example_quantities() {
     clipped_sum_matches::<f64, M>(1e-10);
 }
 
+/// `mean(self.embed(x))` becomes one lookup of the rows' mean (output `[dim]`) when
+/// the rows have no other use, and stays a lookup of every row otherwise.
+#[test]
+fn lookups_fuse_with_a_following_mean_only_where_the_rows_have_no_other_use() {
+    let output = |layers: &[dpsgd::runtime::spec::LayerPlan]| layers[0].output_shape.to_vec();
+    assert_eq!(output(common::TinyBag::<f64>::SPEC.layers), [3]);
+    assert_eq!(output(common::OneToken::<f64>::SPEC.layers), [2]);
+    assert_eq!(output(dpsgd::models::EmbeddingNet::<f64>::SPEC.layers), [16]);
+    assert_eq!(output(common::TinyText::<f64>::SPEC.layers), [6, 3]);
+    assert_eq!(output(common::RowsUsedTwice::<f64>::SPEC.layers), [6, 3]);
+    assert_eq!(output(dpsgd::models::LstmNet::<f64>::SPEC.layers), [256, 100]);
+}
+
 /// The LSTM net: back-propagation through 256 steps, the recurrent weights' norms from
 /// materialized per-example gradients (the plan's choice) or Gram matrices (forced),
 /// and the embedding's sparse rows.

@@ -37,9 +37,9 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                     };
                 }
             }
-            (LayerKind::Embedding { vocab, dim }, LayerGeometry::Embedding { positions }) => quote! {
+            (LayerKind::Embedding { vocab, dim }, LayerGeometry::Embedding { positions, mean }) => quote! {
                 pub(super) const #name: #krate::Embedding =
-                    #krate::Embedding { offset: #offset, vocab: #vocab, dim: #dim, positions: #positions };
+                    #krate::Embedding { offset: #offset, vocab: #vocab, dim: #dim, positions: #positions, mean: #mean };
             },
             (LayerKind::Lstm { inputs, hidden }, LayerGeometry::Lstm { positions }) => quote! {
                 pub(super) const #name: #krate::Lstm =
@@ -142,7 +142,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         let y = value(id);
         Some(match node.op {
             Op::Input => return None,
-            Op::Layer { layer, arg } => {
+            Op::Layer { layer, arg, .. } => {
                 let (l, x) = (layer_const(layer), value(arg));
                 match model.layers[layer].kind {
                     LayerKind::Linear { .. } => quote! { engine.dense_forward(#l, #x, #y); },
@@ -224,7 +224,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     let mut param_grad_calls = Vec::new();
     let mut per_example_calls = Vec::new();
     for (id, node) in graph.nodes.iter().enumerate() {
-        let Op::Layer { layer, arg } = node.op else { continue };
+        let Op::Layer { layer, arg, .. } = node.op else { continue };
         let (l, x, dy) = (layer_const(layer), value(arg), delta(id));
         match (model.layers[layer].kind, &geometry[layer]) {
             (LayerKind::Linear { .. }, _) => {
@@ -283,7 +283,10 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 "Conv2d<{in_channels}, {out_channels}, {kernel}, {stride}, {}>",
                 if same { "Same" } else { "Valid" }
             ),
-            LayerKind::Embedding { vocab, dim } => format!("Embedding<{vocab}, {dim}>"),
+            LayerKind::Embedding { vocab, dim } => match geometry {
+                LayerGeometry::Embedding { mean: true, .. } => format!("Embedding<{vocab}, {dim}>, mean"),
+                _ => format!("Embedding<{vocab}, {dim}>"),
+            },
             LayerKind::Lstm { inputs, hidden } => format!("Lstm<{inputs}, {hidden}>"),
         };
         let (input_shape, output_shape) = (&cost.input_shape, &cost.output_shape);
@@ -425,9 +428,10 @@ enum LayerGeometry {
         output: (usize, usize),
         pad: (usize, usize),
     },
-    /// Token ids per example.
+    /// Token ids per example, and whether the lookup gives their rows' mean.
     Embedding {
         positions: usize,
+        mean: bool,
     },
     /// Steps of the sequence.
     Lstm {
@@ -473,9 +477,24 @@ impl LayerGeometry {
                 out_channels,
             ),
             (_, LayerKind::Linear { inputs, outputs }) => (vec![inputs], vec![outputs], 1, inputs, outputs),
+            // Fused with the mean, every position's row gradient is `dy / T`: the
+            // norm is `|dy|^2` times the sum of the squared token counts, counted in a
+            // map per thread (nothing per example).
+            (LayerGeometry::Embedding { positions, mean: true }, LayerKind::Embedding { vocab, dim }) => {
+                return NormCost {
+                    input_shape: vec![*positions],
+                    output_shape: vec![dim],
+                    positions: *positions,
+                    ghost_flops: 2 * positions + 2 * dim + 2 * positions * dim,
+                    materialized_flops: 2 * positions * dim + 2 * vocab * dim + 2 * vocab * dim,
+                    ghost_bytes: 0,
+                    materialized_bytes: 4 * vocab * dim,
+                    patch_bytes: 0,
+                };
+            }
             // A lookup's ghost norm groups equal tokens: `T D` work, no table-sized buffer;
             // its materialized gradient is the whole `V x D` table per example.
-            (LayerGeometry::Embedding { positions }, LayerKind::Embedding { vocab, dim }) => {
+            (LayerGeometry::Embedding { positions, mean: false }, LayerKind::Embedding { vocab, dim }) => {
                 return NormCost {
                     input_shape: vec![*positions],
                     output_shape: vec![*positions, dim],
@@ -530,8 +549,9 @@ fn layer_geometry(def: &ModelDef, graph: &Graph, layer: usize) -> LayerGeometry 
     match def.model.layers[layer].kind {
         LayerKind::Linear { .. } => LayerGeometry::Dense,
         LayerKind::Embedding { .. } => {
-            let (_, arg) = graph.layer_node(layer).expect("every layer is used once");
-            LayerGeometry::Embedding { positions: graph.nodes[arg].width }
+            let (id, arg) = graph.layer_node(layer).expect("every layer is used once");
+            let mean = matches!(graph.nodes[id].op, Op::Layer { mean: true, .. });
+            LayerGeometry::Embedding { positions: graph.nodes[arg].width, mean }
         }
         LayerKind::Lstm { .. } => {
             let (id, _) = graph.layer_node(layer).expect("every layer is used once");

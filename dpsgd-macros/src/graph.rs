@@ -38,9 +38,12 @@ pub enum Op {
     /// The example's features.
     Input,
     /// A parametrized layer of the struct (index into its layers) applied to `arg`.
+    /// `mean` marks an embedding lookup fused with the mean over its positions
+    /// ([`Graph::fuse_embedding_means`]): its value is the mean of the rows.
     Layer {
         layer: usize,
         arg: NodeId,
+        mean: bool,
     },
     Activation {
         act: Act,
@@ -77,6 +80,19 @@ impl Op {
             | Op::Flatten { arg }
             | Op::Mean { arg } => vec![arg],
             Op::Add { lhs, rhs } => vec![lhs, rhs],
+        }
+    }
+
+    /// The same operation on the arguments `f(arg)`.
+    fn map_args(self, f: impl Fn(NodeId) -> NodeId) -> Op {
+        match self {
+            Op::Input => Op::Input,
+            Op::Layer { layer, arg, mean } => Op::Layer { layer, arg: f(arg), mean },
+            Op::Activation { act, arg } => Op::Activation { act, arg: f(arg) },
+            Op::Add { lhs, rhs } => Op::Add { lhs: f(lhs), rhs: f(rhs) },
+            Op::Pool { max, window, stride, arg } => Op::Pool { max, window, stride, arg: f(arg) },
+            Op::Flatten { arg } => Op::Flatten { arg: f(arg) },
+            Op::Mean { arg } => Op::Mean { arg: f(arg) },
         }
     }
 }
@@ -116,7 +132,7 @@ impl Graph {
     /// The node applying layer `layer`, which each layer has exactly one of.
     pub fn layer_node(&self, layer: usize) -> Option<(NodeId, NodeId)> {
         self.nodes.iter().enumerate().find_map(|(id, n)| match n.op {
-            Op::Layer { layer: l, arg } if l == layer => Some((id, arg)),
+            Op::Layer { layer: l, arg, .. } if l == layer => Some((id, arg)),
             _ => None,
         })
     }
@@ -137,6 +153,34 @@ impl Graph {
             };
         }
         requires
+    }
+
+    /// Fuses `mean(self.embedding(x))` into one node where the looked-up rows have no
+    /// other use: the lookup then gives the mean of its rows, so no pass forms the
+    /// `[positions, dim]` sequence (the kernels of an `Embedding` with `mean`).
+    fn fuse_embedding_means(self, def: &ModelDef) -> Graph {
+        let Graph { mut nodes, output } = self;
+        let mut uses = vec![0; nodes.len()];
+        nodes.iter().flat_map(|n| n.op.args()).for_each(|arg| uses[arg] += 1);
+        let mut fused_away = vec![false; nodes.len()];
+        for id in 0..nodes.len() {
+            let Op::Mean { arg: rows } = nodes[id].op else { continue };
+            let Op::Layer { layer, arg: tokens, mean: false } = nodes[rows].op else { continue };
+            if matches!(def.model.layers[layer].kind, LayerKind::Embedding { .. }) && uses[rows] == 1 {
+                nodes[id].op = Op::Layer { layer, arg: tokens, mean: true };
+                fused_away[rows] = true;
+            }
+        }
+        // Drop the unfused lookups and number the rest again, in the same order.
+        let mut new_id = vec![usize::MAX; nodes.len()];
+        let mut kept = Vec::new();
+        for (id, node) in nodes.into_iter().enumerate() {
+            if !fused_away[id] {
+                new_id[id] = kept.len();
+                kept.push(Node { op: node.op.map_args(|arg| new_id[arg]), ..node });
+            }
+        }
+        Graph { nodes: kept, output: new_id[output] }
     }
 }
 
@@ -229,7 +273,7 @@ pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Error
             .at(loss_span, "softmax_cross_entropy needs at least two classes; with one logit use binary_logistic"),
         _ => {}
     }
-    Some(Graph { nodes: b.nodes, output })
+    Some(Graph { nodes: b.nodes, output }.fuse_embedding_means(def))
 }
 
 impl Builder<'_> {
@@ -465,7 +509,7 @@ impl Builder<'_> {
                     );
                     return None;
                 }
-                Some(self.push(Op::Layer { layer: index, arg }, outputs))
+                Some(self.push(Op::Layer { layer: index, arg, mean: false }, outputs))
             }
             LayerKind::Embedding { vocab, dim } => {
                 if !self.nodes[arg].tokens {
@@ -476,7 +520,7 @@ impl Builder<'_> {
                     );
                     return None;
                 }
-                Some(self.push_sequence(Op::Layer { layer: index, arg }, (width, dim)))
+                Some(self.push_sequence(Op::Layer { layer: index, arg, mean: false }, (width, dim)))
             }
             LayerKind::Lstm { inputs, hidden } => {
                 let Some((positions, _)) = self.nodes[arg].sequence.filter(|&(_, w)| w == inputs) else {
@@ -487,7 +531,7 @@ impl Builder<'_> {
                     );
                     return None;
                 };
-                Some(self.push_sequence(Op::Layer { layer: index, arg }, (positions, hidden)))
+                Some(self.push_sequence(Op::Layer { layer: index, arg, mean: false }, (positions, hidden)))
             }
             LayerKind::Conv2d { in_channels, out_channels, kernel, stride, same } => {
                 let conv = format!(
@@ -501,7 +545,7 @@ impl Builder<'_> {
                 };
                 match (conv_output(h, kernel, stride, same), conv_output(w, kernel, stride, same)) {
                     (Some((oh, _)), Some((ow, _))) => {
-                        Some(self.push_image(Op::Layer { layer: index, arg }, (out_channels, oh, ow)))
+                        Some(self.push_image(Op::Layer { layer: index, arg, mean: false }, (out_channels, oh, ow)))
                     }
                     _ => {
                         let got = self.describe(arg);

@@ -122,6 +122,11 @@ pub struct Embedding {
     pub vocab: usize,
     pub dim: usize,
     pub positions: usize,
+    /// Whether the lookup gives the mean of its rows over the positions (`[dim]` per
+    /// example, as `mean(self.embedding(x))` or PyTorch's `nn.EmbeddingBag` with mode
+    /// "mean") rather than the `[positions, dim]` sequence of rows. The macro fuses
+    /// the two where the rows have no other use, so that they are never formed.
+    pub mean: bool,
 }
 
 impl Embedding {

@@ -103,6 +103,39 @@ pub mod tiny_text {
     }
 }
 
+/// Token ids averaged straight after the lookup, which the macro fuses into one
+/// lookup of the rows' mean (tokens repeat within an example).
+#[private_model(loss = softmax_cross_entropy)]
+pub mod tiny_bag {
+    pub struct TinyBag {
+        embed: Embedding<7, 3>,
+        fc: Linear<3, 2>,
+    }
+
+    impl TinyBag {
+        pub fn forward(&self, x: Tokens<6>) -> Logits<2> {
+            self.fc(tanh(mean(self.embed(x))))
+        }
+    }
+}
+
+/// Looked-up rows averaged and also used otherwise: the lookup is not fused with the
+/// mean.
+#[private_model(loss = softmax_cross_entropy)]
+pub mod rows_used_twice {
+    pub struct RowsUsedTwice {
+        embed: Embedding<7, 3>,
+        fc: Linear<3, 2>,
+    }
+
+    impl RowsUsedTwice {
+        pub fn forward(&self, x: Tokens<6>) -> Logits<2> {
+            let e = self.embed(x);
+            self.fc(mean(e) + mean(tanh(e)))
+        }
+    }
+}
+
 /// A sequence of one token.
 #[private_model(loss = binary_logistic)]
 pub mod one_token {
@@ -157,7 +190,11 @@ pub use one_step_lstm::OneStepLstm;
 #[allow(unused_imports)]
 pub use one_token::OneToken;
 #[allow(unused_imports)]
+pub use rows_used_twice::RowsUsedTwice;
+#[allow(unused_imports)]
 pub use small_cnn::SmallCnn;
+#[allow(unused_imports)]
+pub use tiny_bag::TinyBag;
 #[allow(unused_imports)]
 pub use tiny_lstm::TinyLstm;
 #[allow(unused_imports)]
@@ -222,6 +259,14 @@ macro_rules! for_each_model {
         }
         {
             type $m = common::TinyText<$f>;
+            $body
+        }
+        {
+            type $m = common::TinyBag<$f>;
+            $body
+        }
+        {
+            type $m = common::RowsUsedTwice<$f>;
             $body
         }
         {

@@ -1,22 +1,27 @@
 //! Embedding lookups of token ids (stored as floats in the input) and the mean over a
 //! sequence's positions. An example's embedding gradient touches only the rows of
 //! the tokens it holds: the kernels scatter into those rows and never form a
-//! per-example copy of the table.
+//! per-example copy of the table. A lookup fused with the mean over its positions
+//! has its own kernels (`embedding_mean.rs`), which each function here hands it to.
 
 use rayon::prelude::*;
 
+use super::embedding_mean;
 use super::simd::{width_or, with_constant_width};
 use super::threads::per_thread;
 use super::vector;
 use crate::Float;
 use crate::spec::{Embedding, SequenceMean};
 
-fn token<F: Float>(id: F) -> usize {
+pub(super) fn token<F: Float>(id: F) -> usize {
     id.to_f64() as usize
 }
 
 /// `y[b, t, :] = E[tokens[b, t], :]`.
 pub fn forward<F: Float>(layer: &Embedding, params: &[F], tokens: &[F], y: &mut [F]) {
+    if layer.mean {
+        return embedding_mean::forward(layer, params, tokens, y);
+    }
     with_constant_width!(layer.dim, [8, 16, 32, 64, 100, 128], forward_rows(layer, params, tokens, y));
 }
 
@@ -35,6 +40,9 @@ fn forward_rows<F: Float, const D: usize>(layer: &Embedding, params: &[F], token
 /// one thread: split by rows of the table, each thread would test every position's
 /// token, and those unpredictable branches measured slower than the scatter itself.
 pub fn param_grad<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], weights: Option<&[F]>, grad: &mut [F]) {
+    if layer.mean {
+        return embedding_mean::param_grad(layer, tokens, dy, weights, grad);
+    }
     with_constant_width!(layer.dim, [8, 16, 32, 64, 100, 128], param_grad_rows(layer, tokens, dy, weights, grad));
 }
 
@@ -59,6 +67,9 @@ fn param_grad_rows<F: Float, const D: usize>(
 /// Each example's table gradient in its row of `per_example` (`[batch, params]`),
 /// which must be zero in the table's range.
 pub fn per_example_grads<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], per_example: &mut [F], params: usize) {
+    if layer.mean {
+        return embedding_mean::per_example_grads(layer, tokens, dy, per_example, params);
+    }
     let (d, t) = (layer.dim, layer.positions);
     tokens.par_chunks(t).zip(dy.par_chunks(t * d)).zip(per_example.par_chunks_mut(params)).for_each(
         |((ids, dy), row)| {
@@ -76,6 +87,9 @@ pub fn per_example_grads<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], pe
 /// distinct token, found through a vocabulary-sized map in its scratch. Linear in the
 /// positions; no row of the table is formed.
 pub fn add_sq_norms<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], out: &mut [F], scratch: &mut [F]) {
+    if layer.mean {
+        return embedding_mean::add_sq_norms(layer, tokens, dy, out, scratch);
+    }
     with_constant_width!(layer.dim, [8, 16, 32, 64, 100, 128], add_sq_norms_rows(layer, tokens, dy, out, scratch));
 }
 
@@ -121,6 +135,9 @@ fn sq_norm_scratch_per_thread(layer: &Embedding) -> usize {
 
 /// Scratch [`add_sq_norms`] needs.
 pub fn sq_norm_scratch(layer: &Embedding) -> usize {
+    if layer.mean {
+        return embedding_mean::sq_norm_scratch(layer);
+    }
     rayon::current_num_threads() * sq_norm_scratch_per_thread(layer)
 }
 

@@ -6,6 +6,7 @@ pub mod clip;
 pub mod conv;
 pub mod dense;
 pub mod embedding;
+pub mod embedding_mean;
 pub mod loss;
 pub mod lstm;
 pub mod optim;
