@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use super::embedding::token;
-use super::simd::{width_or, with_constant_width};
+use super::simd::{multiversion, width_or, with_constant_width};
 use super::threads::per_thread;
 use super::vector;
 use crate::Float;
@@ -23,15 +23,28 @@ pub fn forward<F: Float>(layer: &Embedding, params: &[F], tokens: &[F], y: &mut 
 fn forward_rows<F: Float, const D: usize>(layer: &Embedding, params: &[F], tokens: &[F], y: &mut [F]) {
     let (d, t) = (width_or::<D>(layer.dim), layer.positions);
     let table = &params[layer.offset..][..layer.vocab * d];
-    let inv = F::ONE / F::from_f64(t as f64);
-    tokens.par_chunks(t).zip(y.par_chunks_mut(d)).for_each(|(ids, y)| {
-        let y = &mut y[..d];
+    tokens.par_chunks(t).zip(y.par_chunks_mut(d)).for_each(|(ids, y)| mean_of_rows::<F, D>(table, ids, y));
+}
+
+multiversion! {
+/// `y = (1/T) sum_t E[ids_t]`, summed in registers at a constant width `D`.
+fn mean_of_rows<F: Float, const D: usize>(table: &[F], ids: &[F], y: &mut [F]) {
+    let d = y.len();
+    let inv = F::ONE / F::from_f64(ids.len() as f64);
+    if D > 0 {
+        let mut sum = [F::ZERO; D];
+        for id in ids {
+            sum.iter_mut().zip(&table[token(*id) * D..][..D]).for_each(|(s, v)| *s += *v);
+        }
+        y.iter_mut().zip(sum).for_each(|(y, s)| *y = s * inv);
+    } else {
         y.fill(F::ZERO);
         for id in ids {
             y.iter_mut().zip(&table[token(*id) * d..][..d]).for_each(|(s, v)| *s += *v);
         }
         y.iter_mut().for_each(|v| *v *= inv);
-    });
+    }
+}
 }
 
 /// The table's gradient summed over the batch (each example weighted by `weights`
@@ -53,11 +66,19 @@ fn param_grad_rows<F: Float, const D: usize>(
     grad.fill(F::ZERO);
     for (b, (ids, dy)) in tokens.chunks_exact(t).zip(dy.chunks_exact(d)).enumerate() {
         let c = weights.map_or(F::ONE, |w| w[b]) * inv;
-        for id in ids {
-            let row = &mut grad[token(*id) * d..][..d];
-            row.iter_mut().zip(&dy[..d]).for_each(|(r, v)| *r += c * *v);
-        }
+        add_to_rows::<F, D>(grad, ids, dy, c);
     }
+}
+
+multiversion! {
+/// `table[ids_t] += c g` for every position `t` (rows of `g.len()`, a constant `D`
+/// when it is not 0).
+fn add_to_rows<F: Float, const D: usize>(table: &mut [F], ids: &[F], g: &[F], c: F) {
+    let d = width_or::<D>(g.len());
+    for id in ids {
+        table[token(*id) * d..][..d].iter_mut().zip(&g[..d]).for_each(|(r, v)| *r += c * *v);
+    }
+}
 }
 
 /// Each example's table gradient in its row of `per_example` (`[batch, params]`),
@@ -65,12 +86,9 @@ fn param_grad_rows<F: Float, const D: usize>(
 pub fn per_example_grads<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], per_example: &mut [F], params: usize) {
     let (d, t) = (layer.dim, layer.positions);
     let inv = F::ONE / F::from_f64(t as f64);
-    tokens.par_chunks(t).zip(dy.par_chunks(d)).zip(per_example.par_chunks_mut(params)).for_each(|((ids, dy), row)| {
-        let table = &mut row[layer.offset..][..layer.vocab * d];
-        for id in ids {
-            table[token(*id) * d..][..d].iter_mut().zip(dy).for_each(|(r, v)| *r += inv * *v);
-        }
-    });
+    tokens.par_chunks(t).zip(dy.par_chunks(d)).zip(per_example.par_chunks_mut(params)).for_each(
+        |((ids, dy), row)| add_to_rows::<F, 0>(&mut row[layer.offset..][..layer.vocab * d], ids, dy, inv),
+    );
 }
 
 /// Adds each example's squared table-gradient norm to `out`: `|dy|^2 / T^2` times the
@@ -80,24 +98,29 @@ pub fn add_sq_norms<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], out: &m
     let (d, t) = (layer.dim, layer.positions);
     let inv = F::ONE / F::from_f64(t as f64);
     per_thread(out.len(), scratch, layer.vocab, out, 1, |range, counts, out| {
-        // Counts are held as floats like the ids themselves (exact below 2^24).
         counts.fill(F::ZERO);
         for (e, out) in range.zip(out.iter_mut()) {
-            let ids = &tokens[e * t..][..t];
-            // A token's `n`-th occurrence adds `n^2 - (n-1)^2 = 2n - 1` to the sum.
-            let mut sum_sq_counts = 0usize;
-            for id in ids {
-                let count = &mut counts[token(*id)];
-                *count += F::ONE;
-                sum_sq_counts += 2 * token(*count) - 1;
-            }
-            for id in ids {
-                counts[token(*id)] = F::ZERO;
-            }
-            let scale = F::from_f64(sum_sq_counts as f64) * inv * inv;
+            let scale = sum_sq_counts(&tokens[e * t..][..t], counts) * inv * inv;
             *out += vector::sq_norm(&dy[e * d..][..d]) * scale;
         }
     });
+}
+
+multiversion! {
+/// The sum of the squared counts of the distinct tokens among `ids`, counted in
+/// `counts` (zero before and after; floats like the ids, exact below 2^24).
+fn sum_sq_counts<F: Float>(ids: &[F], counts: &mut [F]) -> F {
+    for id in ids {
+        counts[token(*id)] += F::ONE;
+    }
+    let mut sum = F::ZERO;
+    for id in ids {
+        let count = &mut counts[token(*id)];
+        sum += *count * *count;
+        *count = F::ZERO;
+    }
+    sum
+}
 }
 
 /// Scratch [`add_sq_norms`] needs: a token count map per thread.

@@ -12,20 +12,21 @@ pub fn has_avx512() -> bool {
         && std::arch::is_x86_feature_detected!("fma")
 }
 
-/// `multiversion! { pub fn name<F: Float>(args...) -> R { body } }`.
+/// `multiversion! { pub fn name<F: Float>(args...) -> R { body } }`, or with a
+/// constant width, `name<F: Float, const N: usize>` (see [`with_constant_width!`]).
 macro_rules! multiversion {
-    ($(#[$attr:meta])* $vis:vis fn $name:ident<F: Float>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident<F: Float $(, const $c:ident: usize)?>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$attr])*
         #[allow(clippy::too_many_arguments)]
-        $vis fn $name<F: $crate::Float>($($arg: $ty),*) $(-> $ret)? {
+        $vis fn $name<F: $crate::Float $(, const $c: usize)?>($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn wide<F: $crate::Float>($($arg: $ty),*) $(-> $ret)? $body
+                unsafe fn wide<F: $crate::Float $(, const $c: usize)?>($($arg: $ty),*) $(-> $ret)? $body
                 if $crate::kernels::simd::has_avx512() {
                     // SAFETY: the CPU has every feature `wide` was compiled for.
-                    return unsafe { wide::<F>($($arg),*) };
+                    return unsafe { wide::<F $(, $c)?>($($arg),*) };
                 }
             }
             $body
