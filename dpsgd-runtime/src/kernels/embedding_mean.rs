@@ -86,9 +86,11 @@ fn add_to_rows<F: Float, const D: usize>(table: &mut [F], ids: &[F], g: &[F], c:
 pub fn per_example_grads<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], per_example: &mut [F], params: usize) {
     let (d, t) = (layer.dim, layer.positions);
     let inv = F::ONE / F::from_f64(t as f64);
-    tokens.par_chunks(t).zip(dy.par_chunks(d)).zip(per_example.par_chunks_mut(params)).for_each(
-        |((ids, dy), row)| add_to_rows::<F, 0>(&mut row[layer.offset..][..layer.vocab * d], ids, dy, inv),
-    );
+    tokens
+        .par_chunks(t)
+        .zip(dy.par_chunks(d))
+        .zip(per_example.par_chunks_mut(params))
+        .for_each(|((ids, dy), row)| add_to_rows::<F, 0>(&mut row[layer.offset..][..layer.vocab * d], ids, dy, inv));
 }
 
 /// Adds each example's squared table-gradient norm to `out`: `|dy|^2 / T^2` times the

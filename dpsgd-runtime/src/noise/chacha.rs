@@ -58,15 +58,13 @@ impl ChaCha12 {
         self.buffer[self.next - 1]
     }
 
-    /// Fills `out` with the next words.
-    pub fn fill(&mut self, mut out: &mut [u64]) {
-        while !out.is_empty() {
-            self.refill_if_read();
-            let n = out.len().min(self.buffer.len() - self.next);
-            out[..n].copy_from_slice(&self.buffer[self.next..self.next + n]);
-            self.next += n;
-            out = &mut out[n..];
-        }
+    /// The next words of the stream, at most `max`, read in place: at least one (the
+    /// buffer is refilled first when it has been read), at most what is left of it.
+    pub fn take(&mut self, max: usize) -> &[u64] {
+        self.refill_if_read();
+        let start = self.next;
+        self.next += max.min(self.buffer.len() - start);
+        &self.buffer[start..self.next]
     }
 
     /// Moves on to the next sixteen blocks once the buffer has been read.
@@ -85,8 +83,7 @@ impl ChaCha12 {
         #[cfg(target_arch = "x86_64")]
         if crate::kernels::simd::has_avx512() {
             // SAFETY: the CPU has AVX-512F.
-            let words = unsafe { avx512::blocks(&self.state) };
-            pack(&words, &mut self.buffer);
+            unsafe { avx512::packed_blocks(&self.state, &mut self.buffer) };
             return;
         }
         pack(&blocks(&self.state), &mut self.buffer);
@@ -139,10 +136,10 @@ mod avx512 {
 
     use super::{BLOCK_WORDS, LANES, Lanes};
 
-    /// The output words of the sixteen blocks that start from `initial`, as
-    /// [`super::blocks`].
+    /// The sixteen blocks that start from `initial` into `buffer`, as
+    /// [`super::pack`] of [`super::blocks`] leaves them.
     #[target_feature(enable = "avx512f")]
-    pub fn blocks(initial: &[Lanes; BLOCK_WORDS]) -> [Lanes; BLOCK_WORDS] {
+    pub fn packed_blocks(initial: &[Lanes; BLOCK_WORDS], buffer: &mut [u64; LANES * BLOCK_WORDS / 2]) {
         // SAFETY: each load and store reads or writes one whole array of 16 u32.
         let state: [__m512i; BLOCK_WORDS] =
             std::array::from_fn(|j| unsafe { _mm512_loadu_si512(initial[j].as_ptr().cast()) });
@@ -172,12 +169,21 @@ mod avx512 {
             quarter_round!(2, 7, 8, 13);
             quarter_round!(3, 4, 9, 14);
         }
-        let mut out = [[0u32; LANES]; BLOCK_WORDS];
-        for j in 0..BLOCK_WORDS {
-            // SAFETY: as above.
-            unsafe { _mm512_storeu_si512(out[j].as_mut_ptr().cast(), _mm512_add_epi32(x[j], state[j])) };
+        // Words `2k` and `2k + 1` of each block as one 64-bit word: interleaved within
+        // each 128-bit lane (blocks 0, 1, 4, 5, ... low; 2, 3, 6, 7, ... high), then
+        // put back in block order.
+        let (first, second) =
+            (_mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4));
+        for (k, out) in buffer.chunks_exact_mut(LANES).enumerate() {
+            let low = _mm512_add_epi32(x[2 * k], state[2 * k]);
+            let high = _mm512_add_epi32(x[2 * k + 1], state[2 * k + 1]);
+            let (even, odd) = (_mm512_unpacklo_epi32(low, high), _mm512_unpackhi_epi32(low, high));
+            // SAFETY: each store writes 8 of the 16 u64 of `out`.
+            unsafe {
+                _mm512_storeu_si512(out.as_mut_ptr().cast(), _mm512_permutex2var_epi64(even, first, odd));
+                _mm512_storeu_si512(out[8..].as_mut_ptr().cast(), _mm512_permutex2var_epi64(even, second, odd));
+            }
         }
-        out
     }
 }
 
@@ -235,10 +241,10 @@ mod tests {
             let mut ours = ChaCha12::at(&rng, start);
             let mut theirs = rng.clone();
             theirs.set_word_pos(start);
-            // Three groups of sixteen blocks, the first read in bulk in two parts.
-            let mut bulk = vec![0u64; 128];
-            ours.fill(&mut bulk[..5]);
-            ours.fill(&mut bulk[5..]);
+            // Three groups of sixteen blocks, the first read in place in two parts.
+            let mut bulk = ours.take(5).to_vec();
+            bulk.extend_from_slice(ours.take(1000));
+            assert_eq!(bulk.len(), 128, "a take ends with the buffer");
             bulk.extend((0..256).map(|_| ours.next_u64()));
             for (group, ours) in bulk.chunks_exact(128).enumerate() {
                 let theirs: Vec<u64> = (0..128).map(|_| theirs.next_u64()).collect();
@@ -261,7 +267,7 @@ mod tests {
 
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn avx512_blocks_equal_the_portable_ones() {
+    fn avx512_packed_blocks_equal_the_portable_ones() {
         if !crate::kernels::simd::has_avx512() {
             eprintln!("skipped: this CPU has no AVX-512");
             return;
@@ -269,8 +275,11 @@ mod tests {
         let key = std::array::from_fn(|i| 0x0101_0101 * i as u32 + 17);
         for block in [0, 5, u64::from(u32::MAX) - 3, u64::MAX - 7] {
             let state = initial_state(&key, 99, block);
+            let (mut ours, mut portable) = ([0; LANES * BLOCK_WORDS / 2], [0; LANES * BLOCK_WORDS / 2]);
             // SAFETY: the CPU has AVX-512F.
-            assert_eq!(unsafe { avx512::blocks(&state) }, blocks(&state));
+            unsafe { avx512::packed_blocks(&state, &mut ours) };
+            pack(&blocks(&state), &mut portable);
+            assert_eq!(ours, portable);
         }
     }
 }
