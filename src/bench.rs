@@ -57,8 +57,8 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
         let data = random_dataset::<M>(batch_size, examples)?;
         let capacity = CpuEngine::<f32>::default_physical_batch(&M::SPEC).map_or(batch_size, |p| p.min(batch_size));
         let engine = CpuEngine::new(M::SPEC, M::init(0).params(), capacity);
-        let noise = private
-            .then(|| -> Box<dyn NoiseSource<f32>> { noise::for_training(0, M::SPEC.num_params, batch_size as f64, 0) });
+        let noise =
+            private.then(|| -> Box<dyn NoiseSource<f32>> { noise::for_training(&M::SPEC, 0, batch_size as f64, 0) });
         Ok(StepRunner::on_engine(engine, noise, data, batch_size))
     }
 

@@ -37,7 +37,7 @@ fn run(data: &Dataset<f32>, config: &TrainConfig, path: &Path, resume: bool, sto
     let saved = resume.then(|| checkpoint::read::<f32>(path, &M::SPEC).unwrap());
     let steps = saved.as_ref().map_or(0, |c| c.state.step);
     let noise = config.privacy.map(|_| -> Box<dyn NoiseSource<f32>> {
-        noise::for_training(config.seed, M::NUM_PARAMS, config.batch_size as f64, steps)
+        noise::for_training(&M::SPEC, config.seed, config.batch_size as f64, steps)
     });
     let trainer = match &saved {
         Some(c) => {
@@ -136,6 +136,6 @@ fn damaged_or_foreign_checkpoints_are_errors() {
     let mut other = config(true);
     other.optimizer.lr = 0.3;
     let engine = CpuEngine::new(M::SPEC, &saved.params, 64);
-    let noise: Box<dyn NoiseSource<f32>> = noise::for_training(7, M::NUM_PARAMS, 64.0, saved.state.step);
+    let noise: Box<dyn NoiseSource<f32>> = noise::for_training(&M::SPEC, 7, 64.0, saved.state.step);
     assert!(matches!(Trainer::<f32, M>::resume(engine, Some(noise), &data, &other, &saved), Err(Error::Config(_))));
 }

@@ -274,6 +274,9 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
             })
             .sum::<usize>();
 
+    let forward_flops_per_example: usize =
+        model.layers.iter().zip(&geometry).map(|(layer, geometry)| geometry.forward_flops(layer.kind)).sum();
+
     let layer_plans = model.layers.iter().zip(&geometry).map(|(layer, geometry)| {
         let name = layer.ident.to_string();
         let cost = geometry.cost(layer.kind);
@@ -350,6 +353,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                     params: &[#(#param_tensors),*],
                     arena_width: #arena_width,
                     step_bytes_per_example: #step_bytes_per_example,
+                    forward_flops_per_example: #forward_flops_per_example,
                     max_layer_outputs: #max_layer_outputs,
                     logits: #logits,
                     losses: #losses,
@@ -535,6 +539,22 @@ impl LayerGeometry {
             ghost_bytes: if t == 1 { 0 } else { 4 * (2 * t * t + t * p) },
             materialized_bytes: 4 * p * o,
             patch_bytes: if t == 1 { 0 } else { 4 * t * p },
+        }
+    }
+
+    /// FLOPs of the layer's forward pass for one example: its products (a lookup's
+    /// row moves or sums count one each).
+    fn forward_flops(&self, kind: LayerKind) -> usize {
+        match (self, kind) {
+            (LayerGeometry::Dense, LayerKind::Linear { inputs, outputs }) => 2 * inputs * outputs,
+            (LayerGeometry::Conv { output, .. }, LayerKind::Conv2d { in_channels, out_channels, kernel, .. }) => {
+                2 * output.0 * output.1 * in_channels * kernel * kernel * out_channels
+            }
+            (LayerGeometry::Embedding { positions, .. }, LayerKind::Embedding { dim, .. }) => positions * dim,
+            (LayerGeometry::Lstm { positions }, LayerKind::Lstm { inputs, hidden }) => {
+                2 * positions * (inputs + hidden) * 4 * hidden
+            }
+            _ => unreachable!("every layer has the geometry of its kind"),
         }
     }
 

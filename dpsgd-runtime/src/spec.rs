@@ -352,6 +352,9 @@ pub struct ModelSpec {
     /// of each convolution and each layer's norm scratch. It sizes the CPU's
     /// physical batches.
     pub step_bytes_per_example: usize,
+    /// FLOPs of one example's forward pass through the parametrized layers (a
+    /// multiply-add counts two): a step's compute is about three times this.
+    pub forward_flops_per_example: usize,
     /// The most outputs of any parametrized layer (sizes the engine's scratch for
     /// weighted gradient sums).
     pub max_layer_outputs: usize,

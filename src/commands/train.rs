@@ -226,7 +226,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
             let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(n, &config));
             let steps = resume.as_ref().map_or(0, |c| c.state.step);
             let noise = config.privacy.map(|_| -> Box<dyn NoiseSource<f32>> {
-                noise::for_training(config.seed, M::SPEC.num_params, config.batch_size as f64, steps)
+                noise::for_training(&M::SPEC, config.seed, config.batch_size as f64, steps)
             });
             run_on(engine, noise, &mut model, &data, &config, resume.as_ref(), &control, print_epoch)?
         }

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use self::chacha::ChaCha12;
 use crate::Float;
 use crate::rng::{STEP_WORDS, Stream, stream};
+use crate::spec::ModelSpec;
 
 /// A source of i.i.d. standard normal draws, added scaled to a gradient.
 pub trait NoiseSource<F: Float> {
@@ -54,12 +55,9 @@ impl GaussianNoise {
     /// threads when `parallel`.
     fn next_call<F: Float>(&mut self, out: &mut [F], parallel: bool, apply: impl Fn(&mut F, F) + Sync) {
         assert!(out.len() as u128 <= MAX_LEN, "noise for more than {MAX_LEN} coordinates in one call");
-        let start = self.calls as u128 * STEP_WORDS;
+        let call = self.calls;
         self.calls += 1;
-        let draw_block = |k: usize, block: &mut [F]| {
-            let mut words = ChaCha12::at(&self.rng, start + k as u128 * BLOCK_WORDS);
-            ziggurat::fill(&mut words, block, |v, z| apply(v, F::from_f64(z)));
-        };
+        let draw_block = |k: usize, block: &mut [F]| self.block(call, k, block, &apply);
         // Handing one block to the thread pool costs more than drawing it here.
         if parallel && out.len() > BLOCK {
             out.par_chunks_mut(BLOCK).enumerate().for_each(|(k, block)| draw_block(k, block));
@@ -68,9 +66,10 @@ impl GaussianNoise {
         }
     }
 
-    /// Writes the next call's draws to `out`, on the calling thread.
-    pub(crate) fn draw<F: Float>(&mut self, out: &mut [F]) {
-        self.next_call(out, false, |v, z| *v = z);
+    /// Calls `apply(block[j], z_j)` with the draws of block `k` of call `call`.
+    fn block<F: Float>(&self, call: u64, k: usize, block: &mut [F], apply: impl Fn(&mut F, F)) {
+        let mut words = ChaCha12::at(&self.rng, call as u128 * STEP_WORDS + k as u128 * BLOCK_WORDS);
+        ziggurat::fill(&mut words, block, |v, z| apply(v, F::from_f64(z)));
     }
 }
 
@@ -83,30 +82,45 @@ impl<F: Float> NoiseSource<F> for GaussianNoise {
 /// Gradients of at least this many coordinates can have their noise drawn ahead on a
 /// background thread; below it, drawing inline is cheaper than the handover.
 const PREFETCH_MIN_LEN: usize = 2048;
-/// ... when batches hold at least this many examples (expected). Drawing ahead pays
-/// where a step leaves a core idle for part of its time, as steps of larger batches
-/// of small models do; where both cores are busy, the background thread only takes
-/// their time, and drawing across the pool at the end of the step is faster. Measured
-/// on two cores, drawn ahead against across the pool: the feed-forward net (5,352
-/// parameters) 2.67M against 1.57M examples/s at batch 120, 2.13M against 1.23M at 60,
-/// 0.59M against 0.66M at batch 20; the embedding net (160,370) 159k against 115k at
-/// batch 120, 81k against 75k at 60, 46k against 54k at 40, 26k against 34k at 20; the
-/// MNIST CNN about the same either way; the LSTM net at batch 20, 742 against 797.
+/// ... when batches hold at least this many examples (expected), or when the noise
+/// is a large part of the step (below). Drawing ahead pays where a step leaves a core
+/// idle for part of its time, as steps of larger batches of small models do, and
+/// where the noise outlasts the rest of the step: the step then draws the blocks the
+/// worker has not reached, so both cores draw. Where both cores are busy with a
+/// step much longer than its noise, the background thread only takes their time, and
+/// drawing across the pool at the end of the step is faster. Measured on two cores,
+/// drawn ahead (with the step's help) against across the pool: the embedding net
+/// (160,370 parameters) 77k against 63k examples/s at batch 20, 144k against 111k at
+/// 40, 202k against 145k at 60; the feed-forward net (5,352) 1.59M against 0.99M at
+/// 20, 2.51M against 1.39M at 40; the MNIST CNN 32.9k against 35.5k at batch 20; the
+/// LSTM net and the CIFAR-10 net the same at 20.
 const PREFETCH_MIN_BATCH: f64 = 48.0;
+/// A normal draw takes about as long as this many FLOPs of a step (2.7 ns against
+/// some 80 GFLOP/s on a core).
+const DRAW_FLOPS: f64 = 200.0;
+/// Noise counts as a large part of a step when it would take at least this share of
+/// the step's compute (about three forward passes per example): at batch 20 the
+/// feed-forward net is about 1.7 and the embedding net over 100; the MNIST CNN and
+/// the LSTM net, faster without drawing ahead or no slower, about 0.1.
+const PREFETCH_MIN_NOISE_SHARE: f64 = 0.5;
 
-/// The noise source training uses, after `steps` noisy steps, for gradients of `len`
-/// coordinates and batches of `expected_batch` examples: the seeded stream of
-/// [`GaussianNoise`], drawn ahead or drawn in parallel as measured faster. Either way
-/// the draws, hence the trained weights, are the same.
+/// The noise source training uses for `spec`'s gradients, after `steps` noisy steps,
+/// with batches of `expected_batch` examples: the seeded stream of [`GaussianNoise`],
+/// drawn ahead or drawn in parallel as measured faster. Either way the draws, hence
+/// the trained weights, are the same.
 pub fn for_training<F: Float>(
+    spec: &ModelSpec,
     seed: u64,
-    len: usize,
     expected_batch: f64,
     steps: u64,
 ) -> Box<dyn NoiseSource<F> + Send> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let len = spec.num_params;
+    let step_flops = 3.0 * spec.forward_flops_per_example as f64 * expected_batch;
+    let noise_share = len as f64 * DRAW_FLOPS / step_flops.max(1.0);
     let source = GaussianNoise::seeded_at(seed, steps);
-    if cores > 1 && len >= PREFETCH_MIN_LEN && expected_batch >= PREFETCH_MIN_BATCH {
+    let worth_it = expected_batch >= PREFETCH_MIN_BATCH || noise_share >= PREFETCH_MIN_NOISE_SHARE;
+    if cores > 1 && len >= PREFETCH_MIN_LEN && worth_it {
         Box::new(PrefetchedNoise::new(source, len))
     } else {
         Box::new(source)

@@ -1,17 +1,19 @@
 //! Noise drawn ahead on a second core, handed over without locks or allocation.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{GaussianNoise, NoiseSource};
+use super::{BLOCK, GaussianNoise, NoiseSource};
 use crate::Float;
 
 /// Draws the next steps' noise on a background thread while the current step runs:
 /// noise for a model of P parameters costs P normal draws per step, as much as the
-/// rest of a small model's step. Always draws vectors of `len`, in stream order.
+/// rest of a small model's step. A step that finds its noise not yet drawn draws the
+/// blocks left alongside the worker, so the two cores share whichever is the longer
+/// part. Always draws vectors of `len`, in stream order.
 pub struct PrefetchedNoise<F: Float> {
     len: usize,
     shared: Arc<Handoff<F>>,
@@ -25,31 +27,45 @@ pub struct PrefetchedNoise<F: Float> {
 /// step is tens of microseconds and waking a sleeping thread costs several; the
 /// handoff allocates nothing.
 struct Handoff<F> {
-    slots: [UnsafeCell<Vec<F>>; 2],
-    full: [AtomicBool; 2],
+    /// The stream (the worker counts the calls).
+    noise: GaussianNoise,
+    slots: [Slot<F>; 2],
     closed: AtomicBool,
     sleepers: AtomicUsize,
     lock: Mutex<()>,
     wake: Condvar,
 }
 
-// SAFETY: a slot's vector is touched only by the side that owns it: the worker while
-// `full` is false, the step while it is true; ownership moves with release/acquire.
+/// One step's noise: a call of the stream, drawn block by block (`BLOCK` values each,
+/// as [`GaussianNoise`] draws them) by whoever claims the block first.
+struct Slot<F> {
+    values: UnsafeCell<Vec<F>>,
+    /// The call it holds, set before it opens.
+    call: AtomicU64,
+    /// Set when the worker opens it for drawing, cleared when the step has used it.
+    open: AtomicBool,
+    /// The next block to claim; none are left once it reaches the number of blocks.
+    claimed: AtomicUsize,
+    /// Blocks drawn.
+    drawn: AtomicUsize,
+}
+
+// SAFETY: while a slot is closed only the worker touches it; while it is open each
+// block of its values is written only by the thread that claimed it, and read by the
+// step only after every block is drawn (`drawn`, release/acquire).
 unsafe impl<F: Send> Sync for Handoff<F> {}
 
 /// How long the worker spins for an empty slot before it sleeps: about one step of a
 /// mid-sized model, so that in the steady state the step never has to wake it.
 const WORKER_SPIN: Duration = Duration::from_micros(100);
-/// How long the step spins for its noise: briefly, because when the noise is late the
-/// worker is the bottleneck, and a spinning step would compete with it for the core
-/// where virtual CPUs share one.
+/// How long the step spins for its slot to open: briefly, because it opens as soon
+/// as the worker has claimed the last block of the slot before.
 const STEP_SPIN: Duration = Duration::from_micros(5);
 
-impl<F> Handoff<F> {
-    /// Waits until slot `i` is full (`want`) or empty (`!want`), spinning for up to
-    /// `spin` before sleeping; false once closed.
-    fn wait_for(&self, i: usize, want: bool, spin: Duration) -> bool {
-        let ready = || self.full[i].load(Ordering::Acquire) == want;
+impl<F: Float> Handoff<F> {
+    /// Waits until `ready()`, spinning for up to `spin` before sleeping; false once
+    /// closed.
+    fn wait_for(&self, ready: impl Fn() -> bool, spin: Duration) -> bool {
         let start = Instant::now();
         while !ready() {
             if self.closed.load(Ordering::Acquire) {
@@ -72,25 +88,49 @@ impl<F> Handoff<F> {
         true
     }
 
-    /// Marks slot `i` full or empty and wakes the other side if it sleeps.
-    fn set(&self, i: usize, full: bool) {
-        self.full[i].store(full, Ordering::Release);
-        self.wake_sleepers();
-    }
-
-    fn wake_sleepers(&self) {
+    /// Opens slot `i` or closes it, and wakes the other side if it sleeps.
+    fn set_open(&self, i: usize, open: bool) {
+        self.slots[i].open.store(open, Ordering::Release);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = self.lock.lock().expect("noise lock");
             self.wake.notify_all();
         }
     }
+
+    /// Claims and draws blocks of open slot `i` until none are left unclaimed.
+    fn draw_claimed(&self, i: usize) {
+        let slot = &self.slots[i];
+        let call = slot.call.load(Ordering::Relaxed);
+        // SAFETY: the vector is not resized while the slot is open; only raw block
+        // pointers into it are made here.
+        let (values, len) = unsafe { ((*slot.values.get()).as_mut_ptr(), (*slot.values.get()).len()) };
+        loop {
+            let k = slot.claimed.fetch_add(1, Ordering::Relaxed);
+            if k * BLOCK >= len {
+                return;
+            }
+            // SAFETY: block `k` is this thread's alone (it claimed it) and lies inside
+            // the vector; blocks do not overlap.
+            let block = unsafe { std::slice::from_raw_parts_mut(values.add(k * BLOCK), BLOCK.min(len - k * BLOCK)) };
+            self.noise.block(call, k, block, |v, z| *v = z);
+            slot.drawn.fetch_add(1, Ordering::Release);
+        }
+    }
 }
 
 impl<F: Float> PrefetchedNoise<F> {
-    pub fn new(mut source: GaussianNoise, len: usize) -> Self {
+    pub fn new(source: GaussianNoise, len: usize) -> Self {
+        let slot = || Slot {
+            values: UnsafeCell::new(vec![F::ZERO; len]),
+            call: AtomicU64::new(0),
+            open: AtomicBool::new(false),
+            claimed: AtomicUsize::new(0),
+            drawn: AtomicUsize::new(0),
+        };
+        let mut call = source.calls;
         let shared = Arc::new(Handoff {
-            slots: [UnsafeCell::new(vec![F::ZERO; len]), UnsafeCell::new(vec![F::ZERO; len])],
-            full: [AtomicBool::new(false), AtomicBool::new(false)],
+            noise: source,
+            slots: [slot(), slot()],
             closed: AtomicBool::new(false),
             sleepers: AtomicUsize::new(0),
             lock: Mutex::new(()),
@@ -101,13 +141,16 @@ impl<F: Float> PrefetchedNoise<F> {
             .name("dpsgd-noise".into())
             .spawn(move || {
                 for i in (0..2).cycle() {
-                    if !handoff.wait_for(i, false, WORKER_SPIN) {
+                    let slot = &handoff.slots[i];
+                    if !handoff.wait_for(|| !slot.open.load(Ordering::Acquire), WORKER_SPIN) {
                         return;
                     }
-                    // SAFETY: the slot is empty, so the worker owns it.
-                    let slot = unsafe { &mut *handoff.slots[i].get() };
-                    source.draw(slot);
-                    handoff.set(i, true);
+                    slot.call.store(call, Ordering::Relaxed);
+                    slot.claimed.store(0, Ordering::Relaxed);
+                    slot.drawn.store(0, Ordering::Relaxed);
+                    call += 1;
+                    handoff.set_open(i, true);
+                    handoff.draw_claimed(i);
                 }
             })
             .expect("spawning the noise thread");
@@ -118,12 +161,20 @@ impl<F: Float> PrefetchedNoise<F> {
 impl<F: Float> NoiseSource<F> for PrefetchedNoise<F> {
     fn add_noise(&mut self, dst: &mut [F], std: F) {
         assert_eq!(dst.len(), self.len, "prefetched noise has a fixed length");
-        let i = self.next;
-        assert!(self.shared.wait_for(i, true, STEP_SPIN), "the noise thread stopped");
-        // SAFETY: the slot is full, so the step owns it until it is marked empty.
-        let slot = unsafe { &*self.shared.slots[i].get() };
-        crate::kernels::vector::add_scaled(std, slot, dst);
-        self.shared.set(i, false);
+        let (i, shared) = (self.next, &*self.shared);
+        let slot = &shared.slots[i];
+        assert!(shared.wait_for(|| slot.open.load(Ordering::Acquire), STEP_SPIN), "the noise thread stopped");
+        shared.draw_claimed(i);
+        // The worker is finishing the last block it claimed: at most one block.
+        let blocks = self.len.div_ceil(BLOCK);
+        while slot.drawn.load(Ordering::Acquire) < blocks {
+            std::thread::yield_now();
+        }
+        // SAFETY: every block is drawn and nobody draws into an open slot's blocks
+        // again; the step reads it until it closes the slot.
+        let values = unsafe { &*slot.values.get() };
+        crate::kernels::vector::add_scaled(std, values, dst);
+        shared.set_open(i, false);
         self.next = 1 - i;
     }
 }
@@ -147,7 +198,8 @@ mod tests {
 
     #[test]
     fn prefetched_noise_is_the_same_stream() {
-        let len = 3000;
+        // Several blocks, asked for at once: the step draws some of them itself.
+        let len = 3 * BLOCK + 100;
         let mut inline = GaussianNoise::seeded(5);
         let mut prefetched = PrefetchedNoise::<f32>::new(GaussianNoise::seeded(5), len);
         for _ in 0..5 {

@@ -167,7 +167,7 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M, CpuEngine<F>> {
         let capacity = batch_capacity::<F, M, CpuEngine<F>>(train_set.len(), config);
         let engine = CpuEngine::new(M::SPEC, model.params(), capacity);
         let noise = config.privacy.map(|_| -> Box<dyn NoiseSource<F>> {
-            noise::for_training(config.seed, M::SPEC.num_params, config.batch_size as f64, 0)
+            noise::for_training(&M::SPEC, config.seed, config.batch_size as f64, 0)
         });
         Trainer::on_engine(engine, noise, train_set, config)
     }
