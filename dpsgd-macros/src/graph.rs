@@ -171,7 +171,7 @@ impl Graph {
                 fused_away[rows] = true;
             }
         }
-        // Drop the unfused lookups and number the rest again, in the same order.
+        // Drop the lookups fused into their means and number the rest again, in order.
         let mut new_id = vec![usize::MAX; nodes.len()];
         let mut kept = Vec::new();
         for (id, node) in nodes.into_iter().enumerate() {

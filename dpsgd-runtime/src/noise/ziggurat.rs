@@ -85,14 +85,14 @@ pub fn fill<T>(rng: &mut ChaCha12, out: &mut [T], apply: impl Fn(&mut T, f64)) {
         let (mut taken, mut rejections) = (0, 0);
         while taken < group.len() {
             let words = rng.take(group.len() - taken);
-            for (j, &word) in (taken..).zip(words) {
+            for (j, (o, &word)) in group[taken..].iter_mut().zip(words).enumerate() {
                 let (i, x) = layer_and_x(tables, word);
                 // A branch, not a select: it goes the same way 98.8% of the time, and a
                 // vectorized version (gathers from the tables) measured slower.
                 if x.abs() < tables.x[i + 1] {
-                    apply(&mut group[j], x);
+                    apply(o, x);
                 } else {
-                    rejected[rejections] = (j as u16, i as u8, x);
+                    rejected[rejections] = ((taken + j) as u16, i as u8, x);
                     rejections += 1;
                 }
             }
