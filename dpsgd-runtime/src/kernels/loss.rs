@@ -1,5 +1,6 @@
 //! Per-example losses and their gradients with respect to the logits, in one pass.
 
+use super::simd::multiversion;
 use crate::Float;
 use crate::spec::Loss;
 
@@ -13,32 +14,43 @@ pub fn forward_backward<F: Float>(
     dlogits: &mut [F],
     width: usize,
 ) {
+    match loss {
+        Loss::BinaryLogistic => binary_logistic(logits, labels, losses, dlogits),
+        Loss::SoftmaxCrossEntropy => softmax_cross_entropy(logits, labels, losses, dlogits, width),
+    }
+}
+
+multiversion! {
+/// `log(1 + e^z) - y z` and its derivative `sigmoid(z) - y`, with no library call in
+/// f32 so that the loop vectorizes (`log1pf` took a fifth of a logistic regression
+/// step).
+fn binary_logistic<F: Float>(logits: &[F], labels: &[u32], losses: &mut [F], dlogits: &mut [F]) {
+    for (((z, d), l), &y) in logits.iter().zip(dlogits.iter_mut()).zip(losses.iter_mut()).zip(labels) {
+        let (z, y) = (*z, if y == 1 { F::ONE } else { F::ZERO });
+        *l = z.vector_softplus() - z * y;
+        *d = z.vector_sigmoid() - y;
+    }
+}
+}
+
+/// `log(sum_k e^z_k) - z_y` and its gradient `softmax(z) - onehot(y)`. (The library's
+/// `exp` measured faster here than the vectorizable one, on rows of 2 and 10.)
+fn softmax_cross_entropy<F: Float>(logits: &[F], labels: &[u32], losses: &mut [F], dlogits: &mut [F], width: usize) {
     let rows = logits.chunks_exact(width).zip(dlogits.chunks_exact_mut(width));
     for (((z, d), l), &y) in rows.zip(losses.iter_mut()).zip(labels) {
-        match loss {
-            Loss::BinaryLogistic => {
-                let (z, y) = (z[0], if y == 1 { F::ONE } else { F::ZERO });
-                // log(1 + e^z) - y z, without a library call in f32 (one took a fifth
-                // of a logistic regression step).
-                *l = z.vector_softplus() - z * y;
-                d[0] = z.vector_sigmoid() - y;
-            }
-            Loss::SoftmaxCrossEntropy => {
-                let m = z.iter().fold(z[0], |a, &b| a.max(b));
-                let mut sum = F::ZERO;
-                for (di, zi) in d.iter_mut().zip(z) {
-                    *di = (*zi - m).exp();
-                    sum += *di;
-                }
-                let inv = F::ONE / sum;
-                for di in d.iter_mut() {
-                    *di *= inv;
-                }
-                let y = y as usize;
-                d[y] -= F::ONE;
-                *l = m + sum.ln() - z[y];
-            }
+        let m = z.iter().fold(z[0], |a, &b| a.max(b));
+        let mut sum = F::ZERO;
+        for (di, zi) in d.iter_mut().zip(z) {
+            *di = (*zi - m).exp();
+            sum += *di;
         }
+        let inv = F::ONE / sum;
+        for di in d.iter_mut() {
+            *di *= inv;
+        }
+        let y = y as usize;
+        d[y] -= F::ONE;
+        *l = m + sum.ln() - z[y];
     }
 }
 
