@@ -39,7 +39,8 @@ struct Handoff<F> {
 /// One step's noise: a call of the stream, drawn block by block (`BLOCK` values each,
 /// as [`GaussianNoise`] draws them) by whoever claims the block first.
 struct Slot<F> {
-    values: UnsafeCell<Vec<F>>,
+    /// Written through raw pointers from these cells, one claimed block per thread.
+    values: Box<[UnsafeCell<F>]>,
     /// The call it holds, set before it opens.
     call: AtomicU64,
     /// Set when the worker opens it for drawing, cleared when the step has used it.
@@ -101,16 +102,16 @@ impl<F: Float> Handoff<F> {
     fn draw_claimed(&self, i: usize) {
         let slot = &self.slots[i];
         let call = slot.call.load(Ordering::Relaxed);
-        // SAFETY: the vector is not resized while the slot is open; only raw block
-        // pointers into it are made here.
-        let (values, len) = unsafe { ((*slot.values.get()).as_mut_ptr(), (*slot.values.get()).len()) };
+        // `UnsafeCell<F>` has the layout of `F`, and values in cells may be written
+        // through pointers from a shared reference.
+        let (values, len) = (UnsafeCell::raw_get(slot.values.as_ptr()), slot.values.len());
         loop {
             let k = slot.claimed.fetch_add(1, Ordering::Relaxed);
             if k * BLOCK >= len {
                 return;
             }
             // SAFETY: block `k` is this thread's alone (it claimed it) and lies inside
-            // the vector; blocks do not overlap.
+            // the values; blocks do not overlap.
             let block = unsafe { std::slice::from_raw_parts_mut(values.add(k * BLOCK), BLOCK.min(len - k * BLOCK)) };
             self.noise.block(call, k, block, |v, z| *v = z);
             slot.drawn.fetch_add(1, Ordering::Release);
@@ -121,7 +122,7 @@ impl<F: Float> Handoff<F> {
 impl<F: Float> PrefetchedNoise<F> {
     pub fn new(source: GaussianNoise, len: usize) -> Self {
         let slot = || Slot {
-            values: UnsafeCell::new(vec![F::ZERO; len]),
+            values: (0..len).map(|_| UnsafeCell::new(F::ZERO)).collect(),
             call: AtomicU64::new(0),
             open: AtomicBool::new(false),
             claimed: AtomicUsize::new(0),
@@ -172,7 +173,7 @@ impl<F: Float> NoiseSource<F> for PrefetchedNoise<F> {
         }
         // SAFETY: every block is drawn and nobody draws into an open slot's blocks
         // again; the step reads it until it closes the slot.
-        let values = unsafe { &*slot.values.get() };
+        let values = unsafe { std::slice::from_raw_parts(UnsafeCell::raw_get(slot.values.as_ptr()), self.len) };
         crate::kernels::vector::add_scaled(std, values, dst);
         shared.set_open(i, false);
         self.next = 1 - i;
