@@ -51,6 +51,7 @@ fn stacked_tanh_and_sigmoid() {
 fn convolutions_and_pooling() {
     check(&common::model::<f64, common::SmallCnn<f64>>(8, 1.0), 5);
     check(&common::model::<f64, common::SmallCnn<f64>>(9, 3.0), 3);
+    check(&common::model::<f64, common::ReluPools<f64>>(19, 1.0), 5);
 }
 
 #[test]

@@ -115,7 +115,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     };
     let pool_const = |id: usize| {
         let node = &graph.nodes[id];
-        let Op::Pool { max, window, stride, arg } = node.op else { unreachable!("a pooling node") };
+        let Op::Pool { max, window, stride, arg, relu } = node.op else { unreachable!("a pooling node") };
         let ((channels, in_h, in_w), (_, out_h, out_w)) =
             (graph.nodes[arg].image.expect("pooling takes an image"), node.image.expect("pooling gives an image"));
         let kind = if max {
@@ -124,7 +124,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
             quote! { #krate::PoolKind::Avg }
         };
         quote! {
-            #krate::Pool2d { kind: #kind, channels: #channels, in_h: #in_h, in_w: #in_w, window: #window,
+            #krate::Pool2d { kind: #kind, relu: #relu, channels: #channels, in_h: #in_h, in_w: #in_w, window: #window,
                 stride: #stride, out_h: #out_h, out_w: #out_w }
         }
     };

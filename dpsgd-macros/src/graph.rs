@@ -39,7 +39,7 @@ pub enum Op {
     Input,
     /// A parametrized layer of the struct (index into its layers) applied to `arg`.
     /// `mean` marks an embedding lookup fused with the mean over its positions
-    /// ([`Graph::fuse_embedding_means`]): its value is the mean of the rows.
+    /// ([`Graph::fuse`]): its value is the mean of the rows.
     Layer {
         layer: usize,
         arg: NodeId,
@@ -53,12 +53,14 @@ pub enum Op {
         lhs: NodeId,
         rhs: NodeId,
     },
-    /// `max_pool2d(x, window, stride)` or `avg_pool2d(...)` of an image.
+    /// `max_pool2d(x, window, stride)` or `avg_pool2d(...)` of an image. `relu` marks
+    /// a max pooling fused with the relu of its argument ([`Graph::fuse`]).
     Pool {
         max: bool,
         window: usize,
         stride: usize,
         arg: NodeId,
+        relu: bool,
     },
     /// `flatten(x)`: an image as a vector, in `[channels, height, width]` order.
     Flatten {
@@ -90,7 +92,7 @@ impl Op {
             Op::Layer { layer, arg, mean } => Op::Layer { layer, arg: f(arg), mean },
             Op::Activation { act, arg } => Op::Activation { act, arg: f(arg) },
             Op::Add { lhs, rhs } => Op::Add { lhs: f(lhs), rhs: f(rhs) },
-            Op::Pool { max, window, stride, arg } => Op::Pool { max, window, stride, arg: f(arg) },
+            Op::Pool { max, window, stride, arg, relu } => Op::Pool { max, window, stride, arg: f(arg), relu },
             Op::Flatten { arg } => Op::Flatten { arg: f(arg) },
             Op::Mean { arg } => Op::Mean { arg: f(arg) },
         }
@@ -155,23 +157,35 @@ impl Graph {
         requires
     }
 
-    /// Fuses `mean(self.embedding(x))` into one node where the looked-up rows have no
-    /// other use: the lookup then gives the mean of its rows, so no pass forms the
-    /// `[positions, dim]` sequence (the kernels of an `Embedding` with `mean`).
-    fn fuse_embedding_means(self, def: &ModelDef) -> Graph {
+    /// Fuses an operation into the one after it where its value has no other use, so
+    /// that no pass forms that value:
+    /// - `mean(self.embedding(x))`: the lookup gives the mean of its rows (the kernels
+    ///   of an `Embedding` with `mean`), never the `[positions, dim]` sequence;
+    /// - `max_pool2d(relu(x))`: the pooling reads `x` and applies the relu to its
+    ///   maxima (a `Pool2d` with `relu`; `relu` of a max is the max of the `relu`s).
+    fn fuse(self, def: &ModelDef) -> Graph {
         let Graph { mut nodes, output } = self;
         let mut uses = vec![0; nodes.len()];
         nodes.iter().flat_map(|n| n.op.args()).for_each(|arg| uses[arg] += 1);
         let mut fused_away = vec![false; nodes.len()];
         for id in 0..nodes.len() {
-            let Op::Mean { arg: rows } = nodes[id].op else { continue };
-            let Op::Layer { layer, arg: tokens, mean: false } = nodes[rows].op else { continue };
-            if matches!(def.model.layers[layer].kind, LayerKind::Embedding { .. }) && uses[rows] == 1 {
-                nodes[id].op = Op::Layer { layer, arg: tokens, mean: true };
-                fused_away[rows] = true;
+            match nodes[id].op {
+                Op::Mean { arg: rows } if uses[rows] == 1 => {
+                    let Op::Layer { layer, arg: tokens, mean: false } = nodes[rows].op else { continue };
+                    if matches!(def.model.layers[layer].kind, LayerKind::Embedding { .. }) {
+                        nodes[id].op = Op::Layer { layer, arg: tokens, mean: true };
+                        fused_away[rows] = true;
+                    }
+                }
+                Op::Pool { max: true, window, stride, arg: relu, relu: false } if uses[relu] == 1 => {
+                    let Op::Activation { act: Act::Relu, arg: x } = nodes[relu].op else { continue };
+                    nodes[id].op = Op::Pool { max: true, window, stride, arg: x, relu: true };
+                    fused_away[relu] = true;
+                }
+                _ => {}
             }
         }
-        // Drop the lookups fused into their means and number the rest again, in order.
+        // Drop the fused operations and number the rest again, in order.
         let mut new_id = vec![usize::MAX; nodes.len()];
         let mut kept = Vec::new();
         for (id, node) in nodes.into_iter().enumerate() {
@@ -273,7 +287,7 @@ pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Error
             .at(loss_span, "softmax_cross_entropy needs at least two classes; with one logit use binary_logistic"),
         _ => {}
     }
-    Some(Graph { nodes: b.nodes, output }.fuse_embedding_means(def))
+    Some(Graph { nodes: b.nodes, output }.fuse(def))
 }
 
 impl Builder<'_> {
@@ -643,7 +657,12 @@ impl Builder<'_> {
             return None;
         }
         let out = ((h - window) / stride + 1, (w - window) / stride + 1);
-        Some(self.push_image(Op::Pool { max: name == "max_pool2d", window, stride, arg }, (c, out.0, out.1)))
+        Some(
+            self.push_image(
+                Op::Pool { max: name == "max_pool2d", window, stride, arg, relu: false },
+                (c, out.0, out.1),
+            ),
+        )
     }
 }
 

@@ -266,6 +266,10 @@ pub struct Pool2d {
     pub stride: usize,
     pub out_h: usize,
     pub out_w: usize,
+    /// Max pooling whose values go through relu, fused from `max_pool2d(relu(x))`:
+    /// `relu` of a window's max is the max of its `relu`s, so the pooling reads `x`
+    /// and the relu costs no pass of its own.
+    pub relu: bool,
 }
 
 impl Pool2d {

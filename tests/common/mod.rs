@@ -79,6 +79,26 @@ pub mod small_cnn {
     }
 }
 
+/// Max poolings of relus, which the macro fuses: at stride 2 (pooled row by row) and
+/// at stride 1 (pooled full width), then one whose relu is also used otherwise.
+#[private_model(loss = softmax_cross_entropy)]
+pub mod relu_pools {
+    pub struct ReluPools {
+        conv1: Conv2d<2, 3, 3, 1, Same>,
+        conv2: Conv2d<3, 2, 2, 1, Valid>,
+        fc: Linear<8, 3>,
+    }
+
+    impl ReluPools {
+        pub fn forward(&self, x: Image<2, 7, 6>) -> Logits<3> {
+            let h = max_pool2d(relu(self.conv1(x)), 2, 2);
+            let r = relu(self.conv2(h));
+            let m = max_pool2d(r, 1, 1);
+            self.fc(flatten(m + r))
+        }
+    }
+}
+
 #[allow(unused_imports)]
 pub use binary::Binary;
 #[allow(unused_imports)]
@@ -190,6 +210,8 @@ pub use one_step_lstm::OneStepLstm;
 #[allow(unused_imports)]
 pub use one_token::OneToken;
 #[allow(unused_imports)]
+pub use relu_pools::ReluPools;
+#[allow(unused_imports)]
 pub use rows_used_twice::RowsUsedTwice;
 #[allow(unused_imports)]
 pub use small_cnn::SmallCnn;
@@ -255,6 +277,10 @@ macro_rules! for_each_model {
         }
         {
             type $m = common::SmallCnn<$f>;
+            $body
+        }
+        {
+            type $m = common::ReluPools<$f>;
             $body
         }
         {

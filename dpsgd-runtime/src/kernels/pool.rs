@@ -126,12 +126,15 @@ pub fn pool_forward<F: Float>(pool: &Pool2d, x: &[F], y: &mut [F]) {
         if pool.kind == PoolKind::Avg {
             y.iter_mut().for_each(|o| *o *= inv);
         }
+        if pool.relu {
+            y.iter_mut().for_each(|o| *o = larger(*o, F::ZERO));
+        }
     });
 }
 
 /// The pooling's gradient: to the first largest input of each window (in row-major
-/// order) for max pooling, spread evenly for average pooling; `dx +=` when
-/// `accumulate`.
+/// order) for max pooling, none where a fused relu cut the max to 0; spread evenly
+/// for average pooling; `dx +=` when `accumulate`.
 pub fn pool_backward<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F], accumulate: bool) {
     let (plane_in, plane_out) = (pool.in_h * pool.in_w, pool.out_h * pool.out_w);
     x.par_chunks(pool.in_len()).zip(dy.par_chunks(pool.out_len())).zip(dx.par_chunks_mut(pool.in_len())).for_each(
@@ -190,6 +193,12 @@ fn backward_full_width<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F],
                     *w = if *v == *m && *w < F::ZERO { id } else { *w };
                 }
             }
+            // A fused relu passes no gradient where the max is not positive.
+            if pool.relu {
+                for (w, m) in winners[reach..reach + n].iter_mut().zip(best.iter()) {
+                    *w = if *m > F::ZERO { *w } else { F::from_f64(-1.0) };
+                }
+            }
         }
         // Inputs `base .. base + n + reach` receive gradient from this band.
         let acc = &mut acc[..n + reach];
@@ -228,7 +237,9 @@ fn plane_backward_by_rows<F: Float>(pool: &Pool2d, plane: &[F], grads: &[F], dpl
                             }
                         }
                     }
-                    dplane[best.1] += *g;
+                    if !pool.relu || best.0 > F::ZERO {
+                        dplane[best.1] += *g;
+                    }
                 }
                 PoolKind::Avg => {
                     for wy in 0..w {
@@ -247,8 +258,17 @@ mod tests {
 
     #[test]
     fn pooling_forward_and_backward() {
-        let pool =
-            Pool2d { kind: PoolKind::Max, channels: 1, in_h: 3, in_w: 3, window: 2, stride: 1, out_h: 2, out_w: 2 };
+        let pool = Pool2d {
+            kind: PoolKind::Max,
+            channels: 1,
+            in_h: 3,
+            in_w: 3,
+            window: 2,
+            stride: 1,
+            out_h: 2,
+            out_w: 2,
+            relu: false,
+        };
         let x = [1.0, 5.0, 2.0, 4.0, 3.0, 9.0, 0.0, 8.0, 6.0];
         let mut y = [0.0; 4];
         pool_forward(&pool, &x, &mut y);
@@ -282,8 +302,10 @@ mod tests {
                                 let best = window.fold(index(0, 0), |best, (wy, wx)| {
                                     if x[index(wy, wx)] > x[best] { index(wy, wx) } else { best }
                                 });
-                                y[o] = x[best];
-                                dx[best] += dy[o];
+                                // relu, then pooling, when fused.
+                                let cut = pool.relu && x[best] <= 0.0;
+                                y[o] = if cut { 0.0 } else { x[best] };
+                                dx[best] += if cut { 0.0 } else { dy[o] };
                             }
                             PoolKind::Avg => {
                                 let n = (pool.window * pool.window) as f64;
@@ -301,18 +323,19 @@ mod tests {
     }
 
     #[test]
-    fn pooling_equals_the_direct_loops_on_odd_shapes_with_ties() {
-        for kind in [PoolKind::Max, PoolKind::Avg] {
+    fn pooling_equals_the_direct_loops_on_odd_shapes_with_ties_and_fused_relus() {
+        for (kind, relu) in [(PoolKind::Max, false), (PoolKind::Max, true), (PoolKind::Avg, false)] {
             let shapes =
                 [(7, 5, 2, 1), (7, 5, 3, 2), (6, 9, 3, 3), (4, 4, 4, 1), (5, 3, 1, 2), (6, 9, 3, 1), (5, 4, 1, 1)];
             // Planes of several bands at stride 1 (1024 full-width values each).
             let shapes = shapes.into_iter().chain([(40, 37, 2, 1), (3, 1030, 2, 1), (2, 1030, 2, 2)]);
             for (in_h, in_w, window, stride) in shapes {
                 let (out_h, out_w) = ((in_h - window) / stride + 1, (in_w - window) / stride + 1);
-                let pool = Pool2d { kind, channels: 3, in_h, in_w, window, stride, out_h, out_w };
+                let pool = Pool2d { kind, channels: 3, in_h, in_w, window, stride, out_h, out_w, relu };
                 let batch = 2;
-                // Few distinct values, so windows hold ties.
-                let x: Vec<f64> = (0..batch * pool.in_len()).map(|i| ((i * 37 % 11) % 4) as f64).collect();
+                // Few distinct values, so windows hold ties (and, below 0, windows the
+                // relu cuts to 0).
+                let x: Vec<f64> = (0..batch * pool.in_len()).map(|i| ((i * 37 % 11) % 4) as f64 - 1.5).collect();
                 let dy: Vec<f64> = (0..batch * pool.out_len()).map(|i| (i % 7) as f64 - 3.0).collect();
                 let (want_y, want_dx) = naive(&pool, &x, &dy);
                 let mut y = vec![0.0; dy.len()];
