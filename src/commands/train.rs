@@ -71,7 +71,7 @@ pub struct TrainArgs {
     /// Process each batch in physical batches of at most this many examples: still one
     /// private step (one noise draw, one accounting event) per batch. Unset, the CPU
     /// picks physical batches that keep a step in the cache, for models where enough
-    /// examples fit (the MNIST CNN: about 60).
+    /// examples fit (the MNIST CNN: at most 72).
     #[arg(long)]
     pub physical_batch_size: Option<usize>,
     /// Private training with shuffled fixed-size batches instead of Poisson sampling.

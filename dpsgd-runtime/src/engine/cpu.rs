@@ -259,8 +259,8 @@ fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
 /// The working set a physical batch keeps a step within: a share of the 32 MiB L3
 /// cache of the CPUs we measure on. A step sweeps the batch layer by layer, so a layer
 /// finds its inputs in the cache only when the whole batch's fit there. The MNIST
-/// CNN (about 200 kB per example) runs 1.3x faster at batch 120 and 1.5x at 256 in
-/// physical batches of about 60 than whole.
+/// CNN (then about 200 kB per example, 175 kB now) ran 1.3x faster at batch 120 and
+/// 1.5x at 256 in physical batches of about 60 than whole.
 const CACHED_STEP_BYTES: usize = 12 << 20;
 
 /// The fewest examples a default physical batch holds. Where fewer fit in
