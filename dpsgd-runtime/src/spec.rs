@@ -267,8 +267,9 @@ pub struct Pool2d {
     pub out_h: usize,
     pub out_w: usize,
     /// Max pooling whose values go through relu, fused from `max_pool2d(relu(x))`:
-    /// `relu` of a window's max is the max of its `relu`s, so the pooling reads `x`
-    /// and the relu costs no pass of its own.
+    /// `relu` of a window's max is the max of its `relu`s, so the pooling reads `x`,
+    /// the relu runs on the pooled values only, and neither the relu's output nor
+    /// its gradient is formed.
     pub relu: bool,
 }
 

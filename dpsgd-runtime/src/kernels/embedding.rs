@@ -2,12 +2,14 @@
 //! sequence's positions. An example's embedding gradient touches only the rows of
 //! the tokens it holds: the kernels scatter into those rows and never form a
 //! per-example copy of the table. A lookup fused with the mean over its positions
-//! has its own kernels (`embedding_mean.rs`), which each function here hands it to.
+//! shares the scatter (each position's row gradient is then `dy / T`) and has its
+//! own forward pass and norms (`embedding_mean.rs`), which the functions here hand
+//! it to.
 
 use rayon::prelude::*;
 
 use super::embedding_mean;
-use super::simd::{width_or, with_constant_width};
+use super::simd::{multiversion, width_or, with_constant_width};
 use super::threads::per_thread;
 use super::vector;
 use crate::Float;
@@ -35,14 +37,22 @@ fn forward_rows<F: Float, const D: usize>(layer: &Embedding, params: &[F], token
     });
 }
 
+/// Where each position's row gradient lies in an example's `dy`: `(values of dy per
+/// example, step from one position's values to the next, scale)`. A lookup of every
+/// row gives each position its own `dy` row (`[positions, dim]`); fused with the mean,
+/// every position has the same `dy / T` (`[dim]`, step 0).
+fn row_gradients<F: Float>(layer: &Embedding) -> (usize, usize, F) {
+    match layer.mean {
+        true => (layer.dim, 0, F::ONE / F::from_f64(layer.positions as f64)),
+        false => (layer.positions * layer.dim, layer.dim, F::ONE),
+    }
+}
+
 /// The table's gradient summed over the batch (each example weighted by `weights`
 /// when given), written to `grad` (`[vocab, dim]`): zeroed, then scattered into. On
 /// one thread: split by rows of the table, each thread would test every position's
 /// token, and those unpredictable branches measured slower than the scatter itself.
 pub fn param_grad<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], weights: Option<&[F]>, grad: &mut [F]) {
-    if layer.mean {
-        return embedding_mean::param_grad(layer, tokens, dy, weights, grad);
-    }
     with_constant_width!(layer.dim, [8, 16, 32, 64, 100, 128], param_grad_rows(layer, tokens, dy, weights, grad));
 }
 
@@ -53,32 +63,40 @@ fn param_grad_rows<F: Float, const D: usize>(
     weights: Option<&[F]>,
     grad: &mut [F],
 ) {
-    let (d, t) = (width_or::<D>(layer.dim), layer.positions);
+    let (per_example, step, scale) = row_gradients::<F>(layer);
     grad.fill(F::ZERO);
-    for (b, (ids, dy)) in tokens.chunks_exact(t).zip(dy.chunks_exact(t * d)).enumerate() {
-        let c = weights.map_or(F::ONE, |w| w[b]);
-        for (id, g) in ids.iter().zip(dy.chunks_exact(d)) {
-            let row = &mut grad[token(*id) * d..][..d];
-            row.iter_mut().zip(&g[..d]).for_each(|(r, v)| *r += c * *v);
-        }
+    for (b, (ids, dy)) in tokens.chunks_exact(layer.positions).zip(dy.chunks_exact(per_example)).enumerate() {
+        let c = weights.map_or(F::ONE, |w| w[b]) * scale;
+        add_to_rows::<F, D>(grad, layer.dim, ids, dy, step, c);
     }
 }
 
 /// Each example's table gradient in its row of `per_example` (`[batch, params]`),
 /// which must be zero in the table's range.
 pub fn per_example_grads<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], per_example: &mut [F], params: usize) {
-    if layer.mean {
-        return embedding_mean::per_example_grads(layer, tokens, dy, per_example, params);
-    }
-    let (d, t) = (layer.dim, layer.positions);
-    tokens.par_chunks(t).zip(dy.par_chunks(t * d)).zip(per_example.par_chunks_mut(params)).for_each(
-        |((ids, dy), row)| {
-            let table = &mut row[layer.offset..][..layer.vocab * d];
-            for (id, g) in ids.iter().zip(dy.chunks_exact(d)) {
-                table[token(*id) * d..][..d].iter_mut().zip(g).for_each(|(r, v)| *r += *v);
-            }
-        },
+    let (per, step, scale) = row_gradients::<F>(layer);
+    let table_len = layer.vocab * layer.dim;
+    tokens.par_chunks(layer.positions).zip(dy.par_chunks(per)).zip(per_example.par_chunks_mut(params)).for_each(
+        |((ids, dy), row)| add_to_rows::<F, 0>(&mut row[layer.offset..][..table_len], layer.dim, ids, dy, step, scale),
     );
+}
+
+multiversion! {
+/// `table[ids_t] += c g_t` for every position `t`, where `g_t` is the `dim` values of
+/// `g` from `t * step` on (`dim` is the constant `D` when that is not 0).
+fn add_to_rows<F: Float, const D: usize>(table: &mut [F], dim: usize, ids: &[F], g: &[F], step: usize, c: F) {
+    let d = width_or::<D>(dim);
+    let add = |table: &mut [F], id: &F, g: &[F]| {
+        table[token(*id) * d..][..d].iter_mut().zip(&g[..d]).for_each(|(r, v)| *r += c * *v);
+    };
+    if step == 0 {
+        // One gradient for every position, sliced once so that it stays in registers.
+        let g = &g[..d];
+        ids.iter().for_each(|id| add(table, id, g));
+    } else {
+        ids.iter().zip(g.chunks_exact(step)).for_each(|(id, g)| add(table, id, g));
+    }
+}
 }
 
 /// Adds each example's squared table-gradient norm to `out`: the gradient's row for a

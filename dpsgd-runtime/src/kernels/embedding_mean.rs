@@ -3,8 +3,9 @@
 //! E[id_t]`, so the gradient of a row is `dy / T` once for each position holding its
 //! token. Neither pass forms the `[positions, dim]` sequence of rows: the forward
 //! pass sums rows straight into the output, the backward pass scatters `dy / T`
-//! straight into the table, and the squared norm of the table's gradient is
-//! `|dy|^2 / T^2 * sum_r n_r^2` for the counts `n_r` of the distinct tokens.
+//! straight into the table (the scatter of `embedding.rs`, shared with the lookup of
+//! every row), and the squared norm of the table's gradient is `|dy|^2 / T^2 *
+//! sum_r n_r^2` for the counts `n_r` of the distinct tokens.
 
 use rayon::prelude::*;
 
@@ -45,52 +46,6 @@ fn mean_of_rows<F: Float, const D: usize>(table: &[F], ids: &[F], y: &mut [F]) {
         y.iter_mut().for_each(|v| *v *= inv);
     }
 }
-}
-
-/// The table's gradient summed over the batch (each example weighted by `weights`
-/// when given), written to `grad` (`[vocab, dim]`): zeroed, then scattered into, on
-/// one thread (as the unfused lookup's, `embedding::param_grad`).
-pub fn param_grad<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], weights: Option<&[F]>, grad: &mut [F]) {
-    with_constant_width!(layer.dim, [8, 16, 32, 64, 100, 128], param_grad_rows(layer, tokens, dy, weights, grad));
-}
-
-fn param_grad_rows<F: Float, const D: usize>(
-    layer: &Embedding,
-    tokens: &[F],
-    dy: &[F],
-    weights: Option<&[F]>,
-    grad: &mut [F],
-) {
-    let (d, t) = (width_or::<D>(layer.dim), layer.positions);
-    let inv = F::ONE / F::from_f64(t as f64);
-    grad.fill(F::ZERO);
-    for (b, (ids, dy)) in tokens.chunks_exact(t).zip(dy.chunks_exact(d)).enumerate() {
-        let c = weights.map_or(F::ONE, |w| w[b]) * inv;
-        add_to_rows::<F, D>(grad, ids, dy, c);
-    }
-}
-
-multiversion! {
-/// `table[ids_t] += c g` for every position `t` (rows of `g.len()`, a constant `D`
-/// when it is not 0).
-fn add_to_rows<F: Float, const D: usize>(table: &mut [F], ids: &[F], g: &[F], c: F) {
-    let d = width_or::<D>(g.len());
-    for id in ids {
-        table[token(*id) * d..][..d].iter_mut().zip(&g[..d]).for_each(|(r, v)| *r += c * *v);
-    }
-}
-}
-
-/// Each example's table gradient in its row of `per_example` (`[batch, params]`),
-/// which must be zero in the table's range.
-pub fn per_example_grads<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], per_example: &mut [F], params: usize) {
-    let (d, t) = (layer.dim, layer.positions);
-    let inv = F::ONE / F::from_f64(t as f64);
-    tokens
-        .par_chunks(t)
-        .zip(dy.par_chunks(d))
-        .zip(per_example.par_chunks_mut(params))
-        .for_each(|((ids, dy), row)| add_to_rows::<F, 0>(&mut row[layer.offset..][..layer.vocab * d], ids, dy, inv));
 }
 
 /// Adds each example's squared table-gradient norm to `out`: `|dy|^2 / T^2` times the

@@ -111,7 +111,7 @@ pub fn transpose_scaled<F: Float>(src: &[F], rows: usize, s: F, dst: &mut [F]) {
     let cols = src.len() / rows;
     let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
     #[cfg(target_arch = "x86_64")]
-    if std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>() && std::arch::is_x86_feature_detected!("avx512f") {
+    if std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>() && super::simd::has_avx512() {
         let (full_rows, full_cols) = (rows - rows % 16, cols - cols % 16);
         let scale = s.to_f64() as f32;
         for i0 in (0..full_rows).step_by(16) {
