@@ -163,7 +163,8 @@ multiversion! {
 /// gradient forward into the inputs instead would load values just stored at a
 /// neighbouring address, which stalls. `work` holds `4 * BAND` values.
 fn backward_full_width<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F], work: &mut [F]) {
-    let inv = F::ONE / F::from_f64((pool.window * pool.window) as f64);
+    let count = (pool.window * pool.window) as f64;
+    let inv = F::ONE / F::from_f64(count);
     let reach = window_reach(pool);
     let (best, work) = work.split_at_mut(BAND);
     let (winners, work) = work.split_at_mut(BAND);
@@ -180,23 +181,28 @@ fn backward_full_width<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F],
         if pool.kind == PoolKind::Avg {
             spread.iter_mut().for_each(|g| *g *= inv);
         }
-        // Each window's winning offset, by its number in row-major order (max pooling).
+        // Each window's winning offset (max pooling).
         let winners = &mut winners[..n + 2 * reach];
         if pool.kind == PoolKind::Max {
             let best = &mut best[..n];
             window_reduce(pool, x, base, best);
-            winners.fill(F::from_f64(-1.0));
-            // Offsets in order; a window keeps the first that holds its max.
-            for (k, offset) in offsets(pool).enumerate() {
-                let (id, src) = (F::from_f64(k as f64), &x[base + offset..][..n]);
-                for ((w, v), m) in winners[reach..reach + n].iter_mut().zip(src).zip(best.iter()) {
-                    *w = if *v == *m && *w < F::ZERO { id } else { *w };
+            // Offset `k` of `K` goes by the number `K - k`, so that a window's first
+            // offset holding its max (in row-major order) is the largest number among
+            // those holding it: a maximum, which stores whole vectors. (A select that
+            // keeps the old number compiles to a masked store, and the next offset's
+            // pass, loading from it, stalls.) No winner is 0; a window whose max a
+            // fused relu cut to 0 passes no gradient: `K + 1`, which no offset has.
+            winners.fill(F::ZERO);
+            if pool.relu {
+                let cut = F::from_f64(count + 1.0);
+                for (w, m) in winners[reach..reach + n].iter_mut().zip(best.iter()) {
+                    *w = if *m > F::ZERO { F::ZERO } else { cut };
                 }
             }
-            // A fused relu passes no gradient where the max is not positive.
-            if pool.relu {
-                for (w, m) in winners[reach..reach + n].iter_mut().zip(best.iter()) {
-                    *w = if *m > F::ZERO { *w } else { F::from_f64(-1.0) };
+            for (k, offset) in offsets(pool).enumerate() {
+                let (id, src) = (F::from_f64(count - k as f64), &x[base + offset..][..n]);
+                for ((w, v), m) in winners[reach..reach + n].iter_mut().zip(src).zip(best.iter()) {
+                    *w = w.max(if *v == *m { id } else { F::ZERO });
                 }
             }
         }
@@ -204,7 +210,7 @@ fn backward_full_width<F: Float>(pool: &Pool2d, x: &[F], dy: &[F], dx: &mut [F],
         let acc = &mut acc[..n + reach];
         acc.fill(F::ZERO);
         for (k, offset) in offsets(pool).enumerate() {
-            let (from, id) = (reach - offset, F::from_f64(k as f64));
+            let (from, id) = (reach - offset, F::from_f64(count - k as f64));
             let (g, w) = (&spread[from..][..n + reach], &winners[from..][..n + reach]);
             match pool.kind {
                 PoolKind::Max => acc.iter_mut().zip(g).zip(w).for_each(|((a, g), w)| {
