@@ -10,7 +10,7 @@ use dpsgd::prelude::*;
 use dpsgd::runtime::engine::CpuEngine;
 use dpsgd::runtime::noise::{self, NoiseSource};
 use dpsgd::runtime::train::checkpoint;
-use dpsgd::runtime::train::{Control, TrainReport, Trainer, batch_capacity, train_with};
+use dpsgd::runtime::train::{Control, TrainReport, Trainer, batch_capacity, noise_source, train_with};
 
 type M = Ffnn<f32>;
 
@@ -36,9 +36,7 @@ fn run(data: &Dataset<f32>, config: &TrainConfig, path: &Path, resume: bool, sto
     let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(data.len(), config));
     let saved = resume.then(|| checkpoint::read::<f32>(path, &M::SPEC).unwrap());
     let steps = saved.as_ref().map_or(0, |c| c.state.step);
-    let noise = config.privacy.map(|_| -> Box<dyn NoiseSource<f32>> {
-        noise::for_training(&M::SPEC, config.seed, config.batch_size as f64, steps)
-    });
+    let noise = noise_source::<f32, M>(config, steps);
     let trainer = match &saved {
         Some(c) => {
             model.params_mut().copy_from_slice(&c.params);

@@ -9,11 +9,10 @@ use dpsgd::models::{ModelName, with_model};
 use dpsgd::runtime::Dataset;
 use dpsgd::runtime::data::{adult, imdb, mnist, synthetic};
 use dpsgd::runtime::engine::{CpuEngine, Engine};
-use dpsgd::runtime::noise::{self, NoiseSource};
 use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
 use dpsgd::runtime::train::{
     Control, EpochReport, Optimizer, PrivateTraining, Sampling, Schedule, StepReport, TrainConfig, TrainReport,
-    Trainer, batch_capacity, train_with,
+    Trainer, batch_capacity, noise_source, train_with,
 };
 use dpsgd::runtime::{Error, PrivateModel, Result};
 
@@ -225,9 +224,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         Device::Cpu => {
             let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(n, &config));
             let steps = resume.as_ref().map_or(0, |c| c.state.step);
-            let noise = config.privacy.map(|_| -> Box<dyn NoiseSource<f32>> {
-                noise::for_training(&M::SPEC, config.seed, config.batch_size as f64, steps)
-            });
+            let noise = noise_source::<f32, M>(&config, steps);
             run_on(engine, noise, &mut model, &data, &config, resume.as_ref(), &control, print_epoch)?
         }
         Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,

@@ -166,10 +166,7 @@ impl<F: Float, M: PrivateModel<F>> Trainer<F, M, CpuEngine<F>> {
     pub fn new(model: &M, train_set: &Dataset<F>, config: &TrainConfig) -> Result<Self> {
         let capacity = batch_capacity::<F, M, CpuEngine<F>>(train_set.len(), config);
         let engine = CpuEngine::new(M::SPEC, model.params(), capacity);
-        let noise = config.privacy.map(|_| -> Box<dyn NoiseSource<F>> {
-            noise::for_training(&M::SPEC, config.seed, config.batch_size as f64, 0)
-        });
-        Trainer::on_engine(engine, noise, train_set, config)
+        Trainer::on_engine(engine, noise_source::<F, M>(config, 0), train_set, config)
     }
 }
 
@@ -196,6 +193,15 @@ pub fn physical_batch<F: Float, M: PrivateModel<F>, E: Engine<F>>(config: &Train
 pub fn batch_capacity<F: Float, M: PrivateModel<F>, E: Engine<F>>(n: usize, config: &TrainConfig) -> usize {
     let logical = logical_capacity(n, config);
     physical_batch::<F, M, E>(config).map_or(logical, |p| p.min(logical))
+}
+
+/// The CPU noise source of a run of model `M` that has taken `steps` steps: none
+/// without privacy, else [`noise::for_training`] with the run's seed and expected
+/// batch size.
+pub fn noise_source<F: Float, M: PrivateModel<F>>(config: &TrainConfig, steps: u64) -> Option<Box<dyn NoiseSource<F>>> {
+    config.privacy.map(|_| -> Box<dyn NoiseSource<F>> {
+        noise::for_training(&M::SPEC, config.seed, config.batch_size as f64, steps)
+    })
 }
 
 impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
