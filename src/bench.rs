@@ -5,8 +5,7 @@ use std::time::Instant;
 
 use dpsgd_runtime::engine::{CpuEngine, Engine};
 use dpsgd_runtime::ndarray::Array2;
-use dpsgd_runtime::noise::{self, NoiseSource};
-use dpsgd_runtime::rng::{Stream, stream};
+use dpsgd_runtime::rng::{SecretKey, Stream, stream};
 use dpsgd_runtime::train::{Optimizer, Privacy, batch_gradient, noisy_update};
 use dpsgd_runtime::{Dataset, Error, PrivateModel, Result};
 
@@ -57,9 +56,7 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
         let data = random_dataset::<M>(batch_size, examples)?;
         let capacity = CpuEngine::<f32>::default_physical_batch(&M::SPEC).map_or(batch_size, |p| p.min(batch_size));
         let engine = CpuEngine::new(M::SPEC, M::init(0).params(), capacity);
-        let noise =
-            private.then(|| -> Box<dyn NoiseSource<f32>> { noise::for_training(&M::SPEC, 0, batch_size as f64, 0) });
-        Ok(StepRunner::on_engine(engine, noise, data, batch_size))
+        StepRunner::on_engine(engine, private, data, batch_size)
     }
 
     /// Bytes the engine holds: the step's working memory, which grows with the batch.
@@ -72,17 +69,19 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
 impl<M: PrivateModel<f32>> StepRunner<M, dpsgd_runtime::cuda::CudaEngine<f32>> {
     /// Steps on the first GPU.
     pub fn on_gpu(batch_size: usize, private: bool, examples: usize) -> Result<Self> {
-        use dpsgd_runtime::cuda::{CudaDevice, CudaEngine, DeviceNoise};
+        use dpsgd_runtime::cuda::{CudaDevice, CudaEngine};
         let data = random_dataset::<M>(batch_size, examples)?;
         let engine = CudaEngine::new(CudaDevice::open(0)?, M::SPEC, M::init(0).params(), batch_size)?;
-        let noise = private.then(|| Box::new(DeviceNoise::seeded(0)));
-        Ok(StepRunner::on_engine(engine, noise, data, batch_size))
+        StepRunner::on_engine(engine, private, data, batch_size)
     }
 }
 
 impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
-    fn on_engine(engine: E, noise: Option<Box<E::Noise>>, data: Dataset<f32>, batch_size: usize) -> Self {
-        StepRunner {
+    /// Private steps draw their noise as training does, under a secret key.
+    fn on_engine(engine: E, private: bool, data: Dataset<f32>, batch_size: usize) -> Result<Self> {
+        let key = private.then(SecretKey::from_os).transpose()?;
+        let noise = key.map(|key| engine.noise_source(&key, batch_size as f64, 0));
+        Ok(StepRunner {
             engine,
             data,
             noise,
@@ -90,7 +89,7 @@ impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
             next_row: 0,
             rows: Vec::with_capacity(batch_size),
             _model: std::marker::PhantomData,
-        }
+        })
     }
 
     /// Queues one training step on the next batch (the loss is not read back, so an

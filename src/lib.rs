@@ -69,6 +69,7 @@ pub use ndarray;
 /// Everything a model definition and its training need.
 pub mod prelude {
     pub use crate::private_model;
+    pub use crate::runtime::rng::Randomness;
     pub use crate::runtime::train::{Optimizer, Privacy, PrivateTraining, TrainConfig, evaluate, train};
     pub use crate::runtime::{Dataset, Error, Float, NormStrategy, PrivateModel};
     pub use ndarray;

@@ -1,4 +1,5 @@
-//! The `dpsgd` command line: `dpsgd train ...` (the default), `bench`, `accountant`, `calibrate`.
+//! The `dpsgd` command line: `dpsgd train ...` (the default), `bench`, `accountant`, `calibrate`,
+//! `init`, `export`, `grads`, `plan`.
 
 mod commands;
 
@@ -25,6 +26,9 @@ enum Command {
     Calibrate(commands::privacy::CalibrateArgs),
     /// Write a model's initial parameters (safetensors, PyTorch names and layouts).
     Init(commands::interop::InitArgs),
+    /// A checkpoint's parameters alone (safetensors, PyTorch names and layouts),
+    /// without its secret key: the file to share.
+    Export(commands::interop::ExportArgs),
     /// Per-example losses, norms, gradients and the clipped sum of a batch, for
     /// checking against other frameworks.
     Grads(commands::interop::GradsArgs),
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Some(Command::Accountant(args)) => commands::privacy::accountant(&args),
         Some(Command::Calibrate(args)) => commands::privacy::calibrate(&args),
         Some(Command::Init(args)) => commands::interop::init(&args),
+        Some(Command::Export(args)) => commands::interop::export(&args),
         Some(Command::Grads(args)) => commands::interop::grads(&args),
         Some(Command::Plan(args)) => commands::plan::run(&args),
         None => commands::train::run(&commands::train::TrainArgs::parse_from(["dpsgd"])),

@@ -81,7 +81,10 @@ fn impossible_settings_are_errors() {
         let err = train(&mut ffnn(), &data, None, &config, |_| {}).unwrap_err();
         assert!(matches!(err, Error::Config(_)), "batch {batch_size}, epochs {epochs}: {err}");
     }
-    assert!(dpsgd::runtime::sampling::PoissonSampler::new(10, 1.5, 0).is_err());
+    assert!(
+        dpsgd::runtime::sampling::PoissonSampler::new(10, 1.5, &dpsgd::runtime::rng::SecretKey::insecure_from_seed(0))
+            .is_err()
+    );
 }
 
 #[test]

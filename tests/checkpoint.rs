@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use dpsgd::models::Ffnn;
 use dpsgd::prelude::*;
 use dpsgd::runtime::engine::CpuEngine;
-use dpsgd::runtime::noise::{self, NoiseSource};
+use dpsgd::runtime::rng::Randomness;
 use dpsgd::runtime::train::checkpoint;
-use dpsgd::runtime::train::{Control, TrainReport, Trainer, batch_capacity, noise_source, train_with};
+use dpsgd::runtime::train::{Control, TrainReport, Trainer, batch_capacity, train_with};
 
 type M = Ffnn<f32>;
 
@@ -35,30 +35,36 @@ fn run(data: &Dataset<f32>, config: &TrainConfig, path: &Path, resume: bool, sto
     let mut model = M::init(config.seed);
     let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(data.len(), config));
     let saved = resume.then(|| checkpoint::read::<f32>(path, &M::SPEC).unwrap());
-    let steps = saved.as_ref().map_or(0, |c| c.state.step);
-    let noise = noise_source::<f32, M>(config, steps);
     let trainer = match &saved {
         Some(c) => {
             model.params_mut().copy_from_slice(&c.params);
-            Trainer::resume(engine, noise, data, config, c).unwrap()
+            Trainer::resume(engine, data, config, c).unwrap()
         }
-        None => Trainer::on_engine(engine, noise, data, config).unwrap(),
+        None => Trainer::on_engine(engine, data, config).unwrap(),
     };
     let stop = |step: u64| Some(step) == stop_at;
     let control = Control { checkpoint: Some(path), stop: Some(&stop), on_step: None };
-    let report = train_with(trainer, &mut model, data, None, config, &control, |_| {}).unwrap();
+    let report = train_with(trainer, &mut model, None, &control, |_| {}).unwrap();
     (model, report)
 }
 
+/// Under secret randomness: a run saved before its first step (so that it holds its
+/// key) and continued to the end equals the same run stopped and resumed anywhere.
 #[test]
 fn a_stopped_and_resumed_run_equals_an_uninterrupted_one_bit_for_bit() {
     let data = dataset(400, 1);
     for private in [true, false] {
         let config = config(private);
-        let (whole, whole_report) = run(&data, &config, &scratch(&format!("whole-{private}")), false, None);
+        assert_eq!(config.randomness, Randomness::Secret);
+        let origin = scratch(&format!("origin-{private}"));
+        run(&data, &config, &origin, false, Some(0));
+        let whole_path = scratch(&format!("whole-{private}"));
+        std::fs::copy(&origin, &whole_path).unwrap();
+        let (whole, whole_report) = run(&data, &config, &whole_path, true, None);
         for stop_at in [1, 10, 17, 29] {
             let path = scratch(&format!("parts-{private}-{stop_at}"));
-            let (_, first) = run(&data, &config, &path, false, Some(stop_at));
+            std::fs::copy(&origin, &path).unwrap();
+            let (_, first) = run(&data, &config, &path, true, Some(stop_at));
             assert!(first.stopped && first.steps as u64 == stop_at);
             let (resumed, _) = run(&data, &config, &path, true, None);
             assert_eq!(resumed.params(), whole.params(), "private {private}, stopped at step {stop_at}");
@@ -76,6 +82,21 @@ fn a_stopped_and_resumed_run_equals_an_uninterrupted_one_bit_for_bit() {
             }
         }
     }
+}
+
+/// Two private runs from the same initial parameters draw other noise and other
+/// batches under secret randomness, and the same under insecure reproducible noise.
+#[test]
+fn secret_runs_differ_and_insecure_reproducible_ones_repeat() {
+    let data = dataset(400, 4);
+    let train = |config: &TrainConfig, name: &str| run(&data, config, &scratch(name), false, None).0;
+    let secret = config(true);
+    assert_ne!(train(&secret, "secret-a").params(), train(&secret, "secret-b").params());
+    let mut reproducible = config(true);
+    reproducible.randomness = Randomness::InsecureReproducible(7);
+    assert_eq!(train(&reproducible, "insecure-a").params(), train(&reproducible, "insecure-b").params());
+    reproducible.randomness = Randomness::InsecureReproducible(8);
+    assert_ne!(train(&reproducible, "insecure-c").params(), train(&config(true), "secret-c").params());
 }
 
 #[test]
@@ -131,9 +152,35 @@ fn damaged_or_foreign_checkpoints_are_errors() {
     assert!(matches!(checkpoint::read::<f64>(&path, &Ffnn::<f64>::SPEC), Err(Error::Checkpoint { .. })));
     // Resuming with other settings is refused.
     let saved = checkpoint::read::<f32>(&path, &M::SPEC).unwrap();
+    let resume_error = |data: &Dataset<f32>, config: &TrainConfig, saved: &checkpoint::Checkpoint<f32>| {
+        let engine = CpuEngine::new(M::SPEC, &saved.params, 64);
+        match Trainer::<f32, M>::resume(engine, data, config, saved) {
+            Err(Error::Config(message)) => message,
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("resumed"),
+        }
+    };
     let mut other = config(true);
     other.optimizer.lr = 0.3;
-    let engine = CpuEngine::new(M::SPEC, &saved.params, 64);
-    let noise: Box<dyn NoiseSource<f32>> = noise::for_training(&M::SPEC, 7, 64.0, saved.state.step);
-    assert!(matches!(Trainer::<f32, M>::resume(engine, Some(noise), &data, &other, &saved), Err(Error::Config(_))));
+    assert!(resume_error(&data, &other, &saved).contains("written with other settings"));
+    // ... and so is a training set of another size, and a privacy history that is not
+    // that of the checkpoint's steps.
+    let message = resume_error(&dataset(300, 3), &config(true), &saved);
+    assert!(message.contains("privacy history") && message.contains("another training set"), "{message}");
+    let mut tampered = saved.clone();
+    tampered.state.privacy_history[0].2 -= 1;
+    assert!(resume_error(&data, &config(true), &tampered).contains("privacy history"));
+    tampered.state.privacy_history = vec![];
+    assert!(resume_error(&data, &config(true), &tampered).contains("privacy history"));
+    // A private run's checkpoint holds its key; one without is an error.
+    let key = saved.key.as_ref().expect("the run's key").to_hex();
+    let at = |pattern: &[u8]| bytes.windows(pattern.len()).position(|w| w == pattern);
+    assert!(at(key.as_bytes()).is_some(), "the key is in the file");
+    // The entry renamed in place (same length, so the header still parses).
+    let entry = at(b"\"dpsgd.secret_key\"").expect("the key's entry");
+    let mut keyless = bytes.clone();
+    keyless[entry + 16] = b'z';
+    std::fs::write(&damaged, &keyless).unwrap();
+    let err = checkpoint::read::<f32>(&damaged, &M::SPEC).unwrap_err().to_string();
+    assert!(err.contains("without its `dpsgd.secret_key`"), "{err}");
 }

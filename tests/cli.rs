@@ -190,20 +190,31 @@ fn training_to_a_target_epsilon() {
     assert!(!ok && err.contains("not below 1/N"), "{err}");
 }
 
+/// Saves a private run before its first step (a budget no step fits stops it), so
+/// that copies of the checkpoint continue one run under its one secret key.
+fn checkpoint_before_the_first_step(args: &[&str], path: &std::path::Path) {
+    let (ok, out, err) = dpsgd(&[args, &[path.to_str().unwrap(), "--max-epsilon", "1e-9"]].concat());
+    assert!(ok && out.contains("stopped after 0 steps"), "{out}{err}");
+}
+
 /// Ctrl-C stops a run with a checkpoint; `--resume` finishes it with the same weights
-/// (the final checkpoints are byte for byte the same) as a run never stopped.
+/// (the final checkpoints are byte for byte the same) as a run never stopped, under
+/// secret randomness (the checkpoint carries the run's key).
 #[test]
 fn ctrl_c_then_resume_equals_an_uninterrupted_run() {
     let dir = std::env::temp_dir().join(format!("dpsgd-cli-resume-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (whole, parts) = (dir.join("whole.safetensors"), dir.join("parts.safetensors"));
     let args = ["train", "--model", "logreg", "--epochs", "60", "--batch-size", "512", "--checkpoint"];
-    let (ok, _, err) = dpsgd(&[&args[..], &[whole.to_str().unwrap()]].concat());
+    checkpoint_before_the_first_step(&args, &whole);
+    std::fs::copy(&whole, &parts).unwrap();
+    let (ok, _, err) = dpsgd(&[&args[..], &[whole.to_str().unwrap(), "--resume"]].concat());
     assert!(ok, "{err}");
 
     let child = Command::new(env!("CARGO_BIN_EXE_dpsgd"))
         .args(args)
         .arg(&parts)
+        .arg("--resume")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("running dpsgd");
@@ -255,6 +266,10 @@ fn metrics_quiet_and_training_options() {
     let lines: Vec<&str> = metrics.lines().collect();
     assert_eq!(lines.iter().filter(|l| l.contains("\"type\":\"step\"")).count(), 236);
     assert_eq!(lines.iter().filter(|l| l.contains("\"type\":\"epoch\"")).count(), 2);
+    // Only what the guarantee covers, unless asked.
+    for uncovered in ["not_private", "train_loss", "batch_size", "examples"] {
+        assert!(!metrics.contains(uncovered), "{uncovered} in {metrics}");
+    }
     assert!(lines.last().unwrap().contains("\"test_accuracy\":0.8"), "{}", lines.last().unwrap());
 
     let (ok, out, _) = dpsgd(&["train", "--model", "logreg", "--epochs", "1", "--shuffled-batches"]);
@@ -276,10 +291,92 @@ fn a_run_stopped_by_its_budget_resumes_under_a_larger_one() {
         assert!(ok, "{err}");
         out
     };
-    run(&[], &whole);
-    assert!(run(&["--max-epsilon", "0.9"], &parts).contains("budget 0.9 is spent"));
+    run(&["--max-epsilon", "1e-9"], &whole);
+    std::fs::copy(&whole, &parts).unwrap();
+    run(&["--resume"], &whole);
+    assert!(run(&["--resume", "--max-epsilon", "0.9"], &parts).contains("budget 0.9 is spent"));
     run(&["--resume"], &parts);
     assert_eq!(std::fs::read(&parts).unwrap(), std::fs::read(&whole).unwrap());
+}
+
+/// The run's secret key is in its checkpoint and nowhere else: not in what it prints,
+/// its metrics, or the parameters `dpsgd export` writes from the checkpoint.
+#[test]
+fn the_secret_key_stays_in_the_checkpoint() {
+    use dpsgd::models::LogisticRegression;
+    use dpsgd::runtime::PrivateModel;
+    use dpsgd::runtime::train::checkpoint;
+    let dir = std::env::temp_dir().join(format!("dpsgd-cli-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ckpt, metrics, params) = (dir.join("run.st"), dir.join("metrics.jsonl"), dir.join("params.st"));
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (ok, train_out, train_err) = dpsgd(&[
+        "train",
+        "--model",
+        "logreg",
+        "--epochs",
+        "2",
+        "--uncovered-stats",
+        "--checkpoint",
+        &path(&ckpt),
+        "--metrics",
+        &path(&metrics),
+    ]);
+    assert!(ok, "{train_err}");
+    assert!(train_out.contains("keyed from the operating system's entropy"), "{train_out}");
+    assert!(train_out.contains("train loss") && train_out.contains("(not private)"), "{train_out}");
+    let (ok, export_out, export_err) =
+        dpsgd(&["export", "--model", "logreg", "--checkpoint", &path(&ckpt), "--out", &path(&params)]);
+    assert!(ok, "{export_err}");
+
+    let saved = checkpoint::read::<f32>(&ckpt, &LogisticRegression::<f32>::SPEC).unwrap();
+    let key = saved.key.expect("a private run's checkpoint holds its key");
+    let hex = key.to_hex();
+    let bytes = key.bytes();
+    let contains = |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(&std::fs::read(&ckpt).unwrap(), hex.as_bytes()), "the checkpoint holds the key");
+    let outputs = [
+        ("train's output", [train_out.as_bytes(), train_err.as_bytes()].concat()),
+        ("export's output", [export_out.as_bytes(), export_err.as_bytes()].concat()),
+        ("the metrics", std::fs::read(&metrics).unwrap()),
+        ("the exported parameters", std::fs::read(&params).unwrap()),
+    ];
+    for (what, output) in &outputs {
+        for needle in [hex.as_bytes(), hex.to_uppercase().as_bytes(), &bytes[..8], &bytes[8..16], &bytes[24..]] {
+            assert!(!contains(output, needle), "{what} hold the secret key");
+        }
+    }
+    // The export is the checkpoint's parameters alone.
+    let exported = dpsgd::runtime::safetensors::SafeTensors::read(&params).unwrap();
+    let spec = LogisticRegression::<f32>::SPEC;
+    let from_export = dpsgd::runtime::interop::from_torch::<f32>(&spec, &exported, &params).unwrap();
+    assert_eq!(from_export, saved.params);
+    assert!(exported.metadata.is_empty() && exported.tensors.len() == spec.params.len(), "{:?}", exported.metadata);
+}
+
+/// `--insecure-reproducible-noise` repeats a run bit for bit and says, beside the
+/// epsilon, that the epsilon does not hold; default runs with one seed end apart.
+#[test]
+fn insecure_reproducible_noise_repeats_and_warns() {
+    let dir = std::env::temp_dir().join(format!("dpsgd-cli-insecure-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let path = dir.join(name);
+        let args =
+            ["train", "--model", "logreg", "--epochs", "1", "--seed", "4", "--checkpoint", path.to_str().unwrap()];
+        let (ok, out, err) = dpsgd(&[&args[..], extra].concat());
+        assert!(ok, "{err}");
+        (out, std::fs::read(&path).unwrap())
+    };
+    let (out, a) = run("a.st", &["--insecure-reproducible-noise", "3"]);
+    assert!(out.contains("the epsilon reported DOES NOT HOLD"), "{out}");
+    let privacy_report = out.split("privacy spent").nth(1).expect("a privacy report");
+    assert!(privacy_report.contains("DOES NOT HOLD"), "{out}");
+    assert_eq!(run("b.st", &["--insecure-reproducible-noise", "3"]).1, a);
+    let (secret_out, c) = run("c.st", &[]);
+    let (_, d) = run("d.st", &[]);
+    assert!(!secret_out.contains("DOES NOT HOLD"), "{secret_out}");
+    assert_ne!(c, d, "two default runs with one seed trained alike");
 }
 
 /// `dpsgd plan` shows each layer's norm strategy and the figures behind it.

@@ -167,8 +167,8 @@ fn private_steps_match_the_cpu_up_to_the_noise() {
         let device = CudaDevice::open(0).expect("the GPU");
         let mut cpu = CpuEngine::new(M::SPEC, model.params(), 64);
         let mut gpu = CudaEngine::new(device, M::SPEC, model.params(), 64).expect("a GPU engine");
-        let mut cpu_noise = GaussianNoise::seeded(0);
-        let mut gpu_noise = DeviceNoise::seeded(0);
+        let mut cpu_noise = GaussianNoise::insecure_reproducible(0);
+        let mut gpu_noise = DeviceNoise::insecure_reproducible(0);
         for (step, rows) in [40, 0, 64, 17].into_iter().enumerate() {
             let (x, y) = common::batch::<f64, M>(rows, step as u64);
             let chunk = rows.div_ceil(pieces).max(1);
@@ -217,7 +217,7 @@ fn device_noise_has_the_intended_spread_and_repeats_with_the_seed() {
     let (x, y) = common::batch::<f64, M>(0, 0);
     let mut noise_of = |seed: u64, steps: usize| {
         engine.write_params(&zeros);
-        let mut noise = DeviceNoise::seeded(seed);
+        let mut noise = DeviceNoise::insecure_reproducible(seed);
         let mut updates = Vec::new();
         let mut before = zeros.clone();
         for _ in 0..steps {
@@ -257,9 +257,9 @@ fn private_training_on_the_gpu_reaches_80_percent_on_adult() {
     let mut model = M::init(0);
     let capacity = batch_capacity::<f32, M, CudaEngine<f32>>(data.train.len(), &config);
     let engine = CudaEngine::new(device, M::SPEC, model.params(), capacity).expect("a GPU engine");
-    let trainer = Trainer::on_engine(engine, Some(Box::new(DeviceNoise::seeded(0))), &data.train, &config).unwrap();
+    let trainer = Trainer::on_engine(engine, &data.train, &config).unwrap();
     let control = dpsgd::runtime::train::Control::default();
-    let report = train_with(trainer, &mut model, &data.train, Some(&data.test), &config, &control, |_| {}).unwrap();
+    let report = train_with(trainer, &mut model, Some(&data.test), &control, |_| {}).unwrap();
     let accuracy = report.epochs.last().and_then(|e| e.test).unwrap().accuracy;
     assert!(accuracy >= 0.80, "test accuracy {accuracy}");
 }
@@ -322,7 +322,7 @@ fn the_fused_noisy_update_equals_its_three_steps() {
     let run = |fused: bool| {
         let device = CudaDevice::open(0).expect("the GPU");
         let mut engine = CudaEngine::new(device, M::SPEC, model.params(), 33).expect("a GPU engine");
-        let mut noise = DeviceNoise::seeded(11);
+        let mut noise = DeviceNoise::insecure_reproducible(11);
         for _ in 0..2 {
             engine.load_batch(x.view(), &y);
             M::run_forward(&mut engine);

@@ -56,12 +56,12 @@ fn steps_allocations<M: PrivateModel<f32>>(privacy: Option<Privacy>, half: usize
     let config = TrainConfig::new(1, 64, Optimizer::sgd(0.1, 0.9).unwrap(), privacy, 3);
     let model = M::init(0);
     let mut trainer = Trainer::new(&model, &data, &config).unwrap();
-    trainer.step(&data).unwrap();
+    trainer.step().unwrap();
     let mut counts = [0; 2];
     for count in &mut counts {
         let before = ALLOCATIONS.with(Cell::get);
         for _ in 0..half {
-            trainer.step(&data).unwrap();
+            trainer.step().unwrap();
         }
         *count = ALLOCATIONS.with(Cell::get) - before;
     }

@@ -1,11 +1,13 @@
 //! The private step does what DP-SGD prescribes: clip, sum, noise once, divide by the
-//! public expected batch size, update; and training is reproducible from its seed.
+//! public expected batch size, update; an example whose norm is not finite adds
+//! nothing; the seed decides the initialization, never the noise or the batches.
 
 mod common;
 
 use dpsgd::models::Ffnn;
 use dpsgd::prelude::*;
 use dpsgd::runtime::engine::{CpuEngine, Engine};
+use dpsgd::runtime::rng::Randomness;
 use dpsgd::runtime::train::private_step;
 use dpsgd::runtime::{GaussianNoise, NoiseSource};
 
@@ -19,7 +21,14 @@ fn step(model: &Ffnn<f64>, x: ndarray::ArrayView2<f64>, y: &[u32], expected: f64
     engine.load_batch(x, y);
     let privacy = Privacy::new(SIGMA, C).unwrap();
     let sgd = Optimizer::sgd(LR, 0.0).unwrap();
-    private_step::<f64, Ffnn<f64>, _>(&mut engine, &mut GaussianNoise::seeded(seed), &privacy, expected, &sgd, 0);
+    private_step::<f64, Ffnn<f64>, _>(
+        &mut engine,
+        &mut GaussianNoise::insecure_reproducible(seed),
+        &privacy,
+        expected,
+        &sgd,
+        0,
+    );
     let mut after = vec![0.0; Ffnn::<f64>::NUM_PARAMS];
     engine.read_params(&mut after);
     after
@@ -28,7 +37,7 @@ fn step(model: &Ffnn<f64>, x: ndarray::ArrayView2<f64>, y: &[u32], expected: f64
 /// `p - lr (clipped + sigma C z) / expected`, with `z` the noise stream of `seed`.
 fn expected_update(model: &Ffnn<f64>, clipped: &[f64], expected: f64, seed: u64) -> Vec<f64> {
     let mut noisy = clipped.to_vec();
-    GaussianNoise::seeded(seed).add_noise(&mut noisy, SIGMA * C);
+    GaussianNoise::insecure_reproducible(seed).add_noise(&mut noisy, SIGMA * C);
     model.params().iter().zip(&noisy).map(|(p, g)| p - LR * (g * (1.0 / expected))).collect()
 }
 
@@ -61,23 +70,72 @@ fn the_step_divides_the_noisy_clipped_sum_by_the_expected_batch_size() {
 }
 
 fn train_ffnn(seed: u64, privacy: Option<Privacy>) -> (Ffnn<f32>, dpsgd::runtime::train::TrainReport) {
+    train_ffnn_with(seed, privacy, Randomness::Secret)
+}
+
+fn train_ffnn_with(
+    seed: u64,
+    privacy: Option<Privacy>,
+    randomness: Randomness,
+) -> (Ffnn<f32>, dpsgd::runtime::train::TrainReport) {
     let (x, y) = common::batch::<f32, Ffnn<f32>>(600, 3);
     let data = Dataset::new(x, y).unwrap();
-    let config = TrainConfig::new(3, 50, Optimizer::sgd(0.2, 0.5).unwrap(), privacy, seed);
+    let mut config = TrainConfig::new(3, 50, Optimizer::sgd(0.2, 0.5).unwrap(), privacy, seed);
+    config.randomness = randomness;
     let mut model = Ffnn::<f32>::init(seed);
     let report = train(&mut model, &data, Some(&data), &config, |_| {}).unwrap();
     (model, report)
 }
 
+/// The seed decides the initial weights; private training's noise and batches come
+/// from a secret key, so two runs with one seed end apart, unless the insecure
+/// reproducible mode is asked for by name. The non-private baseline repeats.
 #[test]
-fn the_same_seed_gives_bitwise_identical_weights() {
+fn the_seed_decides_initialization_and_only_insecure_noise_repeats() {
+    let bits = |m: &Ffnn<f32>| m.params().iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&Ffnn::<f32>::init(42)), bits(&Ffnn::<f32>::init(42)));
     let privacy = Some(Privacy::new(SIGMA, C).unwrap());
     let (a, _) = train_ffnn(42, privacy);
     let (b, _) = train_ffnn(42, privacy);
-    let (c, _) = train_ffnn(43, privacy);
-    let bits = |m: &Ffnn<f32>| m.params().iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+    assert_ne!(bits(&a), bits(&b), "two secret runs trained alike");
+
+    let insecure = Randomness::InsecureReproducible(5);
+    let (a, _) = train_ffnn_with(42, privacy, insecure);
+    let (b, _) = train_ffnn_with(42, privacy, insecure);
+    let (c, _) = train_ffnn_with(42, privacy, Randomness::InsecureReproducible(6));
     assert_eq!(bits(&a), bits(&b));
     assert_ne!(bits(&a), bits(&c));
+
+    let (a, _) = train_ffnn(42, None);
+    let (b, _) = train_ffnn(42, None);
+    assert_eq!(bits(&a), bits(&b));
+}
+
+/// One crafted example whose squared input norm overflows f32 while its first layer
+/// passes no gradient (every relu off) has the ghost norm `inf * 0 = NaN`; its output
+/// bias still has a gradient of norm up to sqrt(2). It must add nothing to the
+/// clipped sum: with factor 1 it entered unclipped, 14 times C = 0.1.
+#[test]
+fn an_example_whose_norm_is_not_finite_adds_nothing() {
+    type M = Ffnn<f32>;
+    let mut model = M::init(3);
+    let fc1 = M::SPEC.params.iter().find(|t| t.name == "fc1.weight").unwrap();
+    let hidden = fc1.shape[1];
+    // Engine layout [in, out]: input 0's weights to every hidden unit, made negative.
+    for w in &mut model.params_mut()[fc1.offset..fc1.offset + hidden] {
+        *w = -w.abs() - 0.01;
+    }
+    let (mut x, mut y) = common::batch::<f32, M>(2, 9);
+    x[[0, 0]] = 1e20;
+    y[0] = 1;
+    let c = 0.1;
+    let norms = model.per_example_grad_norms(x.view(), &y).unwrap();
+    assert!(norms[0].is_nan() && norms[1].is_finite(), "the crafted example: {norms:?}");
+    let sum = model.clipped_grad_sum(x.view(), &y, c).unwrap();
+    let alone = model.clipped_grad_sum(x.slice(ndarray::s![1..2, ..]), &y[1..], c).unwrap();
+    assert_eq!(sum, alone, "the crafted example changed the clipped sum");
+    let norm = common::norm(sum.iter().map(|&v| v as f64));
+    assert!(norm <= c as f64, "clipped sum of norm {norm} > C = {c}");
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod common;
 
 use dpsgd::prelude::*;
 use dpsgd::runtime::engine::{CpuEngine, Engine};
+use dpsgd::runtime::rng::Randomness;
 use dpsgd::runtime::train::{Control, Sampling, Schedule, Trainer, batch_gradient, train_with};
 
 type B = common::Binary<f64>;
@@ -46,6 +47,8 @@ fn physical_batches_make_one_private_step() {
     let data = separable(500, 4);
     for optimizer in [Optimizer::sgd(0.3, 0.5).unwrap(), Optimizer::adam(0.01).unwrap()] {
         let mut config = TrainConfig::new(2, 60, optimizer, Some(Privacy::new(1.0, 0.5).unwrap()), 9);
+        // The same noise and batches for both runs.
+        config.randomness = Randomness::InsecureReproducible(9);
         let run = |config: &TrainConfig| {
             let mut model = B::init(1);
             let report = train(&mut model, &data, None, config, |_| {}).unwrap();
@@ -106,7 +109,7 @@ fn the_epsilon_budget_stops_training_before_it_is_exceeded() {
     config.max_epsilon = Some(2.0);
     let mut model = B::init(0);
     let trainer = Trainer::new(&model, &data, &config).unwrap();
-    let report = train_with(trainer, &mut model, &data, None, &config, &Control::default(), |_| {}).unwrap();
+    let report = train_with(trainer, &mut model, None, &Control::default(), |_| {}).unwrap();
     assert!(report.stopped && report.budget_exhausted);
     let accountant = report.accountant.unwrap();
     let (spent, _) = accountant.epsilon(1e-5).unwrap();

@@ -5,14 +5,16 @@ use rand_chacha::ChaCha12Rng;
 use rand_distr::{Distribution, Geometric};
 
 use crate::error::{Result, ensure_config};
-use crate::rng::{Stream, seek, stream};
+use crate::rng::{SecretKey, Stream, seek};
 
 /// Poisson sampling: every example joins each batch independently with probability
 /// `q`, which is what the privacy accounting of DP-SGD assumes. Batch sizes vary and
 /// may be zero.
 ///
 /// Draws the gaps between chosen examples from a geometric distribution, so a step
-/// costs O(q N) random numbers instead of N coin flips.
+/// costs O(q N) random numbers instead of N coin flips. The subsampling amplifies
+/// privacy only while nobody can tell which examples a batch holds: training keys
+/// the sampler with the run's secret key.
 pub struct PoissonSampler {
     len: usize,
     gaps: Geometric,
@@ -22,11 +24,11 @@ pub struct PoissonSampler {
 }
 
 impl PoissonSampler {
-    pub fn new(len: usize, rate: f64, seed: u64) -> Result<Self> {
+    pub fn new(len: usize, rate: f64, key: &SecretKey) -> Result<Self> {
         ensure_config!(rate > 0.0 && rate <= 1.0, "the sampling rate q must lie in (0, 1], got {rate}");
         ensure_config!(len > 0, "cannot sample from an empty dataset");
         let gaps = Geometric::new(rate).map_err(|e| crate::Error::Config(format!("sampling rate {rate}: {e}")))?;
-        Ok(PoissonSampler { len, gaps, rng: stream(seed, Stream::Sampling), step: 0 })
+        Ok(PoissonSampler { len, gaps, rng: key.stream(Stream::Sampling), step: 0 })
     }
 
     /// Continues as if `step` batches had been drawn.
@@ -63,16 +65,11 @@ pub struct ShuffledBatches {
 }
 
 impl ShuffledBatches {
-    pub fn new(len: usize, batch_size: usize, seed: u64) -> Result<Self> {
+    pub fn new(len: usize, batch_size: usize, key: &SecretKey) -> Result<Self> {
         ensure_config!(batch_size > 0, "the batch size must be at least 1");
         ensure_config!(len > 0, "cannot draw batches from an empty dataset");
-        let mut batches = ShuffledBatches {
-            order: Vec::new(),
-            batch_size,
-            position: 0,
-            rng: stream(seed, Stream::Sampling),
-            epoch: 0,
-        };
+        let mut batches =
+            ShuffledBatches { order: Vec::new(), batch_size, position: 0, rng: key.stream(Stream::Sampling), epoch: 0 };
         batches.order = (0..len).collect();
         batches.shuffle(0);
         Ok(batches)
@@ -110,10 +107,14 @@ impl ShuffledBatches {
 mod tests {
     use super::*;
 
+    fn key(seed: u64) -> SecretKey {
+        SecretKey::insecure_from_seed(seed)
+    }
+
     #[test]
     fn poisson_batches_have_the_expected_size_and_inclusion_rate() {
         let (n, q, steps) = (1000, 0.05, 4000);
-        let mut sampler = PoissonSampler::new(n, q, 3).unwrap();
+        let mut sampler = PoissonSampler::new(n, q, &key(3)).unwrap();
         let mut counts = vec![0usize; n];
         let mut batch = Vec::new();
         let mut sizes = Vec::new();
@@ -139,7 +140,7 @@ mod tests {
     #[test]
     fn poisson_batch_sizes_follow_the_binomial_distribution() {
         let (n, q, steps) = (2000usize, 0.02, 20_000);
-        let mut sampler = PoissonSampler::new(n, q, 11).unwrap();
+        let mut sampler = PoissonSampler::new(n, q, &key(11)).unwrap();
         let mut batch = Vec::new();
         let mut observed = vec![0.0f64; n + 1];
         for _ in 0..steps {
@@ -171,12 +172,12 @@ mod tests {
 
     #[test]
     fn full_rate_takes_everything_and_bad_rates_are_errors() {
-        let mut sampler = PoissonSampler::new(10, 1.0, 1).unwrap();
+        let mut sampler = PoissonSampler::new(10, 1.0, &key(1)).unwrap();
         let mut batch = Vec::new();
         sampler.next_batch(&mut batch);
         assert_eq!(batch, (0..10).collect::<Vec<_>>());
         for q in [0.0, -0.1, 1.5, f64::NAN] {
-            assert!(PoissonSampler::new(10, q, 1).is_err(), "q = {q}");
+            assert!(PoissonSampler::new(10, q, &key(1)).is_err(), "q = {q}");
         }
     }
 
@@ -191,16 +192,16 @@ mod tests {
             }
             all
         };
-        let mut whole = PoissonSampler::new(500, 0.03, 4).unwrap();
+        let mut whole = PoissonSampler::new(500, 0.03, &key(4)).unwrap();
         let expected = draw(&mut |b| whole.next_batch(b), 10);
-        let mut resumed = PoissonSampler::new(500, 0.03, 4).unwrap();
+        let mut resumed = PoissonSampler::new(500, 0.03, &key(4)).unwrap();
         resumed.seek(6);
         assert_eq!(draw(&mut |b| resumed.next_batch(b), 4), expected[6..]);
 
-        let mut whole = ShuffledBatches::new(10, 4, 2).unwrap();
+        let mut whole = ShuffledBatches::new(10, 4, &key(2)).unwrap();
         let expected = draw(&mut |b| whole.next_batch(b), 10);
         for start in [0, 2, 3, 7] {
-            let mut resumed = ShuffledBatches::new(10, 4, 2).unwrap();
+            let mut resumed = ShuffledBatches::new(10, 4, &key(2)).unwrap();
             resumed.seek(start as u64);
             assert_eq!(draw(&mut |b| resumed.next_batch(b), 10 - start), expected[start..], "from {start}");
         }
@@ -208,7 +209,7 @@ mod tests {
 
     #[test]
     fn shuffled_batches_cover_every_example_once_per_epoch() {
-        let mut batches = ShuffledBatches::new(10, 4, 1).unwrap();
+        let mut batches = ShuffledBatches::new(10, 4, &key(1)).unwrap();
         let mut seen = Vec::new();
         let mut batch = Vec::new();
         for _ in 0..3 {

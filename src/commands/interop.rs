@@ -8,6 +8,7 @@ use dpsgd::models::{ModelName, with_model};
 use dpsgd::runtime::interop::{self, torch_shape};
 use dpsgd::runtime::ndarray::Array2;
 use dpsgd::runtime::safetensors::{SafeTensors, Tensor};
+use dpsgd::runtime::train::checkpoint;
 use dpsgd::runtime::{Error, PrivateModel, Result};
 
 #[derive(Parser, Debug)]
@@ -28,6 +29,37 @@ pub fn init(args: &InitArgs) -> Result<()> {
         let model = M::init(args.seed);
         interop::to_torch(&M::SPEC, model.params()).write(&args.out)?;
         println!("{} parameters of {} (seed {}) written to {}", M::SPEC.num_params, args.model, args.seed, args.out.display());
+        Ok(())
+    })
+}
+
+#[derive(Parser, Debug)]
+pub struct ExportArgs {
+    /// The model the checkpoint holds.
+    #[arg(long, default_value = "ffnn")]
+    pub model: ModelName,
+    /// A checkpoint written by `dpsgd train --checkpoint`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The safetensors file to write: the parameters alone.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// A checkpoint's parameters alone (PyTorch names and layouts), without the secret key
+/// of its noise and sampler, the optimizer's state or the run's state: the file to
+/// share or deploy. (A private run's checkpoint must stay as secret as the data.)
+pub fn export(args: &ExportArgs) -> Result<()> {
+    with_model!(args.model, M => {
+        let checkpoint = checkpoint::read::<f32>(&args.checkpoint, &M::SPEC)?;
+        interop::to_torch(&M::SPEC, &checkpoint.params).write(&args.out)?;
+        println!(
+            "the {} parameters of {} after step {} written to {} (no secret state)",
+            M::SPEC.num_params,
+            args.model,
+            checkpoint.state.step,
+            args.out.display()
+        );
         Ok(())
     })
 }

@@ -1,6 +1,11 @@
 //! What `dpsgd train` shows while it runs: a progress bar on a terminal, plain lines
 //! when the output goes elsewhere, only the summary with `--quiet`; and, on request,
 //! metrics as JSON lines (one per step and one per epoch).
+//!
+//! The training loss and the realized batch sizes come from the training data without
+//! noise, outside the privacy guarantee: a private run shows them only when asked
+//! (`--uncovered-stats`), labelled "not private" on screen and `*_not_private` in the
+//! metrics.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -17,11 +22,21 @@ pub struct Progress {
     quiet: bool,
     epochs: usize,
     metrics: Option<(PathBuf, RefCell<BufWriter<File>>)>,
+    /// Whether to show what the privacy guarantee does not cover.
+    uncovered: bool,
 }
 
 impl Progress {
     /// For a run of `total_steps` steps, `done` of them already taken (a resumed run).
-    pub fn new(quiet: bool, metrics: Option<&Path>, epochs: usize, total_steps: u64, done: u64) -> Result<Self> {
+    /// `uncovered`: show the training loss and batch sizes too.
+    pub fn new(
+        quiet: bool,
+        metrics: Option<&Path>,
+        epochs: usize,
+        total_steps: u64,
+        done: u64,
+        uncovered: bool,
+    ) -> Result<Self> {
         let bar = (!quiet && std::io::stdout().is_terminal()).then(|| {
             let bar = ProgressBar::new(total_steps).with_position(done);
             let template =
@@ -36,7 +51,7 @@ impl Progress {
                 Some((path.to_path_buf(), RefCell::new(BufWriter::new(file))))
             }
         };
-        Ok(Progress { bar, quiet, epochs, metrics })
+        Ok(Progress { bar, quiet, epochs, metrics, uncovered })
     }
 
     /// Whether anything is done with each step (computing its epsilon costs a little).
@@ -56,12 +71,15 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_position(s.step);
             let epsilon = s.epsilon.map_or(String::new(), |e| format!("  epsilon {e:.3}"));
-            bar.set_message(format!("epoch {}/{}  loss {:.4}{epsilon}", s.epoch, self.epochs, s.loss));
+            let loss = self.uncovered.then(|| format!("  loss {:.4} (not private)", s.loss)).unwrap_or_default();
+            bar.set_message(format!("epoch {}/{}{loss}{epsilon}", s.epoch, self.epochs));
         }
-        self.write_metric(json!({
-            "type": "step", "step": s.step, "epoch": s.epoch, "loss": s.loss,
-            "batch_size": s.batch_size, "epsilon": s.epsilon,
-        }));
+        let mut line = json!({ "type": "step", "step": s.step, "epoch": s.epoch, "epsilon": s.epsilon });
+        if self.uncovered {
+            line["loss_not_private"] = json!(s.loss);
+            line["batch_size_not_private"] = json!(s.batch_size);
+        }
+        self.write_metric(line);
     }
 
     pub fn on_epoch(&self, e: &EpochReport) {
@@ -69,20 +87,23 @@ impl Progress {
             format!("  test loss {:.4}  test accuracy {:.2}%", t.mean_loss, 100.0 * t.accuracy)
         });
         let epsilon = e.epsilon.map_or(String::new(), |eps| format!("  epsilon {eps:.3}"));
-        let line = format!(
-            "epoch {:>3}/{}  train loss {:.4}{test}{epsilon}  {:.3} s",
-            e.epoch, self.epochs, e.train_loss, e.seconds
-        );
+        let train =
+            self.uncovered.then(|| format!("  train loss {:.4} (not private)", e.train_loss)).unwrap_or_default();
+        let line = format!("epoch {:>3}/{}{train}{test}{epsilon}  {:.3} s", e.epoch, self.epochs, e.seconds);
         match (&self.bar, self.quiet) {
             (_, true) => {}
             (Some(bar), _) => bar.println(line),
             (None, _) => println!("{line}"),
         }
-        self.write_metric(json!({
-            "type": "epoch", "epoch": e.epoch, "steps": e.steps, "examples": e.examples,
-            "train_loss": e.train_loss, "test_loss": e.test.map(|t| t.mean_loss),
+        let mut line = json!({
+            "type": "epoch", "epoch": e.epoch, "steps": e.steps, "test_loss": e.test.map(|t| t.mean_loss),
             "test_accuracy": e.test.map(|t| t.accuracy), "epsilon": e.epsilon, "seconds": e.seconds,
-        }));
+        });
+        if self.uncovered {
+            line["train_loss_not_private"] = json!(e.train_loss);
+            line["examples_not_private"] = json!(e.examples);
+        }
+        self.write_metric(line);
     }
 
     pub fn finish(&self) {

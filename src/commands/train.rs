@@ -9,10 +9,11 @@ use dpsgd::models::{ModelName, with_model};
 use dpsgd::runtime::Dataset;
 use dpsgd::runtime::data::{adult, imdb, mnist, synthetic};
 use dpsgd::runtime::engine::{CpuEngine, Engine};
+use dpsgd::runtime::rng::Randomness;
 use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
 use dpsgd::runtime::train::{
     Control, EpochReport, Optimizer, PrivateTraining, Sampling, Schedule, StepReport, TrainConfig, TrainReport,
-    Trainer, batch_capacity, noise_source, train_with,
+    Trainer, batch_capacity, train_with,
 };
 use dpsgd::runtime::{Error, PrivateModel, Result};
 
@@ -80,17 +81,30 @@ pub struct TrainArgs {
     /// Print only the summary (no progress bar, no epoch lines).
     #[arg(long)]
     pub quiet: bool,
-    /// Write metrics here as JSON lines: one per step (loss, batch size, epsilon) and
-    /// one per epoch (test loss and accuracy, epsilon, seconds).
+    /// Write metrics here as JSON lines: one per step (epsilon) and one per epoch (test
+    /// loss and accuracy, epsilon, seconds), and with --uncovered-stats the training
+    /// losses and batch sizes.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
+    /// Also print and save what the privacy guarantee does not cover: the training
+    /// loss and the realized batch sizes, computed from the training data without
+    /// noise (labelled "not private"). Always shown without privacy.
+    #[arg(long, conflicts_with = "no_privacy")]
+    pub uncovered_stats: bool,
     /// Stop, with a checkpoint, before a step that would take epsilon past this.
     #[arg(long, conflicts_with = "no_privacy", allow_negative_numbers = true)]
     pub max_epsilon: Option<f64>,
-    /// Seed of parameter initialization, sampling and noise: the same seed gives the
-    /// same trained model, bit for bit.
+    /// Seed of what may be public: parameter initialization, synthetic data, and the
+    /// non-private baseline's shuffles. Private training's noise and batch sampling
+    /// never come from it: they are keyed from the operating system's entropy, so two
+    /// private runs with the same seed start alike and end differently.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Key the noise and the batch sampling from this public seed, so that runs repeat
+    /// bit for bit. INSECURE: anyone who knows the seed can regenerate the noise and
+    /// the batches, and the epsilon reported does not hold. For tests and debugging.
+    #[arg(long, value_name = "SEED", conflicts_with = "no_privacy")]
+    pub insecure_reproducible_noise: Option<u64>,
     /// Train without privacy (shuffled fixed-size batches, no clipping, no noise).
     #[arg(long)]
     pub no_privacy: bool,
@@ -98,7 +112,10 @@ pub struct TrainArgs {
     #[arg(long, default_value = "cpu")]
     pub device: Device,
     /// Write the run's state here (one safetensors file) after every epoch and when
-    /// stopped with Ctrl-C; writes are atomic.
+    /// stopped with Ctrl-C; writes are atomic. A private run's checkpoint holds the
+    /// secret key of its noise and sampler, which makes the file as secret as the
+    /// training data: share the model with `dpsgd export`, which writes the
+    /// parameters alone.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Continue the run saved in --checkpoint (same settings): the result is the same,
@@ -156,6 +173,9 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
             if args.shuffled_batches {
                 setup = setup.sampling(Sampling::Shuffled);
             }
+            if let Some(seed) = args.insecure_reproducible_noise {
+                setup = setup.insecure_reproducible_noise(seed);
+            }
             setup.config(n)?
         }
     };
@@ -190,6 +210,12 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     if config.privacy.is_some() && !config.poisson() {
         println!("WARNING: shuffled batches; the epsilon reported assumes Poisson sampling, which they do not provide");
     }
+    if config.privacy.is_some() {
+        match config.randomness {
+            Randomness::Secret => println!("randomness: noise and sampling keyed from the operating system's entropy"),
+            Randomness::InsecureReproducible(seed) => println!("{}", insecure_warning(seed)),
+        }
+    }
 
     let mut model = M::init(args.seed);
     let resume = match args.resume {
@@ -215,7 +241,8 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     let stop = |_: u64| INTERRUPTED.load(Ordering::SeqCst);
     let total_steps = (args.epochs * config.steps_per_epoch(n)) as u64;
     let done = resume.as_ref().map_or(0, |c| c.state.step);
-    let progress = Progress::new(args.quiet, args.metrics.as_deref(), args.epochs, total_steps, done)?;
+    let uncovered = args.uncovered_stats || config.privacy.is_none();
+    let progress = Progress::new(args.quiet, args.metrics.as_deref(), args.epochs, total_steps, done, uncovered)?;
     let on_step = |s: &StepReport| progress.on_step(s);
     let on_step: Option<&dyn Fn(&StepReport)> = progress.wants_steps().then_some(&on_step);
     let control = Control { checkpoint: args.checkpoint.as_deref(), stop: Some(&stop), on_step };
@@ -223,9 +250,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     let report = match args.device {
         Device::Cpu => {
             let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(n, &config));
-            let steps = resume.as_ref().map_or(0, |c| c.state.step);
-            let noise = noise_source::<f32, M>(&config, steps);
-            run_on(engine, noise, &mut model, &data, &config, resume.as_ref(), &control, print_epoch)?
+            run_on(engine, &mut model, &data, &config, resume.as_ref(), &control, print_epoch)?
         }
         Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,
     };
@@ -245,12 +270,16 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     }
     if let Some(last) = report.epochs.last() {
         let seconds: f64 = report.epochs.iter().map(|e| e.seconds).sum();
-        let examples: usize = report.epochs.iter().map(|e| e.examples).sum();
+        // The realized batch sizes are not covered; the expected ones are public.
+        let (examples, kind) = match uncovered {
+            true => (report.epochs.iter().map(|e| e.examples).sum::<usize>() as f64, "examples/s"),
+            false => (report.steps as f64 * args.batch_size as f64, "examples/s expected"),
+        };
         let accuracy = last.test.map_or(f64::NAN, |t| t.accuracy);
         println!(
-            "done: {} steps in {seconds:.2} s ({:.0} examples/s), test accuracy {:.2}% after epoch {}",
+            "done: {} steps in {seconds:.2} s ({:.0} {kind}), test accuracy {:.2}% after epoch {}",
             report.steps,
-            examples as f64 / seconds,
+            examples / seconds,
             100.0 * accuracy,
             last.epoch
         );
@@ -273,8 +302,43 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
                 bounds.upper, bounds.lower, bounds.upper
             );
         }
+        println!("{}", coverage(dataset, &args.data_dir, uncovered));
+        if let Randomness::InsecureReproducible(seed) = config.randomness {
+            println!("{}", insecure_warning(seed));
+        }
     }
     Ok(())
+}
+
+/// What a run with insecure reproducible noise must say beside its epsilon.
+fn insecure_warning(seed: u64) -> String {
+    format!(
+        "WARNING: --insecure-reproducible-noise {seed}: the noise and the batches can be regenerated from the seed, \
+         so the epsilon reported DOES NOT HOLD for this run"
+    )
+}
+
+/// What the privacy guarantee of a run on `dataset` covers, and what it does not.
+fn coverage(dataset: &str, data_dir: &std::path::Path, uncovered: bool) -> String {
+    let preprocessing = match dataset {
+        "adult" => "the raw Adult records (each encoded from public constants alone)",
+        "mnist" => "the raw MNIST images (pixels scaled by 1/255)",
+        "imdb" if data_dir.join("imdb").join("imdb.npz").exists() => {
+            "the reviews as imdb.npz gives them, but NOT its word ids, which its publisher ranked by frequency \
+             over the whole corpus"
+        }
+        "imdb" => "the raw IMDB reviews (words hashed, no vocabulary counted)",
+        _ => "the training examples",
+    };
+    let outputs = match uncovered {
+        true => "; the training losses and batch sizes shown are NOT covered",
+        false => "",
+    };
+    format!(
+        "the guarantee covers {preprocessing}, for the parameters, every checkpoint's parameters and the \
+         epsilons shown (the test figures come from the test set, not the training set; the training set's size \
+         is taken as public){outputs}"
+    )
 }
 
 #[cfg(feature = "cuda")]
@@ -286,21 +350,17 @@ fn train_on_gpu<M: PrivateModel<f32>>(
     control: &Control<'_>,
     on_epoch: impl FnMut(&EpochReport),
 ) -> Result<TrainReport> {
-    use dpsgd::runtime::cuda::{CudaDevice, CudaEngine, DeviceNoise};
+    use dpsgd::runtime::cuda::{CudaDevice, CudaEngine};
     let device = CudaDevice::open(0)?;
     println!("device: {}", device.name());
     let capacity = batch_capacity::<f32, M, CudaEngine<f32>>(data.train.len(), config);
     let engine = CudaEngine::new(device, M::SPEC, model.params(), capacity)?;
-    let steps = resume.map_or(0, |c| c.state.step);
-    let noise = config.privacy.map(|_| Box::new(DeviceNoise::seeded_at(config.seed, steps)));
-    run_on(engine, noise, model, data, config, resume, control, on_epoch)
+    run_on(engine, model, data, config, resume, control, on_epoch)
 }
 
 /// Trains on `engine`, from the start or from `resume`.
-#[allow(clippy::too_many_arguments)]
 fn run_on<M: PrivateModel<f32>, E: Engine<f32>>(
     engine: E,
-    noise: Option<Box<E::Noise>>,
     model: &mut M,
     data: &Splits,
     config: &TrainConfig,
@@ -309,10 +369,10 @@ fn run_on<M: PrivateModel<f32>, E: Engine<f32>>(
     on_epoch: impl FnMut(&EpochReport),
 ) -> Result<TrainReport> {
     let trainer = match resume {
-        Some(c) => Trainer::resume(engine, noise, &data.train, config, c)?,
-        None => Trainer::on_engine(engine, noise, &data.train, config)?,
+        Some(c) => Trainer::resume(engine, &data.train, config, c)?,
+        None => Trainer::on_engine(engine, &data.train, config)?,
     };
-    train_with(trainer, model, &data.train, Some(&data.test), config, control, on_epoch)
+    train_with(trainer, model, Some(&data.test), control, on_epoch)
 }
 
 #[cfg(not(feature = "cuda"))]

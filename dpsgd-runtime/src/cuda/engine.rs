@@ -17,27 +17,29 @@ use super::float::CudaFloat;
 use crate::data::Dataset;
 use crate::engine::{Engine, copy_row};
 use crate::error::{Error, Result};
-use crate::rng::{Stream, stream};
+use crate::rng::{SecretKey, Stream};
 use crate::spec::{
     Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
 };
 
-/// The Gaussian noise of private steps on the GPU: Philox4x32-10 keyed by a number
-/// drawn from the run seed's noise stream, its counter the index of the draw. The
-/// same seed gives the same noise on every GPU; it differs from the CPU's stream.
+/// The Gaussian noise of private steps on the GPU: Philox4x32-10 keyed by 64 bits
+/// drawn from the noise stream of the run's key, its counter the index of the draw.
+/// The same key gives the same noise on every GPU; it differs from the CPU's stream.
+/// (Philox's key is 64 bits: the secret key's other bits do not reach the device.)
 pub struct DeviceNoise {
     key: u64,
     calls: u64,
 }
 
 impl DeviceNoise {
-    pub fn seeded(seed: u64) -> Self {
-        DeviceNoise::seeded_at(seed, 0)
+    /// The noise of `key` as it is after `calls` steps (for resumed runs).
+    pub fn keyed(key: &SecretKey, calls: u64) -> Self {
+        DeviceNoise { key: key.stream(Stream::Noise).next_u64(), calls }
     }
 
-    /// The noise of `seed` as it is after `calls` steps (for resumed runs).
-    pub fn seeded_at(seed: u64, calls: u64) -> Self {
-        DeviceNoise { key: stream(seed, Stream::Noise).next_u64(), calls }
+    /// Noise from a public seed: NOT private, anyone can regenerate it.
+    pub fn insecure_reproducible(seed: u64) -> Self {
+        DeviceNoise::keyed(&SecretKey::insecure_from_seed(seed), 0)
     }
 }
 
@@ -735,6 +737,10 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         let b = self.batch;
         let threshold = max_norm * F::from_f64(1.0 - F::CLIP_MARGIN);
         launch!(self, clip_factors, b, self.buf(sq_norms), self.buf(factors), as_u64(b), threshold);
+    }
+
+    fn noise_source(&self, key: &SecretKey, _expected_batch: f64, steps: u64) -> Box<DeviceNoise> {
+        Box::new(DeviceNoise::keyed(key, steps))
     }
 
     fn add_noise(&mut self, noise: &mut DeviceNoise, std: F) {

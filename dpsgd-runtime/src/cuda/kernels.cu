@@ -122,7 +122,8 @@ extern "C" __global__ void loss(u32 kind, const real* z, const u32* labels, real
 extern "C" __global__ void clip_factors(const real* sq_norms, real* factors, u64 rows, real threshold) {
     GRID_STRIDE(b, rows) {
         real norm = sqrt(sq_norms[b]);
-        factors[b] = norm > threshold ? threshold / norm : (real)1;
+        // A norm that is not finite adds nothing (factor 0), as on the CPU.
+        factors[b] = norm <= threshold ? (real)1 : (isfinite(norm) ? threshold / norm : (real)0);
     }
 }
 

@@ -2,8 +2,13 @@
 //!
 //! The raw files `adult.data` and `adult.test` (optionally gzip'd), processed the usual
 //! way: rows with a missing value (`?`) dropped, leaving 30162 training and 15060 test
-//! rows; the 6 numeric columns standardized with the training split's mean and standard
-//! deviation; the 8 categorical columns one-hot encoded; 104 features in all.
+//! rows; the 6 numeric columns scaled to [-1, 1] by public constants; the 8 categorical
+//! columns one-hot encoded over the values `adult.names` lists; 104 features in all.
+//!
+//! Every example is encoded from its own record and public constants alone, never
+//! from statistics of the training set (such as its mean and standard deviation),
+//! which would be computed from the private data outside the privacy accounting: so
+//! the epsilon of a run covers the raw records.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -21,6 +26,21 @@ pub const FEATURES: usize = 104;
 const FIELDS: usize = 15;
 /// Columns 0, 2, 4, 10, 11, 12: age, fnlwgt, education-num, capital-gain, capital-loss, hours-per-week.
 const NUMERIC: [usize; 6] = [0, 2, 4, 10, 11, 12];
+
+/// How each numeric column becomes a feature: `log1p` first for the heavy-tailed
+/// ones, then clamped to the range and mapped linearly onto [-1, 1]. The ranges are
+/// public knowledge of the census, not read from the data: ages and weekly hours
+/// 0-100; the 16 education levels of `adult.names`; census sampling weights below
+/// e^16 (about 9 million); dollar amounts below 10^5 (the census top-codes them at
+/// 99999).
+const SCALES: [(bool, f64, f64); 6] = [
+    (false, 0.0, 100.0),
+    (true, 0.0, 16.0),
+    (false, 1.0, 16.0),
+    (true, 0.0, 11.512_925_464_970_229),
+    (true, 0.0, 11.512_925_464_970_229),
+    (false, 0.0, 100.0),
+];
 
 /// Categorical columns and their values, in the order of `adult.names`. `Never-worked`
 /// is left out of `workclass`: all such rows lack an occupation and are dropped.
@@ -156,8 +176,7 @@ pub struct Adult<F> {
 pub fn load<F: Float>(dir: &Path) -> Result<Adult<F>> {
     let train = parse(&read_text(&dir.join("adult.data"))?, &dir.join("adult.data"))?;
     let test = parse(&read_text(&dir.join("adult.test"))?, &dir.join("adult.test"))?;
-    let (mean, std) = standardization(&train);
-    Ok(Adult { train: encode(&train, &mean, &std)?, test: encode(&test, &mean, &std)? })
+    Ok(Adult { train: encode(&train)?, test: encode(&test)? })
 }
 
 /// The file at `path`, or at `path` + `.gz` decompressed.
@@ -218,30 +237,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Record>> {
     Ok(records)
 }
 
-/// Mean and (population) standard deviation of each numeric column.
-fn standardization(records: &[Record]) -> ([f64; 6], [f64; 6]) {
-    let n = records.len().max(1) as f64;
-    let mut mean = [0.0; 6];
-    let mut std = [0.0; 6];
-    for r in records {
-        for (m, v) in mean.iter_mut().zip(&r.numeric) {
-            *m += v / n;
-        }
-    }
-    for r in records {
-        for ((s, v), m) in std.iter_mut().zip(&r.numeric).zip(&mean) {
-            *s += (v - m).powi(2) / n;
-        }
-    }
-    (mean, std.map(|s| if s > 0.0 { s.sqrt() } else { 1.0 }))
-}
-
-/// Standardized numeric columns, then one one-hot block per categorical column.
-fn encode<F: Float>(records: &[Record], mean: &[f64; 6], std: &[f64; 6]) -> Result<Dataset<F>> {
+/// Numeric columns scaled by [`SCALES`], then one one-hot block per categorical column.
+fn encode<F: Float>(records: &[Record]) -> Result<Dataset<F>> {
     let mut features = Array2::from_elem((records.len(), FEATURES), F::ZERO);
     for (r, mut row) in records.iter().zip(features.rows_mut()) {
-        for (i, ((v, m), s)) in r.numeric.iter().zip(mean).zip(std).enumerate() {
-            row[i] = F::from_f64((v - m) / s);
+        for (i, (v, &(log, lo, hi))) in r.numeric.iter().zip(&SCALES).enumerate() {
+            let t = if log { v.max(0.0).ln_1p() } else { *v };
+            row[i] = F::from_f64(2.0 * (t.clamp(lo, hi) - lo) / (hi - lo) - 1.0);
         }
         let mut block = NUMERIC.len();
         for (category, (_, _, values)) in r.categories.iter().zip(&CATEGORICAL) {
@@ -294,16 +296,24 @@ mod tests {
     }
 
     #[test]
-    fn encoding_standardizes_with_training_statistics() {
+    fn each_record_is_encoded_from_public_constants_alone() {
         let a = parse(ROW, Path::new("t")).unwrap().remove(0);
         let mut b = a.clone();
-        b.numeric[0] = 41.0;
-        let (mean, std) = standardization(&[a.clone(), b]);
-        assert_eq!((mean[0], std[0]), (40.0, 1.0));
-        assert_eq!(std[1], 1.0, "constant columns are left unscaled");
-        let data: Dataset<f64> = encode(&[a], &mean, &std).unwrap();
-        let row = data.features().row(0).to_vec();
-        assert_eq!(row[0], -1.0);
+        b.numeric = [150.0, 1e9, 16.0, 99999.0, 0.0, 0.0];
+        let alone: Dataset<f64> = encode(std::slice::from_ref(&a)).unwrap();
+        let beside: Dataset<f64> = encode(&[a, b]).unwrap();
+        let row = alone.features().row(0).to_vec();
+        assert_eq!(row, beside.features().row(0).to_vec(), "another record changed this one's encoding");
+        // Age 39 of 0-100; 13 of the levels 1-16; 40 hours of 0-100; capital loss 0.
+        let expected = [2.0 * 0.39 - 1.0, 2.0 * 12.0 / 15.0 - 1.0, -1.0, 2.0 * 0.4 - 1.0];
+        for (got, want) in [row[0], row[2], row[4], row[5]].iter().zip(expected) {
+            assert!((got - want).abs() < 1e-12, "{got} against {want}");
+        }
+        assert!((row[3] - (2.0 * 2175f64.ln() / 100_000f64.ln() - 1.0)).abs() < 1e-9);
         assert_eq!(row.iter().filter(|v| **v == 1.0).count(), 8);
+        // Values past the public ranges are clamped to their ends.
+        let far = beside.features().row(1).to_vec();
+        assert_eq!([far[0], far[1], far[2], far[5]], [1.0, 1.0, 1.0, -1.0]);
+        assert!((far[3] - 1.0).abs() < 1e-9);
     }
 }

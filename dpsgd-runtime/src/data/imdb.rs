@@ -1,15 +1,21 @@
 //! IMDB movie reviews from the `aclImdb` folders (`train/pos`, `train/neg`,
 //! `test/pos`, `test/neg`, one review per `.txt` file), or from Keras' `imdb.npz`
-//! (reviews as lists of word frequency ranks), as Keras prepares them: the
-//! `num_words` most frequent training words, a start token, and sequences padded or
-//! cut at the front to a fixed length (`pad_sequences`' defaults).
+//! (reviews as lists of word frequency ranks), as Keras prepares them: a start token,
+//! and sequences padded or cut at the front to a fixed length (`pad_sequences`'
+//! defaults).
 //!
 //! Token ids: 0 pads, 1 starts a review, 2 stands for a word outside the vocabulary,
-//! 3 is unused (as in Keras' `imdb.npz`), and the word of frequency rank `r` (from 0)
-//! is `r + 4`: a vocabulary of `num_words + 4` ids. Each example's features are its
-//! ids, as floats (exact below 2^24). Labels: 1 positive, 0 negative.
+//! 3 is unused (as in Keras' `imdb.npz`), and words take ids from 4 on: a vocabulary of
+//! `num_words + 4` ids. Each example's features are its ids, as floats (exact below
+//! 2^24). Labels: 1 positive, 0 negative.
+//!
+//! Words of the `aclImdb` folders are hashed into `num_words` ids ([`word_id`]), so
+//! that no vocabulary is computed from the training reviews: word counts of the
+//! training set would be statistics of the private data outside the privacy
+//! accounting. The ids of `imdb.npz` are its publisher's frequency ranks over the
+//! whole corpus: a model trained on them has a guarantee that does not cover that
+//! ranking, and `dpsgd train` says so.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
@@ -24,11 +30,18 @@ pub const OUT_OF_VOCABULARY: u32 = 2;
 /// The id of the most frequent word.
 pub const FIRST_WORD: u32 = 4;
 
-/// The training and test sets, and the vocabulary (most frequent first).
+/// The training and test sets.
 pub struct Imdb<F> {
     pub train: Dataset<F>,
     pub test: Dataset<F>,
-    pub vocabulary: Vec<String>,
+}
+
+/// The id of `word` among `num_words` hashed ids: [`FIRST_WORD`] plus its 64-bit
+/// FNV-1a hash modulo `num_words`. It depends on the word alone (words that share an
+/// id share an embedding row).
+pub fn word_id(word: &str, num_words: usize) -> u32 {
+    let hash = word.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    FIRST_WORD + (hash % num_words as u64) as u32
 }
 
 /// Lower-cased words of a review: HTML line breaks dropped, runs of letters, digits and
@@ -43,32 +56,17 @@ pub fn tokenize(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Loads `dir/{train,test}/{pos,neg}/*.txt` with a vocabulary of `num_words` words and
-/// sequences of `length` ids.
+/// Loads `dir/{train,test}/{pos,neg}/*.txt` with words hashed into `num_words` ids
+/// and sequences of `length` ids.
 pub fn load_acl<F: Float>(dir: &Path, num_words: usize, length: usize) -> Result<Imdb<F>> {
     ensure_config!(num_words > 0 && length > 0, "the vocabulary and the sequences need a positive size");
     let train = read_split(&dir.join("train"))?;
     let test = read_split(&dir.join("test"))?;
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for (words, _) in &train {
-        for w in words {
-            *counts.entry(w).or_default() += 1;
-        }
-    }
-    let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
-    // By frequency, ties by the word, so the vocabulary does not depend on file order.
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    ranked.truncate(num_words);
-    let vocabulary: Vec<String> = ranked.iter().map(|(w, _)| w.to_string()).collect();
-    let ids: HashMap<&str, u32> =
-        vocabulary.iter().enumerate().map(|(r, w)| (w.as_str(), r as u32 + FIRST_WORD)).collect();
     let encode = |split: &[(Vec<String>, u32)]| -> Result<Dataset<F>> {
-        let sequences = split.iter().map(|(words, _)| {
-            words.iter().map(|w| ids.get(w.as_str()).copied().unwrap_or(OUT_OF_VOCABULARY)).collect::<Vec<_>>()
-        });
+        let sequences = split.iter().map(|(words, _)| words.iter().map(|w| word_id(w, num_words)).collect());
         pad_or_cut(sequences, split.iter().map(|(_, label)| *label).collect(), length)
     };
-    Ok(Imdb { train: encode(&train)?, test: encode(&test)?, vocabulary })
+    Ok(Imdb { train: encode(&train)?, test: encode(&test)? })
 }
 
 /// Reviews of word ids (without the start token) as a dataset: the start token first,
@@ -92,8 +90,7 @@ fn pad_or_cut<F: Float>(
 
 /// Loads Keras' `imdb.npz`: `x_train`, `x_test` (lists of word frequency ranks, 1 the
 /// most frequent) and `y_train`, `y_test` (0 or 1). Ranks up to `num_words` become
-/// ids `rank + 3` (so rank 1 is [`FIRST_WORD`], as with [`load_acl`]), larger ones
-/// [`OUT_OF_VOCABULARY`]. The file has no words, so the vocabulary is empty.
+/// ids `rank + 3` (so rank 1 is [`FIRST_WORD`]), larger ones [`OUT_OF_VOCABULARY`].
 pub fn load_npz<F: Float>(path: &Path, num_words: usize, length: usize) -> Result<Imdb<F>> {
     ensure_config!(num_words > 0 && length > 0, "the vocabulary and the sequences need a positive size");
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
@@ -135,7 +132,7 @@ pub fn load_npz<F: Float>(path: &Path, num_words: usize, length: usize) -> Resul
         }
         pad_or_cut(sequences.into_iter(), labels, length)
     };
-    Ok(Imdb { train: split("x_train", "y_train")?, test: split("x_test", "y_test")?, vocabulary: Vec::new() })
+    Ok(Imdb { train: split("x_train", "y_train")?, test: split("x_test", "y_test")? })
 }
 
 /// The reviews of `dir/pos` and `dir/neg` with their labels, in file-name order.
@@ -181,7 +178,16 @@ mod tests {
     }
 
     #[test]
-    fn reviews_become_keras_style_sequences() {
+    fn words_hash_to_ids_of_their_own() {
+        // FNV-1a's published 64-bit test vectors.
+        assert_eq!(word_id("", 1 << 30), FIRST_WORD + (0xcbf2_9ce4_8422_2325u64 % (1 << 30)) as u32);
+        assert_eq!(word_id("a", 1 << 20), FIRST_WORD + (0xaf63_dc4c_8601_ec8c_u64 % (1 << 20)) as u32);
+        assert_eq!(word_id("foobar", 1000), FIRST_WORD + (0x8594_4171_f739_67e8_u64 % 1000) as u32);
+        assert!((0..1000).all(|i| (FIRST_WORD..FIRST_WORD + 7).contains(&word_id(&i.to_string(), 7))));
+    }
+
+    #[test]
+    fn reviews_become_keras_style_sequences_of_hashed_words() {
         let dir = std::env::temp_dir().join(format!("dpsgd-imdb-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         write(&dir, "train", "pos", "0_9.txt", b"A great, great film.<br />Great!");
@@ -189,19 +195,26 @@ mod tests {
         write(&dir, "test", "pos", "0_8.txt", b"great unseen words here and there and everywhere");
         write(&dir, "test", "neg", "1_1.txt", b"bad");
         write(&dir, "test", "neg", "notes.md", b"ignored: not a .txt file");
-        let imdb = load_acl::<f32>(&dir, 3, 6).unwrap();
-        // Counts: great 3, a 2, bad 2, film 2, acting 1, don't 1: ties by the word.
-        assert_eq!(imdb.vocabulary, ["great", "a", "bad"]);
+        let imdb = load_acl::<f32>(&dir, 1000, 6).unwrap();
         let rows =
             |d: &Dataset<f32>| -> Vec<Vec<f32>> { d.features().rows().into_iter().map(|r| r.to_vec()).collect() };
-        // Ids: great 4, a 5, bad 6, anything else 2; 1 starts, 0 pads.
+        let id = |w: &str| word_id(w, 1000) as f32;
         // "a great great film great": exactly six ids with the start.
         // "a bad film bad acting don't": seven, so the start is cut.
-        assert_eq!(rows(&imdb.train), [vec![1.0, 5.0, 4.0, 4.0, 2.0, 4.0], vec![5.0, 6.0, 2.0, 6.0, 2.0, 2.0]]);
+        let (a, great, film, bad) = (id("a"), id("great"), id("film"), id("bad"));
+        assert_eq!(
+            rows(&imdb.train),
+            [vec![1.0, a, great, great, film, great], vec![a, bad, film, bad, id("acting"), id("don't")]]
+        );
         assert_eq!(imdb.train.labels(), &[1, 0]);
-        // Eight unknown-but-one words keep their last six; "bad" is padded at the front.
-        assert_eq!(rows(&imdb.test), [vec![2.0; 6], vec![0.0, 0.0, 0.0, 0.0, 1.0, 6.0]]);
+        // Eight words keep their last six; "bad" is padded at the front.
+        let last_six = ["here", "and", "there", "and", "everywhere"].map(id);
+        assert_eq!(rows(&imdb.test), [[&[id("words")][..], &last_six].concat(), vec![0.0, 0.0, 0.0, 0.0, 1.0, bad]]);
         assert_eq!(imdb.test.labels(), &[1, 0]);
+
+        // The test reviews' ids do not depend on the training reviews.
+        write(&dir, "train", "neg", "2_1.txt", b"words words words here here everywhere");
+        assert_eq!(rows(&load_acl::<f32>(&dir, 1000, 6).unwrap().test), rows(&imdb.test));
         assert!(load_acl::<f32>(&dir.join("nowhere"), 3, 6).is_err());
     }
 

@@ -7,7 +7,8 @@ use ndarray::ArrayView2;
 use super::{Engine, copy_row};
 use crate::Float;
 use crate::kernels::{activation, clip, conv, dense, embedding, loss, lstm, optim, pool, vector};
-use crate::noise::NoiseSource;
+use crate::noise::{self, NoiseSource};
+use crate::rng::SecretKey;
 use crate::spec::{
     Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
 };
@@ -597,6 +598,10 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     fn clip_factors(&mut self, sq_norms: Buf, factors: Buf, max_norm: F) {
         let Views { reads: [sq], writes: [out], .. } = self.views([sq_norms], [factors]);
         clip::clip_factors(sq, out, max_norm);
+    }
+
+    fn noise_source(&self, key: &SecretKey, expected_batch: f64, steps: u64) -> Box<Self::Noise> {
+        noise::for_training(&self.spec, key, expected_batch, steps)
     }
 
     fn add_noise(&mut self, noise: &mut Self::Noise, std: F) {

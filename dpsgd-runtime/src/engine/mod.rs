@@ -17,6 +17,7 @@ use ndarray::{ArrayView1, ArrayView2};
 use crate::Float;
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::rng::SecretKey;
 use crate::spec::{
     Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
 };
@@ -144,6 +145,9 @@ pub trait Engine<F: Float> {
     fn begin_per_example_grads(&mut self);
     /// `factors[i] = min(1, C / ||g_i||)` from squared norms.
     fn clip_factors(&mut self, sq_norms: Buf, factors: Buf, max_norm: F);
+    /// The noise source of a run keyed by `key` that has taken `steps` noisy steps,
+    /// with batches of `expected_batch` examples (expected).
+    fn noise_source(&self, key: &SecretKey, expected_batch: f64, steps: u64) -> Box<Self::Noise>;
     /// Adds `std * z` to every gradient coordinate, `z` from `noise`.
     fn add_noise(&mut self, noise: &mut Self::Noise, std: F);
     fn scale_grads(&mut self, factor: F);

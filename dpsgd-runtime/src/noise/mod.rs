@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use self::chacha::ChaCha12;
 use crate::Float;
-use crate::rng::{STEP_WORDS, Stream, stream};
+use crate::rng::{STEP_WORDS, SecretKey, Stream};
 use crate::spec::ModelSpec;
 
 /// A source of i.i.d. standard normal draws, added scaled to a gradient.
@@ -21,12 +21,16 @@ pub trait NoiseSource<F: Float> {
     fn add_noise(&mut self, dst: &mut [F], std: F);
 }
 
-/// Standard normal draws (the ziggurat method, `ziggurat.rs`) from a seeded ChaCha12
-/// stream (`chacha.rs`): the same seed gives the same noise, bit for bit. Call `t`
+/// Standard normal draws (the ziggurat method, `ziggurat.rs`) from a keyed ChaCha12
+/// stream (`chacha.rs`): the same key gives the same noise, bit for bit. Call `t`
 /// (step `t`'s noise) draws from its own part of the stream, so a resumed run
 /// continues it exactly. Within a call, each block of `BLOCK` coordinates draws from
 /// its own stretch of that part, so the blocks are drawn in parallel and the noise
 /// does not depend on the thread count.
+///
+/// Training keys it with a run's [`SecretKey`] from the operating system; the
+/// `insecure_reproducible` constructors key it from a public seed, for tests and
+/// benchmarks, and noise anyone can regenerate protects nothing.
 pub struct GaussianNoise {
     rng: ChaCha12Rng,
     calls: u64,
@@ -42,13 +46,24 @@ const BLOCK_WORDS: u128 = 1 << 20;
 const MAX_LEN: u128 = STEP_WORDS / BLOCK_WORDS * BLOCK as u128;
 
 impl GaussianNoise {
-    pub fn seeded(seed: u64) -> Self {
-        GaussianNoise::seeded_at(seed, 0)
+    /// The noise stream of `key` as it is after `calls` calls.
+    pub fn keyed(key: &SecretKey, calls: u64) -> Self {
+        GaussianNoise { rng: key.stream(Stream::Noise), calls }
     }
 
-    /// The stream of `seed` as it is after `calls` calls.
-    pub fn seeded_at(seed: u64, calls: u64) -> Self {
-        GaussianNoise { rng: stream(seed, Stream::Noise), calls }
+    /// Noise from a public seed: NOT private, anyone can regenerate it.
+    pub fn insecure_reproducible(seed: u64) -> Self {
+        GaussianNoise::insecure_reproducible_at(seed, 0)
+    }
+
+    /// [`insecure_reproducible`](Self::insecure_reproducible) after `calls` calls.
+    pub fn insecure_reproducible_at(seed: u64, calls: u64) -> Self {
+        GaussianNoise::keyed(&SecretKey::insecure_from_seed(seed), calls)
+    }
+
+    /// Calls made so far: the step whose noise the next call draws.
+    pub fn calls(&self) -> u64 {
+        self.calls
     }
 
     /// Calls `apply(out[j], z_j)` with the next call's draws `z_j`, on the pool's
@@ -105,12 +120,12 @@ const DRAW_FLOPS: f64 = 200.0;
 const PREFETCH_MIN_NOISE_SHARE: f64 = 0.5;
 
 /// The noise source training uses for `spec`'s gradients, after `steps` noisy steps,
-/// with batches of `expected_batch` examples: the seeded stream of [`GaussianNoise`],
-/// drawn ahead or drawn in parallel as measured faster. Either way the draws, hence
-/// the trained weights, are the same.
+/// with batches of `expected_batch` examples: the stream of [`GaussianNoise`] under the
+/// run's `key`, drawn ahead or drawn in parallel as measured faster. Either way the
+/// draws, hence the trained weights, are the same.
 pub fn for_training<F: Float>(
     spec: &ModelSpec,
-    seed: u64,
+    key: &SecretKey,
     expected_batch: f64,
     steps: u64,
 ) -> Box<dyn NoiseSource<F> + Send> {
@@ -118,7 +133,7 @@ pub fn for_training<F: Float>(
     let len = spec.num_params;
     let step_flops = 3.0 * spec.forward_flops_per_example as f64 * expected_batch;
     let noise_share = len as f64 * DRAW_FLOPS / step_flops.max(1.0);
-    let source = GaussianNoise::seeded_at(seed, steps);
+    let source = GaussianNoise::keyed(key, steps);
     let worth_it = expected_batch >= PREFETCH_MIN_BATCH || noise_share >= PREFETCH_MIN_NOISE_SHARE;
     if cores > 1 && len >= PREFETCH_MIN_LEN && worth_it {
         Box::new(PrefetchedNoise::new(source, len))
@@ -135,17 +150,17 @@ mod tests {
     fn draws_have_the_requested_spread_and_repeat_with_the_seed() {
         let n = 200_000;
         let mut a = vec![0.0f64; n];
-        GaussianNoise::seeded(7).add_noise(&mut a, 2.0);
+        GaussianNoise::insecure_reproducible(7).add_noise(&mut a, 2.0);
         let mean = a.iter().sum::<f64>() / n as f64;
         let var = a.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
         assert!(mean.abs() < 0.03, "mean {mean}");
         assert!((var.sqrt() - 2.0).abs() < 0.02, "std {}", var.sqrt());
 
         let mut b = vec![0.0f64; n];
-        GaussianNoise::seeded(7).add_noise(&mut b, 2.0);
+        GaussianNoise::insecure_reproducible(7).add_noise(&mut b, 2.0);
         assert_eq!(a, b);
         let mut c = vec![0.0f64; n];
-        GaussianNoise::seeded(8).add_noise(&mut c, 2.0);
+        GaussianNoise::insecure_reproducible(8).add_noise(&mut c, 2.0);
         assert_ne!(a, c);
     }
 
@@ -154,7 +169,7 @@ mod tests {
         let len = 3 * BLOCK + 17;
         let draw = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            let mut noise = GaussianNoise::seeded_at(3, 5);
+            let mut noise = GaussianNoise::insecure_reproducible_at(3, 5);
             let mut out = vec![0.0f32; len];
             pool.install(|| noise.add_noise(&mut out, 1.0));
             out
@@ -165,7 +180,7 @@ mod tests {
 
         // A call shorter than a block draws its first block's values.
         let mut short = vec![0.0f32; 100];
-        GaussianNoise::seeded_at(3, 5).add_noise(&mut short, 1.0);
+        GaussianNoise::insecure_reproducible_at(3, 5).add_noise(&mut short, 1.0);
         assert_eq!(short, one[..100]);
     }
 }

@@ -201,8 +201,8 @@ mod tests {
     fn prefetched_noise_is_the_same_stream() {
         // Several blocks, asked for at once: the step draws some of them itself.
         let len = 3 * BLOCK + 100;
-        let mut inline = GaussianNoise::seeded(5);
-        let mut prefetched = PrefetchedNoise::<f32>::new(GaussianNoise::seeded(5), len);
+        let mut inline = GaussianNoise::insecure_reproducible(5);
+        let mut prefetched = PrefetchedNoise::<f32>::new(GaussianNoise::insecure_reproducible(5), len);
         for _ in 0..5 {
             let mut a = vec![0.5f32; len];
             let mut b = vec![0.5f32; len];
@@ -214,8 +214,8 @@ mod tests {
 
     #[test]
     fn dropping_prefetched_noise_stops_its_thread_whatever_it_is_doing() {
-        drop(PrefetchedNoise::<f32>::new(GaussianNoise::seeded(1), 4000));
-        let mut noise = PrefetchedNoise::<f32>::new(GaussianNoise::seeded(1), 4000);
+        drop(PrefetchedNoise::<f32>::new(GaussianNoise::insecure_reproducible(1), 4000));
+        let mut noise = PrefetchedNoise::<f32>::new(GaussianNoise::insecure_reproducible(1), 4000);
         noise.add_noise(&mut vec![0.0; 4000], 1.0);
         // Long enough for the worker to stop spinning and sleep.
         std::thread::sleep(Duration::from_millis(5));

@@ -7,6 +7,12 @@
 //! `dpsgd.state`. Every random stream is addressed by step, so the step count is all
 //! the sampler and the noise need to resume bit for bit.
 //!
+//! A private run's checkpoint also holds the secret key of its noise and sampler
+//! (`dpsgd.secret_key`), without which it could not resume bit for bit: the file is
+//! then as secret as the training data, since with the key anyone can regenerate the
+//! noise and the batches. Share a model with `dpsgd export`, which writes the
+//! parameters alone.
+//!
 //! Writing goes to a temporary file in the same folder, which is flushed to disk and
 //! then renamed over the old checkpoint ([`SafeTensors::write`]): a crash leaves the
 //! old or the new one whole.
@@ -18,12 +24,14 @@ use serde::{Deserialize, Serialize};
 use super::fit::TrainConfig;
 use crate::Float;
 use crate::error::{Error, Result};
+use crate::rng::SecretKey;
 use crate::safetensors::{Dtype, SafeTensors, Tensor};
 use crate::spec::ModelSpec;
 
-/// The version of the state written here.
-const FORMAT: u32 = 1;
+/// The version of the state written here (2: the secret key and the randomness mode).
+pub const FORMAT: u32 = 2;
 const STATE_KEY: &str = "dpsgd.state";
+const SECRET_KEY: &str = "dpsgd.secret_key";
 const MOMENTS: &str = "optimizer.moments";
 
 /// The settings a run was started with; a resumed run must use the same. (The epsilon
@@ -40,6 +48,8 @@ pub struct ConfigRecord {
     pub max_grad_norm: Option<f64>,
     pub delta: f64,
     pub seed: u64,
+    /// `Secret`, or `InsecureReproducible(seed)`.
+    pub randomness: String,
 }
 
 impl From<&TrainConfig> for ConfigRecord {
@@ -54,6 +64,7 @@ impl From<&TrainConfig> for ConfigRecord {
             max_grad_norm: c.privacy.map(|p| p.max_grad_norm),
             delta: c.delta,
             seed: c.seed,
+            randomness: format!("{:?}", c.randomness),
         }
     }
 }
@@ -87,6 +98,8 @@ pub struct Checkpoint<F> {
     /// Adam's first and second moments.
     pub moments: Vec<F>,
     pub state: RunState,
+    /// The key of a private run's noise and sampler.
+    pub key: Option<SecretKey>,
 }
 
 /// Writes `checkpoint` of a model of `spec` to `path`, atomically.
@@ -97,6 +110,9 @@ pub fn write<F: Float>(path: &Path, spec: &ModelSpec, checkpoint: &Checkpoint<F>
     }
     file.insert(MOMENTS, Tensor::from_floats(vec![2, spec.num_params], &checkpoint.moments));
     file.metadata.insert(STATE_KEY.into(), serde_json::to_string(&checkpoint.state).expect("plain data"));
+    if let Some(key) = &checkpoint.key {
+        file.metadata.insert(SECRET_KEY.into(), key.to_hex());
+    }
     file.write(path)
 }
 
@@ -149,5 +165,12 @@ pub fn read<F: Float>(path: &Path, spec: &ModelSpec) -> Result<Checkpoint<F>> {
         params[t.offset..t.offset + t.len()].copy_from_slice(&tensor(t.name, t.shape)?);
     }
     let moments = tensor(MOMENTS, &[2, spec.num_params])?;
-    Ok(Checkpoint { params, moments, state })
+    let key = match (file.metadata.get(SECRET_KEY), state.config.noise_multiplier) {
+        (Some(hex), Some(_)) => {
+            Some(SecretKey::from_hex(hex).ok_or_else(|| bad(format!("`{SECRET_KEY}` is not 64 hexadecimal digits")))?)
+        }
+        (None, Some(_)) => return Err(bad(format!("a private run's checkpoint without its `{SECRET_KEY}`"))),
+        (_, None) => None,
+    };
+    Ok(Checkpoint { params, moments, state, key })
 }

@@ -12,8 +12,8 @@ use crate::data::Dataset;
 use crate::engine::{CpuEngine, Engine};
 use crate::error::{Error, Result, ensure_config};
 use crate::model::PrivateModel;
-use crate::noise::{self, NoiseSource};
 use crate::privacy::{self, RdpAccountant};
+use crate::rng::{Randomness, SecretKey};
 use crate::sampling::{PoissonSampler, ShuffledBatches};
 
 /// How to train.
@@ -28,7 +28,12 @@ pub struct TrainConfig {
     pub privacy: Option<Privacy>,
     /// The delta at which private training reports its epsilon; must lie below `1/N`.
     pub delta: f64,
+    /// Seeds what may be public: the non-private baseline's shuffles. (Parameter
+    /// initialization is the caller's; the CLI seeds it with this too.)
     pub seed: u64,
+    /// Where private training's noise and batch sampling come from: a secret key from
+    /// the operating system unless asked otherwise, by name.
+    pub randomness: Randomness,
     /// How private training draws its batches; the accounting assumes Poisson.
     pub sampling: Sampling,
     /// Process each logical batch in physical batches of at most this many examples
@@ -56,8 +61,8 @@ pub enum Sampling {
 }
 
 impl TrainConfig {
-    /// A private or non-private run with the defaults for everything else: Poisson
-    /// sampling, delta 1e-5, no physical batching, no budget.
+    /// A private or non-private run with the defaults for everything else: secret
+    /// randomness, Poisson sampling, delta 1e-5, no physical batching, no budget.
     pub fn new(epochs: usize, batch_size: usize, optimizer: Optimizer, privacy: Option<Privacy>, seed: u64) -> Self {
         TrainConfig {
             epochs,
@@ -66,6 +71,7 @@ impl TrainConfig {
             privacy,
             delta: 1e-5,
             seed,
+            randomness: Randomness::Secret,
             sampling: Sampling::Poisson,
             physical_batch: None,
             max_epsilon: None,
@@ -140,11 +146,19 @@ impl Batches {
     }
 }
 
-/// The state of a training run between steps: engine, sampler, noise. After the first
-/// step, steps allocate nothing on the CPU.
-pub struct Trainer<F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>> {
+/// The state of a training run between steps: engine, training set, sampler, noise.
+/// After the first step, steps allocate nothing on the CPU.
+///
+/// The trainer makes its own sampler and noise source, from a key it draws from the
+/// operating system (or, on request by name, derives from a public seed), or from the
+/// checkpoint it resumes: no caller can hand it noise already used, and it trains on
+/// the one training set its sampler and accountant were made for.
+pub struct Trainer<'d, F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>> {
     engine: E,
+    train_set: &'d Dataset<F>,
     batches: Batches,
+    /// The key of the noise and the sampler: only for private training.
+    key: Option<SecretKey>,
     /// Only for private training.
     noise: Option<Box<E::Noise>>,
     /// Only for private training.
@@ -161,12 +175,12 @@ pub struct Trainer<F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>> {
     _model: PhantomData<M>,
 }
 
-impl<F: Float, M: PrivateModel<F>> Trainer<F, M, CpuEngine<F>> {
+impl<'d, F: Float, M: PrivateModel<F>> Trainer<'d, F, M, CpuEngine<F>> {
     /// Checks `config` against the training set and sets up a run on the CPU from `model`.
-    pub fn new(model: &M, train_set: &Dataset<F>, config: &TrainConfig) -> Result<Self> {
+    pub fn new(model: &M, train_set: &'d Dataset<F>, config: &TrainConfig) -> Result<Self> {
         let capacity = batch_capacity::<F, M, CpuEngine<F>>(train_set.len(), config);
         let engine = CpuEngine::new(M::SPEC, model.params(), capacity);
-        Trainer::on_engine(engine, noise_source::<F, M>(config, 0), train_set, config)
+        Trainer::on_engine(engine, train_set, config)
     }
 }
 
@@ -195,34 +209,27 @@ pub fn batch_capacity<F: Float, M: PrivateModel<F>, E: Engine<F>>(n: usize, conf
     physical_batch::<F, M, E>(config).map_or(logical, |p| p.min(logical))
 }
 
-/// The CPU noise source of a run of model `M` that has taken `steps` steps: none
-/// without privacy, else [`noise::for_training`] with the run's seed and expected
-/// batch size.
-pub fn noise_source<F: Float, M: PrivateModel<F>>(config: &TrainConfig, steps: u64) -> Option<Box<dyn NoiseSource<F>>> {
-    config.privacy.map(|_| -> Box<dyn NoiseSource<F>> {
-        noise::for_training(&M::SPEC, config.seed, config.batch_size as f64, steps)
-    })
-}
+impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
+    /// Checks `config` against the training set and sets up a new run on `engine`,
+    /// which holds the starting parameters. A private run draws its key here.
+    pub fn on_engine(engine: E, train_set: &'d Dataset<F>, config: &TrainConfig) -> Result<Self> {
+        let key = config.privacy.map(|_| config.randomness.new_key()).transpose()?;
+        Trainer::with_key(engine, train_set, config, key, 0)
+    }
 
-impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
-    /// Checks `config` against the training set and sets up a run on `engine`, which
-    /// holds the starting parameters; `noise` is the engine's noise source, present
-    /// exactly when `config` is private.
-    pub fn on_engine(
+    /// A run on `engine` that has taken `steps` steps under `key` (private runs only).
+    fn with_key(
         engine: E,
-        noise: Option<Box<E::Noise>>,
-        train_set: &Dataset<F>,
+        train_set: &'d Dataset<F>,
         config: &TrainConfig,
+        key: Option<SecretKey>,
+        steps: u64,
     ) -> Result<Self> {
         let n = train_set.len();
         let b = config.batch_size;
         ensure_config!(config.epochs > 0, "train for at least one epoch");
         ensure_config!(n > 0, "the training set is empty");
         ensure_config!(b > 0 && b <= n, "the batch size must lie in 1..={n} (the training set size), got {b}");
-        ensure_config!(
-            noise.is_some() == config.privacy.is_some(),
-            "private training needs a noise source, and only private training"
-        );
         train_set.check_fits(&M::SPEC)?;
         if let Some(privacy) = &config.privacy {
             privacy::check_step(config.sampling_rate(n), privacy.noise_multiplier)?;
@@ -232,13 +239,23 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
         if let Some(max) = config.max_epsilon {
             ensure_config!(max > 0.0, "the epsilon budget must be positive, got {max}");
         }
-        let batches = match config.poisson() {
-            true => Batches::Poisson(PoissonSampler::new(n, config.sampling_rate(n), config.seed)?),
-            false => Batches::Shuffled(ShuffledBatches::new(n, b, config.seed)?),
+        let key = match (&config.privacy, key) {
+            (Some(_), Some(key)) => Some(key),
+            (None, _) => None,
+            (Some(_), None) => return Err(Error::Config("private training needs its secret key".into())),
         };
-        Ok(Trainer {
+        // The baseline's shuffles may be public; private batches must not be.
+        let public = SecretKey::insecure_from_seed(config.seed);
+        let batches = match config.poisson() {
+            true => Batches::Poisson(PoissonSampler::new(n, config.sampling_rate(n), key.as_ref().unwrap_or(&public))?),
+            false => Batches::Shuffled(ShuffledBatches::new(n, b, key.as_ref().unwrap_or(&public))?),
+        };
+        let noise = key.as_ref().map(|key| engine.noise_source(key, b as f64, steps));
+        let mut trainer = Trainer {
             engine,
+            train_set,
             batches,
+            key,
             noise,
             accountant: config.privacy.map(|_| RdpAccountant::new()),
             indices: Vec::with_capacity(logical_capacity(n, config)),
@@ -250,16 +267,22 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             epoch_loss_sum: 0.0,
             epoch_examples: 0,
             _model: PhantomData,
-        })
+        };
+        match &mut trainer.batches {
+            Batches::Poisson(s) => s.seek(steps),
+            Batches::Shuffled(s) => s.seek(steps),
+        }
+        trainer.steps = steps;
+        Ok(trainer)
     }
 
     /// Continues the run saved in `checkpoint` on `engine`, to which its parameters and
-    /// optimizer state are written; `noise` must be the engine's noise source advanced
-    /// by the checkpoint's step count. `config` must be the run's.
+    /// optimizer state are written, with the checkpoint's key. `config` must be the
+    /// run's, and so must the training set (its size is checked through the privacy
+    /// history, which must be that of the checkpoint's steps at the run's q and sigma).
     pub fn resume(
         mut engine: E,
-        noise: Option<Box<E::Noise>>,
-        train_set: &Dataset<F>,
+        train_set: &'d Dataset<F>,
         config: &TrainConfig,
         checkpoint: &Checkpoint<F>,
     ) -> Result<Self> {
@@ -271,25 +294,33 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             state.config,
             record
         );
+        if let Some(privacy) = &config.privacy {
+            let expected = (config.sampling_rate(train_set.len()), privacy.noise_multiplier, state.step);
+            let history = &state.privacy_history;
+            ensure_config!(
+                state.step == 0 && history.is_empty() || history[..] == [expected],
+                "the checkpoint's privacy history {history:?} is not that of its {} steps at q = {}, sigma = {} \
+                 (a checkpoint of another training set, or a damaged one)",
+                state.step,
+                expected.0,
+                expected.1
+            );
+        }
         engine.write_params(&checkpoint.params);
         engine.write_optimizer_state(&checkpoint.moments);
-        let mut trainer = Trainer::on_engine(engine, noise, train_set, config)?;
+        let key = checkpoint.key.clone();
+        let mut trainer = Trainer::with_key(engine, train_set, config, key, state.step)?;
         ensure_config!(
             state.epoch < config.epochs || state.epoch_steps == 0,
             "the checkpoint's epoch {} is past the run's {} epochs",
             state.epoch,
             config.epochs
         );
-        match &mut trainer.batches {
-            Batches::Poisson(s) => s.seek(state.step),
-            Batches::Shuffled(s) => s.seek(state.step),
-        }
         if let Some(accountant) = &mut trainer.accountant {
             for &(q, sigma, steps) in &state.privacy_history {
                 accountant.record(q, sigma, steps)?;
             }
         }
-        trainer.steps = state.step;
         trainer.epoch = state.epoch;
         trainer.epoch_steps = state.epoch_steps;
         trainer.epoch_loss_sum = state.epoch_loss_sum;
@@ -305,7 +336,7 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
         self.engine.read_optimizer_state(&mut moments);
         self.engine.status()?;
         let state = RunState {
-            format: 1,
+            format: checkpoint::FORMAT,
             model: M::SPEC.name.into(),
             float: F::NAME.into(),
             num_params: p,
@@ -317,7 +348,7 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
             epoch_examples: self.epoch_examples,
             privacy_history: self.accountant.as_ref().map_or(Vec::new(), |a| a.history()),
         };
-        checkpoint::write(path, &M::SPEC, &Checkpoint { params, moments, state })
+        checkpoint::write(path, &M::SPEC, &Checkpoint { params, moments, state, key: self.key.clone() })
     }
 
     /// Steps in one epoch: `1/q` when private, one pass of shuffled batches otherwise.
@@ -325,11 +356,18 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
         self.steps_per_epoch
     }
 
-    /// Samples a batch of `train_set` and takes one step. Returns the batch's summed
-    /// loss and its size; errors when the loss stops being finite or the device fails.
-    pub fn step(&mut self, train_set: &Dataset<F>) -> Result<(f64, usize)> {
+    /// The run's settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Samples a batch of the training set and takes one step. Returns the batch's
+    /// summed loss and its size (both computed from private data without noise: not
+    /// covered by the privacy guarantee); errors when the loss stops being finite or
+    /// the device fails.
+    pub fn step(&mut self) -> Result<(f64, usize)> {
         self.batches.next(&mut self.indices);
-        let config = &self.config;
+        let (config, train_set) = (&self.config, self.train_set);
         let (rows, privacy) = (&self.indices, config.privacy.as_ref());
         let physical = physical_batch::<F, M, E>(config);
         let loss = batch_gradient::<F, M, E>(&mut self.engine, train_set, rows, physical, privacy)
@@ -363,7 +401,8 @@ impl<F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<F, M, E> {
     }
 
     /// Whether one more step keeps epsilon (at `delta`) within `budget`.
-    pub fn next_step_within(&self, budget: f64, delta: f64, n: usize) -> Result<bool> {
+    pub fn next_step_within(&self, budget: f64, delta: f64) -> Result<bool> {
+        let n = self.train_set.len();
         match (&self.accountant, &self.config.privacy) {
             (Some(accountant), Some(privacy)) => {
                 let next =
@@ -425,24 +464,24 @@ pub fn train<F: Float, M: PrivateModel<F>>(
         test.check_fits(&M::SPEC)?;
     }
     let trainer = Trainer::new(model, train_set, config)?;
-    train_with(trainer, model, train_set, test_set, config, &Control::default(), on_epoch)
+    train_with(trainer, model, test_set, &Control::default(), on_epoch)
 }
 
 /// [`train`] with a trainer already set up (fresh or resumed), on any engine, under
-/// `control`. The trainer must have been made from `model` and `config`.
+/// `control`: on the trainer's training set, with its settings. `model` receives the
+/// parameters after every epoch.
 pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
-    mut trainer: Trainer<F, M, E>,
+    mut trainer: Trainer<'_, F, M, E>,
     model: &mut M,
-    train_set: &Dataset<F>,
     test_set: Option<&Dataset<F>>,
-    config: &TrainConfig,
     control: &Control<'_>,
     mut on_epoch: impl FnMut(&EpochReport),
 ) -> Result<TrainReport> {
     if let Some(test) = test_set {
         test.check_fits(&M::SPEC)?;
     }
-    let rate = config.sampling_rate(train_set.len());
+    let config = *trainer.config();
+    let rate = config.sampling_rate(trainer.train_set.len());
     let mut report = TrainReport {
         epochs: Vec::new(),
         steps: 0,
@@ -455,7 +494,7 @@ pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
         let start = Instant::now();
         while trainer.epoch_steps < trainer.steps_per_epoch() {
             let over_budget = match config.max_epsilon {
-                Some(budget) => !trainer.next_step_within(budget, config.delta, train_set.len())?,
+                Some(budget) => !trainer.next_step_within(budget, config.delta)?,
                 None => false,
             };
             report.budget_exhausted = over_budget;
@@ -468,7 +507,7 @@ pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
                 report.stopped = true;
                 return Ok(report);
             }
-            let (loss, batch_size) = trainer.step(train_set)?;
+            let (loss, batch_size) = trainer.step()?;
             report.steps += 1;
             if let Some(on_step) = control.on_step {
                 on_step(&StepReport {

@@ -18,6 +18,7 @@ use super::optimizer::Optimizer;
 use super::step::Privacy;
 use crate::error::{Result, ensure_config};
 use crate::privacy;
+use crate::rng::Randomness;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Noise {
@@ -38,12 +39,13 @@ pub struct PrivateTraining {
     physical_batch: Option<usize>,
     max_epsilon: Option<f64>,
     sampling: Sampling,
+    randomness: Randomness,
 }
 
 impl PrivateTraining {
     /// `epochs` of Poisson-sampled batches of expected size `batch_size`; clipping norm
-    /// 1, delta 1e-5 and seed 0 until set. The noise must be named: a multiplier or a
-    /// target epsilon.
+    /// 1, delta 1e-5, seed 0 and secret randomness until set. The noise must be
+    /// named: a multiplier or a target epsilon.
     pub fn new(epochs: usize, batch_size: usize, optimizer: Optimizer) -> Self {
         PrivateTraining {
             epochs,
@@ -56,7 +58,17 @@ impl PrivateTraining {
             physical_batch: None,
             max_epsilon: None,
             sampling: Sampling::Poisson,
+            randomness: Randomness::Secret,
         }
+    }
+
+    /// Keys the noise and the batch sampling from the public `seed` instead of a
+    /// secret key from the operating system: runs repeat bit for bit, and the
+    /// privacy guarantee is void, since anyone who knows the seed can regenerate the
+    /// noise. For tests and debugging only.
+    pub fn insecure_reproducible_noise(mut self, seed: u64) -> Self {
+        self.randomness = Randomness::InsecureReproducible(seed);
+        self
     }
 
     /// See [`TrainConfig::sampling`]: shuffled batches only on explicit request.
@@ -86,6 +98,7 @@ impl PrivateTraining {
         self
     }
 
+    /// See [`TrainConfig::seed`]: never the noise's or the sampler's.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -125,6 +138,7 @@ impl PrivateTraining {
         config.physical_batch = self.physical_batch;
         config.max_epsilon = self.max_epsilon;
         config.sampling = self.sampling;
+        config.randomness = self.randomness;
         let sigma = match self.noise {
             None => {
                 return Err(crate::Error::Config("name the noise: a noise multiplier or a target epsilon".into()));
