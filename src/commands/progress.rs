@@ -71,7 +71,10 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_position(s.step);
             let epsilon = s.epsilon.map_or(String::new(), |e| format!("  epsilon {e:.3}"));
-            let loss = self.uncovered.then(|| format!("  loss {:.4} (not private)", s.loss)).unwrap_or_default();
+            let loss = match self.uncovered {
+                true => format!("  loss {:.4} (not private)", s.loss),
+                false => String::new(),
+            };
             bar.set_message(format!("epoch {}/{}{loss}{epsilon}", s.epoch, self.epochs));
         }
         let mut line = json!({ "type": "step", "step": s.step, "epoch": s.epoch, "epsilon": s.epsilon });
@@ -87,8 +90,10 @@ impl Progress {
             format!("  test loss {:.4}  test accuracy {:.2}%", t.mean_loss, 100.0 * t.accuracy)
         });
         let epsilon = e.epsilon.map_or(String::new(), |eps| format!("  epsilon {eps:.3}"));
-        let train =
-            self.uncovered.then(|| format!("  train loss {:.4} (not private)", e.train_loss)).unwrap_or_default();
+        let train = match self.uncovered {
+            true => format!("  train loss {:.4} (not private)", e.train_loss),
+            false => String::new(),
+        };
         let line = format!("epoch {:>3}/{}{train}{test}{epsilon}  {:.3} s", e.epoch, self.epochs, e.seconds);
         match (&self.bar, self.quiet) {
             (_, true) => {}
