@@ -56,6 +56,7 @@
 // Lets the macro's default path `::dpsgd::runtime` resolve inside this crate too.
 extern crate self as dpsgd;
 
+pub mod audit;
 pub mod bench;
 pub mod device;
 

@@ -1,5 +1,5 @@
 //! The `dpsgd` command line: `dpsgd train ...` (the default), `bench`, `accountant`, `calibrate`,
-//! `init`, `export`, `grads`, `plan`.
+//! `audit`, `init`, `export`, `grads`, `plan`.
 
 mod commands;
 
@@ -24,6 +24,9 @@ enum Command {
     Accountant(commands::privacy::AccountantArgs),
     /// The smallest noise multiplier that keeps DP-SGD steps within an epsilon.
     Calibrate(commands::privacy::CalibrateArgs),
+    /// A privacy audit: one private run with canaries, a proven lower bound on epsilon
+    /// beside the claimed one.
+    Audit(commands::audit::AuditArgs),
     /// Write a model's initial parameters (safetensors, PyTorch names and layouts).
     Init(commands::interop::InitArgs),
     /// A checkpoint's parameters alone (safetensors, PyTorch names and layouts),
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => commands::bench::run(&args),
         Some(Command::Accountant(args)) => commands::privacy::accountant(&args),
         Some(Command::Calibrate(args)) => commands::privacy::calibrate(&args),
+        Some(Command::Audit(args)) => commands::audit::run(&args),
         Some(Command::Init(args)) => commands::interop::init(&args),
         Some(Command::Export(args)) => commands::interop::export(&args),
         Some(Command::Grads(args)) => commands::interop::grads(&args),

@@ -458,3 +458,28 @@ fn imdb_models_train_from_a_keras_npz() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `dpsgd audit` prints the proven lower bound beside the claimed epsilon, and says
+/// what is wrong with impossible settings.
+#[test]
+fn audit_prints_its_bound_beside_the_claim() {
+    let (ok, out, err) = dpsgd(&["audit", "--insecure-reproducible-noise", "1", "--json"]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!((report["canaries"].as_u64(), report["guesses"].as_u64()), (Some(4096), Some(200)));
+    let (claimed, bound) = (report["claimed_epsilon"].as_f64().unwrap(), report["lower_bound"].as_f64().unwrap());
+    assert!((claimed - 3.54).abs() < 0.01 && bound > 0.5 && bound < claimed, "{out}");
+    assert_eq!(report["refuted"], false);
+
+    let (ok, out, err) = dpsgd(&["audit", "--noise-multiplier", "4"]);
+    assert!(ok && out.contains("the claim stands"), "{out}{err}");
+    for (args, message) in [
+        (&["audit", "--canaries", "5000"][..], "the audit takes 2..=4096 canaries, got 5000"),
+        (&["audit", "--guesses", "1"][..], "make 2..=4096 guesses"),
+        (&["audit", "--noise-multiplier", "0"][..], "noise multiplier sigma must be positive"),
+        (&["audit", "--batch-size", "3000"][..], "fewer than the batch size 3000"),
+    ] {
+        let (ok, _, err) = dpsgd(args);
+        assert!(!ok && err.contains(message), "{args:?}: {err}");
+    }
+}

@@ -25,6 +25,8 @@ pub enum Error {
     Device(String),
     /// A checkpoint that cannot be used: truncated, corrupted, or of another model.
     Checkpoint { path: PathBuf, message: String },
+    /// A privacy audit proved the claimed epsilon false.
+    AuditRefuted(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -49,6 +51,7 @@ impl fmt::Display for Error {
             Error::Diverged(msg) => write!(f, "training diverged: {msg}"),
             Error::Device(msg) => write!(f, "GPU: {msg}"),
             Error::Checkpoint { path, message } => write!(f, "checkpoint {}: {message}", path.display()),
+            Error::AuditRefuted(msg) => write!(f, "privacy audit: {msg}"),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod interop;
 pub mod kernels;
 pub mod model;
 pub mod noise;
+pub mod planted;
 pub mod privacy;
 pub mod rng;
 pub mod safetensors;

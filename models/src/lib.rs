@@ -18,6 +18,24 @@ pub mod logistic_regression {
     }
 }
 
+/// The privacy audit's canary model (`dpsgd audit`): logistic regression on 4096
+/// inputs. Canary `i` is the input `K e_i` with label 0, whose gradient
+/// `sigmoid(z) (K e_i, 1)` has a fixed direction whatever the parameters: clipped, it
+/// is `C` times that unit vector, and only coordinate `i` of the weights (and the
+/// shared bias) moves with it.
+#[private_model(loss = binary_logistic, crate = dpsgd_runtime)]
+pub mod audit_canaries {
+    pub struct AuditCanaries {
+        pub fc: Linear<4096, 1>,
+    }
+
+    impl AuditCanaries {
+        pub fn forward(&self, x: Input<4096>) -> Logits<1> {
+            self.fc(x)
+        }
+    }
+}
+
 /// Feed-forward network on Adult: 104 -> 50 -> ReLU -> 2 (5352 parameters).
 #[private_model(loss = softmax_cross_entropy, crate = dpsgd_runtime)]
 pub mod ffnn {
@@ -144,6 +162,7 @@ pub mod lstm_net {
     }
 }
 
+pub use audit_canaries::AuditCanaries;
 pub use cifar10_net::Cifar10Net;
 pub use embedding_net::EmbeddingNet;
 pub use ffnn::Ffnn;

@@ -1,6 +1,7 @@
 //! Per-example clipping factors from squared gradient norms.
 
 use crate::Float;
+use crate::planted::{Bug, planted};
 
 /// `factors[i] = min(1, C' / ||g_i||)` with `C' = C (1 - F::CLIP_MARGIN)`, so that the
 /// exact norm of every clipped gradient stays at or below `C` although `||g_i||` was
@@ -10,6 +11,10 @@ use crate::Float;
 /// would enter the sum unclipped.
 pub fn clip_factors<F: Float>(sq_norms: &[F], factors: &mut [F], max_norm: F) {
     let threshold = max_norm * F::from_f64(1.0 - F::CLIP_MARGIN);
+    if planted(Bug::NoClipping) {
+        factors.fill(F::ONE);
+        return;
+    }
     for (f, sq) in factors.iter_mut().zip(sq_norms) {
         let norm = sq.sqrt();
         *f = match norm <= threshold {

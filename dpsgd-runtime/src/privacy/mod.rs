@@ -6,6 +6,7 @@
 //! step) and the privacy loss distribution ([`pld`]: tighter, with an interval that holds
 //! the exact epsilon, used for reports and calibration on request).
 
+pub mod audit;
 pub mod pld;
 pub mod rdp;
 

@@ -12,6 +12,7 @@ use crate::data::Dataset;
 use crate::engine::{CpuEngine, Engine};
 use crate::error::{Error, Result, ensure_config};
 use crate::model::PrivateModel;
+use crate::planted::{Bug, planted};
 use crate::privacy::{self, RdpAccountant};
 use crate::rng::{Randomness, SecretKey};
 use crate::sampling::{PoissonSampler, ShuffledBatches};
@@ -246,7 +247,7 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
         };
         // The baseline's shuffles may be public; private batches must not be.
         let public = SecretKey::insecure_from_seed(config.seed);
-        let batches = match config.poisson() {
+        let batches = match config.poisson() && !planted(Bug::ShuffledAsPoisson) {
             true => Batches::Poisson(PoissonSampler::new(n, config.sampling_rate(n), key.as_ref().unwrap_or(&public))?),
             false => Batches::Shuffled(ShuffledBatches::new(n, b, key.as_ref().unwrap_or(&public))?),
         };
@@ -374,7 +375,10 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
             .unwrap_or_else(|| self.engine.sum(M::SPEC.losses));
         match (&config.privacy, &mut self.noise) {
             (Some(privacy), Some(noise)) => {
-                let expected = config.batch_size as f64;
+                let expected = match planted(Bug::RealizedBatchDivisor) {
+                    true => self.indices.len().max(1) as f64,
+                    false => config.batch_size as f64,
+                };
                 noisy_update(&mut self.engine, &mut **noise, privacy, expected, &config.optimizer, self.steps);
             }
             _ if !self.indices.is_empty() => {

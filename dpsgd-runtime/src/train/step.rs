@@ -6,6 +6,7 @@ use crate::data::Dataset;
 use crate::engine::Engine;
 use crate::error::{Result, ensure_config};
 use crate::model::PrivateModel;
+use crate::planted::{Bug, planted};
 
 /// The private step's settings: clip every example's gradient to `max_grad_norm` and
 /// add `N(0, (noise_multiplier * max_grad_norm)^2)` to every coordinate of the sum.
@@ -52,7 +53,12 @@ pub fn noisy_update<F: Float, E: Engine<F>>(
     optimizer: &Optimizer,
     step: u64,
 ) {
-    let std = F::from_f64(privacy.noise_multiplier * privacy.max_grad_norm);
+    let planted_scale = match (planted(Bug::HalfNoise), planted(Bug::NoNoise)) {
+        (_, true) => 0.0,
+        (true, _) => 0.5,
+        _ => 1.0,
+    };
+    let std = F::from_f64(privacy.noise_multiplier * privacy.max_grad_norm * planted_scale);
     let scale = F::from_f64(1.0 / expected_batch_size);
     match optimizer.kind {
         // The common case, in one pass where the engine fuses it.
