@@ -211,25 +211,31 @@ fn ctrl_c_then_resume_equals_an_uninterrupted_run() {
     let (ok, _, err) = dpsgd(&[&args[..], &[whole.to_str().unwrap(), "--resume"]].concat());
     assert!(ok, "{err}");
 
-    let child = Command::new(env!("CARGO_BIN_EXE_dpsgd"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dpsgd"))
         .args(args)
         .arg(&parts)
         .arg("--resume")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("running dpsgd");
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let out = String::from_utf8_lossy(&out.stdout);
-    if out.contains("stopped after") {
-        let (ok, resumed, err) = dpsgd(&[&args[..], &[parts.to_str().unwrap(), "--resume"]].concat());
-        assert!(ok, "{err}");
-        assert!(resumed.contains("resuming from"), "{resumed}");
-    } else {
-        eprintln!("the run ended before the interrupt arrived: {out}");
+    // Interrupt once the handler is in place (it says so), well before the 60 epochs end.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut out = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        out += &line;
+        out.push('\n');
+        if line.contains("Ctrl-C stops the run") {
+            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            break;
+        }
     }
+    out.extend(lines.map(|l| l.unwrap() + "\n"));
+    assert!(child.wait().unwrap().success());
+    assert!(out.contains("stopped after") && !out.contains("epoch  60/60"), "the interrupt was not observed: {out}");
+    let (ok, resumed, err) = dpsgd(&[&args[..], &[parts.to_str().unwrap(), "--resume"]].concat());
+    assert!(ok, "{err}");
+    assert!(resumed.contains("resuming from"), "{resumed}");
     assert_eq!(std::fs::read(&parts).unwrap(), std::fs::read(&whole).unwrap());
 }
 

@@ -138,6 +138,7 @@ impl SafeTensors {
         let mut file = std::fs::File::create(&tmp).map_err(io)?;
         file.write_all(&(header.len() as u64).to_le_bytes()).map_err(io)?;
         file.write_all(&header).map_err(io)?;
+        pause_for_crash_tests();
         for t in self.tensors.values() {
             file.write_all(&t.data).map_err(io)?;
         }
@@ -205,6 +206,16 @@ fn bad(path: &Path, message: String) -> Error {
 }
 
 /// A name beside `path` that no other writer, in this process or another, uses.
+/// For crash tests only (feature `slow-checkpoints`): a write pauses halfway, its file
+/// half written, for `DPSGD_CHECKPOINT_PAUSE_MS` milliseconds, so that a test can kill
+/// the process there. Other builds do nothing here.
+fn pause_for_crash_tests() {
+    #[cfg(feature = "slow-checkpoints")]
+    if let Some(ms) = std::env::var("DPSGD_CHECKPOINT_PAUSE_MS").ok().and_then(|v| v.parse().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
 fn temporary_path(path: &Path) -> PathBuf {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -234,9 +234,10 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         }
         false => None,
     };
-    if args.checkpoint.is_some() {
+    if let Some(path) = &args.checkpoint {
         ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
             .map_err(|e| Error::Config(format!("cannot catch Ctrl-C: {e}")))?;
+        println!("checkpoints go to {}: Ctrl-C stops the run after its step, with a checkpoint", path.display());
     }
     let stop = |_: u64| INTERRUPTED.load(Ordering::SeqCst);
     let total_steps = (args.epochs * config.steps_per_epoch(n)) as u64;

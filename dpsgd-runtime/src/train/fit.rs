@@ -322,6 +322,14 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
                 accountant.record(q, sigma, steps)?;
             }
         }
+        if let Some(budget) = config.max_epsilon {
+            ensure_config!(
+                trainer.next_step_within(budget, config.delta)?,
+                "the epsilon budget {budget} is already spent: the checkpoint's {} steps leave no room for another \
+                 (raise the budget to continue)",
+                state.step
+            );
+        }
         trainer.epoch = state.epoch;
         trainer.epoch_steps = state.epoch_steps;
         trainer.epoch_loss_sum = state.epoch_loss_sum;

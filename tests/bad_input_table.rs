@@ -1,0 +1,285 @@
+//! Bad input, one table: every case runs the `dpsgd` command line and must fail with
+//! an error that says what is wrong (the expected words), never a panic, a hang or a
+//! success. Data files are written fresh for each case: truncated, empty, of the wrong
+//! magic or shape, with non-numeric fields or too few labels.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A folder of its own for a case's files.
+fn folder(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dpsgd-bad-input-{}", std::process::id())).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const ADULT_ROW: &str = "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, Male, 2174, 0, 40, United-States, <=50K";
+
+/// A data folder whose Adult files hold `train` and a valid one-row test set.
+fn adult_dir(name: &str, train: &str) -> PathBuf {
+    let dir = folder(name);
+    std::fs::create_dir_all(dir.join("adult")).unwrap();
+    std::fs::write(dir.join("adult/adult.data"), train).unwrap();
+    std::fs::write(dir.join("adult/adult.test"), format!("{ADULT_ROW}.\n")).unwrap();
+    dir
+}
+
+/// IDX files of `n` MNIST images (`rows` x `cols`) and `labels`, with the given magics.
+fn mnist_dir(name: &str, image_magic: u32, rows: u32, cols: u32, n: u32, labels: &[u8], truncate: usize) -> PathBuf {
+    let dir = folder(name);
+    let mnist = dir.join("mnist");
+    std::fs::create_dir_all(&mnist).unwrap();
+    let mut images = [image_magic, n, rows, cols].iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>();
+    images.resize(images.len() + (n * rows * cols) as usize, 7);
+    images.truncate(images.len() - truncate);
+    let mut label_file = [0x801u32, labels.len() as u32].iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>();
+    label_file.extend_from_slice(labels);
+    for split in ["train", "t10k"] {
+        std::fs::write(mnist.join(format!("{split}-images-idx3-ubyte")), &images).unwrap();
+        std::fs::write(mnist.join(format!("{split}-labels-idx1-ubyte")), &label_file).unwrap();
+    }
+    dir
+}
+
+/// A parameter file for `dpsgd grads` from `init`, edited by `edit` (a Python-free
+/// way: the file is rewritten through the library's safetensors type).
+fn params_file(name: &str, edit: impl FnOnce(&mut dpsgd::runtime::safetensors::SafeTensors)) -> PathBuf {
+    use dpsgd::runtime::PrivateModel;
+    let path = folder(name).join("params.safetensors");
+    let model = dpsgd::models::Ffnn::<f32>::init(0);
+    let mut file = dpsgd::runtime::interop::to_torch(&dpsgd::models::Ffnn::<f32>::SPEC, model.params());
+    edit(&mut file);
+    file.write(&path).unwrap();
+    path
+}
+
+/// A 1-D tensor of 64-bit integers.
+fn i64_tensor(values: &[i64]) -> dpsgd::runtime::safetensors::Tensor {
+    use dpsgd::runtime::safetensors::{Dtype, Tensor};
+    Tensor { dtype: Dtype::I64, shape: vec![values.len()], data: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+}
+
+/// A batch file for `dpsgd grads` on the FFNN, its second label `label`.
+fn batch_file(name: &str, label: i64) -> PathBuf {
+    use dpsgd::runtime::safetensors::{SafeTensors, Tensor};
+    let path = folder(name).join("batch.safetensors");
+    let mut file = SafeTensors::default();
+    file.insert("x", Tensor::from_floats(vec![2, 104], &[0.5f32; 208]));
+    file.insert("y", i64_tensor(&[0, label]));
+    file.write(&path).unwrap();
+    path
+}
+
+/// A checkpoint of a logistic-regression run of `epochs` (and `extra` settings), with
+/// the arguments that wrote it (the checkpoint's path last).
+fn checkpoint(name: &str, epochs: &str, extra: &[&str]) -> (PathBuf, Vec<String>) {
+    let path = folder(name).join("run.safetensors");
+    let mut args: Vec<String> = ["train", "--model", "logreg", "--epochs", epochs, "--batch-size", "512", "--quiet"]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["--checkpoint".to_string(), path.to_str().unwrap().to_string()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_dpsgd")).args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (path, args)
+}
+
+fn s(path: &Path) -> String {
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn every_bad_input_is_a_clear_error() {
+    let mut cases: Vec<(String, Vec<String>, &str)> = Vec::new();
+    let mut case = |what: &str, args: &[&str], message: &'static str| {
+        cases.push((what.to_string(), args.iter().map(|a| a.to_string()).collect(), message));
+    };
+
+    // Settings of `train`.
+    case("sigma 0", &["train", "--noise-multiplier", "0"], "noise multiplier sigma must be positive");
+    case("sigma < 0", &["train", "--noise-multiplier", "-1"], "noise multiplier sigma must be positive");
+    case("sigma NaN", &["train", "--noise-multiplier", "NaN"], "must be positive and finite, got NaN");
+    case("C 0", &["train", "--max-grad-norm", "0"], "clipping norm C must be positive");
+    case("C infinite", &["train", "--max-grad-norm", "inf"], "clipping norm C must be positive and finite, got inf");
+    case("batch 0", &["train", "--batch-size", "0"], "the batch size must lie in 1..=30162");
+    case("batch > N", &["train", "--batch-size", "40000"], "the batch size must lie in 1..=30162");
+    case("no epochs", &["train", "--epochs", "0"], "train for at least one epoch");
+    case("lr 0", &["train", "--lr", "0"], "learning rate must be positive");
+    case("lr < 0", &["train", "--lr", "-0.1"], "learning rate must be positive");
+    case("momentum 1.5", &["train", "--momentum", "1.5"], "momentum must lie in [0, 1), got 1.5");
+    case("weight decay < 0", &["train", "--weight-decay", "-1"], "weight decay must be >= 0");
+    case("delta 0", &["train", "--delta", "0"], "delta must lie in (0, 1), got 0");
+    case("delta >= 1/N", &["train", "--delta", "1e-3"], "is not below 1/N");
+    case("epsilon out of reach", &["train", "--target-epsilon", "1e-6"], "epsilon");
+    case("epsilon < 0", &["train", "--target-epsilon", "-1"], "epsilon");
+    case("budget 0", &["train", "--max-epsilon", "0"], "the epsilon budget must be positive, got 0");
+    case("physical batch 0", &["train", "--physical-batch-size", "0"], "the physical batch size must be at least 1");
+    case("unknown model", &["train", "--model", "resnet"], "unknown model `resnet`; available:");
+    case("another model's data", &["train", "--dataset", "mnist"], "ffnn trains on adult");
+    case("no data folder", &["train", "--data-dir", "/nonexistent"], "/nonexistent/adult/adult.data.gz");
+    case("unknown optimizer", &["train", "--optimizer", "rmsprop"], "invalid value 'rmsprop'");
+    case("unknown schedule", &["train", "--lr-schedule", "linear"], "invalid value 'linear'");
+    case("resume without a checkpoint", &["train", "--resume"], "--checkpoint");
+    case(
+        "noise seed without privacy",
+        &["train", "--no-privacy", "--insecure-reproducible-noise", "1"],
+        "cannot be used with",
+    );
+    case(
+        "resume a missing checkpoint",
+        &["train", "--checkpoint", "/nonexistent/c.st", "--resume"],
+        "/nonexistent/c.st",
+    );
+    case("IMDB not there", &["train", "--model", "embed", "--data-dir", "/tmp"], "IMDB is not shipped");
+    // Other commands.
+    case("bench batch 0", &["bench", "--model", "ffnn", "--batch-size", "0"], "batch size must lie in");
+    case(
+        "accountant q > 1",
+        &["accountant", "--sampling-rate", "1.5", "--noise-multiplier", "1", "--steps", "10"],
+        "(0, 1]",
+    );
+    case(
+        "accountant sigma 0",
+        &["accountant", "--sampling-rate", "0.1", "--noise-multiplier", "0", "--steps", "10"],
+        "sigma",
+    );
+    case(
+        "accountant delta 2",
+        &["accountant", "--sampling-rate", "0.1", "--noise-multiplier", "1", "--steps", "10", "--delta", "2"],
+        "delta must lie in (0, 1), got 2",
+    );
+    case(
+        "calibrate epsilon 0",
+        &["calibrate", "--target-epsilon", "0", "--sampling-rate", "0.01", "--steps", "100"],
+        "epsilon",
+    );
+    case("audit too many canaries", &["audit", "--canaries", "5000"], "the audit takes 2..=4096 canaries, got 5000");
+    case("audit one guess", &["audit", "--guesses", "1"], "make 2..=4096 guesses");
+    case("init without a model", &["init", "--out", "/tmp/p.st"], "--model");
+
+    // Adult files.
+    let short = adult_dir("adult-short-row", &format!("{ADULT_ROW}\n39, State-gov, 77516\n"));
+    case(
+        "Adult truncated row",
+        &["train", "--data-dir", &s(&short)],
+        "adult.data:2: expected 15 comma-separated fields, found 3",
+    );
+    let text = adult_dir("adult-text", &ADULT_ROW.replace(", 40,", ", forty,"));
+    case(
+        "Adult non-numeric field",
+        &["train", "--data-dir", &s(&text)],
+        "adult.data:1: field 13 is not a number: \"forty\"",
+    );
+    let empty = adult_dir("adult-empty", "");
+    case("Adult empty", &["train", "--data-dir", &s(&empty)], "the training set is empty");
+    let label = adult_dir("adult-label", &ADULT_ROW.replace("<=50K", "rich"));
+    case("Adult bad label", &["train", "--data-dir", &s(&label)], "income must be <=50K or >50K, found \"rich\"");
+    // MNIST files.
+    let cnn = ["train", "--model", "mnist-cnn", "--data-dir"];
+    let magic = mnist_dir("mnist-magic", 0x804, 28, 28, 2, &[1, 2], 0);
+    case("MNIST wrong magic", &[&cnn[..], &[&s(&magic)]].concat(), "magic number 0x00000804, expected 0x00000803");
+    let shape = mnist_dir("mnist-shape", 0x803, 28, 27, 2, &[1, 2], 0);
+    case("MNIST wrong dimensions", &[&cnn[..], &[&s(&shape)]].concat(), "images of 28x27, expected 28x28");
+    let cut = mnist_dir("mnist-truncated", 0x803, 28, 28, 2, &[1, 2], 100);
+    case("MNIST truncated", &[&cnn[..], &[&s(&cut)]].concat(), "train-images-idx3-ubyte");
+    let few = mnist_dir("mnist-labels", 0x803, 28, 28, 3, &[1, 2], 0);
+    case("MNIST too few labels", &[&cnn[..], &[&s(&few)]].concat(), "2 labels for 3 images");
+    let digit = mnist_dir("mnist-digit", 0x803, 28, 28, 2, &[1, 12], 0);
+    case(
+        "MNIST label not a digit",
+        &[&cnn[..], &[&s(&digit)]].concat(),
+        "label 12 of example 1 (byte 9) is not a digit",
+    );
+    // Parameter and batch files of `grads`.
+    let grads = |params: &Path, batch: &Path| -> Vec<String> {
+        ["grads", "--model", "ffnn", "--params", &s(params), "--batch", &s(batch), "--out", "/tmp/dpsgd-bad-grads.st"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+    };
+    let batch = batch_file("batch-ok", 1);
+    let missing = params_file("params-missing", |f| {
+        f.tensors.remove("fc2.bias");
+    });
+    let extra = params_file("params-extra", |f| {
+        let t = f.tensors["fc2.bias"].clone();
+        f.tensors.insert("fc3.bias".into(), t);
+    });
+    let shaped = params_file("params-shape", |f| {
+        let t = f.tensors.get_mut("fc1.weight").unwrap();
+        t.shape = vec![104, 50];
+    });
+    let dtype = params_file("params-dtype", |f| {
+        let t = f.tensors.get_mut("fc2.bias").unwrap();
+        *t = i64_tensor(&[0, 0]);
+    });
+    let mut table: Vec<(String, Vec<String>, &str)> = vec![
+        ("params: a tensor missing".into(), grads(&missing, &batch), "fc2.bias"),
+        ("params: an extra tensor".into(), grads(&extra, &batch), "fc3.bias"),
+        ("params: a misshapen tensor".into(), grads(&shaped, &batch), "fc1.weight"),
+        ("params: integer weights".into(), grads(&dtype, &batch), "fc2.bias"),
+        (
+            "batch: label out of range".into(),
+            grads(&params_file("params-ok", |_| {}), &batch_file("batch-label", 5)),
+            "label 5 in row 1 is out of range",
+        ),
+    ];
+    cases.append(&mut table);
+
+    // Checkpoints.
+    let (good, args) = checkpoint("ckpt", "2", &[]);
+    let bytes = std::fs::read(&good).unwrap();
+    let resume = |path: &Path, extra: &[&str]| -> Vec<String> {
+        let mut a = args.clone();
+        *a.last_mut().unwrap() = s(path);
+        a.push("--resume".into());
+        a.extend(extra.iter().map(|e| e.to_string()));
+        a
+    };
+    let truncated = folder("ckpt-truncated").join("run.st");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let flipped = folder("ckpt-flipped").join("run.st");
+    let mut f = bytes.clone();
+    f[12] ^= 0x5a;
+    std::fs::write(&flipped, &f).unwrap();
+    cases.push(("checkpoint truncated".into(), resume(&truncated, &[]), "checkpoint"));
+    cases.push(("checkpoint with a flipped byte".into(), resume(&flipped, &[]), "checkpoint"));
+    let mut other_model = resume(&good, &[]);
+    other_model[2] = "ffnn".into();
+    cases.push(("checkpoint of another model".into(), other_model, "it holds LogisticRegression"));
+    cases.push((
+        "checkpoint with other settings".into(),
+        resume(&good, &["--lr", "0.1"]),
+        "written with other settings",
+    ));
+    let (_, mut again) = checkpoint("ckpt-spent", "50", &["--max-epsilon", "0.5"]);
+    again.push("--resume".into());
+    cases.push(("budget already spent on resume".into(), again, "the epsilon budget 0.5 is already spent"));
+    cases.push((
+        "checkpoint folder not writable".into(),
+        ["train", "--model", "logreg", "--epochs", "1", "--checkpoint", "/proc/dpsgd-run.st"]
+            .map(String::from)
+            .to_vec(),
+        "/proc/dpsgd-run.st",
+    ));
+
+    let mut failures = Vec::new();
+    for (what, args, message) in &cases {
+        let start = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_dpsgd")).args(args).output().expect("running dpsgd");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let seconds = start.elapsed();
+        if out.status.success()
+            || !err.contains(message)
+            || err.contains("panicked")
+            || seconds > Duration::from_secs(60)
+        {
+            failures.push(format!("{what} ({args:?}): exit {:?}, stderr: {err}", out.status.code()));
+        }
+    }
+    assert!(cases.len() >= 40, "only {} cases", cases.len());
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
