@@ -28,7 +28,10 @@ fn check_every<M: PrivateModel<f64>>(model: &M, rows: usize, stride: usize) {
         worst = worst.max(error);
         assert!(error < 1e-7, "{}: parameter {i}: analytic {} vs numeric {numeric}", M::SPEC.name, grad[i]);
     }
-    assert!(grad.iter().any(|g| g.abs() > 1e-3), "{}: a gradient this small checks nothing", M::SPEC.name);
+    // The entries compared must hold some real gradient, or they check nothing: at
+    // 1e-5 and above, the tolerance of 1e-7 catches an error of 1%.
+    let sizable = (0..M::num_params()).step_by(stride).filter(|&i| grad[i].abs() > 1e-5).count();
+    assert!(sizable >= 5, "{}: only {sizable} of the compared entries are above 1e-5", M::SPEC.name);
     eprintln!("{}: {} parameters, worst relative error {worst:.1e}", M::SPEC.name, M::num_params());
 }
 

@@ -74,15 +74,24 @@ fn clipped_sum_matches<F: Float, M: PrivateModel<F>>(tolerance: f64) {
         assert!(n <= c, "{}: example {i}: clipped norm {n} exceeds C = {c}", M::SPEC.name);
         if norms[i] > c {
             clipped_count += 1;
-            assert!(n > c * (1.0 - 1e-4), "{}: example {i} clipped to {n}, far below C = {c}", M::SPEC.name);
+            // Clipping aims `F::CLIP_MARGIN` below C; rounding adds far less.
+            let floor = c * (1.0 - 4.0 * F::CLIP_MARGIN);
+            assert!(n > floor, "{}: example {i} clipped to {n}, below C (1 - 4 margin) = {floor}", M::SPEC.name);
         }
     }
     assert!(clipped_count > 0);
 }
 
+/// Whether a model has a layer with both norm strategies (a convolution or an LSTM):
+/// only there does forcing one change the computation.
+fn has_both_strategies<F: Float, M: PrivateModel<F>>() -> bool {
+    M::SPEC.layers.iter().any(|l| l.kind.starts_with("Conv2d") || l.kind.starts_with("Lstm"))
+}
+
 /// Forcing either norm strategy on every layer that has both (convolutions, LSTMs)
 /// gives the same norms and the same clipped sums.
 fn strategies_agree<F: Float, M: PrivateModel<F>>(tolerance: f64) {
+    assert!(has_both_strategies::<F, M>(), "{} has no layer with two norm strategies", M::SPEC.name);
     let model: M = common::model(25, 3.0);
     let (x, y) = common::batch::<F, M>(11, 8);
     let by = |s| model.per_example_grad_norms_with(x.view(), &y, Some(s)).unwrap();
@@ -104,9 +113,20 @@ fn strategies_agree<F: Float, M: PrivateModel<F>>(tolerance: f64) {
 }
 
 #[test]
-fn forced_strategies_agree_on_every_model() {
-    for_each_model!(f64, M => { strategies_agree::<f64, M>(1e-12); });
-    for_each_model!(f32, M => { strategies_agree::<f32, M>(1e-5); });
+fn forced_strategies_agree_on_every_model_with_a_choice() {
+    let mut compared = 0;
+    for_each_model!(f64, M => {
+        if has_both_strategies::<f64, M>() {
+            strategies_agree::<f64, M>(1e-12);
+            compared += 1;
+        }
+    });
+    for_each_model!(f32, M => {
+        if has_both_strategies::<f32, M>() {
+            strategies_agree::<f32, M>(1e-5);
+        }
+    });
+    assert!(compared >= 4, "only {compared} test models have convolutions or LSTMs");
     strategies_agree::<f64, dpsgd::models::MnistCnn<f64>>(1e-12);
 }
 

@@ -219,6 +219,12 @@ mod tests {
         noise.add_noise(&mut vec![0.0; 4000], 1.0);
         // Long enough for the worker to stop spinning and sleep.
         std::thread::sleep(Duration::from_millis(5));
-        drop(noise);
+        // Dropping joins the worker: it returns only if the worker stopped.
+        let (done, dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(noise);
+            done.send(()).unwrap();
+        });
+        assert!(dropped.recv_timeout(Duration::from_secs(30)).is_ok(), "the noise thread did not stop");
     }
 }

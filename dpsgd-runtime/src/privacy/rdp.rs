@@ -152,15 +152,13 @@ mod tests {
     }
 
     #[test]
-    fn tiny_sigmas_give_huge_epsilons_quickly() {
-        let start = std::time::Instant::now();
+    fn tiny_sigmas_give_huge_epsilons() {
         for &sigma in &[1e-300, 1e-9, 1e-4] {
             for &a in &[1.5, 2.5, 63.0] {
                 let r = rdp_step(0.01, sigma, a);
                 assert!(r > 1e3 && !r.is_nan(), "sigma {sigma}, order {a}: {r}");
             }
         }
-        assert!(start.elapsed().as_secs_f64() < 5.0);
     }
 
     #[test]
