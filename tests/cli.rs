@@ -144,30 +144,54 @@ fn accountant_and_calibration_commands() {
     assert!(ok, "{err}");
     assert!(out.starts_with("epsilon = 2.38") && out.contains("lies in [2.37"), "{out}");
 
-    for bad in [
-        vec!["accountant", "--sampling-rate", "0", "--noise-multiplier", "1", "--steps", "3"],
-        vec!["accountant", "--sampling-rate", "1.5", "--noise-multiplier", "1", "--steps", "3"],
-        vec!["accountant", "--sampling-rate", "0.1", "--noise-multiplier", "0", "--steps", "3"],
-        vec!["accountant", "--sampling-rate", "0.1", "--noise-multiplier", "1", "--steps", "3", "--delta", "1"],
-        vec!["calibrate", "--target-epsilon", "0.001", "--sampling-rate", "1", "--steps", "1000000"],
-        vec!["calibrate", "--target-epsilon", "-1", "--sampling-rate", "0.1", "--steps", "10"],
-        vec!["accountant", "--sampling-rate", "0.1", "--noise-multiplier", "-1", "--steps", "3", "--accountant", "pld"],
-        vec![
-            "accountant",
-            "--sampling-rate",
-            "0.1",
-            "--noise-multiplier",
-            "1",
-            "--steps",
-            "3",
-            "--delta",
-            "1e-300",
-            "--accountant",
-            "pld",
-        ],
+    let pld = ["--accountant", "pld"];
+    for (bad, message) in [
+        (
+            vec!["accountant", "--sampling-rate", "0", "--noise-multiplier", "1", "--steps", "3"],
+            "q must lie in (0, 1], got 0",
+        ),
+        (vec!["accountant", "--sampling-rate", "1.5", "--noise-multiplier", "1", "--steps", "3"], "got 1.5"),
+        (
+            vec!["accountant", "--sampling-rate", "0.1", "--noise-multiplier", "0", "--steps", "3"],
+            "sigma must be positive",
+        ),
+        (
+            vec!["accountant", "--sampling-rate", "0.1", "--noise-multiplier", "1", "--steps", "3", "--delta", "1"],
+            "delta must lie in (0, 1), got 1",
+        ),
+        (
+            vec!["calibrate", "--target-epsilon", "0.001", "--sampling-rate", "1", "--steps", "1000000"],
+            "is out of reach for 1000000 steps",
+        ),
+        (
+            vec!["calibrate", "--target-epsilon", "-1", "--sampling-rate", "0.1", "--steps", "10"],
+            "the target epsilon must be positive, got -1",
+        ),
+        (
+            [&["accountant", "--sampling-rate", "0.1", "--noise-multiplier", "-1", "--steps", "3"][..], &pld].concat(),
+            "got -1",
+        ),
+        (
+            [
+                &[
+                    "accountant",
+                    "--sampling-rate",
+                    "0.1",
+                    "--noise-multiplier",
+                    "1",
+                    "--steps",
+                    "3",
+                    "--delta",
+                    "1e-300",
+                ][..],
+                &pld,
+            ]
+            .concat(),
+            "too small for the PLD accountant's numerical accuracy; use the RDP accountant",
+        ),
     ] {
         let (ok, _, err) = dpsgd(&bad);
-        assert!(!ok && err.starts_with("error: invalid setting"), "{bad:?}: {err}");
+        assert!(!ok && err.starts_with("error: invalid setting") && err.contains(message), "{bad:?}: {err}");
     }
 }
 

@@ -177,7 +177,8 @@ mod tests {
         sampler.next_batch(&mut batch);
         assert_eq!(batch, (0..10).collect::<Vec<_>>());
         for q in [0.0, -0.1, 1.5, f64::NAN] {
-            assert!(PoissonSampler::new(10, q, &key(1)).is_err(), "q = {q}");
+            let err = PoissonSampler::new(10, q, &key(1)).err().expect("an error").to_string();
+            assert!(err.contains("the sampling rate q must lie in (0, 1]"), "q = {q}: {err}");
         }
     }
 

@@ -137,12 +137,17 @@ mod tests {
         let pixels: Vec<u8> = (0..2 * 784).map(|i| (i % 256) as u8).collect();
         let (count, parsed) = parse_images(&images(2, 28, &pixels), path).unwrap();
         assert_eq!((count, parsed), (2, pixels.clone()));
-        assert!(parse_images(&images(3, 28, &pixels), path).is_err(), "truncated");
-        assert!(parse_images(&images(2, 27, &pixels), path).is_err(), "wrong size");
-        assert!(parse_images(&[0, 0, 8, 1], path).is_err(), "short");
         let mut wrong_magic = images(2, 28, &pixels);
         wrong_magic[3] = 0x01;
-        assert!(parse_images(&wrong_magic, path).is_err());
+        for (bytes, message) in [
+            (images(3, 28, &pixels), "generated: "),
+            (images(2, 27, &pixels), "images of 27x28, expected 28x28"),
+            (vec![0, 0, 8, 1], "4 bytes: too short for an IDX3 header"),
+            (wrong_magic, "magic number 0x00000801, expected 0x00000803"),
+        ] {
+            let err = parse_images(&bytes, path).unwrap_err().to_string();
+            assert!(err.contains(message), "{err}");
+        }
 
         let labels = [0u8, 0, 8, 1, 0, 0, 0, 3, 7, 0, 9];
         assert_eq!(parse_labels(&labels, path).unwrap(), vec![7, 0, 9]);
@@ -150,6 +155,7 @@ mod tests {
         bad[9] = 10;
         let err = parse_labels(&bad, path).unwrap_err().to_string();
         assert!(err.contains("label 10 of example 1"), "{err}");
-        assert!(parse_labels(&labels[..10], path).is_err(), "truncated");
+        let err = parse_labels(&labels[..10], path).unwrap_err().to_string();
+        assert!(err.contains("2 label bytes for a header of 3: truncated?"), "{err}");
     }
 }

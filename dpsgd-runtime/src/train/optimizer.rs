@@ -124,13 +124,18 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused() {
-        assert!(
-            Optimizer::sgd(0.0, 0.0).is_err() && Optimizer::sgd(0.1, 1.0).is_err() && Optimizer::adam(-1.0).is_err()
-        );
         let sgd = Optimizer::sgd(0.1, 0.0).unwrap();
-        assert!(sgd.with_weight_decay(-0.1).is_err());
-        assert!(sgd.with_schedule(Schedule::Step { every: 0, factor: 0.5 }).is_err());
-        assert!(sgd.with_schedule(Schedule::Step { every: 5, factor: 1.5 }).is_err());
-        assert!(sgd.with_schedule(Schedule::Cosine { steps: 0 }).is_err());
+        for (result, message) in [
+            (Optimizer::sgd(0.0, 0.0), "the learning rate must be positive and finite, got 0"),
+            (Optimizer::sgd(0.1, 1.0), "momentum must lie in [0, 1), got 1"),
+            (Optimizer::adam(-1.0), "got -1"),
+            (sgd.with_weight_decay(-0.1), "weight decay must be >= 0 and finite, got -0.1"),
+            (sgd.with_schedule(Schedule::Step { every: 0, factor: 0.5 }), "a step schedule needs a positive period"),
+            (sgd.with_schedule(Schedule::Step { every: 5, factor: 1.5 }), "factor must lie in (0, 1], got 1.5"),
+            (sgd.with_schedule(Schedule::Cosine { steps: 0 }), "a cosine schedule needs a positive length"),
+        ] {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains(message), "{err}");
+        }
     }
 }
