@@ -56,7 +56,7 @@ fn a_wrong_feature_count_is_an_error() {
     let x = Array2::<f32>::zeros((4, 104));
     let err = ffnn().loss_and_grad(x.view(), &[0; 3]).unwrap_err();
     assert_eq!(err.to_string(), "shape mismatch: 4 feature rows but 3 labels");
-    let message = |r: Result<Ffnn<f32>, Error>| r.err().expect("an error").to_string();
+    let message = |r: Result<Ffnn<f32>, Error>| r.expect_err("an error").to_string();
     assert!(message(Ffnn::<f32>::from_params(vec![0.0; 10])).contains("10"));
     let nan = message(Ffnn::<f32>::from_params(vec![f32::NAN; Ffnn::<f32>::NUM_PARAMS]));
     assert_eq!(nan, "invalid setting: parameter 0 is NaN or infinite");
