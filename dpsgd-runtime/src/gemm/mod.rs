@@ -54,8 +54,7 @@ pub fn matmul<F: Float>(
     assert!(b.len() >= (k - 1) * ldb + n && ldb >= n, "matmul: B too short");
 
     #[cfg(target_arch = "x86_64")]
-    if TypeId::of::<F>() == TypeId::of::<f32>() && k <= UNPACKED_MAX_K && std::arch::is_x86_feature_detected!("avx512f")
-    {
+    if TypeId::of::<F>() == TypeId::of::<f32>() && k <= UNPACKED_MAX_K && crate::kernels::simd::has_avx512() {
         let operands = avx512::Operands {
             m,
             n,

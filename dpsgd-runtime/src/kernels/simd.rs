@@ -3,13 +3,28 @@
 //! and once with AVX-512 enabled, and picks at run time. The loops are written so the
 //! compiler vectorizes them (independent partial sums, slices of equal length).
 
-/// True when the CPU runs AVX-512F/VL with FMA (checked once, then cached by std).
+/// True when the CPU runs AVX-512F/VL with FMA (checked once, then cached by std),
+/// unless [`portable_forced`].
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
+    !portable_forced()
+        && std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512vl")
         && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// The environment variable that forces the portable kernels.
+pub const FORCE_PORTABLE: &str = "DPSGD_PORTABLE_KERNELS";
+
+/// Whether `DPSGD_PORTABLE_KERNELS=1` forces the portable bodies of every
+/// multiversioned kernel and the `gemm` crate's products, as on a CPU without
+/// AVX-512 (read once per process, so that one run never mixes the two). The tests
+/// run the kernel tests again this way, so both paths stay tested on any machine.
+#[inline]
+pub fn portable_forced() -> bool {
+    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var(FORCE_PORTABLE).is_ok_and(|v| v == "1"))
 }
 
 /// `multiversion! { pub fn name<F: Float>(args...) -> R { body } }`, or with a
@@ -55,4 +70,38 @@ pub(crate) use with_constant_width;
 #[inline(always)]
 pub const fn width_or<const N: usize>(runtime: usize) -> usize {
     if N == 0 { runtime } else { N }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_switch_forces_the_portable_bodies() {
+        if portable_forced() {
+            #[cfg(target_arch = "x86_64")]
+            assert!(!has_avx512());
+        }
+    }
+
+    /// Runs the kernel, GEMM, noise and float tests again in a process of their own
+    /// with the portable kernels forced (this test, there, does nothing).
+    #[test]
+    fn the_kernel_tests_pass_with_the_portable_kernels() {
+        if portable_forced() {
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["kernels::", "gemm::", "noise::", "float::", "--test-threads=2"])
+            .env(FORCE_PORTABLE, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let passed: usize = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("test result: ok. ")?.split(' ').next()?.parse().ok())
+            .unwrap_or(0);
+        assert!(passed >= 20, "only {passed} kernel tests ran: {stdout}");
+    }
 }
