@@ -61,12 +61,15 @@ fn i64_tensor(values: &[i64]) -> dpsgd::runtime::safetensors::Tensor {
     Tensor { dtype: Dtype::I64, shape: vec![values.len()], data: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
 }
 
-/// A batch file for `dpsgd grads` on the FFNN, its second label `label`.
-fn batch_file(name: &str, label: i64) -> PathBuf {
+/// A batch file for `dpsgd grads` on the FFNN, its second label `label` and its
+/// feature 17 of row 1 `feature`.
+fn batch_file(name: &str, label: i64, feature: f32) -> PathBuf {
     use dpsgd::runtime::safetensors::{SafeTensors, Tensor};
     let path = folder(name).join("batch.safetensors");
     let mut file = SafeTensors::default();
-    file.insert("x", Tensor::from_floats(vec![2, 104], &[0.5f32; 208]));
+    let mut x = [0.5f32; 208];
+    x[104 + 17] = feature;
+    file.insert("x", Tensor::from_floats(vec![2, 104], &x));
     file.insert("y", i64_tensor(&[0, label]));
     file.write(&path).unwrap();
     path
@@ -200,7 +203,7 @@ fn every_bad_input_is_a_clear_error() {
             .map(|a| a.to_string())
             .collect()
     };
-    let batch = batch_file("batch-ok", 1);
+    let batch = batch_file("batch-ok", 1, 0.5);
     let missing = params_file("params-missing", |f| {
         f.tensors.remove("fc2.bias");
     });
@@ -223,8 +226,18 @@ fn every_bad_input_is_a_clear_error() {
         ("params: integer weights".into(), grads(&dtype, &batch), "fc2.bias"),
         (
             "batch: label out of range".into(),
-            grads(&params_file("params-ok", |_| {}), &batch_file("batch-label", 5)),
+            grads(&params_file("params-ok", |_| {}), &batch_file("batch-label", 5, 0.5)),
             "label 5 in row 1 is out of range",
+        ),
+        (
+            "batch: a NaN feature".into(),
+            grads(&params_file("params-nan", |_| {}), &batch_file("batch-nan", 1, f32::NAN)),
+            "feature 17 of row 1 is NaN or infinite",
+        ),
+        (
+            "batch: an infinite feature".into(),
+            grads(&params_file("params-inf", |_| {}), &batch_file("batch-inf", 1, f32::INFINITY)),
+            "feature 17 of row 1 is NaN or infinite",
         ),
     ];
     cases.append(&mut table);
