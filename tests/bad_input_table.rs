@@ -296,3 +296,57 @@ fn every_bad_input_is_a_clear_error() {
     assert!(cases.len() >= 40, "only {} cases", cases.len());
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
+
+/// Makes a folder unwritable (immutable, `chattr +i`, or else a read-only bind mount
+/// over it) until dropped. Root ignores permission bits, so neither is a chmod.
+struct Unwritable {
+    dir: PathBuf,
+    mounted: bool,
+}
+
+impl Unwritable {
+    fn new(dir: &Path) -> Option<Self> {
+        let run = |cmd: &str, args: &[&str]| Command::new(cmd).args(args).status().is_ok_and(|s| s.success());
+        if run("chattr", &["+i", &s(dir)]) {
+            return Some(Unwritable { dir: dir.to_path_buf(), mounted: false });
+        }
+        (run("mount", &["--bind", &s(dir), &s(dir)]) && run("mount", &["-o", "remount,ro,bind", &s(dir)]))
+            .then(|| Unwritable { dir: dir.to_path_buf(), mounted: true })
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        let _ = match self.mounted {
+            true => Command::new("umount").arg(&self.dir).status(),
+            false => Command::new("chattr").args(["-i", &s(&self.dir)]).status(),
+        };
+    }
+}
+
+/// A checkpoint that cannot be written is an error saying so, and the checkpoint
+/// already there stays whole, byte for byte, and resumes.
+#[test]
+fn an_unwritable_checkpoint_folder_is_an_error_and_the_old_checkpoint_survives() {
+    // A run of 4 epochs stopped early by its budget: its checkpoint is mid-run.
+    let (path, args) =
+        checkpoint("ckpt-unwritable", "4", &["--insecure-reproducible-noise", "1", "--max-epsilon", "0.9"]);
+    let before = std::fs::read(&path).unwrap();
+    let dir = path.parent().unwrap();
+    let Some(guard) = Unwritable::new(dir) else {
+        panic!("this machine lets root make no folder unwritable (chattr +i, read-only bind mounts)");
+    };
+    assert!(std::fs::write(dir.join("probe"), b"x").is_err(), "the folder is still writable");
+    // Resumed without the budget, it writes its next checkpoint after an epoch.
+    let budget = args.iter().position(|a| a == "--max-epsilon").unwrap();
+    let resume: Vec<String> = [&args[..budget], &args[budget + 2..], &["--resume".to_string()]].concat();
+    let out = Command::new(env!("CARGO_BIN_EXE_dpsgd")).args(&resume).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the run wrote no checkpoint and succeeded");
+    assert!(err.contains(&format!("checkpoint {}: cannot be written", s(&path))), "{err}");
+    assert!(err.contains("the checkpoint already there, if any, is untouched"), "{err}");
+    drop(guard);
+    assert!(std::fs::read(&path).unwrap() == before, "the old checkpoint changed");
+    let resumed = Command::new(env!("CARGO_BIN_EXE_dpsgd")).args(&resume).output().unwrap();
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+}

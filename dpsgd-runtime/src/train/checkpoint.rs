@@ -113,7 +113,10 @@ pub fn write<F: Float>(path: &Path, spec: &ModelSpec, checkpoint: &Checkpoint<F>
     if let Some(key) = &checkpoint.key {
         file.metadata.insert(SECRET_KEY.into(), key.to_hex());
     }
-    file.write(path)
+    file.write(path).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!("cannot be written ({e}); the checkpoint already there, if any, is untouched"),
+    })
 }
 
 /// Reads a checkpoint of a model of `spec` from `path`. Anything that does not match
