@@ -59,6 +59,7 @@ extern crate self as dpsgd;
 pub mod audit;
 pub mod bench;
 pub mod device;
+pub mod testing;
 
 pub use device::Device;
 

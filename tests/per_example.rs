@@ -3,24 +3,12 @@
 mod common;
 
 use dpsgd::prelude::*;
+use dpsgd::testing::Checks;
 
-/// Each row of `per_example_grads` equals the gradient of a batch of that one example.
+/// Each row of `per_example_grads` equals the gradient of a batch of that one example
+/// (`dpsgd::testing`).
 fn matches_one_example_at_a_time<M: PrivateModel<f64>>() {
-    let model: M = common::model(21, 1.0);
-    let (x, y) = common::batch::<f64, M>(7, 5);
-    let per_example = model.per_example_grads(x.view(), &y).unwrap();
-    assert_eq!(per_example.dim(), (7, M::num_params()));
-    for i in 0..7 {
-        let xi = x.slice(ndarray::s![i..i + 1, ..]);
-        let (_, alone) = model.loss_and_grad(xi, &y[i..i + 1]).unwrap();
-        for (p, (a, b)) in per_example.row(i).iter().zip(&alone).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
-                "{}: example {i}, parameter {p}: {a} vs {b}",
-                M::SPEC.name
-            );
-        }
-    }
+    Checks { rows: 7, seed: 21, scale: 1.0, stride: 1 }.per_example_gradients::<M>();
 }
 
 /// Ghost norms equal the norms of the materialized per-example gradients.
@@ -130,23 +118,45 @@ fn forced_strategies_agree_on_every_model_with_a_choice() {
     strategies_agree::<f64, dpsgd::models::MnistCnn<f64>>(1e-12);
 }
 
+/// In f64, `dpsgd::testing`'s battery on every test model and the small paper models
+/// (finite differences have their own tests, `gradient_checks.rs`): per-example
+/// gradients against one-example batches, norms against the materialized gradients,
+/// clipping, an empty batch, the noise's scale.
 #[test]
-fn per_example_gradients_equal_single_example_backward_passes() {
-    for_each_model!(f64, M => { matches_one_example_at_a_time::<M>(); });
+fn the_testing_battery_passes_on_every_model() {
+    for_each_model!(f64, M => {
+        let checks = Checks { rows: 7, seed: 21, scale: 3.0, stride: 1 };
+        checks.per_example_gradients::<M>();
+        checks.norms::<M>();
+        checks.clipping::<M>();
+        checks.empty_batch::<M>();
+        checks.noise::<M>();
+    });
 }
 
+/// The same in f32, within f32's rounding.
 #[test]
-fn ghost_norms_equal_materialized_norms() {
-    for_each_model!(f64, M => { ghost_norms_match::<f64, M>(1e-12); });
+fn ghost_norms_and_clipped_sums_hold_in_f32() {
     for_each_model!(f32, M => { ghost_norms_match::<f32, M>(1e-5); });
+    // Clipping aims a relative 1e-5 below C in f32 (`Float::CLIP_MARGIN`), so sums
+    // dominated by clipped examples differ from the exact ones by a few times that.
+    for_each_model!(f32, M => { clipped_sum_matches::<f32, M>(5e-5); });
 }
 
+/// The battery fails for the bugs it names: planted in the private step.
+#[cfg(feature = "planted-bugs")]
 #[test]
-fn clipped_sum_equals_sum_of_clipped_materialized_gradients() {
-    // Clipping aims a relative 1e-12 below C in f64, 1e-5 in f32 (`Float::CLIP_MARGIN`),
-    // so sums dominated by clipped examples differ from the exact ones by a few times that.
-    for_each_model!(f64, M => { clipped_sum_matches::<f64, M>(1e-11); });
-    for_each_model!(f32, M => { clipped_sum_matches::<f32, M>(5e-5); });
+fn the_testing_battery_catches_planted_bugs() {
+    use dpsgd::runtime::planted::{Bug, plant};
+    let fails = |bug: Bug, check: fn(&Checks), words: &str| {
+        let _planted = plant(bug);
+        let panic = std::panic::catch_unwind(|| check(&Checks::default())).expect_err("the bug went unseen");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains(words), "{bug:?}: {message}");
+    };
+    fails(Bug::NoClipping, |c| c.clipping::<dpsgd::models::Ffnn<f64>>(), "clipping one by one gives");
+    fails(Bug::HalfNoise, |c| c.noise::<dpsgd::models::Ffnn<f64>>(), "times lr sigma C / B, not 1");
+    fails(Bug::NoNoise, |c| c.noise::<dpsgd::models::Ffnn<f64>>(), "times lr sigma C / B, not 1");
 }
 
 #[test]

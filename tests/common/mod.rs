@@ -222,26 +222,9 @@ pub use tiny_lstm::TinyLstm;
 #[allow(unused_imports)]
 pub use tiny_text::TinyText;
 
-/// A deterministic batch for model `M`: features in [-2, 2], labels cycling through
-/// the classes.
+/// A deterministic batch for model `M` (`dpsgd::testing::batch`).
 pub fn batch<F: Float, M: PrivateModel<F>>(rows: usize, seed: u64) -> (Array2<F>, Vec<u32>) {
-    let spec = M::SPEC;
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
-    // Models of token ids get whole ids below their vocabulary.
-    let x = match spec.token_vocab {
-        Some(vocab) => {
-            Array2::from_shape_fn((rows, spec.input_width), |_| F::from_f64((next() * vocab as f64).floor()))
-        }
-        None => Array2::from_shape_fn((rows, spec.input_width), |_| F::from_f64(4.0 * next() - 2.0)),
-    };
-    let y = (0..rows).map(|i| (i % spec.num_classes()) as u32).collect();
-    (x, y)
+    dpsgd::testing::batch::<F, M>(rows, seed)
 }
 
 /// A model with parameters scaled up so that some examples' gradients exceed any
