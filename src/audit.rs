@@ -2,7 +2,7 @@
 //! white-box gradient canaries (Nasr et al., USENIX Security 2023).
 //!
 //! Each of `m` canaries joins the training set independently with probability 1/2.
-//! Training is the real thing: [`Trainer::step`] samples Poisson batches, the engine
+//! Training is the real thing: `Trainer::step` samples Poisson batches, the engine
 //! computes every example's norm, clips and sums, the noise is added once and the sum
 //! divided by the expected batch size, as in any private run. The model is
 //! [`AuditCanaries`], logistic regression on 4096 inputs, and canary `i` is the row
