@@ -1,5 +1,5 @@
 //! The `dpsgd` command line: `dpsgd train ...` (the default), `bench`, `accountant`, `calibrate`,
-//! `audit`, `init`, `export`, `grads`, `plan`.
+//! `audit`, `init`, `export`, `predict`, `grads`, `plan`.
 
 mod commands;
 
@@ -32,6 +32,8 @@ enum Command {
     /// A checkpoint's parameters alone (safetensors, PyTorch names and layouts),
     /// without its secret key: the file to share.
     Export(commands::interop::ExportArgs),
+    /// A trained model's logits and predicted classes for a file of examples.
+    Predict(commands::interop::PredictArgs),
     /// Per-example losses, norms, gradients and the clipped sum of a batch, for
     /// checking against other frameworks.
     Grads(commands::interop::GradsArgs),
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Some(Command::Audit(args)) => commands::audit::run(&args),
         Some(Command::Init(args)) => commands::interop::init(&args),
         Some(Command::Export(args)) => commands::interop::export(&args),
+        Some(Command::Predict(args)) => commands::interop::predict(&args),
         Some(Command::Grads(args)) => commands::interop::grads(&args),
         Some(Command::Plan(args)) => commands::plan::run(&args),
         None => commands::train::run(&commands::train::TrainArgs::parse_from(["dpsgd"])),

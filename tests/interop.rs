@@ -214,3 +214,51 @@ fn grads_take_integer_token_ids() {
     let (ok, err) = grads("ffnn", &ffnn_params, &batch_path, &out, &[]);
     assert!(!ok && err.contains("must be F32 or F64"), "{err}");
 }
+
+/// `dpsgd predict` on exported parameters: the logits and classes a logistic
+/// regression gives, computed here from the file's PyTorch tensors, and the accuracy.
+#[test]
+fn predict_writes_the_logits_and_classes_of_the_parameters() {
+    let params = scratch("predict-params.safetensors");
+    let (ok, err) = dpsgd(&["init", "--model", "logreg", "--seed", "3", "--out", s(&params)]);
+    assert!(ok, "{err}");
+    let file = SafeTensors::read(&params).unwrap();
+    let (w, b) =
+        (file.tensors["fc.weight"].to_floats::<f64>().unwrap(), file.tensors["fc.bias"].to_floats::<f64>().unwrap());
+    let x: Vec<f32> = (0..5 * 104).map(|j| ((j * 37 % 23) as f32 - 11.0) / 4.0).collect();
+    let labels = [0i64, 1, 1, 0, 1];
+    let mut batch = SafeTensors::default();
+    batch.insert("x", Tensor::from_floats(vec![5, 104], &x));
+    batch.insert(
+        "y",
+        Tensor { dtype: Dtype::I64, shape: vec![5], data: labels.iter().flat_map(|l| l.to_le_bytes()).collect() },
+    );
+    let data = scratch("predict-data.safetensors");
+    batch.write(&data).unwrap();
+    let out_path = scratch("predict-out.safetensors");
+    let out = Command::new(env!("CARGO_BIN_EXE_dpsgd"))
+        .args(["predict", "--model", "logreg", "--params", s(&params), "--data", s(&data), "--out", s(&out_path)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = SafeTensors::read(&out_path).unwrap();
+    let logits = written.tensors["logits"].to_floats::<f64>().unwrap();
+    let classes = written.tensors["prediction"].to_ints().unwrap();
+    let mut right = 0;
+    for r in 0..5 {
+        // nn.Linear(104, 1): x W^T + b; class 1 where the logit is positive.
+        let want = b[0] + (0..104).map(|i| w[i] * x[r * 104 + i] as f64).sum::<f64>();
+        assert!((logits[r] - want).abs() < 1e-9, "example {r}: logit {} against {want}", logits[r]);
+        assert_eq!(classes[r], i64::from(want > 0.0), "example {r}");
+        right += usize::from(classes[r] == labels[r]);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("({right} of 5 right)")), "{stdout}");
+
+    let mut no_x = SafeTensors::default();
+    no_x.insert("features", Tensor::from_floats(vec![5, 104], &x));
+    no_x.write(&data).unwrap();
+    let (ok, err) =
+        dpsgd(&["predict", "--model", "logreg", "--params", s(&params), "--data", s(&data), "--out", s(&out_path)]);
+    assert!(!ok && err.contains("`x`"), "{err}");
+}

@@ -1,13 +1,15 @@
-//! `dpsgd init` and `dpsgd grads`: parameters and per-example gradients in safetensors
-//! files with PyTorch's names and layouts, for checking against other frameworks.
+//! `dpsgd init`, `export`, `predict` and `grads`: parameters, predictions and
+//! per-example gradients in safetensors files with PyTorch's names and layouts, for
+//! deploying a trained model and checking against other frameworks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use dpsgd::models::{ModelName, with_model};
 use dpsgd::runtime::interop::{self, torch_shape};
 use dpsgd::runtime::ndarray::Array2;
-use dpsgd::runtime::safetensors::{SafeTensors, Tensor};
+use dpsgd::runtime::safetensors::{Dtype, SafeTensors, Tensor};
+use dpsgd::runtime::spec::ModelSpec;
 use dpsgd::runtime::train::checkpoint;
 use dpsgd::runtime::{Error, PrivateModel, Result};
 
@@ -92,37 +94,9 @@ fn run<M: PrivateModel<f64>>(args: &GradsArgs) -> Result<()> {
     let params = interop::from_torch::<f64>(&spec, &SafeTensors::read(&args.params)?, &args.params)?;
     let model = M::from_params(params)?;
     let batch = SafeTensors::read(&args.batch)?;
-    let bad = |message: String| Error::Malformed { path: args.batch.clone(), line: 0, message };
-    let x = batch.get("x", &args.batch)?;
-    let rows = *x.shape.first().ok_or_else(|| bad("`x` has no batch dimension".into()))?;
-    let width: usize = x.shape[1..].iter().product();
-    if width != spec.input_width {
-        return Err(bad(format!(
-            "`x` has {width} features per example ({:?}); {} takes {}",
-            x.shape, spec.name, spec.input_width
-        )));
-    }
-    // Models of token ids take them as integers (PyTorch's `LongTensor`) or floats.
-    let features = match (x.to_floats::<f64>(), x.to_ints(), spec.token_vocab) {
-        (Some(floats), _, _) => floats,
-        (None, Some(ids), Some(_)) => ids.into_iter().map(|id| id as f64).collect(),
-        _ => {
-            let want = if spec.token_vocab.is_some() { "I64, I32, F32 or F64" } else { "F32 or F64" };
-            return Err(bad(format!("`x` is {:?}; for {} it must be {want}", x.dtype, spec.name)));
-        }
-    };
-    let features = Array2::from_shape_vec((rows, width), features).expect("checked shape");
-    let y = batch.get("y", &args.batch)?;
-    let labels = y.to_ints().ok_or_else(|| bad(format!("`y` is {:?}; labels must be I32 or I64", y.dtype)))?;
-    if y.shape != [rows] {
-        return Err(bad(format!("`y` has shape {:?}; expected [{rows}] (one label per row of `x`)", y.shape)));
-    }
-    let labels: Vec<u32> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| u32::try_from(l).map_err(|_| bad(format!("label {l} of example {i} is negative or too large"))))
-        .collect::<Result<_>>()?;
-
+    let features = read_features(&batch, &args.batch, &spec)?;
+    let labels = read_labels(&batch, &args.batch, features.nrows())?;
+    let rows = features.nrows();
     let (x, y) = (features.view(), &labels[..]);
     let mut out = SafeTensors::default();
     out.insert("loss", Tensor::from_floats(vec![rows], &model.per_example_losses(x, y)?));
@@ -149,5 +123,87 @@ fn run<M: PrivateModel<f64>>(args: &GradsArgs) -> Result<()> {
         args.max_grad_norm,
         args.out.display()
     );
+    Ok(())
+}
+
+/// The examples `x` of a batch file: F32 or F64 `[B, features...]` (token ids may also
+/// be I64 or I32), as `[B, features]` in f64.
+fn read_features(batch: &SafeTensors, path: &Path, spec: &ModelSpec) -> Result<Array2<f64>> {
+    let bad = |message: String| Error::Malformed { path: path.to_path_buf(), line: 0, message };
+    let x = batch.get("x", path)?;
+    let rows = *x.shape.first().ok_or_else(|| bad("`x` has no batch dimension".into()))?;
+    let width: usize = x.shape[1..].iter().product();
+    if width != spec.input_width {
+        return Err(bad(format!(
+            "`x` has {width} features per example ({:?}); {} takes {}",
+            x.shape, spec.name, spec.input_width
+        )));
+    }
+    // Models of token ids take them as integers (PyTorch's `LongTensor`) or floats.
+    let features = match (x.to_floats::<f64>(), x.to_ints(), spec.token_vocab) {
+        (Some(floats), _, _) => floats,
+        (None, Some(ids), Some(_)) => ids.into_iter().map(|id| id as f64).collect(),
+        _ => {
+            let want = if spec.token_vocab.is_some() { "I64, I32, F32 or F64" } else { "F32 or F64" };
+            return Err(bad(format!("`x` is {:?}; for {} it must be {want}", x.dtype, spec.name)));
+        }
+    };
+    Ok(Array2::from_shape_vec((rows, width), features).expect("checked shape"))
+}
+
+/// The labels `y` of a batch file of `rows` examples: I32 or I64, `[rows]`.
+fn read_labels(batch: &SafeTensors, path: &Path, rows: usize) -> Result<Vec<u32>> {
+    let bad = |message: String| Error::Malformed { path: path.to_path_buf(), line: 0, message };
+    let y = batch.get("y", path)?;
+    let labels = y.to_ints().ok_or_else(|| bad(format!("`y` is {:?}; labels must be I32 or I64", y.dtype)))?;
+    if y.shape != [rows] {
+        return Err(bad(format!("`y` has shape {:?}; expected [{rows}] (one label per row of `x`)", y.shape)));
+    }
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| u32::try_from(l).map_err(|_| bad(format!("label {l} of example {i} is negative or too large"))))
+        .collect()
+}
+
+#[derive(Parser, Debug)]
+pub struct PredictArgs {
+    #[arg(long)]
+    pub model: ModelName,
+    /// Parameters (safetensors, PyTorch names and layouts), as `dpsgd export` writes.
+    #[arg(long)]
+    pub params: PathBuf,
+    /// The examples: `x` as for `dpsgd grads`; with labels `y`, the accuracy is printed.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The safetensors file to write: `logits` [B, outputs] and `prediction` [B].
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// A trained model's logits and predicted classes for a file of examples.
+pub fn predict(args: &PredictArgs) -> Result<()> {
+    with_model!(args.model, f64, M => run_predict::<M>(args))
+}
+
+fn run_predict<M: PrivateModel<f64>>(args: &PredictArgs) -> Result<()> {
+    let spec = M::SPEC;
+    let model = M::from_params(interop::from_torch::<f64>(&spec, &SafeTensors::read(&args.params)?, &args.params)?)?;
+    let data = SafeTensors::read(&args.data)?;
+    let features = read_features(&data, &args.data, &spec)?;
+    let rows = features.nrows();
+    let logits = model.logits(features.view())?;
+    let predictions = model.predict(features.view())?;
+    let mut out = SafeTensors::default();
+    out.insert("logits", Tensor::from_floats(vec![rows, spec.outputs], logits.as_slice().expect("standard layout")));
+    let classes: Vec<u8> = predictions.iter().flat_map(|&p| i64::from(p).to_le_bytes()).collect();
+    out.insert("prediction", Tensor { dtype: Dtype::I64, shape: vec![rows], data: classes });
+    out.write(&args.out)?;
+    println!("predictions for {rows} examples written to {}", args.out.display());
+    if data.tensors.contains_key("y") {
+        let labels = read_labels(&data, &args.data, rows)?;
+        let right = predictions.iter().zip(&labels).filter(|(p, l)| p == l).count();
+        println!("accuracy {:.2}% ({right} of {rows} right)", 100.0 * right as f64 / rows.max(1) as f64);
+    }
     Ok(())
 }
