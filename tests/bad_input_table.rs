@@ -242,6 +242,51 @@ fn every_bad_input_is_a_clear_error() {
     ];
     cases.append(&mut table);
 
+    // Your own examples for `train`.
+    let own = |name: &str, width: usize, x: f32, y: i64| -> PathBuf {
+        use dpsgd::runtime::safetensors::{SafeTensors, Tensor};
+        let path = folder(name).join("data.safetensors");
+        let mut file = SafeTensors::default();
+        let mut values = vec![0.25f32; 3 * width];
+        values[width + 2] = x;
+        file.insert("x", Tensor::from_floats(vec![3, width], &values));
+        file.insert("y", i64_tensor(&[0, y, 1]));
+        file.write(&path).unwrap();
+        path
+    };
+    let good_data = own("own-good", 104, 0.5, 1);
+    let train_on = |train: &Path| -> Vec<String> {
+        ["train", "--model", "logreg", "--batch-size", "2", "--train-data", &s(train), "--test-data", &s(&good_data)]
+            .map(String::from)
+            .to_vec()
+    };
+    cases.push((
+        "own data: wrong width".into(),
+        train_on(&own("own-width", 100, 0.5, 1)),
+        "`x` has 100 features per example",
+    ));
+    cases.push((
+        "own data: label out of range".into(),
+        train_on(&own("own-label", 104, 0.5, 2)),
+        "label 2 in row 1 is out of range",
+    ));
+    cases.push((
+        "own data: a NaN feature".into(),
+        train_on(&own("own-nan", 104, f32::NAN, 1)),
+        "feature 2 of row 1 is NaN or infinite",
+    ));
+    cases.push((
+        "own data: a negative label".into(),
+        train_on(&own("own-negative", 104, 0.5, -1)),
+        "label -1 of example 1 is negative",
+    ));
+    cases.push(("own data: no file".into(), train_on(Path::new("/nonexistent/d.st")), "/nonexistent/d.st"));
+    cases.push((
+        "own data: no test file".into(),
+        ["train", "--train-data", &s(&good_data)].map(String::from).to_vec(),
+        "--test-data",
+    ));
+
     // Checkpoints.
     let (good, args) = checkpoint("ckpt", "2", &[]);
     let bytes = std::fs::read(&good).unwrap();

@@ -513,3 +513,55 @@ fn audit_prints_its_bound_beside_the_claim() {
         assert!(!ok && err.contains(message), "{args:?}: {err}");
     }
 }
+
+/// Writes `x` (`[n, width]`, f32) and `y` to a safetensors file.
+fn tensor_file(path: &std::path::Path, x: &[f32], width: usize, y: &[i64]) {
+    use dpsgd::runtime::safetensors::{Dtype, SafeTensors, Tensor};
+    let mut file = SafeTensors::default();
+    file.insert("x", Tensor::from_floats(vec![x.len() / width, width], x));
+    file.insert(
+        "y",
+        Tensor { dtype: Dtype::I64, shape: vec![y.len()], data: y.iter().flat_map(|l| l.to_le_bytes()).collect() },
+    );
+    file.write(path).unwrap();
+}
+
+/// `--train-data` and `--test-data` train on your own examples (safetensors `x`, `y`):
+/// a linearly separable set is learnt, and the report says what the guarantee covers.
+#[test]
+fn training_on_your_own_examples() {
+    let dir = std::env::temp_dir().join(format!("dpsgd-cli-own-data-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let examples = |n: usize, salt: usize| -> (Vec<f32>, Vec<i64>) {
+        let x: Vec<f32> = (0..n * 104).map(|j| (((j + salt) * 7919 % 201) as f32 - 100.0) / 100.0).collect();
+        let y = (0..n).map(|r| i64::from(x[r * 104] + 0.5 * x[r * 104 + 1] > 0.0)).collect();
+        (x, y)
+    };
+    let (train, test) = (dir.join("train.safetensors"), dir.join("test.safetensors"));
+    let (x, y) = examples(4000, 1);
+    tensor_file(&train, &x, 104, &y);
+    let (x, y) = examples(1000, 5);
+    tensor_file(&test, &x, 104, &y);
+    let (ok, out, err) = dpsgd(&[
+        "train",
+        "--model",
+        "logreg",
+        "--epochs",
+        "5",
+        "--batch-size",
+        "200",
+        "--train-data",
+        train.to_str().unwrap(),
+        "--test-data",
+        test.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("4000 training / 1000 test examples"), "{out}");
+    assert!(out.contains("the guarantee covers the examples of the training file as given"), "{out}");
+    let accuracy: f64 = out
+        .lines()
+        .find(|l| l.starts_with("done:"))
+        .and_then(|l| l.split("test accuracy ").nth(1)?.split('%').next()?.parse().ok())
+        .expect("a final accuracy");
+    assert!(accuracy > 90.0, "{out}");
+}

@@ -2,16 +2,15 @@
 //! per-example gradients in safetensors files with PyTorch's names and layouts, for
 //! deploying a trained model and checking against other frameworks.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Parser;
 use dpsgd::models::{ModelName, with_model};
+use dpsgd::runtime::data::tensor_file;
 use dpsgd::runtime::interop::{self, torch_shape};
-use dpsgd::runtime::ndarray::Array2;
 use dpsgd::runtime::safetensors::{Dtype, SafeTensors, Tensor};
-use dpsgd::runtime::spec::ModelSpec;
 use dpsgd::runtime::train::checkpoint;
-use dpsgd::runtime::{Error, PrivateModel, Result};
+use dpsgd::runtime::{PrivateModel, Result};
 
 #[derive(Parser, Debug)]
 pub struct InitArgs {
@@ -94,8 +93,8 @@ fn run<M: PrivateModel<f64>>(args: &GradsArgs) -> Result<()> {
     let params = interop::from_torch::<f64>(&spec, &SafeTensors::read(&args.params)?, &args.params)?;
     let model = M::from_params(params)?;
     let batch = SafeTensors::read(&args.batch)?;
-    let features = read_features(&batch, &args.batch, &spec)?;
-    let labels = read_labels(&batch, &args.batch, features.nrows())?;
+    let features = tensor_file::features::<f64>(&batch, &args.batch, &spec)?;
+    let labels = tensor_file::labels(&batch, &args.batch, features.nrows())?;
     let rows = features.nrows();
     let (x, y) = (features.view(), &labels[..]);
     let mut out = SafeTensors::default();
@@ -126,46 +125,6 @@ fn run<M: PrivateModel<f64>>(args: &GradsArgs) -> Result<()> {
     Ok(())
 }
 
-/// The examples `x` of a batch file: F32 or F64 `[B, features...]` (token ids may also
-/// be I64 or I32), as `[B, features]` in f64.
-fn read_features(batch: &SafeTensors, path: &Path, spec: &ModelSpec) -> Result<Array2<f64>> {
-    let bad = |message: String| Error::Malformed { path: path.to_path_buf(), line: 0, message };
-    let x = batch.get("x", path)?;
-    let rows = *x.shape.first().ok_or_else(|| bad("`x` has no batch dimension".into()))?;
-    let width: usize = x.shape[1..].iter().product();
-    if width != spec.input_width {
-        return Err(bad(format!(
-            "`x` has {width} features per example ({:?}); {} takes {}",
-            x.shape, spec.name, spec.input_width
-        )));
-    }
-    // Models of token ids take them as integers (PyTorch's `LongTensor`) or floats.
-    let features = match (x.to_floats::<f64>(), x.to_ints(), spec.token_vocab) {
-        (Some(floats), _, _) => floats,
-        (None, Some(ids), Some(_)) => ids.into_iter().map(|id| id as f64).collect(),
-        _ => {
-            let want = if spec.token_vocab.is_some() { "I64, I32, F32 or F64" } else { "F32 or F64" };
-            return Err(bad(format!("`x` is {:?}; for {} it must be {want}", x.dtype, spec.name)));
-        }
-    };
-    Ok(Array2::from_shape_vec((rows, width), features).expect("checked shape"))
-}
-
-/// The labels `y` of a batch file of `rows` examples: I32 or I64, `[rows]`.
-fn read_labels(batch: &SafeTensors, path: &Path, rows: usize) -> Result<Vec<u32>> {
-    let bad = |message: String| Error::Malformed { path: path.to_path_buf(), line: 0, message };
-    let y = batch.get("y", path)?;
-    let labels = y.to_ints().ok_or_else(|| bad(format!("`y` is {:?}; labels must be I32 or I64", y.dtype)))?;
-    if y.shape != [rows] {
-        return Err(bad(format!("`y` has shape {:?}; expected [{rows}] (one label per row of `x`)", y.shape)));
-    }
-    labels
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| u32::try_from(l).map_err(|_| bad(format!("label {l} of example {i} is negative or too large"))))
-        .collect()
-}
-
 #[derive(Parser, Debug)]
 pub struct PredictArgs {
     #[arg(long)]
@@ -190,7 +149,7 @@ fn run_predict<M: PrivateModel<f64>>(args: &PredictArgs) -> Result<()> {
     let spec = M::SPEC;
     let model = M::from_params(interop::from_torch::<f64>(&spec, &SafeTensors::read(&args.params)?, &args.params)?)?;
     let data = SafeTensors::read(&args.data)?;
-    let features = read_features(&data, &args.data, &spec)?;
+    let features = tensor_file::features::<f64>(&data, &args.data, &spec)?;
     let rows = features.nrows();
     let logits = model.logits(features.view())?;
     let predictions = model.predict(features.view())?;
@@ -201,7 +160,7 @@ fn run_predict<M: PrivateModel<f64>>(args: &PredictArgs) -> Result<()> {
     out.write(&args.out)?;
     println!("predictions for {rows} examples written to {}", args.out.display());
     if data.tensors.contains_key("y") {
-        let labels = read_labels(&data, &args.data, rows)?;
+        let labels = tensor_file::labels(&data, &args.data, rows)?;
         let right = predictions.iter().zip(&labels).filter(|(p, l)| p == l).count();
         println!("accuracy {:.2}% ({right} of {rows} right)", 100.0 * right as f64 / rows.max(1) as f64);
     }

@@ -5,6 +5,7 @@ pub mod imdb;
 pub mod mnist;
 pub mod npz;
 pub mod synthetic;
+pub mod tensor_file;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,0 +1,62 @@
+//! Examples in a safetensors file: `x` (F32 or F64 `[N, features...]`; token ids may
+//! also be I64 or I32) and `y` (I32 or I64 labels, `[N]`), the batch format of
+//! `dpsgd grads` and `predict` and the data format of `dpsgd train --train-data`.
+
+use std::path::Path;
+
+use ndarray::Array2;
+
+use super::Dataset;
+use crate::Float;
+use crate::error::{Error, Result};
+use crate::safetensors::SafeTensors;
+use crate::spec::ModelSpec;
+
+/// The examples and labels of the file at `path`, checked against the model of `spec`.
+pub fn load<F: Float>(path: &Path, spec: &ModelSpec) -> Result<Dataset<F>> {
+    let file = SafeTensors::read(path)?;
+    let x = features::<F>(&file, path, spec)?;
+    let y = labels(&file, path, x.nrows())?;
+    let data = Dataset::new(x, y)?;
+    data.check_fits(spec)?;
+    Ok(data)
+}
+
+/// The examples `x`, as `[N, features]`.
+pub fn features<F: Float>(file: &SafeTensors, path: &Path, spec: &ModelSpec) -> Result<Array2<F>> {
+    let bad = |message: String| Error::Malformed { path: path.to_path_buf(), line: 0, message };
+    let x = file.get("x", path)?;
+    let rows = *x.shape.first().ok_or_else(|| bad("`x` has no batch dimension".into()))?;
+    let width: usize = x.shape[1..].iter().product();
+    if width != spec.input_width {
+        return Err(bad(format!(
+            "`x` has {width} features per example ({:?}); {} takes {}",
+            x.shape, spec.name, spec.input_width
+        )));
+    }
+    // Models of token ids take them as integers (PyTorch's `LongTensor`) or floats.
+    let features = match (x.to_floats::<F>(), x.to_ints(), spec.token_vocab) {
+        (Some(floats), _, _) => floats,
+        (None, Some(ids), Some(_)) => ids.into_iter().map(|id| F::from_f64(id as f64)).collect(),
+        _ => {
+            let want = if spec.token_vocab.is_some() { "I64, I32, F32 or F64" } else { "F32 or F64" };
+            return Err(bad(format!("`x` is {:?}; for {} it must be {want}", x.dtype, spec.name)));
+        }
+    };
+    Ok(Array2::from_shape_vec((rows, width), features).expect("checked shape"))
+}
+
+/// The labels `y` of `rows` examples.
+pub fn labels(file: &SafeTensors, path: &Path, rows: usize) -> Result<Vec<u32>> {
+    let bad = |message: String| Error::Malformed { path: path.to_path_buf(), line: 0, message };
+    let y = file.get("y", path)?;
+    let labels = y.to_ints().ok_or_else(|| bad(format!("`y` is {:?}; labels must be I32 or I64", y.dtype)))?;
+    if y.shape != [rows] {
+        return Err(bad(format!("`y` has shape {:?}; expected [{rows}] (one label per row of `x`)", y.shape)));
+    }
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| u32::try_from(l).map_err(|_| bad(format!("label {l} of example {i} is negative or too large"))))
+        .collect()
+}
