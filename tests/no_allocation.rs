@@ -39,8 +39,11 @@ static GLOBAL: Counting = Counting;
 /// taken on a worker of a thread pool of their own, as `dpsgd` takes them (see
 /// `train_on_this_thread`): a thread outside the pool allocates as it hands the pool
 /// work.
+/// One pool for every run: a pool dropped between runs would end its threads while the
+/// next run counts, and a thread's exit allocates (crossbeam's epoch bookkeeping).
 fn allocations_after_first_step<M: PrivateModel<f32>>(privacy: Option<Privacy>, half: usize) -> (usize, usize) {
-    let pool = rayon::ThreadPoolBuilder::new().build().unwrap();
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().build().unwrap());
     pool.install(|| steps_allocations::<M>(privacy, half))
 }
 
