@@ -52,6 +52,23 @@
 //! `per_example_grads` (materialized), `clipped_grad_sum`; and the code behind
 //! [`runtime::train::private_step`], which never materializes a per-example gradient
 //! of a dense layer. Train with [`runtime::train::train`] or the `dpsgd` command line.
+//!
+//! # Checking your model
+//!
+//! [`testing::check_model`] runs, in your crate's `cargo test`, the checks this
+//! project runs on its own models: finite differences, per-example gradients against
+//! one-example batches, ghost against materialized norms, clipping, an empty batch and
+//! the noise's scale.
+//!
+//! # Privacy by default
+//!
+//! Private training keys its noise and its Poisson sampler with a fresh secret key
+//! from the operating system ([`runtime::rng::Randomness::Secret`]); a run's
+//! checkpoint holds that key, so keep it as secret as the data and share the
+//! parameters alone. Reproducible noise exists for tests, under a name that says what
+//! it is ([`runtime::rng::Randomness::InsecureReproducible`]): with it the reported
+//! epsilon does not hold. [`audit::audit`] checks the claimed epsilon from the outside,
+//! with a lower bound from one training run with canaries.
 
 // Lets the macro's default path `::dpsgd::runtime` resolve inside this crate too.
 extern crate self as dpsgd;
