@@ -44,11 +44,6 @@ impl Randomness {
             Randomness::InsecureReproducible(seed) => Ok(SecretKey::insecure_from_seed(seed)),
         }
     }
-
-    /// Whether the reported epsilon holds: the randomness cannot be regenerated.
-    pub fn is_secret(self) -> bool {
-        self == Randomness::Secret
-    }
 }
 
 /// The 256-bit ChaCha12 key of a run's noise and sampler. It never prints (its

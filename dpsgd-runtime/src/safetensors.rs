@@ -205,7 +205,6 @@ fn bad(path: &Path, message: String) -> Error {
     Error::Malformed { path: path.to_path_buf(), line: 0, message }
 }
 
-/// A name beside `path` that no other writer, in this process or another, uses.
 /// For crash tests only (feature `slow-checkpoints`): a write pauses halfway, its file
 /// half written, for `DPSGD_CHECKPOINT_PAUSE_MS` milliseconds, so that a test can kill
 /// the process there. Other builds do nothing here.
@@ -216,6 +215,7 @@ fn pause_for_crash_tests() {
     }
 }
 
+/// A name beside `path` that no other writer, in this process or another, uses.
 fn temporary_path(path: &Path) -> PathBuf {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

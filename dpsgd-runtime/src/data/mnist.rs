@@ -140,7 +140,7 @@ mod tests {
         let mut wrong_magic = images(2, 28, &pixels);
         wrong_magic[3] = 0x01;
         for (bytes, message) in [
-            (images(3, 28, &pixels), "generated: "),
+            (images(3, 28, &pixels), "1568 bytes of pixels for 3 images of 28x28 (2352 expected): truncated?"),
             (images(2, 27, &pixels), "images of 27x28, expected 28x28"),
             (vec![0, 0, 8, 1], "4 bytes: too short for an IDX3 header"),
             (wrong_magic, "magic number 0x00000801, expected 0x00000803"),

@@ -61,11 +61,6 @@ impl GaussianNoise {
         GaussianNoise::keyed(&SecretKey::insecure_from_seed(seed), calls)
     }
 
-    /// Calls made so far: the step whose noise the next call draws.
-    pub fn calls(&self) -> u64 {
-        self.calls
-    }
-
     /// Calls `apply(out[j], z_j)` with the next call's draws `z_j`, on the pool's
     /// threads when `parallel`.
     fn next_call<F: Float>(&mut self, out: &mut [F], parallel: bool, apply: impl Fn(&mut F, F) + Sync) {
