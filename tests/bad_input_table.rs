@@ -57,8 +57,8 @@ fn params_file(name: &str, edit: impl FnOnce(&mut dpsgd::runtime::safetensors::S
 
 /// A 1-D tensor of 64-bit integers.
 fn i64_tensor(values: &[i64]) -> dpsgd::runtime::safetensors::Tensor {
-    use dpsgd::runtime::safetensors::{Dtype, Tensor};
-    Tensor { dtype: Dtype::I64, shape: vec![values.len()], data: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+    use dpsgd::runtime::safetensors::Tensor;
+    Tensor::from_i64(vec![values.len()], values)
 }
 
 /// A batch file for `dpsgd grads` on the FFNN, its second label `label` and its

@@ -516,13 +516,10 @@ fn audit_prints_its_bound_beside_the_claim() {
 
 /// Writes `x` (`[n, width]`, f32) and `y` to a safetensors file.
 fn tensor_file(path: &std::path::Path, x: &[f32], width: usize, y: &[i64]) {
-    use dpsgd::runtime::safetensors::{Dtype, SafeTensors, Tensor};
+    use dpsgd::runtime::safetensors::{SafeTensors, Tensor};
     let mut file = SafeTensors::default();
     file.insert("x", Tensor::from_floats(vec![x.len() / width, width], x));
-    file.insert(
-        "y",
-        Tensor { dtype: Dtype::I64, shape: vec![y.len()], data: y.iter().flat_map(|l| l.to_le_bytes()).collect() },
-    );
+    file.insert("y", Tensor::from_i64(vec![y.len()], y));
     file.write(path).unwrap();
 }
 

@@ -229,10 +229,7 @@ fn predict_writes_the_logits_and_classes_of_the_parameters() {
     let labels = [0i64, 1, 1, 0, 1];
     let mut batch = SafeTensors::default();
     batch.insert("x", Tensor::from_floats(vec![5, 104], &x));
-    batch.insert(
-        "y",
-        Tensor { dtype: Dtype::I64, shape: vec![5], data: labels.iter().flat_map(|l| l.to_le_bytes()).collect() },
-    );
+    batch.insert("y", Tensor::from_i64(vec![5], &labels));
     let data = scratch("predict-data.safetensors");
     batch.write(&data).unwrap();
     let out_path = scratch("predict-out.safetensors");

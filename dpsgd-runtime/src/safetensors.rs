@@ -56,6 +56,12 @@ impl Tensor {
         Tensor { dtype: Dtype::of::<F>(), shape, data }
     }
 
+    /// An I64 tensor: labels, token ids, predicted classes.
+    pub fn from_i64(shape: Vec<usize>, values: &[i64]) -> Tensor {
+        assert_eq!(shape.iter().product::<usize>(), values.len(), "tensor shape and length");
+        Tensor { dtype: Dtype::I64, shape, data: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+    }
+
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }

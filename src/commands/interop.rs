@@ -8,7 +8,8 @@ use clap::Parser;
 use dpsgd::models::{ModelName, with_model};
 use dpsgd::runtime::data::tensor_file;
 use dpsgd::runtime::interop::{self, torch_shape};
-use dpsgd::runtime::safetensors::{Dtype, SafeTensors, Tensor};
+use dpsgd::runtime::kernels::loss;
+use dpsgd::runtime::safetensors::{SafeTensors, Tensor};
 use dpsgd::runtime::train::checkpoint;
 use dpsgd::runtime::{PrivateModel, Result};
 
@@ -151,12 +152,15 @@ fn run_predict<M: PrivateModel<f64>>(args: &PredictArgs) -> Result<()> {
     let data = SafeTensors::read(&args.data)?;
     let features = tensor_file::features::<f64>(&data, &args.data, &spec)?;
     let rows = features.nrows();
+    // One forward pass: the classes come from its logits, as `predict` takes them.
     let logits = model.logits(features.view())?;
-    let predictions = model.predict(features.view())?;
+    let logits = logits.as_slice().expect("standard layout");
+    let mut predictions = vec![0; rows];
+    loss::predictions(spec.loss, logits, spec.outputs, &mut predictions);
     let mut out = SafeTensors::default();
-    out.insert("logits", Tensor::from_floats(vec![rows, spec.outputs], logits.as_slice().expect("standard layout")));
-    let classes: Vec<u8> = predictions.iter().flat_map(|&p| i64::from(p).to_le_bytes()).collect();
-    out.insert("prediction", Tensor { dtype: Dtype::I64, shape: vec![rows], data: classes });
+    out.insert("logits", Tensor::from_floats(vec![rows, spec.outputs], logits));
+    let classes: Vec<i64> = predictions.iter().map(|&p| i64::from(p)).collect();
+    out.insert("prediction", Tensor::from_i64(vec![rows], &classes));
     out.write(&args.out)?;
     println!("predictions for {rows} examples written to {}", args.out.display());
     if data.tensors.contains_key("y") {
