@@ -100,7 +100,8 @@ pub fn audit(settings: &AuditSettings) -> Result<AuditReport> {
     )?;
     let start = Instant::now();
     let mut inclusion = s.randomness.new_key()?.stream(Stream::Data);
-    let included: Vec<usize> = (0..s.canaries).filter(|_| inclusion.random::<bool>()).collect();
+    let is_in: Vec<bool> = (0..s.canaries).map(|_| inclusion.random()).collect();
+    let included: Vec<usize> = (0..s.canaries).filter(|&i| is_in[i]).collect();
     let n = included.len();
     check(n >= s.batch_size, format!("{n} canaries were included, fewer than the batch size {}", s.batch_size))?;
     let mut features = Array2::zeros((n, width));
@@ -127,11 +128,6 @@ pub fn audit(settings: &AuditSettings) -> Result<AuditReport> {
     let scores: Vec<f64> = model.params()[..s.canaries].iter().map(|&w| -(w as f64)).collect();
     let mut order: Vec<usize> = (0..s.canaries).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let is_in = {
-        let mut flags = vec![false; s.canaries];
-        included.iter().for_each(|&i| flags[i] = true);
-        flags
-    };
     let half = s.guesses / 2;
     let correct = order[..half].iter().filter(|&&i| is_in[i]).count()
         + order[s.canaries - (s.guesses - half)..].iter().filter(|&&i| !is_in[i]).count();
