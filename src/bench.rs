@@ -103,7 +103,7 @@ impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
         self.rows.extend(self.next_row..self.next_row + self.batch_size);
         self.next_row += self.batch_size;
         let sgd = Optimizer::sgd(LEARNING_RATE, 0.0).expect("valid settings");
-        let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM };
+        let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM, secure_noise: None };
         let private = self.noise.is_some().then_some(&privacy);
         // The engine's default physical batches, as in training.
         let physical = E::default_physical_batch(&M::SPEC);

@@ -19,6 +19,7 @@ pub mod privacy;
 pub mod rng;
 pub mod safetensors;
 pub mod sampling;
+pub mod secure;
 pub mod spec;
 mod threads;
 pub mod train;

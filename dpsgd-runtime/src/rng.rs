@@ -19,6 +19,8 @@ pub enum Stream {
     Noise = 2,
     Sampling = 3,
     Data = 4,
+    /// The discrete Gaussian noise of `--secure-noise` runs.
+    SecureNoise = 5,
 }
 
 /// Where a private run's noise and batch sampling come from.

@@ -29,21 +29,48 @@ pub struct AccountantChoice {
     /// composed numerically, tighter, with an interval that holds the exact epsilon.
     #[arg(long = "accountant", default_value = "rdp", value_parser = ["rdp", "pld"])]
     pub name: String,
+    /// Account for secure noise (`train --secure-noise`): the discrete Gaussian, by RDP
+    /// at integer orders, with the sampler's distance for up to a billion parameters
+    /// counted into delta.
+    #[arg(long)]
+    pub secure_noise: bool,
 }
 
 impl AccountantChoice {
-    pub fn get(&self) -> Accountant {
-        if self.name == "pld" { Accountant::Pld } else { Accountant::Rdp }
+    pub fn get(&self) -> Result<Accountant> {
+        match (self.name.as_str(), self.secure_noise) {
+            ("pld", true) => Err(dpsgd::runtime::Error::Config(
+                "the PLD accountant covers the continuous Gaussian only; secure noise is accounted by RDP (drop --accountant pld)"
+                    .into(),
+            )),
+            (_, true) => Ok(Accountant::DiscreteRdp),
+            ("pld", false) => Ok(Accountant::Pld),
+            _ => Ok(Accountant::Rdp),
+        }
+    }
+
+    /// How the accountant is named in output.
+    fn label(&self) -> &'static str {
+        match (self.name.as_str(), self.secure_noise) {
+            (_, true) => "RDP at integer orders, secure noise",
+            ("pld", _) => "PLD",
+            _ => "RDP",
+        }
     }
 }
 
 pub fn accountant(args: &AccountantArgs) -> Result<()> {
-    let mut accountant = RdpAccountant::new();
+    let kind = args.accountant.get()?;
+    let mut accountant = match kind {
+        Accountant::DiscreteRdp => RdpAccountant::discrete(privacy::DISCRETE_DISTANCE_PER_STEP_BOUND),
+        _ => RdpAccountant::new(),
+    };
     accountant.record(args.sampling_rate, args.noise_multiplier, args.steps)?;
-    let how = match args.accountant.get() {
-        Accountant::Rdp => {
+    let how = match kind {
+        Accountant::Rdp | Accountant::DiscreteRdp => {
             let (epsilon, order) = accountant.epsilon(args.delta)?;
-            format!("epsilon = {epsilon:.4} at delta = {:e} (RDP, best order {order})", args.delta)
+            let label = args.accountant.label();
+            format!("epsilon = {epsilon:.4} at delta = {:e} ({label}, best order {order})", args.delta)
         }
         Accountant::Pld => {
             let bounds = accountant.pld_epsilon(args.delta)?;
@@ -77,7 +104,7 @@ pub struct CalibrateArgs {
 }
 
 pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
-    let accountant = args.accountant.get();
+    let accountant = args.accountant.get()?;
     let sigma = privacy::calibrate_with(accountant, args.target_epsilon, args.delta, args.sampling_rate, args.steps)?;
     let reached = accountant.epsilon(args.sampling_rate, sigma, args.steps, args.delta)?;
     println!(
@@ -86,7 +113,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
         args.delta,
         args.steps,
         args.sampling_rate,
-        args.accountant.name.to_uppercase()
+        args.accountant.label()
     );
     Ok(())
 }

@@ -10,6 +10,7 @@ use dpsgd::runtime::Dataset;
 use dpsgd::runtime::data::{adult, imdb, mnist, synthetic, tensor_file};
 use dpsgd::runtime::engine::{CpuEngine, Engine};
 use dpsgd::runtime::rng::Randomness;
+use dpsgd::runtime::secure::{self, DEFAULT_MAX_NOISE_INCREASE, Grid, SecureNoiseConfig};
 use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
 use dpsgd::runtime::train::{
     Control, EpochReport, Optimizer, PrivateTraining, Sampling, Schedule, StepReport, TrainConfig, TrainReport,
@@ -113,6 +114,16 @@ pub struct TrainArgs {
     /// the batches, and the epsilon reported does not hold. For tests and debugging.
     #[arg(long, value_name = "SEED", conflicts_with = "no_privacy")]
     pub insecure_reproducible_noise: Option<u64>,
+    /// Floating-point-safe noise: every example's clipped gradient rounded to an
+    /// integer grid, discrete Gaussian noise drawn in integers from the secret stream,
+    /// accounted by RDP at integer orders (the README's privacy section has the
+    /// argument). Slower: every example's whole gradient is formed. CPU only.
+    #[arg(long, conflicts_with = "no_privacy")]
+    pub secure_noise: bool,
+    /// With --secure-noise: how much rounding to the grid may raise the noise, relative
+    /// (0.01: 1%); a smaller allowance takes a finer grid and more levels of noise.
+    #[arg(long, default_value_t = DEFAULT_MAX_NOISE_INCREASE, requires = "secure_noise", allow_negative_numbers = true)]
+    pub secure_noise_rounding: f64,
     /// Train without privacy (shuffled fixed-size batches, no clipping, no noise).
     #[arg(long)]
     pub no_privacy: bool,
@@ -191,6 +202,14 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
             if let Some(seed) = args.insecure_reproducible_noise {
                 setup = setup.insecure_reproducible_noise(seed);
             }
+            if args.secure_noise {
+                if matches!(args.device, Device::Cuda) {
+                    return Err(Error::Config(
+                        "secure noise does not run on the GPU yet; train with --device cpu".into(),
+                    ));
+                }
+                setup = setup.secure_noise(SecureNoiseConfig { max_noise_increase: args.secure_noise_rounding });
+            }
             setup.config(n)?
         }
     };
@@ -221,6 +240,19 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
             );
         }
         None => println!("no privacy: shuffled batches of {}, no clipping, no noise", args.batch_size),
+    }
+    if let Some(p) = config.privacy.filter(|p| p.secure_noise.is_some()) {
+        let allowance = p.secure_noise.map_or(DEFAULT_MAX_NOISE_INCREASE, |s| s.max_noise_increase);
+        let grid = Grid::new(p.noise_multiplier, p.max_grad_norm, M::SPEC.num_params, allowance)?;
+        println!(
+            "secure noise: integer sums of sensitivity {:.0} (clipped gradients x {:.4e}, rounded), discrete Gaussian noise \
+             of sigma {:.0} ({} levels); rounding raises the noise by {:.2}%",
+            (grid.bound_sq as f64).sqrt(),
+            grid.scale,
+            (secure::sampler::variance(grid.levels) as f64).sqrt(),
+            grid.levels,
+            100.0 * grid.noise_increase
+        );
     }
     if config.privacy.is_some() && !config.poisson() {
         println!("WARNING: shuffled batches; the epsilon reported assumes Poisson sampling, which they do not provide");
@@ -302,15 +334,23 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     }
     if let (Some(accountant), Some(p)) = (&report.accountant, &config.privacy) {
         let (epsilon, order) = accountant.epsilon(args.delta)?;
+        let which = match accountant.is_discrete() {
+            true => "RDP accountant at integer orders, secure noise",
+            false => "RDP accountant",
+        };
         println!(
-            "privacy spent: epsilon = {epsilon:.3} at delta = {:e} (RDP accountant, best order {order}; {}, q = {:.6}, sigma = {:.4}, {} steps)",
+            "privacy spent: epsilon = {epsilon:.3} at delta = {:e} ({which}, best order {order}; {}, q = {:.6}, sigma = {:.4}, {} steps)",
             args.delta,
             if config.poisson() { "Poisson sampling" } else { "ASSUMING Poisson sampling, but batches were shuffled" },
             config.sampling_rate(n),
             p.noise_multiplier,
             accountant.steps()
         );
-        if accountant.steps() > 0 {
+        if accountant.is_discrete() {
+            println!(
+                "               (the discrete Gaussian's bound; the PLD accountant covers the continuous Gaussian only)"
+            );
+        } else if accountant.steps() > 0 {
             // The tighter numerical accountant, for the record; the budget checks used RDP.
             let bounds = accountant.pld_epsilon(args.delta)?;
             println!(

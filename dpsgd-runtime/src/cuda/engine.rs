@@ -526,6 +526,12 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         self.download(self.grads.ptr, &mut out[..self.spec.num_params]);
     }
 
+    fn write_grads(&mut self, _grads: &[F]) {
+        // The only caller is the secure noise's step, which has not run on a GPU yet.
+        let message = "secure noise does not run on the GPU yet; train with --device cpu".to_string();
+        self.error.borrow_mut().get_or_insert(message);
+    }
+
     fn read(&self, buf: Buf, out: &mut [F]) {
         self.download(self.buf(buf), &mut out[..self.batch * buf.width()]);
     }

@@ -329,6 +329,10 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         out.copy_from_slice(&self.grads);
     }
 
+    fn write_grads(&mut self, grads: &[F]) {
+        self.grads.copy_from_slice(grads);
+    }
+
     fn read(&self, buf: Buf, out: &mut [F]) {
         out.copy_from_slice(self.view(buf));
     }

@@ -67,6 +67,9 @@ pub trait Engine<F: Float> {
     fn write_optimizer_state(&mut self, state: &[F]);
     fn read_params(&self, out: &mut [F]);
     fn read_grads(&self, out: &mut [F]);
+    /// Replaces the gradient buffer (`num_params` values): how a gradient formed
+    /// outside the engine (the secure noise's integer sums) reaches the optimizer.
+    fn write_grads(&mut self, grads: &[F]);
     /// Copies a per-example buffer (`batch_size() * width` values) out.
     fn read(&self, buf: Buf, out: &mut [F]);
     /// Sum over the batch of a width-1 per-example buffer (the losses).

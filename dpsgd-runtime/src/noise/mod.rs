@@ -1,6 +1,6 @@
 //! Gaussian noise for the private step.
 
-mod chacha;
+pub(crate) mod chacha;
 mod prefetch;
 mod ziggurat;
 

@@ -22,12 +22,24 @@ struct Phase {
     rdp: Vec<f64>,
 }
 
-/// The RDP accountant of the Poisson-subsampled Gaussian mechanism.
+/// The RDP accountant of the Poisson-subsampled Gaussian mechanism, or of the
+/// discrete Gaussian of secure-noise runs ([`RdpAccountant::discrete`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RdpAccountant {
     orders: Vec<f64>,
     phases: Vec<Phase>,
+    /// For the discrete Gaussian: the statistical distance between one step's noise
+    /// and the exact discrete Gaussian it stands for.
+    discrete_distance_per_step: Option<f64>,
 }
+
+/// The share of delta set aside for the secure sampler's distance from the exact
+/// discrete Gaussian; the RDP conversion gets the rest.
+const SAMPLER_DELTA_SHARE: f64 = 1e-3;
+
+/// A bound on one step's sampler distance for any model of up to a billion parameters:
+/// what `dpsgd accountant` and `dpsgd calibrate` assume for secure noise.
+pub const DISCRETE_DISTANCE_PER_STEP_BOUND: f64 = 1e9 * 1e-33;
 
 impl Default for RdpAccountant {
     fn default() -> Self {
@@ -62,7 +74,24 @@ pub fn check_delta(delta: f64, n: Option<usize>) -> Result<()> {
 impl RdpAccountant {
     /// An accountant with no steps, over [`rdp::default_orders`].
     pub fn new() -> Self {
-        RdpAccountant { orders: rdp::default_orders(), phases: Vec::new() }
+        RdpAccountant { orders: rdp::default_orders(), phases: Vec::new(), discrete_distance_per_step: None }
+    }
+
+    /// The accountant of secure-noise runs: discrete Gaussian noise on integer sums
+    /// whose sensitivity is `sigma_L / sigma`. Its RDP at integer orders is at most the
+    /// continuous subsampled Gaussian's (both directions; the README's privacy section
+    /// has the proof), so this accountant takes integer orders only. One step's noise
+    /// lies within statistical distance `distance_per_step` of the exact discrete
+    /// Gaussian; after `T` steps that costs `(1 + e^epsilon) T distance_per_step` of
+    /// delta (a hybrid argument), which [`epsilon`](Self::epsilon) sets aside.
+    pub fn discrete(distance_per_step: f64) -> Self {
+        let orders = rdp::default_orders().into_iter().filter(|a| a.fract() == 0.0).collect();
+        RdpAccountant { orders, phases: Vec::new(), discrete_distance_per_step: Some(distance_per_step) }
+    }
+
+    /// Whether this accounts for secure (discrete) noise.
+    pub fn is_discrete(&self) -> bool {
+        self.discrete_distance_per_step.is_some()
     }
 
     /// Records `steps` steps of rate `q` and noise multiplier `sigma`.
@@ -103,7 +132,23 @@ impl RdpAccountant {
         if self.phases.is_empty() {
             return Ok((0.0, f64::NAN));
         }
-        Ok(rdp::epsilon_from_curve((0..self.orders.len()).map(|i| (self.orders[i], self.composed(i))), delta))
+        let curve = (0..self.orders.len()).map(|i| (self.orders[i], self.composed(i)));
+        Ok(self.convert(curve, self.steps(), delta))
+    }
+
+    /// Epsilon at `delta` from an RDP curve of `steps` steps, with the discrete
+    /// sampler's share of delta set aside (epsilon is infinite where that share does
+    /// not cover its distance).
+    fn convert(&self, curve: impl Iterator<Item = (f64, f64)>, steps: u64, delta: f64) -> (f64, f64) {
+        let Some(distance) = self.discrete_distance_per_step else {
+            return rdp::epsilon_from_curve(curve, delta);
+        };
+        let (epsilon, order) = rdp::epsilon_from_curve(curve, delta * (1.0 - SAMPLER_DELTA_SHARE));
+        let sampler_delta = (1.0 + epsilon.exp()) * steps as f64 * distance;
+        match sampler_delta <= SAMPLER_DELTA_SHARE * delta {
+            true => (epsilon, order),
+            false => (f64::INFINITY, order),
+        }
     }
 
     /// The epsilon at `delta` once `steps` more steps of rate `q` and noise multiplier
@@ -118,12 +163,17 @@ impl RdpAccountant {
             None => rdp::rdp_step(q, sigma, self.orders[i]),
         };
         let curve = (0..self.orders.len()).map(|i| (self.orders[i], self.composed(i) + steps as f64 * extra(i)));
-        Ok(rdp::epsilon_from_curve(curve, delta).0)
+        Ok(self.convert(curve, self.steps() + steps, delta).0)
     }
 
     /// The epsilon spent so far at `delta` by the numerical (PLD) accountant, with its
-    /// error bounds. Takes about a second.
+    /// error bounds. Takes about a second. The continuous Gaussian's only: an error for
+    /// a secure-noise run.
     pub fn pld_epsilon(&self, delta: f64) -> Result<pld::EpsilonBounds> {
+        ensure_config!(
+            !self.is_discrete(),
+            "the PLD accountant covers the continuous Gaussian only; secure-noise runs are accounted by RDP at integer orders"
+        );
         pld::epsilon(&self.history(), delta)
     }
 
@@ -142,6 +192,9 @@ pub enum Accountant {
     /// The privacy loss distribution, composed numerically: tight; the upper end of its
     /// error interval is used.
     Pld,
+    /// Rényi DP at integer orders of secure (discrete Gaussian) noise, with the
+    /// sampler's distance for up to a billion parameters counted into delta.
+    DiscreteRdp,
 }
 
 impl Accountant {
@@ -150,6 +203,11 @@ impl Accountant {
         match self {
             Accountant::Rdp => epsilon(q, sigma, steps, delta),
             Accountant::Pld => Ok(pld::epsilon(&[(q, sigma, steps)], delta)?.upper),
+            Accountant::DiscreteRdp => {
+                let mut accountant = RdpAccountant::discrete(DISCRETE_DISTANCE_PER_STEP_BOUND);
+                accountant.record(q, sigma, steps)?;
+                Ok(accountant.epsilon(delta)?.0)
+            }
         }
     }
 }
@@ -289,6 +347,70 @@ mod tests {
         assert!(pld < rdp, "{pld} vs {rdp}");
         assert!(Accountant::Pld.epsilon(q, pld, steps, 1e-5).unwrap() <= 3.0);
         assert!(Accountant::Pld.epsilon(q, pld * (1.0 - 1e-3), steps, 1e-5).unwrap() > 3.0);
+    }
+
+    /// Rényi divergences of order `alpha` in both directions between `P`, the discrete
+    /// Gaussian `N_Z(0, s^2)^2` on `Z^2`, and the mixture `(1 - q) P + q P(. - shift)`,
+    /// by direct summation over a box: `(remove, add) = (D(M || P), D(P || M))`.
+    fn subsampled_discrete_divergences(s_sq: f64, shift: (i64, i64), q: f64, alpha: f64) -> (f64, f64) {
+        let reach = (30.0 * s_sq.sqrt()) as i64 + shift.0.abs().max(shift.1.abs());
+        let rho = |x: i64, y: i64| (-((x * x + y * y) as f64) / (2.0 * s_sq)).exp();
+        let mut total = 0.0;
+        let (mut remove, mut add) = (0.0, 0.0);
+        for x in -reach..=reach {
+            for y in -reach..=reach {
+                // M / P in closed form, so that no ratio of underflowed masses is taken.
+                let p = rho(x, y);
+                let exponent = (2 * (x * shift.0 + y * shift.1) - shift.0.pow(2) - shift.1.pow(2)) as f64;
+                let ratio = (1.0 - q) + q * (exponent / (2.0 * s_sq)).exp();
+                total += p;
+                remove += p * ratio.powf(alpha);
+                add += p * ratio.powf(1.0 - alpha);
+            }
+        }
+        // P(. - shift) has P's normalization: an integer shift maps the lattice to itself.
+        let log = |sum: f64| (sum / total).ln() / (alpha - 1.0);
+        (log(remove), log(add))
+    }
+
+    #[test]
+    fn the_discrete_accountant_bounds_the_subsampled_discrete_gaussian_in_both_directions() {
+        // Sensitivity 5 reached by the integer vector (3, 4), noise sigma_L = 1.3 * 5:
+        // the accountant's integer-order RDP (the continuous formula) must equal the
+        // remove direction and bound the add direction, computed here independently.
+        let (sigma, q): (f64, f64) = (1.3, 0.05);
+        let accountant = RdpAccountant::discrete(0.0);
+        assert!(accountant.orders().iter().all(|a| a.fract() == 0.0) && accountant.orders().contains(&2.0));
+        for alpha in [2.0, 3.0, 8.0, 20.0] {
+            let (remove, add) = subsampled_discrete_divergences((sigma * 5.0).powi(2), (3, 4), q, alpha);
+            let ours = rdp::rdp_step(q, sigma, alpha);
+            assert!((remove / ours - 1.0).abs() < 1e-9, "order {alpha}: remove {remove} vs {ours}");
+            assert!(add <= ours * (1.0 + 1e-9), "order {alpha}: add {add} vs {ours}");
+        }
+        // A shift shorter than the sensitivity costs less.
+        let (shorter, _) = subsampled_discrete_divergences((sigma * 5.0).powi(2), (2, 3), q, 8.0);
+        assert!(shorter < rdp::rdp_step(q, sigma, 8.0));
+    }
+
+    #[test]
+    fn the_discrete_accountant_sets_the_samplers_distance_aside_and_refuses_the_pld() {
+        let (q, sigma, steps) = (0.01, 1.0, 1000);
+        let mut continuous = RdpAccountant::new();
+        let mut discrete = RdpAccountant::discrete(1e-30);
+        continuous.record(q, sigma, steps).unwrap();
+        discrete.record(q, sigma, steps).unwrap();
+        // Integer orders only and a thousandth of delta less: a little more epsilon.
+        let (c, d) = (continuous.epsilon(1e-5).unwrap().0, discrete.epsilon(1e-5).unwrap().0);
+        assert!(d >= c && d < c * 1.05, "{d} vs {c}");
+        assert_eq!(discrete.epsilon_after(q, sigma, 0, 1e-5).unwrap(), d);
+        // A sampler distance too large for the share of delta set aside: no guarantee.
+        let mut far = RdpAccountant::discrete(1e-9);
+        far.record(q, sigma, steps).unwrap();
+        assert_eq!(far.epsilon(1e-5).unwrap().0, f64::INFINITY);
+        let err = discrete.pld_epsilon(1e-5).unwrap_err().to_string();
+        assert!(err.contains("the PLD accountant covers the continuous Gaussian only"), "{err}");
+        let via_enum = Accountant::DiscreteRdp.epsilon(q, sigma, steps, 1e-5).unwrap();
+        assert!((via_enum - d).abs() < 1e-12, "{via_enum} vs {d}");
     }
 
     #[test]

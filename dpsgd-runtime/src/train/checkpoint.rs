@@ -50,6 +50,10 @@ pub struct ConfigRecord {
     pub seed: u64,
     /// `Secret`, or `InsecureReproducible(seed)`.
     pub randomness: String,
+    /// The secure noise's rounding allowance; absent for the default noise (and in
+    /// checkpoints written before secure noise existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure_noise: Option<f64>,
 }
 
 impl From<&TrainConfig> for ConfigRecord {
@@ -65,6 +69,7 @@ impl From<&TrainConfig> for ConfigRecord {
             delta: c.delta,
             seed: c.seed,
             randomness: format!("{:?}", c.randomness),
+            secure_noise: c.privacy.and_then(|p| p.secure_noise).map(|s| s.max_noise_increase),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::checkpoint::{self, Checkpoint, ConfigRecord, RunState};
 use super::eval::{Evaluation, evaluate};
 use super::optimizer::Optimizer;
+use super::secure_step::SecureStep;
 use super::step::{Privacy, batch_gradient, noisy_update};
 use crate::Float;
 use crate::data::Dataset;
@@ -160,8 +161,10 @@ pub struct Trainer<'d, F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>
     batches: Batches,
     /// The key of the noise and the sampler: only for private training.
     key: Option<SecretKey>,
-    /// Only for private training.
+    /// Only for private training with the default noise.
     noise: Option<Box<E::Noise>>,
+    /// Only for private training with secure noise.
+    secure: Option<SecureStep<F>>,
     /// Only for private training.
     accountant: Option<RdpAccountant>,
     indices: Vec<usize>,
@@ -251,14 +254,36 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
             true => Batches::Poisson(PoissonSampler::new(n, config.sampling_rate(n), key.as_ref().unwrap_or(&public))?),
             false => Batches::Shuffled(ShuffledBatches::new(n, b, key.as_ref().unwrap_or(&public))?),
         };
-        let noise = key.as_ref().map(|key| engine.noise_source(key, b as f64, steps));
+        let secure_privacy = config.privacy.filter(|p| p.secure_noise.is_some());
+        let secure = match (&secure_privacy, &key) {
+            (Some(privacy), Some(key)) => {
+                ensure_config!(
+                    logical_capacity(n, config) <= crate::secure::grid::MAX_BATCH,
+                    "secure noise sums batches of at most {} examples; lower the batch size",
+                    crate::secure::grid::MAX_BATCH
+                );
+                Some(SecureStep::new(&M::SPEC, privacy, key, steps)?)
+            }
+            _ => None,
+        };
+        let noise = match secure {
+            None => key.as_ref().map(|key| engine.noise_source(key, b as f64, steps)),
+            Some(_) => None,
+        };
+        let accountant = config.privacy.map(|_| match &secure {
+            Some(secure) => RdpAccountant::discrete(
+                M::SPEC.num_params as f64 * crate::secure::SecureNoise::distance_per_draw(secure.grid().levels),
+            ),
+            None => RdpAccountant::new(),
+        });
         let mut trainer = Trainer {
             engine,
             train_set,
             batches,
             key,
             noise,
-            accountant: config.privacy.map(|_| RdpAccountant::new()),
+            secure,
+            accountant,
             indices: Vec::with_capacity(logical_capacity(n, config)),
             config: *config,
             steps_per_epoch: config.steps_per_epoch(n),
@@ -379,9 +404,24 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
         let (config, train_set) = (&self.config, self.train_set);
         let (rows, privacy) = (&self.indices, config.privacy.as_ref());
         let physical = physical_batch::<F, M, E>(config);
-        let loss = batch_gradient::<F, M, E>(&mut self.engine, train_set, rows, physical, privacy)
-            .unwrap_or_else(|| self.engine.sum(M::SPEC.losses));
+        let loss = match &mut self.secure {
+            Some(secure) => {
+                let expected = config.batch_size as f64;
+                secure.step::<M, E>(
+                    &mut self.engine,
+                    train_set,
+                    rows,
+                    config.physical_batch,
+                    expected,
+                    &config.optimizer,
+                    self.steps,
+                )
+            }
+            None => batch_gradient::<F, M, E>(&mut self.engine, train_set, rows, physical, privacy)
+                .unwrap_or_else(|| self.engine.sum(M::SPEC.losses)),
+        };
         match (&config.privacy, &mut self.noise) {
+            _ if self.secure.is_some() => {}
             (Some(privacy), Some(noise)) => {
                 let expected = match planted(Bug::RealizedBatchDivisor) {
                     true => self.indices.len().max(1) as f64,
@@ -428,6 +468,11 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
     /// The privacy spent so far: every private step taken (`None` when not private).
     pub fn accountant(&self) -> Option<&RdpAccountant> {
         self.accountant.as_ref()
+    }
+
+    /// The secure noise's integer grid (`None` unless the run uses secure noise).
+    pub fn secure_grid(&self) -> Option<&crate::secure::Grid> {
+        self.secure.as_ref().map(SecureStep::grid)
     }
 
     /// Copies the current parameters into `model`.

@@ -19,6 +19,7 @@ use super::step::Privacy;
 use crate::error::{Result, ensure_config};
 use crate::privacy;
 use crate::rng::Randomness;
+use crate::secure::SecureNoiseConfig;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Noise {
@@ -40,6 +41,7 @@ pub struct PrivateTraining {
     max_epsilon: Option<f64>,
     sampling: Sampling,
     randomness: Randomness,
+    secure_noise: Option<SecureNoiseConfig>,
 }
 
 impl PrivateTraining {
@@ -59,6 +61,7 @@ impl PrivateTraining {
             max_epsilon: None,
             sampling: Sampling::Poisson,
             randomness: Randomness::Secret,
+            secure_noise: None,
         }
     }
 
@@ -68,6 +71,13 @@ impl PrivateTraining {
     /// noise. For tests and debugging only.
     pub fn insecure_reproducible_noise(mut self, seed: u64) -> Self {
         self.randomness = Randomness::InsecureReproducible(seed);
+        self
+    }
+
+    /// Floating-point-safe noise ([`crate::secure`]): integer sums, discrete Gaussian
+    /// noise, accounted by RDP at integer orders. Slower than the default noise.
+    pub fn secure_noise(mut self, secure: SecureNoiseConfig) -> Self {
+        self.secure_noise = Some(secure);
         self
     }
 
@@ -146,10 +156,18 @@ impl PrivateTraining {
             Some(Noise::Multiplier(sigma)) => sigma,
             Some(Noise::TargetEpsilon(epsilon)) => {
                 let steps = (self.epochs * config.steps_per_epoch(n)) as u64;
-                privacy::calibrate(epsilon, self.delta, config.sampling_rate(n), steps)?
+                let accountant = match self.secure_noise {
+                    Some(_) => privacy::Accountant::DiscreteRdp,
+                    None => privacy::Accountant::Rdp,
+                };
+                privacy::calibrate_with(accountant, epsilon, self.delta, config.sampling_rate(n), steps)?
             }
         };
-        config.privacy = Some(Privacy::new(sigma, self.max_grad_norm)?);
+        let privacy = Privacy::new(sigma, self.max_grad_norm)?;
+        config.privacy = Some(match self.secure_noise {
+            Some(secure) => privacy.with_secure_noise(secure),
+            None => privacy,
+        });
         Ok(config)
     }
 }

@@ -7,13 +7,17 @@ use crate::engine::Engine;
 use crate::error::{Result, ensure_config};
 use crate::model::PrivateModel;
 use crate::planted::{Bug, planted};
+use crate::secure::SecureNoiseConfig;
 
 /// The private step's settings: clip every example's gradient to `max_grad_norm` and
-/// add `N(0, (noise_multiplier * max_grad_norm)^2)` to every coordinate of the sum.
+/// add `N(0, (noise_multiplier * max_grad_norm)^2)` to every coordinate of the sum, or,
+/// with `secure_noise`, its floating-point-safe counterpart ([`crate::secure`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Privacy {
     pub noise_multiplier: f64,
     pub max_grad_norm: f64,
+    /// Integer sums and discrete Gaussian noise instead of floating-point noise.
+    pub secure_noise: Option<SecureNoiseConfig>,
 }
 
 impl Privacy {
@@ -26,7 +30,12 @@ impl Privacy {
             max_grad_norm > 0.0 && max_grad_norm.is_finite(),
             "the clipping norm C must be positive and finite, got {max_grad_norm}"
         );
-        Ok(Privacy { noise_multiplier, max_grad_norm })
+        Ok(Privacy { noise_multiplier, max_grad_norm, secure_noise: None })
+    }
+
+    /// These settings with floating-point-safe noise.
+    pub fn with_secure_noise(self, secure: SecureNoiseConfig) -> Self {
+        Privacy { secure_noise: Some(secure), ..self }
     }
 }
 
