@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use dpsgd::bench::{ADULT_TRAIN_EXAMPLES, StepRunner};
+use dpsgd::bench::{ADULT_TRAIN_EXAMPLES, StepKind, StepRunner};
 use dpsgd::models::{Cifar10Net, EmbeddingNet, Ffnn, LogisticRegression, LstmNet, MnistCnn};
 use dpsgd::runtime::PrivateModel;
 
@@ -25,7 +25,8 @@ fn bench_model<M: PrivateModel<f32>>(c: &mut Criterion, name: &str, dataset: usi
     for (mode, private) in [("private", true), ("non_private", false)] {
         let mut group = c.benchmark_group(format!("{name}/{mode}"));
         for batch_size in BATCH_SIZES {
-            let mut runner = StepRunner::<M>::new(batch_size, private, dataset).expect("valid settings");
+            let mut runner =
+                StepRunner::<M>::new(batch_size, StepKind::private(private), dataset).expect("valid settings");
             let steps = runner.steps_per_epoch(examples);
             group.throughput(Throughput::Elements((steps * batch_size) as u64));
             group.bench_with_input(BenchmarkId::from_parameter(batch_size), &steps, |b, &steps| {

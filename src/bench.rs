@@ -6,7 +6,8 @@ use std::time::Instant;
 use dpsgd_runtime::engine::{CpuEngine, Engine};
 use dpsgd_runtime::ndarray::Array2;
 use dpsgd_runtime::rng::{SecretKey, Stream, stream};
-use dpsgd_runtime::train::{Optimizer, Privacy, batch_gradient, noisy_update};
+use dpsgd_runtime::secure::SecureNoiseConfig;
+use dpsgd_runtime::train::{Optimizer, Privacy, SecureStep, batch_gradient, noisy_update};
 use dpsgd_runtime::{Dataset, Error, PrivateModel, Result};
 
 use crate::Device;
@@ -21,13 +22,32 @@ pub const MAX_GRAD_NORM: f64 = 1.0;
 pub const NOISE_MULTIPLIER: f64 = 1.1;
 pub const LEARNING_RATE: f64 = 0.15;
 
+/// What kind of step to time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    NonPrivate,
+    /// With the default (floating-point) noise.
+    Private,
+    /// With floating-point-safe noise (`train --secure-noise`).
+    PrivateSecureNoise,
+}
+
+impl StepKind {
+    /// `Private` when `private`, else `NonPrivate`.
+    pub fn private(private: bool) -> StepKind {
+        if private { StepKind::Private } else { StepKind::NonPrivate }
+    }
+}
+
 /// Steps of one model on one batch size, cycling over consecutive batches of a fixed
 /// random dataset, as the peer benchmarks do.
 pub struct StepRunner<M: PrivateModel<f32>, E: Engine<f32> = CpuEngine<f32>> {
     engine: E,
     data: Dataset<f32>,
-    /// Only when timing private steps.
+    /// Only when timing private steps with the default noise.
     noise: Option<Box<E::Noise>>,
+    /// Only when timing private steps with secure noise.
+    secure: Option<SecureStep<f32>>,
     batch_size: usize,
     next_row: usize,
     rows: Vec<usize>,
@@ -52,11 +72,15 @@ fn random_dataset<M: PrivateModel<f32>>(batch_size: usize, examples: usize) -> R
 
 impl<M: PrivateModel<f32>> StepRunner<M> {
     /// Steps on the CPU.
-    pub fn new(batch_size: usize, private: bool, examples: usize) -> Result<Self> {
+    pub fn new(batch_size: usize, kind: StepKind, examples: usize) -> Result<Self> {
         let data = random_dataset::<M>(batch_size, examples)?;
-        let capacity = CpuEngine::<f32>::default_physical_batch(&M::SPEC).map_or(batch_size, |p| p.min(batch_size));
+        let physical = match kind {
+            StepKind::PrivateSecureNoise => Some(SecureStep::<f32>::physical_batch(&M::SPEC, None)),
+            _ => CpuEngine::<f32>::default_physical_batch(&M::SPEC),
+        };
+        let capacity = physical.map_or(batch_size, |p| p.min(batch_size));
         let engine = CpuEngine::new(M::SPEC, M::init(0).params(), capacity);
-        StepRunner::on_engine(engine, private, data, batch_size)
+        StepRunner::on_engine(engine, kind, data, batch_size)
     }
 
     /// Bytes the engine holds: the step's working memory, which grows with the batch.
@@ -68,23 +92,32 @@ impl<M: PrivateModel<f32>> StepRunner<M> {
 #[cfg(feature = "cuda")]
 impl<M: PrivateModel<f32>> StepRunner<M, dpsgd_runtime::cuda::CudaEngine<f32>> {
     /// Steps on the first GPU.
-    pub fn on_gpu(batch_size: usize, private: bool, examples: usize) -> Result<Self> {
+    pub fn on_gpu(batch_size: usize, kind: StepKind, examples: usize) -> Result<Self> {
         use dpsgd_runtime::cuda::{CudaDevice, CudaEngine};
         let data = random_dataset::<M>(batch_size, examples)?;
         let engine = CudaEngine::new(CudaDevice::open(0)?, M::SPEC, M::init(0).params(), batch_size)?;
-        StepRunner::on_engine(engine, private, data, batch_size)
+        StepRunner::on_engine(engine, kind, data, batch_size)
     }
 }
 
 impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
     /// Private steps draw their noise as training does, under a secret key.
-    fn on_engine(engine: E, private: bool, data: Dataset<f32>, batch_size: usize) -> Result<Self> {
-        let key = private.then(SecretKey::from_os).transpose()?;
-        let noise = key.map(|key| engine.noise_source(&key, batch_size as f64, 0));
+    fn on_engine(engine: E, kind: StepKind, data: Dataset<f32>, batch_size: usize) -> Result<Self> {
+        let key = (kind != StepKind::NonPrivate).then(SecretKey::from_os).transpose()?;
+        let (mut noise, mut secure) = (None, None);
+        match (kind, key) {
+            (StepKind::Private, Some(key)) => noise = Some(engine.noise_source(&key, batch_size as f64, 0)),
+            (StepKind::PrivateSecureNoise, Some(key)) => {
+                let privacy = bench_privacy().with_secure_noise(SecureNoiseConfig::default());
+                secure = Some(SecureStep::new(&M::SPEC, &privacy, &key, 0)?);
+            }
+            _ => {}
+        }
         Ok(StepRunner {
             engine,
             data,
             noise,
+            secure,
             batch_size,
             next_row: 0,
             rows: Vec::with_capacity(batch_size),
@@ -103,7 +136,11 @@ impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
         self.rows.extend(self.next_row..self.next_row + self.batch_size);
         self.next_row += self.batch_size;
         let sgd = Optimizer::sgd(LEARNING_RATE, 0.0).expect("valid settings");
-        let privacy = Privacy { noise_multiplier: NOISE_MULTIPLIER, max_grad_norm: MAX_GRAD_NORM, secure_noise: None };
+        if let Some(secure) = &mut self.secure {
+            secure.step::<M, E>(&mut self.engine, &self.data, &self.rows, None, self.batch_size as f64, &sgd, 0);
+            return;
+        }
+        let privacy = bench_privacy();
         let private = self.noise.is_some().then_some(&privacy);
         // The engine's default physical batches, as in training.
         let physical = E::default_physical_batch(&M::SPEC);
@@ -127,6 +164,11 @@ impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
     pub fn steps_per_epoch(&self, examples: usize) -> usize {
         examples.div_ceil(self.batch_size)
     }
+}
+
+/// The paper's private settings.
+fn bench_privacy() -> Privacy {
+    Privacy::new(NOISE_MULTIPLIER, MAX_GRAD_NORM).expect("valid settings")
 }
 
 /// Minimum, median and maximum of a sample.
@@ -161,7 +203,7 @@ pub struct BenchReport {
     pub device: String,
     pub params: usize,
     pub batch_size: usize,
-    pub private: bool,
+    pub kind: StepKind,
     pub threads: usize,
     pub repeats: usize,
     pub steps_per_repeat: usize,
@@ -181,7 +223,7 @@ impl BenchReport {
         let memory = self.peak_memory_bytes.map_or("null".to_string(), |b| b.to_string());
         format!(
             concat!(
-                "{{\"model\":\"{}\",\"device\":\"{}\",\"params\":{},\"batch_size\":{},\"private\":{},\"threads\":{},",
+                "{{\"model\":\"{}\",\"device\":\"{}\",\"params\":{},\"batch_size\":{},\"private\":{},\"secure_noise\":{},\"threads\":{},",
                 "\"repeats\":{},\"steps_per_repeat\":{},\"examples_per_second\":{{\"median\":{:.1},\"min\":{:.1},\"max\":{:.1}}},",
                 "\"epoch_seconds\":{:.6},\"epoch_examples\":{},\"peak_memory_bytes\":{}}}"
             ),
@@ -189,7 +231,8 @@ impl BenchReport {
             self.device,
             self.params,
             self.batch_size,
-            self.private,
+            self.kind != StepKind::NonPrivate,
+            self.kind == StepKind::PrivateSecureNoise,
             self.threads,
             self.repeats,
             self.steps_per_repeat,
@@ -220,7 +263,7 @@ const MAX_BENCH_EXAMPLES: usize = 10_000;
 pub fn measure<M: PrivateModel<f32>>(
     device: Device,
     batch_size: usize,
-    private: bool,
+    kind: StepKind,
     timing: Timing,
     epoch_examples: usize,
 ) -> Result<BenchReport> {
@@ -229,14 +272,14 @@ pub fn measure<M: PrivateModel<f32>>(
     }
     match device {
         Device::Cpu => {
-            let runner = StepRunner::<M>::new(batch_size, private, bench_examples(batch_size, epoch_examples))?;
-            measure_runner(runner, "cpu".into(), batch_size, private, timing, epoch_examples)
+            let runner = StepRunner::<M>::new(batch_size, kind, bench_examples(batch_size, epoch_examples))?;
+            measure_runner(runner, "cpu".into(), batch_size, kind, timing, epoch_examples)
         }
         #[cfg(feature = "cuda")]
         Device::Cuda => {
-            let runner = StepRunner::<M, _>::on_gpu(batch_size, private, bench_examples(batch_size, epoch_examples))?;
+            let runner = StepRunner::<M, _>::on_gpu(batch_size, kind, bench_examples(batch_size, epoch_examples))?;
             let name = runner.engine.device_name().to_string();
-            measure_runner(runner, name, batch_size, private, timing, epoch_examples)
+            measure_runner(runner, name, batch_size, kind, timing, epoch_examples)
         }
         #[cfg(not(feature = "cuda"))]
         Device::Cuda => Err(Device::cuda_not_built()),
@@ -251,7 +294,7 @@ fn measure_runner<M: PrivateModel<f32>, E: Engine<f32>>(
     mut runner: StepRunner<M, E>,
     device: String,
     batch_size: usize,
-    private: bool,
+    kind: StepKind,
     timing: Timing,
     epoch_examples: usize,
 ) -> Result<BenchReport> {
@@ -283,7 +326,7 @@ fn measure_runner<M: PrivateModel<f32>, E: Engine<f32>>(
         device,
         params: M::SPEC.num_params,
         batch_size,
-        private,
+        kind,
         threads: rayon::current_num_threads(),
         repeats: timing.repeats,
         steps_per_repeat,

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use dpsgd::Device;
-use dpsgd::bench::{BenchReport, Timing, measure};
+use dpsgd::bench::{BenchReport, StepKind, Timing, measure};
 use dpsgd::models::{ModelName, with_model};
 use dpsgd::runtime::Result;
 
@@ -21,6 +21,9 @@ pub struct BenchArgs {
     /// Time ordinary SGD steps instead of private ones.
     #[arg(long)]
     pub no_privacy: bool,
+    /// Time private steps with floating-point-safe noise (`train --secure-noise`).
+    #[arg(long, conflicts_with = "no_privacy")]
+    pub secure_noise: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -37,7 +40,12 @@ pub struct BenchArgs {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     let timing = Timing { repeats: args.repeats, min_seconds: args.min_seconds, warmup_seconds: args.warmup_seconds };
-    let report = with_model!(args.model, M => measure::<M>(args.device, args.batch_size, !args.no_privacy, timing, args.model.train_examples()))?;
+    let kind = match (args.no_privacy, args.secure_noise) {
+        (true, _) => StepKind::NonPrivate,
+        (false, true) => StepKind::PrivateSecureNoise,
+        (false, false) => StepKind::Private,
+    };
+    let report = with_model!(args.model, M => measure::<M>(args.device, args.batch_size, kind, timing, args.model.train_examples()))?;
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -47,7 +55,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 }
 
 fn print_text(model: ModelName, r: &BenchReport) {
-    let mode = if r.private { "private" } else { "non-private" };
+    let mode = match r.kind {
+        StepKind::NonPrivate => "non-private",
+        StepKind::Private => "private",
+        StepKind::PrivateSecureNoise => "private with secure noise",
+    };
     let s = &r.examples_per_second;
     println!(
         "{model} ({} parameters), {mode}, batch {}, on {} ({} CPU threads)",
