@@ -120,6 +120,38 @@ fn every_bad_input_is_a_clear_error() {
     case("epsilon < 0", &["train", "--target-epsilon", "-1"], "epsilon");
     case("budget 0", &["train", "--max-epsilon", "0"], "the epsilon budget must be positive, got 0");
     case("physical batch 0", &["train", "--physical-batch-size", "0"], "the physical batch size must be at least 1");
+    case(
+        "secure noise rounding 0",
+        &["train", "--secure-noise", "--secure-noise-rounding", "0"],
+        "the secure noise's rounding allowance must lie in (0, 0.5], got 0",
+    );
+    case("secure noise rounding without secure noise", &["train", "--secure-noise-rounding", "0.1"], "--secure-noise");
+    case(
+        "secure noise the grid cannot serve",
+        &["train", "--secure-noise", "--noise-multiplier", "1e-9"],
+        "secure noise cannot serve sigma = 0.000000001: the integer grid's sensitivity would exceed",
+    );
+    case(
+        "secure noise on the GPU",
+        &["train", "--secure-noise", "--device", "cuda"],
+        "secure noise does not run on the GPU yet; train with --device cpu",
+    );
+    case(
+        "secure noise by the PLD",
+        &[
+            "accountant",
+            "--sampling-rate",
+            "0.1",
+            "--noise-multiplier",
+            "1",
+            "--steps",
+            "10",
+            "--secure-noise",
+            "--accountant",
+            "pld",
+        ],
+        "the PLD accountant covers the continuous Gaussian only",
+    );
     case("unknown model", &["train", "--model", "resnet"], "unknown model `resnet`; available:");
     case("another model's data", &["train", "--dataset", "mnist"], "ffnn trains on adult");
     case("no data folder", &["train", "--data-dir", "/nonexistent"], "/nonexistent/adult/adult.data.gz");

@@ -9,6 +9,7 @@ use dpsgd::models::Ffnn;
 use dpsgd::prelude::*;
 use dpsgd::runtime::engine::CpuEngine;
 use dpsgd::runtime::rng::Randomness;
+use dpsgd::runtime::secure::SecureNoiseConfig;
 use dpsgd::runtime::train::checkpoint;
 use dpsgd::runtime::train::{Control, TrainReport, Trainer, batch_capacity, train_with};
 
@@ -48,37 +49,37 @@ fn run(data: &Dataset<f32>, config: &TrainConfig, path: &Path, resume: bool, sto
     (model, report)
 }
 
+/// Private settings with secure noise.
+fn secure_config() -> TrainConfig {
+    let mut config = config(true);
+    config.privacy = config.privacy.map(|p| p.with_secure_noise(SecureNoiseConfig::default()));
+    config
+}
+
 /// Under secret randomness: a run saved before its first step (so that it holds its
-/// key) and continued to the end equals the same run stopped and resumed anywhere.
+/// key) and continued to the end equals the same run stopped and resumed anywhere,
+/// with either noise.
 #[test]
 fn a_stopped_and_resumed_run_equals_an_uninterrupted_one_bit_for_bit() {
     let data = dataset(400, 1);
-    for private in [true, false] {
-        let config = config(private);
+    for (kind, config) in [("private", config(true)), ("secure", secure_config()), ("non-private", config(false))] {
         assert_eq!(config.randomness, Randomness::Secret);
-        let origin = scratch(&format!("origin-{private}"));
+        let origin = scratch(&format!("origin-{kind}"));
         run(&data, &config, &origin, false, Some(0));
-        let whole_path = scratch(&format!("whole-{private}"));
+        let whole_path = scratch(&format!("whole-{kind}"));
         std::fs::copy(&origin, &whole_path).unwrap();
         let (whole, whole_report) = run(&data, &config, &whole_path, true, None);
         for stop_at in [1, 10, 17, 29] {
-            let path = scratch(&format!("parts-{private}-{stop_at}"));
+            let path = scratch(&format!("parts-{kind}-{stop_at}"));
             std::fs::copy(&origin, &path).unwrap();
             let (_, first) = run(&data, &config, &path, true, Some(stop_at));
             assert!(first.stopped && first.steps as u64 == stop_at);
             let (resumed, _) = run(&data, &config, &path, true, None);
-            assert_eq!(resumed.params(), whole.params(), "private {private}, stopped at step {stop_at}");
-            if private {
-                let epsilon = |path: &Path| {
-                    let state = checkpoint::read::<f32>(path, &M::SPEC).unwrap().state;
-                    let mut accountant = dpsgd::runtime::privacy::RdpAccountant::new();
-                    for (q, sigma, steps) in state.privacy_history {
-                        accountant.record(q, sigma, steps).unwrap();
-                    }
-                    accountant.epsilon(1e-5).unwrap().0
-                };
-                let whole_epsilon = whole_report.accountant.as_ref().unwrap().epsilon(1e-5).unwrap().0;
-                assert_eq!(epsilon(&path), whole_epsilon);
+            assert_eq!(resumed.params(), whole.params(), "{kind}, stopped at step {stop_at}");
+            if let Some(accountant) = &whole_report.accountant {
+                let state = checkpoint::read::<f32>(&path, &M::SPEC).unwrap().state;
+                assert_eq!(state.privacy_history, accountant.history(), "{kind}");
+                assert_eq!(accountant.is_discrete(), kind == "secure");
             }
         }
     }
@@ -97,6 +98,12 @@ fn secret_runs_differ_and_insecure_reproducible_ones_repeat() {
     assert_eq!(train(&reproducible, "insecure-a").params(), train(&reproducible, "insecure-b").params());
     reproducible.randomness = Randomness::InsecureReproducible(8);
     assert_ne!(train(&reproducible, "insecure-c").params(), train(&config(true), "secret-c").params());
+    // Secure noise alike: secret runs differ, reproducible ones repeat.
+    let secure = secure_config();
+    assert_ne!(train(&secure, "secure-a").params(), train(&secure, "secure-b").params());
+    let mut reproducible = secure_config();
+    reproducible.randomness = Randomness::InsecureReproducible(7);
+    assert_eq!(train(&reproducible, "secure-c").params(), train(&reproducible, "secure-d").params());
 }
 
 #[test]
