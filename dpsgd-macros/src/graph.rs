@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use dpsgd_layers::conv_output;
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{BinOp, Expr, Ident, Pat, Stmt};
@@ -109,19 +110,6 @@ pub struct Node {
     pub sequence: Option<(usize, usize)>,
     /// Whether the value is token ids (the `Tokens<T>` input).
     pub tokens: bool,
-}
-
-/// A convolution's output size and padding under TensorFlow's rules: SAME gives
-/// `ceil(in / stride)` positions, padded evenly with any odd pixel at the bottom/right;
-/// VALID gives `(in - k) / stride + 1`, unpadded. `None` when the kernel does not fit.
-pub fn conv_output(input: usize, kernel: usize, stride: usize, same: bool) -> Option<(usize, usize)> {
-    if same {
-        let out = input.div_ceil(stride);
-        let pad = ((out - 1) * stride + kernel).saturating_sub(input);
-        Some((out, pad / 2))
-    } else {
-        (input >= kernel).then(|| ((input - kernel) / stride + 1, 0))
-    }
 }
 
 /// Nodes in evaluation order (every argument before its use); node 0 is the input.

@@ -65,21 +65,6 @@ pub enum LayerKind {
     },
 }
 
-impl LayerKind {
-    /// `(weight_len, bias_len)`.
-    pub fn param_lens(self) -> (usize, usize) {
-        match self {
-            LayerKind::Linear { inputs, outputs } => (inputs * outputs, outputs),
-            LayerKind::Conv2d { in_channels, out_channels, kernel, .. } => {
-                (out_channels * in_channels * kernel * kernel, out_channels)
-            }
-            LayerKind::Embedding { vocab, dim } => (vocab * dim, 0),
-            // Two bias vectors, as PyTorch has.
-            LayerKind::Lstm { inputs, hidden } => ((inputs + hidden) * 4 * hidden, 2 * 4 * hidden),
-        }
-    }
-}
-
 pub struct ForwardDef {
     pub docs: Vec<Attribute>,
     pub vis: Visibility,

@@ -2,6 +2,8 @@
 //! each per-example value and gradient in the engine's scratch arena. Also the order
 //! of the backward pass: which gradient contributions write and which accumulate.
 
+use dpsgd_layers::{Conv2d, Dense, Embedding, Layer, Lstm, conv_output};
+
 use crate::graph::{Graph, NodeId, Op};
 use crate::parse::{LayerKind, ModelDef};
 
@@ -13,8 +15,9 @@ pub enum Slot {
 }
 
 pub struct Plan {
-    /// Offset of each layer's parameters (weight, then bias).
-    pub layer_offsets: Vec<usize>,
+    /// Each layer's contract, at its offset in the parameter vector and with the
+    /// shapes it is applied at: layout, names and norm cost come from it.
+    pub layers: Vec<Layer>,
     pub num_params: usize,
     pub max_layer_outputs: usize,
     /// Each node's value.
@@ -41,18 +44,14 @@ pub struct BackwardStep {
 }
 
 pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
-    let mut layer_offsets = Vec::new();
+    let mut layers = Vec::new();
     let mut num_params = 0;
-    let mut max_layer_outputs = 0;
-    for layer in &def.model.layers {
-        layer_offsets.push(num_params);
-        let (weight, bias) = layer.kind.param_lens();
-        num_params += weight + bias;
-        // Only dense layers scale their deltas in the engine's `[batch, outputs]` scratch.
-        if let LayerKind::Linear { outputs, .. } = layer.kind {
-            max_layer_outputs = max_layer_outputs.max(outputs);
-        }
+    for layer in 0..def.model.layers.len() {
+        let contract = contract(def, graph, layer, num_params);
+        num_params += contract.num_params();
+        layers.push(contract);
     }
+    let max_layer_outputs = layers.iter().map(Layer::scaled_outputs).max().unwrap_or(0);
 
     let mut arena_width = 0;
     let mut alloc = |width: usize| {
@@ -75,15 +74,7 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
         .nodes
         .iter()
         .map(|n| match n.op {
-            Op::Layer { layer, .. } => match def.model.layers[layer].kind {
-                // `Lstm::state_width`: gates and their gradients (4 hidden each) and the
-                // cells, at every position.
-                LayerKind::Lstm { hidden, .. } => {
-                    let (positions, _) = n.sequence.expect("an LSTM gives a sequence");
-                    Some(alloc(positions * 9 * hidden))
-                }
-                _ => None,
-            },
+            Op::Layer { layer, .. } => Some(layers[layer].state_width()).filter(|&w| w > 0).map(&mut alloc),
             _ => None,
         })
         .collect();
@@ -109,7 +100,7 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
     }
 
     Plan {
-        layer_offsets,
+        layers,
         num_params,
         max_layer_outputs,
         values,
@@ -120,5 +111,43 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
         clip_factors,
         arena_width,
         backward,
+    }
+}
+
+/// Layer `layer`'s contract at parameter offset `offset`, with the shapes the graph
+/// applies it at.
+fn contract(def: &ModelDef, graph: &Graph, layer: usize, offset: usize) -> Layer {
+    let applied = || graph.layer_node(layer).expect("every layer is used once");
+    match def.model.layers[layer].kind {
+        LayerKind::Linear { inputs, outputs } => Layer::Dense(Dense { offset, inputs, outputs }),
+        LayerKind::Embedding { vocab, dim } => {
+            let (id, arg) = applied();
+            let mean = matches!(graph.nodes[id].op, Op::Layer { mean: true, .. });
+            Layer::Embedding(Embedding { offset, vocab, dim, positions: graph.nodes[arg].width, mean })
+        }
+        LayerKind::Lstm { inputs, hidden } => {
+            let (id, _) = applied();
+            let positions = graph.nodes[id].sequence.expect("an LSTM gives a sequence").0;
+            Layer::Lstm(Lstm { offset, inputs, hidden, positions })
+        }
+        LayerKind::Conv2d { in_channels, out_channels, kernel, stride, same } => {
+            let (id, arg) = applied();
+            let (_, in_h, in_w) = graph.nodes[arg].image.expect("a convolution takes an image");
+            let (_, out_h, out_w) = graph.nodes[id].image.expect("a convolution gives an image");
+            let pad = |size| conv_output(size, kernel, stride, same).expect("checked when the graph was built").1;
+            Layer::Conv2d(Conv2d {
+                offset,
+                in_channels,
+                out_channels,
+                kernel,
+                stride,
+                pad_top: pad(in_h),
+                pad_left: pad(in_w),
+                in_h,
+                in_w,
+                out_h,
+                out_w,
+            })
+        }
     }
 }

@@ -5,6 +5,17 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayView4};
 
+/// The layer kinds' contracts: their layout, names and cost model, shared with the macro.
+pub use dpsgd_layers::{Conv2d, Dense, Embedding, Lstm, NormStrategy};
+
+/// A layer's parameters viewed in place inside the model's parameter vector, as the
+/// generated accessors (`model.fc1()`) give them.
+pub trait ParamView {
+    type View<'a, F: 'a>;
+
+    fn view<'a, F>(&self, params: &'a [F]) -> Self::View<'a, F>;
+}
+
 /// A `[batch, width]` matrix of per-example rows, as addressed by generated code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Buf {
@@ -29,26 +40,6 @@ impl Buf {
     }
 }
 
-/// A dense (fully connected) layer: `y = x W + b`. Its parameters sit at `offset` in the
-/// model's flat parameter vector: `W` row-major `[inputs, outputs]`, then `b`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Dense {
-    pub offset: usize,
-    pub inputs: usize,
-    pub outputs: usize,
-}
-
-impl Dense {
-    pub const fn weight_len(&self) -> usize {
-        self.outputs * self.inputs
-    }
-
-    /// Offset of the bias in the parameter vector.
-    pub const fn bias_offset(&self) -> usize {
-        self.offset + self.weight_len()
-    }
-}
-
 /// A dense layer's parameters, viewed in place.
 #[derive(Clone, Debug)]
 pub struct DenseView<'a, F> {
@@ -58,9 +49,10 @@ pub struct DenseView<'a, F> {
     pub bias: ArrayView1<'a, F>,
 }
 
-impl Dense {
-    /// The layer's parameters inside the model's parameter vector.
-    pub fn view<'a, F>(&self, params: &'a [F]) -> DenseView<'a, F> {
+impl ParamView for Dense {
+    type View<'a, F: 'a> = DenseView<'a, F>;
+
+    fn view<'a, F>(&self, params: &'a [F]) -> DenseView<'a, F> {
         let weight = &params[self.offset..self.bias_offset()];
         let bias = &params[self.bias_offset()..self.bias_offset() + self.outputs];
         DenseView {
@@ -70,120 +62,12 @@ impl Dense {
     }
 }
 
-/// A 2-D convolution of images stored `[channels, height, width]` per example. Its
-/// parameters sit at `offset`: the weight `[out_channels, in_channels, kernel, kernel]`
-/// (PyTorch's layout), then the bias. Padding is explicit (top and left; bottom and
-/// right are what the output size implies), so TensorFlow's SAME and VALID are both
-/// expressible.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv2d {
-    pub offset: usize,
-    pub in_channels: usize,
-    pub out_channels: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub in_h: usize,
-    pub in_w: usize,
-    pub out_h: usize,
-    pub out_w: usize,
-}
+/// The table `[vocab, dim]`.
+impl ParamView for Embedding {
+    type View<'a, F: 'a> = ArrayView2<'a, F>;
 
-impl Conv2d {
-    /// Values in one patch: `in_channels * kernel^2`.
-    pub const fn patch(&self) -> usize {
-        self.in_channels * self.kernel * self.kernel
-    }
-
-    /// Output positions: `out_h * out_w`.
-    pub const fn positions(&self) -> usize {
-        self.out_h * self.out_w
-    }
-
-    pub const fn in_len(&self) -> usize {
-        self.in_channels * self.in_h * self.in_w
-    }
-
-    pub const fn weight_len(&self) -> usize {
-        self.out_channels * self.patch()
-    }
-
-    pub const fn bias_offset(&self) -> usize {
-        self.offset + self.weight_len()
-    }
-}
-
-/// An embedding table `[vocab, dim]` (PyTorch's `nn.Embedding` weight, no bias) at
-/// `offset`, looked up at `positions` token ids per example.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Embedding {
-    pub offset: usize,
-    pub vocab: usize,
-    pub dim: usize,
-    pub positions: usize,
-    /// Whether the lookup gives the mean of its rows over the positions (`[dim]` per
-    /// example, as `mean(self.embedding(x))` or PyTorch's `nn.EmbeddingBag` with mode
-    /// "mean") rather than the `[positions, dim]` sequence of rows. The macro fuses
-    /// the two where the rows have no other use, so that they are never formed.
-    pub mean: bool,
-}
-
-impl Embedding {
-    /// The table `[vocab, dim]` inside the model's parameter vector.
-    pub fn view<'a, F>(&self, params: &'a [F]) -> ArrayView2<'a, F> {
+    fn view<'a, F>(&self, params: &'a [F]) -> ArrayView2<'a, F> {
         ArrayView2::from_shape((self.vocab, self.dim), &params[self.offset..][..self.vocab * self.dim]).expect("table")
-    }
-}
-
-/// A one-layer LSTM run over `positions` steps of a `[positions, inputs]` sequence,
-/// giving the `[positions, hidden]` sequence of its hidden states (PyTorch's `nn.LSTM`
-/// with `batch_first`, zero initial state). Gates in PyTorch's order i, f, g, o:
-///
-/// ```text
-/// z = x_t W_ih + h_(t-1) W_hh + b_ih + b_hh      (4 hidden values)
-/// c_t = sigmoid(z_f) c_(t-1) + sigmoid(z_i) tanh(z_g),  h_t = sigmoid(z_o) tanh(c_t)
-/// ```
-///
-/// Parameters at `offset`: `W_ih` `[inputs, 4 hidden]` and `W_hh` `[hidden, 4 hidden]`
-/// (PyTorch's `weight_ih_l0` and `weight_hh_l0` transposed), then `b_ih` and `b_hh`.
-/// Each application keeps a state buffer of [`state_width`](Self::state_width) values
-/// per example: the activated gates and cells of the forward pass, and the gates'
-/// gradients of the backward pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lstm {
-    pub offset: usize,
-    pub inputs: usize,
-    pub hidden: usize,
-    pub positions: usize,
-}
-
-impl Lstm {
-    /// Gate values per step: `4 hidden`.
-    pub const fn gates(&self) -> usize {
-        4 * self.hidden
-    }
-
-    pub const fn w_hh_offset(&self) -> usize {
-        self.offset + self.inputs * self.gates()
-    }
-
-    pub const fn b_ih_offset(&self) -> usize {
-        self.w_hh_offset() + self.hidden * self.gates()
-    }
-
-    pub const fn b_hh_offset(&self) -> usize {
-        self.b_ih_offset() + self.gates()
-    }
-
-    pub const fn num_params(&self) -> usize {
-        (self.inputs + self.hidden + 2) * self.gates()
-    }
-
-    /// Per example: gates `[positions, 4 hidden]`, cells `[positions, hidden]`, gate
-    /// gradients `[positions, 4 hidden]`.
-    pub const fn state_width(&self) -> usize {
-        self.positions * (2 * self.gates() + self.hidden)
     }
 }
 
@@ -198,9 +82,10 @@ pub struct LstmView<'a, F> {
     pub bias_hh: ArrayView1<'a, F>,
 }
 
-impl Lstm {
-    /// The layer's parameters inside the model's parameter vector.
-    pub fn view<'a, F>(&self, params: &'a [F]) -> LstmView<'a, F> {
+impl ParamView for Lstm {
+    type View<'a, F: 'a> = LstmView<'a, F>;
+
+    fn view<'a, F>(&self, params: &'a [F]) -> LstmView<'a, F> {
         let g = self.gates();
         LstmView {
             weight_ih: ArrayView2::from_shape((self.inputs, g), &params[self.offset..self.w_hh_offset()])
@@ -229,24 +114,15 @@ pub struct ConvView<'a, F> {
     pub bias: ArrayView1<'a, F>,
 }
 
-impl Conv2d {
-    /// The layer's parameters inside the model's parameter vector.
-    pub fn view<'a, F>(&self, params: &'a [F]) -> ConvView<'a, F> {
+impl ParamView for Conv2d {
+    type View<'a, F: 'a> = ConvView<'a, F>;
+
+    fn view<'a, F>(&self, params: &'a [F]) -> ConvView<'a, F> {
         let weight = &params[self.offset..self.bias_offset()];
         let bias = &params[self.bias_offset()..self.bias_offset() + self.out_channels];
         let shape = (self.out_channels, self.in_channels, self.kernel, self.kernel);
         ConvView { weight: ArrayView4::from_shape(shape, weight).expect("weight length"), bias: ArrayView1::from(bias) }
     }
-}
-
-/// How a layer's per-example gradient norms are computed: from the Gram matrices of
-/// its inputs and output gradients over the positions it is applied at (O(T^2) per
-/// example), or from the materialized per-example gradient (O(T in out)). The macro
-/// picks the cheaper from the shapes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NormStrategy {
-    Ghost,
-    Materialized,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,96 @@
+//! A one-layer LSTM.
+
+use crate::{NormCost, TensorLayout};
+
+/// A one-layer LSTM run over `positions` steps of a `[positions, inputs]` sequence,
+/// giving the `[positions, hidden]` sequence of its hidden states (PyTorch's `nn.LSTM`
+/// with `batch_first`, zero initial state). Gates in PyTorch's order i, f, g, o:
+///
+/// ```text
+/// z = x_t W_ih + h_(t-1) W_hh + b_ih + b_hh      (4 hidden values)
+/// c_t = sigmoid(z_f) c_(t-1) + sigmoid(z_i) tanh(z_g),  h_t = sigmoid(z_o) tanh(c_t)
+/// ```
+///
+/// Parameters at `offset`: `W_ih` `[inputs, 4 hidden]` and `W_hh` `[hidden, 4 hidden]`
+/// (PyTorch's `weight_ih_l0` and `weight_hh_l0` transposed), then `b_ih` and `b_hh`.
+/// Each application keeps a state buffer of [`state_width`](Self::state_width) values
+/// per example: the activated gates and cells of the forward pass, and the gates'
+/// gradients of the backward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lstm {
+    pub offset: usize,
+    pub inputs: usize,
+    pub hidden: usize,
+    pub positions: usize,
+}
+
+impl Lstm {
+    /// Gate values per step: `4 hidden`.
+    pub const fn gates(&self) -> usize {
+        4 * self.hidden
+    }
+
+    pub const fn w_hh_offset(&self) -> usize {
+        self.offset + self.inputs * self.gates()
+    }
+
+    pub const fn b_ih_offset(&self) -> usize {
+        self.w_hh_offset() + self.hidden * self.gates()
+    }
+
+    pub const fn b_hh_offset(&self) -> usize {
+        self.b_ih_offset() + self.gates()
+    }
+
+    /// Two bias vectors, as PyTorch has.
+    pub const fn num_params(&self) -> usize {
+        (self.inputs + self.hidden + 2) * self.gates()
+    }
+
+    /// Per example: gates `[positions, 4 hidden]`, cells `[positions, hidden]`, gate
+    /// gradients `[positions, 4 hidden]`.
+    pub const fn state_width(&self) -> usize {
+        self.positions * (2 * self.gates() + self.hidden)
+    }
+
+    /// PyTorch's names; every tensor initialized uniform in +-1/sqrt(hidden) as
+    /// PyTorch does.
+    pub fn tensors(&self, name: &str) -> Vec<TensorLayout> {
+        let (g, h) = (self.gates(), self.hidden);
+        let tensor = |suffix: &str, offset, shape: Vec<usize>, transposed| TensorLayout {
+            name: format!("{name}.{suffix}_l0"),
+            offset,
+            shape,
+            fan_in: h,
+            transposed,
+        };
+        vec![
+            tensor("weight_ih", self.offset, vec![self.inputs, g], true),
+            tensor("weight_hh", self.w_hh_offset(), vec![h, g], true),
+            tensor("bias_ih", self.b_ih_offset(), vec![g], false),
+            tensor("bias_hh", self.b_hh_offset(), vec![g], false),
+        ]
+    }
+
+    /// Two weights applied at every step: `W_ih` to the inputs, `W_hh` to the
+    /// previous hidden states. Ghost: three `T x T` Gram matrices (inputs, hidden
+    /// states, gate gradients) and two element-wise products; materialized: the two
+    /// weight gradients, `(IN + H) x 4H`, formed over the `T` steps.
+    pub fn norm_cost(&self) -> NormCost {
+        let (t, n, h, g) = (self.positions, self.inputs, self.hidden, self.gates());
+        NormCost {
+            input_shape: vec![t, n],
+            output_shape: vec![t, h],
+            positions: t,
+            ghost_flops: 2 * t * t * (n + h + g) + 4 * t * t + 2 * t * (n + h) * g,
+            materialized_flops: 2 * t * (n + h) * g + 4 * (n + h) * g,
+            ghost_bytes: 4 * 3 * t * t,
+            materialized_bytes: 4 * (n + h) * g,
+            patch_bytes: 0,
+        }
+    }
+
+    pub const fn forward_flops(&self) -> usize {
+        2 * self.positions * (self.inputs + self.hidden) * self.gates()
+    }
+}
