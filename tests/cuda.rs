@@ -32,6 +32,49 @@ fn opening_a_gpu_where_there_is_none_is_an_error() {
     }
 }
 
+/// Dense layers after a pooling of the input image: no parametrized layer the GPU
+/// lacks, but an operation it lacks.
+#[private_model(loss = softmax_cross_entropy)]
+pub mod pooled_dense {
+    pub struct PooledDense {
+        fc: Linear<4, 2>,
+    }
+
+    impl PooledDense {
+        pub fn forward(&self, x: Image<1, 4, 4>) -> Logits<2> {
+            self.fc(flatten(max_pool2d(x, 2, 2)))
+        }
+    }
+}
+
+/// The engine refuses a model with a layer or an operation it cannot run when it is
+/// made, naming it, instead of failing at the first step (a check made before the
+/// device is touched, so it runs without a GPU).
+#[test]
+fn models_the_gpu_cannot_run_are_refused_by_name() {
+    use dpsgd::models::{EmbeddingNet, Ffnn, LstmNet, MnistCnn};
+    let refusal = |spec: &dpsgd::runtime::ModelSpec| match <CudaEngine<f32> as Engine<f32>>::supports(spec) {
+        Ok(()) => String::new(),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(refusal(&Ffnn::<f32>::SPEC), "");
+    let cases = [
+        (
+            refusal(&MnistCnn::<f32>::SPEC),
+            "MnistCnn's layer `conv1` (Conv2d<1, 16, 8, 2, Same>) does not run on the GPU yet",
+        ),
+        (
+            refusal(&EmbeddingNet::<f32>::SPEC),
+            "EmbeddingNet's layer `embedding` (Embedding<10004, 16>, mean) does not run",
+        ),
+        (refusal(&LstmNet::<f32>::SPEC), "LstmNet's layer `embedding`"),
+        (refusal(&pooled_dense::PooledDense::<f32>::SPEC), "PooledDense's pooling does not run on the GPU yet"),
+    ];
+    for (message, expected) in cases {
+        assert!(message.contains(expected) && message.contains("--device cpu"), "{message}");
+    }
+}
+
 /// Everything one batch gives: logits, losses, ghost squared norms, the clipped sum,
 /// the plain gradient sum and the per-example gradients.
 #[derive(Debug)]

@@ -242,7 +242,19 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         4 * plan.arena_width + plan.layers.iter().map(|l| l.norm_cost().step_bytes()).sum::<usize>();
     let forward_flops_per_example: usize = plan.layers.iter().map(Layer::forward_flops).sum();
 
-    let layer_plans = model.layers.iter().zip(&plan.layers).map(|(decl, layer)| {
+    let layer_const_by_index = |layer: usize| {
+        let name = &layer_consts[layer];
+        let wrapped = match plan.layers[layer] {
+            Layer::Dense(_) => quote! { Dense },
+            Layer::Conv2d(_) => quote! { Conv2d },
+            Layer::Embedding(_) => quote! { Embedding },
+            Layer::Lstm(_) => quote! { Lstm },
+        };
+        quote! { #krate::spec::Layer::#wrapped(#name) }
+    };
+    let pools =
+        graph.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Pool { .. })).map(|(id, _)| pool_const(id));
+    let layer_plans = model.layers.iter().zip(&plan.layers).enumerate().map(|(index, (decl, layer))| {
         let name = decl.ident.to_string();
         let cost = layer.norm_cost();
         let kind = match (decl.kind, layer) {
@@ -261,9 +273,10 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         let strategy = strategy_tokens(cost.strategy());
         let (positions, gf, mf, gb, mb) =
             (cost.positions, cost.ghost_flops, cost.materialized_flops, cost.ghost_bytes, cost.materialized_bytes);
+        let contract = layer_const_by_index(index);
         quote! {
             #krate::spec::LayerPlan {
-                name: #name, kind: #kind, input_shape: &[#(#input_shape),*], output_shape: &[#(#output_shape),*],
+                name: #name, kind: #kind, layer: #contract, input_shape: &[#(#input_shape),*], output_shape: &[#(#output_shape),*],
                 positions: #positions, strategy: #strategy, ghost_flops: #gf, materialized_flops: #mf,
                 ghost_bytes: #gb, materialized_bytes: #mb,
             }
@@ -322,6 +335,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                     sq_norms: #sq_norms,
                     clip_factors: #clip_factors,
                     layers: &[#(#layer_plans),*],
+                    pools: &[#(#pools),*],
                     token_vocab: #token_vocab,
                 };
             }

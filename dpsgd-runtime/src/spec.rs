@@ -6,7 +6,7 @@
 use ndarray::{ArrayView1, ArrayView2, ArrayView4};
 
 /// The layer kinds' contracts: their layout, names and cost model, shared with the macro.
-pub use dpsgd_layers::{Conv2d, Dense, Embedding, Lstm, NormStrategy};
+pub use dpsgd_layers::{Conv2d, Dense, Embedding, Layer, Lstm, NormStrategy};
 
 /// A layer's parameters viewed in place inside the model's parameter vector, as the
 /// generated accessors (`model.fc1()`) give them.
@@ -248,6 +248,9 @@ pub struct ModelSpec {
     pub clip_factors: Buf,
     /// How the private step treats each parametrized layer.
     pub layers: &'static [LayerPlan],
+    /// Every pooling the model applies (the operations without parameters an engine
+    /// may lack besides its layers' sequence means, which only follow embeddings).
+    pub pools: &'static [Pool2d],
     /// For models of token ids: the vocabulary size (every id must lie below it).
     pub token_vocab: Option<usize>,
 }
@@ -260,6 +263,8 @@ pub struct LayerPlan {
     pub name: &'static str,
     /// The layer's type as written, e.g. `Conv2d<1, 16, 8, 2, Same>`.
     pub kind: &'static str,
+    /// Its contract, as the generated code passes it to the engine.
+    pub layer: Layer,
     /// Per-example input and output shapes.
     pub input_shape: &'static [usize],
     pub output_shape: &'static [usize],

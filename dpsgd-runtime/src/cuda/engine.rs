@@ -19,7 +19,7 @@ use crate::engine::{Engine, copy_row};
 use crate::error::{Error, Result};
 use crate::rng::{SecretKey, Stream};
 use crate::spec::{
-    Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
+    Activation, Buf, Conv2d, Dense, Embedding, Layer, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
 };
 
 /// The Gaussian noise of private steps on the GPU: Philox4x32-10 keyed by 64 bits
@@ -204,6 +204,7 @@ impl<F: CudaFloat> CudaEngine<F> {
         if params.len() != spec.num_params {
             return Err(Error::Shape(format!("{} parameters for a model of {}", params.len(), spec.num_params)));
         }
+        <Self as Engine<F>>::supports(&spec)?;
         let kernels = Kernels::compile::<F>(&device)?;
         let p = spec.num_params;
         let capacity = capacity.max(1);
@@ -456,6 +457,25 @@ fn as_u64(v: usize) -> u64 {
 
 impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
     type Noise = DeviceNoise;
+
+    /// Dense layers only, so far: a model with a convolution, an embedding, an LSTM
+    /// or a pooling is refused, naming it.
+    fn supports(spec: &ModelSpec) -> Result<()> {
+        let unsupported = spec.layers.iter().find(|l| !matches!(l.layer, Layer::Dense(_)));
+        if let Some(layer) = unsupported {
+            return Err(Error::Config(format!(
+                "{}'s layer `{}` ({}) does not run on the GPU yet; train this model with --device cpu",
+                spec.name, layer.name, layer.kind
+            )));
+        }
+        if !spec.pools.is_empty() {
+            return Err(Error::Config(format!(
+                "{}'s pooling does not run on the GPU yet; train this model with --device cpu",
+                spec.name
+            )));
+        }
+        Ok(())
+    }
 
     fn spec(&self) -> &ModelSpec {
         &self.spec

@@ -33,6 +33,16 @@ pub trait Engine<F: Float> {
 
     fn spec(&self) -> &ModelSpec;
 
+    /// Errors, naming the first layer or operation this engine cannot run, unless it
+    /// runs all of `spec`: engines refuse a model when they are made, not at its first
+    /// step. The CPU engine runs everything.
+    fn supports(_spec: &ModelSpec) -> Result<()>
+    where
+        Self: Sized,
+    {
+        Ok(())
+    }
+
     /// Examples per physical batch when the run sets none ([`TrainConfig::physical_batch`](crate::train::TrainConfig::physical_batch));
     /// `None` runs each batch whole.
     fn default_physical_batch(_spec: &ModelSpec) -> Option<usize>
