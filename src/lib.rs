@@ -33,12 +33,18 @@
 //!
 //! # The language of `forward`
 //!
-//! - layers, declared as fields: `Linear<IN, OUT>` (weight and bias);
+//! - layers, declared as fields: `Linear<IN, OUT>` (weight and bias),
+//!   `Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>` (square kernels,
+//!   TensorFlow's padding rules), `Embedding<VOCAB, DIM>` (a table, no bias) and
+//!   `Lstm<IN, HIDDEN>` (one layer, PyTorch's gates and biases);
+//! - the input: `x: Input<N>` (features), `x: Image<C, H, W>` (channels first) or
+//!   `x: Tokens<T>` (token ids, for embeddings); the result `Logits<K>`;
 //! - `let` bindings; calls of layers `self.layer(x)`; `relu`, `sigmoid`, `tanh`;
-//!   `a + b` of two values of the same size;
-//! - the input is `x: Input<N>`, the result `Logits<K>`; the loss is named once, in the
-//!   attribute: `binary_logistic` (one logit, labels 0/1) or `softmax_cross_entropy`
-//!   (`K >= 2` logits, labels `0..K`).
+//!   `max_pool2d(x, WINDOW, STRIDE)` and `avg_pool2d(..)` of images, `flatten(x)` of an
+//!   image into a vector, `mean(x)` of a sequence over its positions (an embedding's
+//!   or an LSTM's output); `a + b` of two values of the same shape;
+//! - the loss is named once, in the attribute: `binary_logistic` (one logit, labels
+//!   0/1) or `softmax_cross_entropy` (`K >= 2` logits, labels `0..K`).
 //!
 //! Every size is checked at compile time; a mismatch, an unknown function or anything
 //! outside the language is a compile error pointing at the offending code. Each layer
@@ -50,8 +56,11 @@
 //! gradient checks) and implements [`PrivateModel`](runtime::PrivateModel): `forward`
 //! (batched logits), `predict`, `loss_and_grad`, `per_example_grad_norms` (ghost norms),
 //! `per_example_grads` (materialized), `clipped_grad_sum`; and the code behind
-//! [`runtime::train::private_step`], which never materializes a per-example gradient
-//! of a dense layer. Train with [`runtime::train::train`] or the `dpsgd` command line.
+//! [`runtime::train::private_step`], which takes each layer's per-example norm the way
+//! its plan found cheaper (ghost norms from Gram matrices, never forming the layer's
+//! per-example gradients; or materialized), then the clipped sum as weighted products.
+//! `M::describe_plan()` (or `dpsgd plan --model NAME` for the built-in models) prints
+//! the plan. Train with [`runtime::train::train`] or the `dpsgd` command line.
 //!
 //! # Checking your model
 //!

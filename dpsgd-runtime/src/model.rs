@@ -29,7 +29,9 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
     /// loss with respect to every value that depends on a parameter.
     fn run_backward<E: Engine<F>>(engine: &mut E);
     /// After `run_backward`: each example's squared gradient norm over all parameters
-    /// into `SPEC.sq_norms`, without forming the per-example gradients.
+    /// into `SPEC.sq_norms`, each layer's by its planned strategy (`SPEC.layers`):
+    /// ghost, from Gram matrices without forming the layer's per-example gradients, or
+    /// materialized per example where that is cheaper.
     fn run_sq_norms<E: Engine<F>>(engine: &mut E);
     /// After `run_backward`: `sum_i w_i g_i` into the engine's gradient, with `w_i`
     /// read from `weights` (all 1 when `None`).

@@ -13,8 +13,8 @@ use crate::spec::{
     Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
 };
 
-/// Runs a model's steps on the CPU, on the calling thread (large products use the
-/// rayon pool through the GEMM).
+/// Runs a model's steps on the CPU: the kernels split a batch across the rayon pool
+/// (by example or by block of rows), and large products use the pool through the GEMM.
 pub struct CpuEngine<F> {
     spec: ModelSpec,
     batch: usize,

@@ -11,13 +11,10 @@ use rayon::prelude::*;
 use super::embedding_mean;
 use super::simd::{multiversion, width_or, with_constant_width};
 use super::threads::per_thread;
+use super::token::token;
 use super::vector;
 use crate::Float;
 use crate::spec::{Embedding, SequenceMean};
-
-pub(super) fn token<F: Float>(id: F) -> usize {
-    id.to_f64() as usize
-}
 
 /// `y[b, t, :] = E[tokens[b, t], :]`.
 pub fn forward<F: Float>(layer: &Embedding, params: &[F], tokens: &[F], y: &mut [F]) {

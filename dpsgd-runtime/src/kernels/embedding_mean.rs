@@ -9,9 +9,9 @@
 
 use rayon::prelude::*;
 
-use super::embedding::token;
 use super::simd::{multiversion, width_or, with_constant_width};
 use super::threads::per_thread;
+use super::token::token;
 use super::vector;
 use crate::Float;
 use crate::spec::Embedding;

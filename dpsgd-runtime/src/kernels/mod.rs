@@ -13,4 +13,5 @@ pub mod optim;
 pub mod pool;
 pub mod simd;
 pub mod threads;
+mod token;
 pub mod vector;

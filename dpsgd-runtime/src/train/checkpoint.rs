@@ -21,7 +21,6 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::fit::TrainConfig;
 use crate::Float;
 use crate::error::{Error, Result};
 use crate::rng::SecretKey;
@@ -54,24 +53,6 @@ pub struct ConfigRecord {
     /// checkpoints written before secure noise existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secure_noise: Option<f64>,
-}
-
-impl From<&TrainConfig> for ConfigRecord {
-    fn from(c: &TrainConfig) -> Self {
-        ConfigRecord {
-            epochs: c.epochs,
-            batch_size: c.batch_size,
-            optimizer: format!("{:?}", c.optimizer),
-            sampling: format!("{:?}", c.sampling),
-            physical_batch: c.physical_batch,
-            noise_multiplier: c.privacy.map(|p| p.noise_multiplier),
-            max_grad_norm: c.privacy.map(|p| p.max_grad_norm),
-            delta: c.delta,
-            seed: c.seed,
-            randomness: format!("{:?}", c.randomness),
-            secure_noise: c.privacy.and_then(|p| p.secure_noise).map(|s| s.max_noise_increase),
-        }
-    }
 }
 
 /// Where a run stands between two steps.

@@ -49,6 +49,25 @@ pub struct TrainConfig {
     pub max_epsilon: Option<f64>,
 }
 
+/// The settings a checkpoint records, and a resumed run must match.
+impl From<&TrainConfig> for ConfigRecord {
+    fn from(c: &TrainConfig) -> Self {
+        ConfigRecord {
+            epochs: c.epochs,
+            batch_size: c.batch_size,
+            optimizer: format!("{:?}", c.optimizer),
+            sampling: format!("{:?}", c.sampling),
+            physical_batch: c.physical_batch,
+            noise_multiplier: c.privacy.map(|p| p.noise_multiplier),
+            max_grad_norm: c.privacy.map(|p| p.max_grad_norm),
+            delta: c.delta,
+            seed: c.seed,
+            randomness: format!("{:?}", c.randomness),
+            secure_noise: c.privacy.and_then(|p| p.secure_noise).map(|s| s.max_noise_increase),
+        }
+    }
+}
+
 /// How batches are drawn.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Sampling {
