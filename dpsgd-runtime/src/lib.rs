@@ -12,6 +12,7 @@ mod float;
 pub mod gemm;
 pub mod interop;
 pub mod kernels;
+pub mod layers;
 pub mod model;
 pub mod noise;
 pub mod planted;

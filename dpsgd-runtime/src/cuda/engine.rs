@@ -18,9 +18,7 @@ use crate::data::Dataset;
 use crate::engine::{Engine, copy_row};
 use crate::error::{Error, Result};
 use crate::rng::{SecretKey, Stream};
-use crate::spec::{
-    Activation, Buf, Conv2d, Dense, Embedding, Layer, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
-};
+use crate::spec::{Activation, Buf, Layer, Loss, ModelSpec, Pool2d, SequenceMean};
 
 /// The Gaussian noise of private steps on the GPU: Philox4x32-10 keyed by 64 bits
 /// drawn from the noise stream of the run's key, its counter the index of the draw.
@@ -44,9 +42,9 @@ impl DeviceNoise {
 }
 
 /// A device allocation and its address (event tracking is off: one stream orders all).
-struct DeviceVec<T> {
+pub(crate) struct DeviceVec<T> {
     slice: CudaSlice<T>,
-    ptr: u64,
+    pub(crate) ptr: u64,
 }
 
 impl<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits> DeviceVec<T> {
@@ -61,7 +59,7 @@ impl<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits> DeviceVec<
     }
 
     /// The address of element `i`.
-    fn at(&self, i: usize) -> u64 {
+    pub(crate) fn at(&self, i: usize) -> u64 {
         self.ptr + (i * std::mem::size_of::<T>()) as u64
     }
 }
@@ -94,9 +92,9 @@ const RESIDENT_SHARE: f64 = 0.5;
 macro_rules! kernels {
     ($($name:ident),* $(,)?) => {
         /// The compiled kernels of `kernels.cu`.
-        struct Kernels {
+        pub(crate) struct Kernels {
             _module: Arc<CudaModule>,
-            $($name: CudaFunction,)*
+            $(pub(crate) $name: CudaFunction,)*
         }
 
         impl Kernels {
@@ -139,8 +137,8 @@ kernels!(
 
 /// Threads per block of the element-wise kernels; they loop, so a grid of at most
 /// `MAX_BLOCKS` covers any size.
-const THREADS: u32 = 256;
-const MAX_BLOCKS: usize = 4096;
+pub(crate) const THREADS: u32 = 256;
+pub(crate) const MAX_BLOCKS: usize = 4096;
 
 /// Queues kernel `$kernel` over `$n` threads with the given arguments (values that
 /// live until the launch), unless there is nothing to do or the engine has failed.
@@ -149,10 +147,14 @@ macro_rules! launch {
         let engine = &$engine;
         let n: usize = $n;
         if n > 0 && !engine.failed() {
-            let blocks = n.div_ceil(THREADS as usize).min(MAX_BLOCKS) as u32;
-            let config = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 };
+            let blocks = n.div_ceil($crate::cuda::engine::THREADS as usize).min($crate::cuda::engine::MAX_BLOCKS) as u32;
+            let config = cudarc::driver::LaunchConfig {
+                grid_dim: (blocks, 1, 1),
+                block_dim: ($crate::cuda::engine::THREADS, 1, 1),
+                shared_mem_bytes: 0,
+            };
             let mut builder = engine.device.stream.launch_builder(&engine.kernels.$kernel);
-            $(let arg = $arg; builder.arg(&arg);)*
+            $(let arg = $arg; cudarc::driver::PushKernelArg::arg(&mut builder, &arg);)*
             // SAFETY: the arguments match the kernel's parameters in `kernels.cu`, and
             // every pointer addresses a live buffer of the size the kernel reads.
             let launched = unsafe { builder.launch(config) };
@@ -160,13 +162,14 @@ macro_rules! launch {
         }
     }};
 }
+pub(crate) use launch;
 
 /// Runs a model's steps on one NVIDIA GPU.
 pub struct CudaEngine<F: CudaFloat> {
-    spec: ModelSpec,
-    device: CudaDevice,
-    kernels: Kernels,
-    batch: usize,
+    pub(crate) spec: ModelSpec,
+    pub(crate) device: CudaDevice,
+    pub(crate) kernels: Kernels,
+    pub(crate) batch: usize,
     /// The largest batch the buffers hold.
     capacity: usize,
     features: DeviceVec<F>,
@@ -175,17 +178,17 @@ pub struct CudaEngine<F: CudaFloat> {
     rows: DeviceVec<u32>,
     arena: DeviceVec<F>,
     /// Deltas scaled by per-example weights, `[batch, widest layer output]`.
-    scaled: DeviceVec<F>,
+    pub(crate) scaled: DeviceVec<F>,
     /// `capacity` ones: bias gradients are `D^T 1`.
-    ones: DeviceVec<F>,
-    params: DeviceVec<F>,
-    grads: DeviceVec<F>,
+    pub(crate) ones: DeviceVec<F>,
+    pub(crate) params: DeviceVec<F>,
+    pub(crate) grads: DeviceVec<F>,
     /// SGD's velocity, or Adam's first moments, then Adam's second moments.
     moments: DeviceVec<F>,
     /// Gradients of the physical batches of one logical batch.
     accumulated: DeviceVec<F>,
     /// `[batch, num_params]`, only when per-example gradients were asked for.
-    per_example: Option<DeviceVec<F>>,
+    pub(crate) per_example: Option<DeviceVec<F>>,
     /// One value: where `sum` reduces to.
     total: DeviceVec<F>,
     /// Two, used in turn, so that gathering one batch overlaps the copy of the last.
@@ -194,7 +197,7 @@ pub struct CudaEngine<F: CudaFloat> {
     resident: Option<Resident<F>>,
     next_staging: usize,
     /// The first failure; later work is skipped. Read by [`Engine::status`].
-    error: RefCell<Option<String>>,
+    pub(crate) error: RefCell<Option<String>>,
 }
 
 impl<F: CudaFloat> CudaEngine<F> {
@@ -242,17 +245,17 @@ impl<F: CudaFloat> CudaEngine<F> {
         self.device.name()
     }
 
-    fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.error.borrow().is_some()
     }
 
-    fn unsupported(&self, what: &str) {
+    pub(crate) fn unsupported(&self, what: &str) {
         let message = format!("{what} do not run on the GPU yet; train this model with --device cpu");
         self.error.borrow_mut().get_or_insert(message);
     }
 
     /// Keeps the first failure.
-    fn record<T, E: std::fmt::Debug>(&self, what: &str, result: std::result::Result<T, E>) -> Option<T> {
+    pub(crate) fn record<T, E: std::fmt::Debug>(&self, what: &str, result: std::result::Result<T, E>) -> Option<T> {
         match result {
             Ok(v) => Some(v),
             Err(e) => {
@@ -291,7 +294,7 @@ impl<F: CudaFloat> CudaEngine<F> {
     }
 
     /// The address of the current batch's rows of `buf`.
-    fn buf(&self, buf: Buf) -> u64 {
+    pub(crate) fn buf(&self, buf: Buf) -> u64 {
         match buf {
             Buf::Input { .. } => self.features.ptr,
             Buf::Arena { offset, width } => {
@@ -303,7 +306,7 @@ impl<F: CudaFloat> CudaEngine<F> {
 
     /// `C = alpha op(A) op(B) + beta C`, column-major, on the engine's stream.
     #[allow(clippy::too_many_arguments)]
-    fn gemm(
+    pub(crate) fn gemm(
         &self,
         transpose: (bool, bool),
         m: usize,
@@ -323,7 +326,7 @@ impl<F: CudaFloat> CudaEngine<F> {
         self.record("cuBLAS GEMM", done);
     }
 
-    fn zero(&self, ptr: u64, len: usize) {
+    pub(crate) fn zero(&self, ptr: u64, len: usize) {
         if len > 0 && !self.failed() {
             // SAFETY: `ptr` addresses `len` values of a live buffer.
             let done = unsafe {
@@ -451,7 +454,7 @@ fn staging<F: CudaFloat>(device: &CudaDevice, spec: &ModelSpec, capacity: usize)
     Ok(Staging { features, labels, rows, copied })
 }
 
-fn as_u64(v: usize) -> u64 {
+pub(crate) fn as_u64(v: usize) -> u64 {
     v as u64
 }
 
@@ -576,123 +579,6 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         if let Some(per_example) = &self.per_example {
             self.download(per_example.ptr, &mut out[..n]);
         }
-    }
-
-    fn dense_forward(&mut self, layer: Dense, x: Buf, y: Buf) {
-        let (b, (i, o)) = (self.batch, (layer.inputs, layer.outputs));
-        let (x, y) = (self.buf(x), self.buf(y));
-        launch!(self, broadcast_rows, b * o, self.params.at(layer.bias_offset()), y, as_u64(b), as_u64(o));
-        // Y^T = W^T X^T, on top of the broadcast bias.
-        self.gemm((false, false), o, b, i, (self.params.at(layer.offset), o), (x, i), F::ONE, (y, o));
-    }
-
-    fn dense_backward_input(&mut self, layer: Dense, dy: Buf, dx: Buf, accumulate: bool) {
-        let (b, (i, o)) = (self.batch, (layer.inputs, layer.outputs));
-        let beta = if accumulate { F::ONE } else { F::ZERO };
-        // dX^T = W dY^T.
-        self.gemm(
-            (true, false),
-            i,
-            b,
-            o,
-            (self.params.at(layer.offset), o),
-            (self.buf(dy), o),
-            beta,
-            (self.buf(dx), i),
-        );
-    }
-
-    fn dense_add_sq_norms(&mut self, layer: Dense, x: Buf, dy: Buf, out: Buf) {
-        let (b, i, o) = (self.batch, as_u64(layer.inputs), as_u64(layer.outputs));
-        // One warp per example.
-        launch!(self, dense_add_sq_norms, b * 32, self.buf(x), self.buf(dy), self.buf(out), as_u64(b), i, o);
-    }
-
-    fn dense_param_grad(&mut self, layer: Dense, x: Buf, dy: Buf, weights: Option<Buf>) {
-        let (b, (i, o)) = (self.batch, (layer.inputs, layer.outputs));
-        let (gw, gb) = (self.grads.at(layer.offset), self.grads.at(layer.bias_offset()));
-        if b == 0 {
-            self.zero(gw, layer.weight_len() + o);
-            return;
-        }
-        let dy = match weights {
-            None => self.buf(dy),
-            Some(c) => {
-                // Scaling the rows of D by the clip factors makes the clipped sum one GEMM.
-                launch!(self, scale_rows, b * o, self.buf(dy), self.buf(c), self.scaled.ptr, as_u64(b), as_u64(o));
-                self.scaled.ptr
-            }
-        };
-        // G_W^T = dY^T X (G_W is [in, out] row-major), g_b = dY^T 1.
-        self.gemm((false, true), o, i, b, (dy, o), (self.buf(x), i), F::ZERO, (gw, o));
-        self.gemm((false, false), o, 1, b, (dy, o), (self.ones.ptr, b), F::ZERO, (gb, o));
-    }
-
-    fn dense_per_example_grads(&mut self, layer: Dense, x: Buf, dy: Buf) {
-        let (b, (i, o), p) = (self.batch, (layer.inputs, layer.outputs), self.spec.num_params);
-        let Some(per_example) = &self.per_example else { return };
-        let (x, dy, pe) = (self.buf(x), self.buf(dy), per_example.ptr);
-        let (w, bias) = (as_u64(layer.offset), as_u64(layer.bias_offset()));
-        let n = b * (i + 1) * o;
-        launch!(self, dense_per_example_grads, n, x, dy, pe, as_u64(p), w, bias, as_u64(b), as_u64(i), as_u64(o));
-    }
-
-    // Convolutions, pooling, embeddings and LSTMs are not on the GPU yet: a model using them fails with
-    // a clear error at its first step.
-    fn conv2d_forward(&mut self, _: Conv2d, _: Buf, _: Buf) {
-        self.unsupported("convolutions");
-    }
-
-    fn conv2d_backward_input(&mut self, _: Conv2d, _: Buf, _: Buf, _: bool) {
-        self.unsupported("convolutions");
-    }
-
-    fn conv2d_add_sq_norms(&mut self, _: Conv2d, _: Buf, _: Buf, _: Buf, _: NormStrategy) {
-        self.unsupported("convolutions");
-    }
-
-    fn conv2d_param_grad(&mut self, _: Conv2d, _: Buf, _: Buf, _: Option<Buf>) {
-        self.unsupported("convolutions");
-    }
-
-    fn conv2d_per_example_grads(&mut self, _: Conv2d, _: Buf, _: Buf) {
-        self.unsupported("convolutions");
-    }
-
-    fn embedding_forward(&mut self, _: Embedding, _: Buf, _: Buf) {
-        self.unsupported("embeddings");
-    }
-
-    fn embedding_add_sq_norms(&mut self, _: Embedding, _: Buf, _: Buf, _: Buf) {
-        self.unsupported("embeddings");
-    }
-
-    fn embedding_param_grad(&mut self, _: Embedding, _: Buf, _: Buf, _: Option<Buf>) {
-        self.unsupported("embeddings");
-    }
-
-    fn embedding_per_example_grads(&mut self, _: Embedding, _: Buf, _: Buf) {
-        self.unsupported("embeddings");
-    }
-
-    fn lstm_forward(&mut self, _: Lstm, _: Buf, _: Buf, _: Buf) {
-        self.unsupported("LSTMs");
-    }
-
-    fn lstm_backward(&mut self, _: Lstm, _: Buf, _: Buf, _: Buf, _: bool) {
-        self.unsupported("LSTMs");
-    }
-
-    fn lstm_add_sq_norms(&mut self, _: Lstm, _: Buf, _: Buf, _: Buf, _: Buf, _: NormStrategy) {
-        self.unsupported("LSTMs");
-    }
-
-    fn lstm_param_grad(&mut self, _: Lstm, _: Buf, _: Buf, _: Buf, _: Option<Buf>) {
-        self.unsupported("LSTMs");
-    }
-
-    fn lstm_per_example_grads(&mut self, _: Lstm, _: Buf, _: Buf, _: Buf) {
-        self.unsupported("LSTMs");
     }
 
     fn mean_forward(&mut self, _: SequenceMean, _: Buf, _: Buf) {

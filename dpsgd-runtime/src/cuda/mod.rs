@@ -11,7 +11,7 @@
 //!   sampled batch in, through pinned buffers, and reads the loss when asked.
 
 mod device;
-mod engine;
+pub(crate) mod engine;
 mod float;
 
 pub use device::{CudaDevice, cuda_available};

@@ -6,18 +6,17 @@ use ndarray::ArrayView2;
 
 use super::{Engine, copy_row};
 use crate::Float;
-use crate::kernels::{activation, clip, conv, dense, embedding, loss, lstm, optim, pool, vector};
+use crate::kernels::{activation, clip, loss, optim, pool, vector};
+use crate::layers::embedding::kernels as embedding;
 use crate::noise::{self, NoiseSource};
 use crate::rng::SecretKey;
-use crate::spec::{
-    Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
-};
+use crate::spec::{Activation, Buf, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
 
 /// Runs a model's steps on the CPU: the kernels split a batch across the rayon pool
 /// (by example or by block of rows), and large products use the pool through the GEMM.
 pub struct CpuEngine<F> {
-    spec: ModelSpec,
-    batch: usize,
+    pub(crate) spec: ModelSpec,
+    pub(crate) batch: usize,
     features: Vec<F>,
     labels: Vec<u32>,
     arena: Vec<F>,
@@ -32,35 +31,35 @@ pub struct CpuEngine<F> {
     /// Room for the largest parameter tensor (transposed weights).
     scratch: Vec<F>,
     /// `[batch, num_params]`, only when per-example gradients were asked for.
-    per_example: Vec<F>,
+    pub(crate) per_example: Vec<F>,
     /// Scratch of the convolution, embedding and LSTM kernels, grown on first use.
-    conv_scratch: Vec<F>,
+    pub(crate) conv_scratch: Vec<F>,
     /// A norm strategy that overrides the model's plan for every layer that has both
     /// (convolutions and LSTMs), for tests and measurements.
-    forced_strategy: Option<NormStrategy>,
+    pub(crate) forced_strategy: Option<NormStrategy>,
     /// Per-example weight gradients an LSTM's norms materialized: the clipped sum of the
     /// same batch reuses them.
-    lstm_grads: Vec<Stored<F>>,
+    pub(crate) lstm_grads: Vec<Stored<F>>,
     /// Each convolution's patches of the current batch, made by its forward pass and
     /// reused by its norms and parameter gradients.
-    conv_cols: Vec<Stored<F>>,
+    pub(crate) conv_cols: Vec<Stored<F>>,
     /// Per-example gradients a convolution's norms materialized, for the clipped sum.
-    conv_grads: Vec<Stored<F>>,
+    pub(crate) conv_grads: Vec<Stored<F>>,
     /// Changes whenever the batch or the parameters do, and so every layer's input:
     /// what is stored for an older version is stale.
-    version: u64,
+    pub(crate) version: u64,
 }
 
 /// Values stored for one layer (by its parameter offset) at one engine version.
-struct Stored<F> {
-    layer_offset: usize,
-    version: u64,
-    values: Vec<F>,
+pub(crate) struct Stored<F> {
+    pub(crate) layer_offset: usize,
+    pub(crate) version: u64,
+    pub(crate) values: Vec<F>,
 }
 
 /// Takes the values stored for `layer_offset` out of `store` (an empty, stale entry
 /// when there are none); put them back with `store.push`.
-fn take_stored<F>(store: &mut Vec<Stored<F>>, layer_offset: usize) -> Stored<F> {
+pub(crate) fn take_stored<F>(store: &mut Vec<Stored<F>>, layer_offset: usize) -> Stored<F> {
     match store.iter().position(|s| s.layer_offset == layer_offset) {
         Some(i) => store.swap_remove(i),
         None => Stored { layer_offset, version: u64::MAX, values: Vec::new() },
@@ -69,14 +68,14 @@ fn take_stored<F>(store: &mut Vec<Stored<F>>, layer_offset: usize) -> Stored<F> 
 
 /// The buffers a kernel call works on: shared views of what it reads, mutable views of
 /// what it writes (pairwise disjoint), and the engine's other buffers.
-struct Views<'a, F, const R: usize, const W: usize> {
-    reads: [&'a [F]; R],
-    writes: [&'a mut [F]; W],
-    params: &'a [F],
-    grads: &'a mut [F],
-    scaled: &'a mut [F],
-    scratch: &'a mut [F],
-    labels: &'a [u32],
+pub(crate) struct Views<'a, F, const R: usize, const W: usize> {
+    pub(crate) reads: [&'a [F]; R],
+    pub(crate) writes: [&'a mut [F]; W],
+    pub(crate) params: &'a [F],
+    pub(crate) grads: &'a mut [F],
+    pub(crate) scaled: &'a mut [F],
+    pub(crate) scratch: &'a mut [F],
+    pub(crate) labels: &'a [u32],
 }
 
 impl<F: Float> CpuEngine<F> {
@@ -145,34 +144,10 @@ impl<F: Float> CpuEngine<F> {
         floats * std::mem::size_of::<F>() + self.labels.capacity() * 4
     }
 
-    /// The LSTM kernels' scratch, grown to the engine's capacity.
-    fn lstm_scratch(&mut self, layer: &Lstm) -> Vec<F> {
-        let len = lstm::scratch_len(layer, self.capacity());
-        grow(&mut self.conv_scratch, len);
-        std::mem::take(&mut self.conv_scratch)
-    }
-
-    /// The patches of `layer`'s input `x` for the current batch: those its forward pass
-    /// stored, or made now when they are stale. Put them back in `conv_cols`.
-    fn conv_cols(&mut self, layer: &Conv2d, x: Buf) -> Stored<F> {
-        let mut stored = take_stored(&mut self.conv_cols, layer.offset);
-        if stored.version != self.version {
-            grow(&mut stored.values, self.capacity() * conv::cols_len(layer));
-            // The padded images are made in the scratch, which no caller holds yet.
-            let mut padded = std::mem::take(&mut self.conv_scratch);
-            grow(&mut padded, self.capacity() * conv::padded_len(layer));
-            let (cols, padded_images) = (self.batch * conv::cols_len(layer), self.batch * conv::padded_len(layer));
-            conv::im2col_batch(layer, self.view(x), &mut stored.values[..cols], &mut padded[..padded_images]);
-            self.conv_scratch = padded;
-            stored.version = self.version;
-        }
-        stored
-    }
-
     /// The largest batch the buffers are sized for: the capacity the engine was made
     /// with, or a larger batch seen since. Buffers grown on first use take this size,
     /// so a later, larger Poisson batch does not reallocate them.
-    fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.arena.len() / self.spec.arena_width.max(1)
     }
 
@@ -187,7 +162,7 @@ impl<F: Float> CpuEngine<F> {
     }
 
     /// The current batch's rows of `buf`.
-    fn view(&self, buf: Buf) -> &[F] {
+    pub(crate) fn view(&self, buf: Buf) -> &[F] {
         match buf {
             Buf::Input { width } => &self.features[..self.batch * width],
             Buf::Arena { offset, width } => &self.arena[self.arena_range(offset, width)],
@@ -203,7 +178,11 @@ impl<F: Float> CpuEngine<F> {
     /// Resolves the buffers of one kernel call. Every written buffer must be in the
     /// arena and overlap no other buffer of the call: checked here, so generated code
     /// cannot cause aliasing.
-    fn views<const R: usize, const W: usize>(&mut self, reads: [Buf; R], writes: [Buf; W]) -> Views<'_, F, R, W> {
+    pub(crate) fn views<const R: usize, const W: usize>(
+        &mut self,
+        reads: [Buf; R],
+        writes: [Buf; W],
+    ) -> Views<'_, F, R, W> {
         let write_ranges = writes.map(|buf| match buf {
             Buf::Arena { offset, width } => self.arena_range(offset, width),
             Buf::Input { .. } => panic!("generated code writes into the model input"),
@@ -240,18 +219,7 @@ impl<F: Float> CpuEngine<F> {
     }
 }
 
-impl<F: Float> CpuEngine<F> {
-    /// The convolution scratch, large enough for `layer` at the current batch size
-    /// (with room for Gram matrices when `grams`), taken out of the engine while a
-    /// kernel uses it.
-    fn conv_scratch(&mut self, layer: &Conv2d, grams: bool) -> Vec<F> {
-        let len = self.capacity() * conv::scratch_per_example(layer, grams) + conv::param_grad_accumulators(layer);
-        grow(&mut self.conv_scratch, len);
-        std::mem::take(&mut self.conv_scratch)
-    }
-}
-
-fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
+pub(crate) fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
     if v.len() < len {
         v.resize(len, T::default());
     }
@@ -343,201 +311,6 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
 
     fn read_per_example_grads(&self, out: &mut [F]) {
         out.copy_from_slice(&self.per_example[..self.batch * self.spec.num_params]);
-    }
-
-    fn dense_forward(&mut self, layer: Dense, x: Buf, y: Buf) {
-        let b = self.batch;
-        let Views { reads: [x], writes: [y], params, scratch, .. } = self.views([x], [y]);
-        let w = &params[layer.offset..][..layer.weight_len()];
-        let bias = &params[layer.bias_offset()..][..layer.outputs];
-        dense::forward(x, w, bias, y, b, layer.inputs, layer.outputs, scratch);
-    }
-
-    fn dense_backward_input(&mut self, layer: Dense, dy: Buf, dx: Buf, accumulate: bool) {
-        let b = self.batch;
-        let Views { reads: [dy], writes: [dx], params, scratch, .. } = self.views([dy], [dx]);
-        let w = &params[layer.offset..][..layer.weight_len()];
-        dense::backward_input(dy, w, dx, b, layer.inputs, layer.outputs, accumulate, scratch);
-    }
-
-    fn dense_add_sq_norms(&mut self, layer: Dense, x: Buf, dy: Buf, out: Buf) {
-        let b = self.batch;
-        let Views { reads: [x, dy], writes: [out], .. } = self.views([x, dy], [out]);
-        dense::add_sq_norms(x, dy, out, b, layer.inputs, layer.outputs);
-    }
-
-    fn dense_param_grad(&mut self, layer: Dense, x: Buf, dy: Buf, weights: Option<Buf>) {
-        let b = self.batch;
-        // Unweighted calls read the input twice in place of weights: harmless.
-        let Views { reads: [x, dy, c], grads, scaled, scratch, .. } = self.views([x, dy, weights.unwrap_or(x)], []);
-        let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
-        let gb = &mut rest[..layer.outputs];
-        let dy = match weights {
-            None => dy,
-            Some(_) => {
-                // Scaling the rows of D by the clip factors makes the clipped sum D^T diag(c) X one GEMM.
-                let scaled = &mut scaled[..b * layer.outputs];
-                vector::scale_rows(dy, c, scaled, layer.outputs);
-                &*scaled
-            }
-        };
-        dense::param_grad(x, dy, gw, gb, b, layer.inputs, layer.outputs, scratch);
-    }
-
-    fn dense_per_example_grads(&mut self, layer: Dense, x: Buf, dy: Buf) {
-        let (b, p) = (self.batch, self.spec.num_params);
-        let mut per_example = std::mem::take(&mut self.per_example);
-        let Views { reads: [x, dy], .. } = self.views([x, dy], []);
-        let (weight, bias) = (layer.offset, layer.bias_offset());
-        dense::per_example_grads(x, dy, &mut per_example[..b * p], p, weight, bias, b, layer.inputs, layer.outputs);
-        self.per_example = per_example;
-    }
-
-    fn conv2d_forward(&mut self, layer: Conv2d, x: Buf, y: Buf) {
-        let cols = self.conv_cols(&layer, x);
-        let mut scratch = self.conv_scratch(&layer, false);
-        let Views { writes: [y], params, .. } = self.views([], [y]);
-        conv::forward(&layer, params, &cols.values, y, &mut scratch);
-        self.conv_scratch = scratch;
-        self.conv_cols.push(cols);
-    }
-
-    fn conv2d_backward_input(&mut self, layer: Conv2d, dy: Buf, dx: Buf, accumulate: bool) {
-        let mut scratch = self.conv_scratch(&layer, false);
-        let Views { reads: [dy], writes: [dx], params, .. } = self.views([dy], [dx]);
-        conv::backward_input(&layer, params, dy, dx, accumulate, &mut scratch);
-        self.conv_scratch = scratch;
-    }
-
-    fn conv2d_add_sq_norms(&mut self, layer: Conv2d, x: Buf, dy: Buf, out: Buf, strategy: NormStrategy) {
-        let strategy = self.forced_strategy.unwrap_or(strategy);
-        let cols = self.conv_cols(&layer, x);
-        let mut scratch = self.conv_scratch(&layer, strategy == NormStrategy::Ghost);
-        let mut stored = take_stored(&mut self.conv_grads, layer.offset);
-        if strategy == NormStrategy::Materialized {
-            grow(&mut stored.values, self.capacity() * conv::example_grad_len(&layer));
-            stored.version = self.version;
-        }
-        let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
-        conv::add_sq_norms(&layer, &cols.values, dy, out, strategy, &mut scratch, Some(&mut stored.values));
-        self.conv_scratch = scratch;
-        self.conv_cols.push(cols);
-        self.conv_grads.push(stored);
-    }
-
-    fn conv2d_param_grad(&mut self, layer: Conv2d, x: Buf, dy: Buf, weights: Option<Buf>) {
-        let stored = take_stored(&mut self.conv_grads, layer.offset);
-        if let Some(weights) = weights.filter(|_| stored.version == self.version) {
-            // The norms of this batch materialized the gradients: only the sum is left.
-            let Views { reads: [c], grads, .. } = self.views([weights], []);
-            conv::param_grad_from_stored(&layer, &stored.values, c, &mut grads[layer.offset..]);
-            self.conv_grads.push(stored);
-            return;
-        }
-        self.conv_grads.push(stored);
-        let cols = self.conv_cols(&layer, x);
-        let mut scratch = self.conv_scratch(&layer, false);
-        // Unweighted calls read the delta twice in place of weights: harmless.
-        let Views { reads: [dy, c], grads, .. } = self.views([dy, weights.unwrap_or(dy)], []);
-        let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
-        let gb = &mut rest[..layer.out_channels];
-        conv::param_grad(&layer, &cols.values, dy, weights.map(|_| c), gw, gb, &mut scratch);
-        self.conv_scratch = scratch;
-        self.conv_cols.push(cols);
-    }
-
-    fn conv2d_per_example_grads(&mut self, layer: Conv2d, x: Buf, dy: Buf) {
-        let (b, p) = (self.batch, self.spec.num_params);
-        let cols = self.conv_cols(&layer, x);
-        let mut scratch = self.conv_scratch(&layer, false);
-        let mut per_example = std::mem::take(&mut self.per_example);
-        let Views { reads: [dy], .. } = self.views([dy], []);
-        conv::per_example_grads(&layer, &cols.values, dy, &mut per_example[..b * p], p, &mut scratch);
-        self.per_example = per_example;
-        self.conv_scratch = scratch;
-        self.conv_cols.push(cols);
-    }
-
-    fn embedding_forward(&mut self, layer: Embedding, tokens: Buf, y: Buf) {
-        let Views { reads: [tokens], writes: [y], params, .. } = self.views([tokens], [y]);
-        embedding::forward(&layer, params, tokens, y);
-    }
-
-    fn embedding_add_sq_norms(&mut self, layer: Embedding, tokens: Buf, dy: Buf, out: Buf) {
-        let len = embedding::sq_norm_scratch(&layer);
-        grow(&mut self.conv_scratch, len);
-        let mut scratch = std::mem::take(&mut self.conv_scratch);
-        let Views { reads: [tokens, dy], writes: [out], .. } = self.views([tokens, dy], [out]);
-        embedding::add_sq_norms(&layer, tokens, dy, out, &mut scratch);
-        self.conv_scratch = scratch;
-    }
-
-    fn embedding_param_grad(&mut self, layer: Embedding, tokens: Buf, dy: Buf, weights: Option<Buf>) {
-        // Unweighted calls read the tokens twice in place of weights: harmless.
-        let Views { reads: [tokens, dy, c], grads, .. } = self.views([tokens, dy, weights.unwrap_or(tokens)], []);
-        let grad = &mut grads[layer.offset..][..layer.vocab * layer.dim];
-        embedding::param_grad(&layer, tokens, dy, weights.map(|_| c), grad);
-    }
-
-    fn embedding_per_example_grads(&mut self, layer: Embedding, tokens: Buf, dy: Buf) {
-        let (b, p) = (self.batch, self.spec.num_params);
-        let mut per_example = std::mem::take(&mut self.per_example);
-        let Views { reads: [tokens, dy], .. } = self.views([tokens, dy], []);
-        embedding::per_example_grads(&layer, tokens, dy, &mut per_example[..b * p], p);
-        self.per_example = per_example;
-    }
-
-    fn lstm_forward(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf) {
-        let mut scratch = self.lstm_scratch(&layer);
-        let Views { reads: [x], writes: [y, state], params, .. } = self.views([x], [y, state]);
-        lstm::forward(&layer, params, x, y, state, &mut scratch);
-        self.conv_scratch = scratch;
-    }
-
-    fn lstm_backward(&mut self, layer: Lstm, dy: Buf, state: Buf, dx: Buf, accumulate: bool) {
-        let mut scratch = self.lstm_scratch(&layer);
-        let Views { reads: [dy], writes: [state, dx], params, .. } = self.views([dy], [state, dx]);
-        lstm::backward(&layer, params, dy, state, dx, accumulate, &mut scratch);
-        self.conv_scratch = scratch;
-    }
-
-    fn lstm_add_sq_norms(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, out: Buf, strategy: NormStrategy) {
-        let strategy = self.forced_strategy.unwrap_or(strategy);
-        let mut scratch = self.lstm_scratch(&layer);
-        let mut stored = take_stored(&mut self.lstm_grads, layer.offset);
-        if strategy == NormStrategy::Materialized {
-            grow(&mut stored.values, self.capacity() * lstm::weight_grad_len(&layer));
-            stored.version = self.version;
-        }
-        let Views { reads: [x, y, state], writes: [out], .. } = self.views([x, y, state], [out]);
-        lstm::add_sq_norms(&layer, x, y, state, out, strategy, &mut scratch, Some(&mut stored.values));
-        self.conv_scratch = scratch;
-        self.lstm_grads.push(stored);
-    }
-
-    fn lstm_param_grad(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, weights: Option<Buf>) {
-        let (b, version) = (self.batch, self.version);
-        let stored = take_stored(&mut self.lstm_grads, layer.offset);
-        let mut scratch = self.lstm_scratch(&layer);
-        // Unweighted calls read the input twice in place of weights: harmless.
-        let Views { reads: [x, y, state, c], grads, .. } = self.views([x, y, state, weights.unwrap_or(x)], []);
-        match weights {
-            // The norms of this batch materialized the gradients: only the sum is left.
-            Some(_) if stored.version == version => {
-                lstm::param_grad_from_stored(&layer, state, &stored.values, c, grads)
-            }
-            _ => lstm::param_grad(&layer, x, y, state, weights.map(|_| c), b, grads, &mut scratch),
-        }
-        self.conv_scratch = scratch;
-        self.lstm_grads.push(stored);
-    }
-
-    fn lstm_per_example_grads(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf) {
-        let (b, p) = (self.batch, self.spec.num_params);
-        let mut per_example = std::mem::take(&mut self.per_example);
-        let Views { reads: [x, y, state], .. } = self.views([x, y, state], []);
-        lstm::per_example_grads(&layer, x, y, state, &mut per_example[..b * p], p);
-        self.per_example = per_example;
     }
 
     fn mean_forward(&mut self, mean: SequenceMean, x: Buf, y: Buf) {

@@ -6,9 +6,11 @@
 //! gradients, optimizer state, the batch, and a scratch arena for activations and
 //! deltas) and resolves the [`Buf`]s the generated code names to memory. The CPU engine
 //! is always there; the CUDA engine (feature `cuda`) implements the same trait with
-//! device buffers.
+//! device buffers. Each parametrized layer kind's operations are a trait of their own
+//! in [`crate::layers`] (`DenseOps`, `Conv2dOps`, ...), implemented there for both
+//! engines; [`Engine`] requires them all and adds everything else a step needs.
 
-mod cpu;
+pub(crate) mod cpu;
 
 pub use cpu::CpuEngine;
 
@@ -17,16 +19,15 @@ use ndarray::{ArrayView1, ArrayView2};
 use crate::Float;
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::layers::{Conv2dOps, DenseOps, EmbeddingOps, LstmOps};
 use crate::rng::SecretKey;
-use crate::spec::{
-    Activation, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, Pool2d, SequenceMean,
-};
+use crate::spec::{Activation, Buf, Loss, ModelSpec, Pool2d, SequenceMean};
 
 /// Runs the kernels of a training step for one model on one device.
 ///
 /// Batch sizes change from step to step (Poisson sampling) and may be zero; buffers
 /// grow when a batch is larger than any before, so steady-state steps do not allocate.
-pub trait Engine<F: Float> {
+pub trait Engine<F: Float>: DenseOps<F> + Conv2dOps<F> + EmbeddingOps<F> + LstmOps<F> {
     /// Where the Gaussian noise of private steps comes from: a host stream for the CPU,
     /// a counter-based generator on the device for CUDA.
     type Noise: ?Sized;
@@ -89,48 +90,6 @@ pub trait Engine<F: Float> {
 
     // ---- kernels called by generated code -----------------------------------------
 
-    fn dense_forward(&mut self, layer: Dense, x: Buf, y: Buf);
-    /// `dx = dy W`, or `dx += dy W` when `accumulate`.
-    fn dense_backward_input(&mut self, layer: Dense, dy: Buf, dx: Buf, accumulate: bool);
-    /// Adds each example's squared gradient norm for this layer to `out` (ghost norms).
-    fn dense_add_sq_norms(&mut self, layer: Dense, x: Buf, dy: Buf, out: Buf);
-    /// The layer's gradient summed over the batch, each example weighted by `weights`
-    /// when given, written to the gradient buffer.
-    fn dense_param_grad(&mut self, layer: Dense, x: Buf, dy: Buf, weights: Option<Buf>);
-    /// Each example's gradient for this layer, written to its row of the per-example
-    /// gradient matrix.
-    fn dense_per_example_grads(&mut self, layer: Dense, x: Buf, dy: Buf);
-
-    /// `y = conv(x) + b`.
-    fn conv2d_forward(&mut self, layer: Conv2d, x: Buf, y: Buf);
-    /// `dx = conv^T(dy)`, or `dx +=` when `accumulate`.
-    fn conv2d_backward_input(&mut self, layer: Conv2d, dy: Buf, dx: Buf, accumulate: bool);
-    /// Adds each example's squared gradient norm for this layer to `out`, by `strategy`.
-    fn conv2d_add_sq_norms(&mut self, layer: Conv2d, x: Buf, dy: Buf, out: Buf, strategy: NormStrategy);
-    /// As [`dense_param_grad`](Self::dense_param_grad), for a convolution.
-    fn conv2d_param_grad(&mut self, layer: Conv2d, x: Buf, dy: Buf, weights: Option<Buf>);
-    /// As [`dense_per_example_grads`](Self::dense_per_example_grads), for a convolution.
-    fn conv2d_per_example_grads(&mut self, layer: Conv2d, x: Buf, dy: Buf);
-    /// `y = E[tokens]`, the rows of the table at each token id.
-    fn embedding_forward(&mut self, layer: Embedding, tokens: Buf, y: Buf);
-    /// Adds each example's squared table-gradient norm to `out`.
-    fn embedding_add_sq_norms(&mut self, layer: Embedding, tokens: Buf, dy: Buf, out: Buf);
-    /// As [`dense_param_grad`](Self::dense_param_grad), for an embedding.
-    fn embedding_param_grad(&mut self, layer: Embedding, tokens: Buf, dy: Buf, weights: Option<Buf>);
-    /// As [`dense_per_example_grads`](Self::dense_per_example_grads), for an embedding.
-    fn embedding_per_example_grads(&mut self, layer: Embedding, tokens: Buf, dy: Buf);
-    /// `y` = the LSTM's hidden state at every step of `x`; its gates and cells go to
-    /// `state` for the backward pass.
-    fn lstm_forward(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf);
-    /// Back-propagation through time from `dy`: the gates' gradients into `state`, and
-    /// the input gradient into `dx` (`+=` when `accumulate`).
-    fn lstm_backward(&mut self, layer: Lstm, dy: Buf, state: Buf, dx: Buf, accumulate: bool);
-    /// Adds each example's squared gradient norm for this layer to `out`, by `strategy`.
-    fn lstm_add_sq_norms(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, out: Buf, strategy: NormStrategy);
-    /// As [`dense_param_grad`](Self::dense_param_grad), for an LSTM.
-    fn lstm_param_grad(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, weights: Option<Buf>);
-    /// As [`dense_per_example_grads`](Self::dense_per_example_grads), for an LSTM.
-    fn lstm_per_example_grads(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf);
     /// `y` = the mean of `x` over its positions.
     fn mean_forward(&mut self, mean: SequenceMean, x: Buf, y: Buf);
     /// `dx = dy / positions` at every position; `+=` when `accumulate`.

@@ -8,18 +8,18 @@
 
 use rayon::prelude::*;
 
-use super::embedding_mean;
-use super::simd::{multiversion, width_or, with_constant_width};
-use super::threads::per_thread;
+use super::mean_kernels;
 use super::token::token;
-use super::vector;
 use crate::Float;
+use crate::kernels::simd::{multiversion, width_or, with_constant_width};
+use crate::kernels::threads::per_thread;
+use crate::kernels::vector;
 use crate::spec::{Embedding, SequenceMean};
 
 /// `y[b, t, :] = E[tokens[b, t], :]`.
 pub fn forward<F: Float>(layer: &Embedding, params: &[F], tokens: &[F], y: &mut [F]) {
     if layer.mean {
-        return embedding_mean::forward(layer, params, tokens, y);
+        return mean_kernels::forward(layer, params, tokens, y);
     }
     with_constant_width!(layer.dim, [8, 16, 32, 64, 100, 128], forward_rows(layer, params, tokens, y));
 }
@@ -103,7 +103,7 @@ fn add_to_rows<F: Float, const D: usize>(table: &mut [F], dim: usize, ids: &[F],
 /// positions; no row of the table is formed.
 pub fn add_sq_norms<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], out: &mut [F], scratch: &mut [F]) {
     if layer.mean {
-        return embedding_mean::add_sq_norms(layer, tokens, dy, out, scratch);
+        return mean_kernels::add_sq_norms(layer, tokens, dy, out, scratch);
     }
     with_constant_width!(layer.dim, [8, 16, 32, 64, 100, 128], add_sq_norms_rows(layer, tokens, dy, out, scratch));
 }
@@ -151,7 +151,7 @@ fn sq_norm_scratch_per_thread(layer: &Embedding) -> usize {
 /// Scratch [`add_sq_norms`] needs.
 pub fn sq_norm_scratch(layer: &Embedding) -> usize {
     if layer.mean {
-        return embedding_mean::sq_norm_scratch(layer);
+        return mean_kernels::sq_norm_scratch(layer);
     }
     rayon::current_num_threads() * sq_norm_scratch_per_thread(layer)
 }

@@ -14,11 +14,11 @@
 
 use rayon::prelude::*;
 
-use super::simd::{multiversion, width_or, with_constant_width};
-use super::threads::per_thread;
-use super::vector;
 use crate::Float;
 use crate::gemm::matmul;
+use crate::kernels::simd::{multiversion, width_or, with_constant_width};
+use crate::kernels::threads::per_thread;
+use crate::kernels::vector;
 use crate::spec::{Conv2d, NormStrategy};
 
 /// Scratch one example needs, for whichever kernel uses the most: its transposed

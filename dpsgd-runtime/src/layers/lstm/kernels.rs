@@ -9,11 +9,11 @@
 
 use rayon::prelude::*;
 
-use super::simd::multiversion;
-use super::threads::{examples_per_thread, per_thread};
-use super::vector;
 use crate::Float;
 use crate::gemm::matmul;
+use crate::kernels::simd::multiversion;
+use crate::kernels::threads::{examples_per_thread, per_thread};
+use crate::kernels::vector;
 use crate::spec::{Lstm, NormStrategy};
 
 /// The layer's four parameter tensors inside a parameter (or gradient) vector.

@@ -6,10 +6,10 @@
 //! weight gradient `x^T dy` both stream contiguous rows. `scratch` holds at least
 //! `inputs * outputs` values.
 
-use super::simd::multiversion;
-use super::vector::{axpy, dot, sq_norm};
 use crate::Float;
 use crate::gemm::matmul;
+use crate::kernels::simd::multiversion;
+use crate::kernels::vector::{axpy, dot, sq_norm};
 
 /// Up to this many outputs a layer is a handful of dot products or vector updates per
 /// example, which plain loops do faster than a matrix product (the logistic regression

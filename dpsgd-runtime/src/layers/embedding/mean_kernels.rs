@@ -9,11 +9,11 @@
 
 use rayon::prelude::*;
 
-use super::simd::{multiversion, width_or, with_constant_width};
-use super::threads::per_thread;
 use super::token::token;
-use super::vector;
 use crate::Float;
+use crate::kernels::simd::{multiversion, width_or, with_constant_width};
+use crate::kernels::threads::per_thread;
+use crate::kernels::vector;
 use crate::spec::Embedding;
 
 /// `y[b, :] = (1/T) sum_t E[tokens[b, t], :]`.

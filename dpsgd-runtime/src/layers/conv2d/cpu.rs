@@ -1,0 +1,104 @@
+//! [`Conv2dOps`] on the CPU engine.
+
+use super::Conv2dOps;
+use super::kernels;
+use crate::Float;
+use crate::engine::cpu::{CpuEngine, Stored, Views, grow, take_stored};
+use crate::spec::{Buf, Conv2d, NormStrategy};
+
+impl<F: Float> Conv2dOps<F> for CpuEngine<F> {
+    fn conv2d_forward(&mut self, layer: Conv2d, x: Buf, y: Buf) {
+        let cols = self.conv_cols(&layer, x);
+        let mut scratch = self.conv_scratch(&layer, false);
+        let Views { writes: [y], params, .. } = self.views([], [y]);
+        kernels::forward(&layer, params, &cols.values, y, &mut scratch);
+        self.conv_scratch = scratch;
+        self.conv_cols.push(cols);
+    }
+
+    fn conv2d_backward_input(&mut self, layer: Conv2d, dy: Buf, dx: Buf, accumulate: bool) {
+        let mut scratch = self.conv_scratch(&layer, false);
+        let Views { reads: [dy], writes: [dx], params, .. } = self.views([dy], [dx]);
+        kernels::backward_input(&layer, params, dy, dx, accumulate, &mut scratch);
+        self.conv_scratch = scratch;
+    }
+
+    fn conv2d_add_sq_norms(&mut self, layer: Conv2d, x: Buf, dy: Buf, out: Buf, strategy: NormStrategy) {
+        let strategy = self.forced_strategy.unwrap_or(strategy);
+        let cols = self.conv_cols(&layer, x);
+        let mut scratch = self.conv_scratch(&layer, strategy == NormStrategy::Ghost);
+        let mut stored = take_stored(&mut self.conv_grads, layer.offset);
+        if strategy == NormStrategy::Materialized {
+            grow(&mut stored.values, self.capacity() * kernels::example_grad_len(&layer));
+            stored.version = self.version;
+        }
+        let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
+        kernels::add_sq_norms(&layer, &cols.values, dy, out, strategy, &mut scratch, Some(&mut stored.values));
+        self.conv_scratch = scratch;
+        self.conv_cols.push(cols);
+        self.conv_grads.push(stored);
+    }
+
+    fn conv2d_param_grad(&mut self, layer: Conv2d, x: Buf, dy: Buf, weights: Option<Buf>) {
+        let stored = take_stored(&mut self.conv_grads, layer.offset);
+        if let Some(weights) = weights.filter(|_| stored.version == self.version) {
+            // The norms of this batch materialized the gradients: only the sum is left.
+            let Views { reads: [c], grads, .. } = self.views([weights], []);
+            kernels::param_grad_from_stored(&layer, &stored.values, c, &mut grads[layer.offset..]);
+            self.conv_grads.push(stored);
+            return;
+        }
+        self.conv_grads.push(stored);
+        let cols = self.conv_cols(&layer, x);
+        let mut scratch = self.conv_scratch(&layer, false);
+        // Unweighted calls read the delta twice in place of weights: harmless.
+        let Views { reads: [dy, c], grads, .. } = self.views([dy, weights.unwrap_or(dy)], []);
+        let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
+        let gb = &mut rest[..layer.out_channels];
+        kernels::param_grad(&layer, &cols.values, dy, weights.map(|_| c), gw, gb, &mut scratch);
+        self.conv_scratch = scratch;
+        self.conv_cols.push(cols);
+    }
+
+    fn conv2d_per_example_grads(&mut self, layer: Conv2d, x: Buf, dy: Buf) {
+        let (b, p) = (self.batch, self.spec.num_params);
+        let cols = self.conv_cols(&layer, x);
+        let mut scratch = self.conv_scratch(&layer, false);
+        let mut per_example = std::mem::take(&mut self.per_example);
+        let Views { reads: [dy], .. } = self.views([dy], []);
+        kernels::per_example_grads(&layer, &cols.values, dy, &mut per_example[..b * p], p, &mut scratch);
+        self.per_example = per_example;
+        self.conv_scratch = scratch;
+        self.conv_cols.push(cols);
+    }
+}
+
+impl<F: Float> CpuEngine<F> {
+    /// The patches of `layer`'s input `x` for the current batch: those its forward pass
+    /// stored, or made now when they are stale. Put them back in `conv_cols`.
+    pub(crate) fn conv_cols(&mut self, layer: &Conv2d, x: Buf) -> Stored<F> {
+        let mut stored = take_stored(&mut self.conv_cols, layer.offset);
+        if stored.version != self.version {
+            grow(&mut stored.values, self.capacity() * kernels::cols_len(layer));
+            // The padded images are made in the scratch, which no caller holds yet.
+            let mut padded = std::mem::take(&mut self.conv_scratch);
+            grow(&mut padded, self.capacity() * kernels::padded_len(layer));
+            let (cols, padded_images) =
+                (self.batch * kernels::cols_len(layer), self.batch * kernels::padded_len(layer));
+            kernels::im2col_batch(layer, self.view(x), &mut stored.values[..cols], &mut padded[..padded_images]);
+            self.conv_scratch = padded;
+            stored.version = self.version;
+        }
+        stored
+    }
+
+    /// The convolution scratch, large enough for `layer` at the current batch size
+    /// (with room for Gram matrices when `grams`), taken out of the engine while a
+    /// kernel uses it.
+    pub(crate) fn conv_scratch(&mut self, layer: &Conv2d, grams: bool) -> Vec<F> {
+        let len =
+            self.capacity() * kernels::scratch_per_example(layer, grams) + kernels::param_grad_accumulators(layer);
+        grow(&mut self.conv_scratch, len);
+        std::mem::take(&mut self.conv_scratch)
+    }
+}

@@ -1,0 +1,38 @@
+//! [`EmbeddingOps`] on the CPU engine.
+
+use super::EmbeddingOps;
+use super::kernels;
+use crate::Float;
+use crate::engine::cpu::{CpuEngine, Views, grow};
+use crate::spec::{Buf, Embedding};
+
+impl<F: Float> EmbeddingOps<F> for CpuEngine<F> {
+    fn embedding_forward(&mut self, layer: Embedding, tokens: Buf, y: Buf) {
+        let Views { reads: [tokens], writes: [y], params, .. } = self.views([tokens], [y]);
+        kernels::forward(&layer, params, tokens, y);
+    }
+
+    fn embedding_add_sq_norms(&mut self, layer: Embedding, tokens: Buf, dy: Buf, out: Buf) {
+        let len = kernels::sq_norm_scratch(&layer);
+        grow(&mut self.conv_scratch, len);
+        let mut scratch = std::mem::take(&mut self.conv_scratch);
+        let Views { reads: [tokens, dy], writes: [out], .. } = self.views([tokens, dy], [out]);
+        kernels::add_sq_norms(&layer, tokens, dy, out, &mut scratch);
+        self.conv_scratch = scratch;
+    }
+
+    fn embedding_param_grad(&mut self, layer: Embedding, tokens: Buf, dy: Buf, weights: Option<Buf>) {
+        // Unweighted calls read the tokens twice in place of weights: harmless.
+        let Views { reads: [tokens, dy, c], grads, .. } = self.views([tokens, dy, weights.unwrap_or(tokens)], []);
+        let grad = &mut grads[layer.offset..][..layer.vocab * layer.dim];
+        kernels::param_grad(&layer, tokens, dy, weights.map(|_| c), grad);
+    }
+
+    fn embedding_per_example_grads(&mut self, layer: Embedding, tokens: Buf, dy: Buf) {
+        let (b, p) = (self.batch, self.spec.num_params);
+        let mut per_example = std::mem::take(&mut self.per_example);
+        let Views { reads: [tokens, dy], .. } = self.views([tokens, dy], []);
+        kernels::per_example_grads(&layer, tokens, dy, &mut per_example[..b * p], p);
+        self.per_example = per_example;
+    }
+}
