@@ -12,47 +12,22 @@
 
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use dpsgd::bench::{ADULT_TRAIN_EXAMPLES, StepKind, StepRunner};
+use dpsgd::bench::criterion::{Criterion, criterion_group, criterion_main};
+use dpsgd::bench::{ADULT_TRAIN_EXAMPLES, bench_model};
 use dpsgd::models::{Cifar10Net, EmbeddingNet, Ffnn, LogisticRegression, LstmNet, MnistCnn};
-use dpsgd::runtime::PrivateModel;
 
-const BATCH_SIZES: [usize; 7] = [20, 40, 60, 80, 100, 120, 256];
-
-/// Benchmarks `M` with iterations of `examples` examples, on a random dataset of
-/// `dataset` examples.
-fn bench_model<M: PrivateModel<f32>>(c: &mut Criterion, name: &str, dataset: usize, examples: usize) {
-    for (mode, private) in [("private", true), ("non_private", false)] {
-        let mut group = c.benchmark_group(format!("{name}/{mode}"));
-        for batch_size in BATCH_SIZES {
-            let mut runner =
-                StepRunner::<M>::new(batch_size, StepKind::private(private), dataset).expect("valid settings");
-            let steps = runner.steps_per_epoch(examples);
-            group.throughput(Throughput::Elements((steps * batch_size) as u64));
-            group.bench_with_input(BenchmarkId::from_parameter(batch_size), &steps, |b, &steps| {
-                b.iter(|| {
-                    for _ in 0..steps {
-                        runner.step();
-                    }
-                })
-            });
-            let mib = runner.engine_bytes() as f64 / (1 << 20) as f64;
-            eprintln!("{name}/{mode}/{batch_size}: the engine holds {mib:.1} MiB");
-        }
-        group.finish();
-    }
-}
+const BATCH_SIZES: &[usize] = &[20, 40, 60, 80, 100, 120, 256];
 
 fn paper_models(c: &mut Criterion) {
     // Steps run from the pool, as in the `dpsgd` binary (nothing has used the pool
     // yet; were it built already, steps would only be slower).
     let _ = dpsgd::runtime::train_on_this_thread();
-    bench_model::<LogisticRegression<f32>>(c, "logreg", ADULT_TRAIN_EXAMPLES, ADULT_TRAIN_EXAMPLES);
-    bench_model::<Ffnn<f32>>(c, "ffnn", ADULT_TRAIN_EXAMPLES, ADULT_TRAIN_EXAMPLES);
-    bench_model::<MnistCnn<f32>>(c, "mnist_cnn", 6000, 1200);
-    bench_model::<EmbeddingNet<f32>>(c, "embed", 6000, 6000);
-    bench_model::<Cifar10Net<f32>>(c, "cifar10", 1024, 512);
-    bench_model::<LstmNet<f32>>(c, "lstm", 1024, 512);
+    bench_model::<LogisticRegression<f32>>(c, "logreg", BATCH_SIZES, ADULT_TRAIN_EXAMPLES, ADULT_TRAIN_EXAMPLES);
+    bench_model::<Ffnn<f32>>(c, "ffnn", BATCH_SIZES, ADULT_TRAIN_EXAMPLES, ADULT_TRAIN_EXAMPLES);
+    bench_model::<MnistCnn<f32>>(c, "mnist_cnn", BATCH_SIZES, 6000, 1200);
+    bench_model::<EmbeddingNet<f32>>(c, "embed", BATCH_SIZES, 6000, 6000);
+    bench_model::<Cifar10Net<f32>>(c, "cifar10", BATCH_SIZES, 1024, 512);
+    bench_model::<LstmNet<f32>>(c, "lstm", BATCH_SIZES, 1024, 512);
 }
 
 criterion_group! {

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use dpsgd::bench::criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dpsgd::runtime::rng::SecretKey;
 use dpsgd::runtime::secure::SecureNoise;
 use dpsgd::runtime::secure::sampler::draw_from;

@@ -1,5 +1,36 @@
 //! The throughput measurement behind `cargo bench` and `dpsgd bench`: steps of a model
 //! at a fixed batch size on random data of its dataset's shape, private or not.
+//!
+//! [`bench_model`] is `cargo bench` for any model, a user's included: a `benches/`
+//! file of a few lines (criterion is re-exported, so it needs no dependency of its own):
+//!
+//! ```no_run
+//! use dpsgd::bench::criterion::{Criterion, criterion_group, criterion_main};
+//! use dpsgd::prelude::*;
+//!
+//! #[private_model(loss = softmax_cross_entropy)]
+//! mod my_net {
+//!     pub struct MyNet {
+//!         fc1: Linear<20, 64>,
+//!         fc2: Linear<64, 4>,
+//!     }
+//!
+//!     impl MyNet {
+//!         pub fn forward(&self, x: Input<20>) -> Logits<4> {
+//!             self.fc2(tanh(self.fc1(x)))
+//!         }
+//!     }
+//! }
+//!
+//! fn benches(c: &mut Criterion) {
+//!     // Batches of 20, 64 and 256 from 10,000 random examples; 2,000 per iteration.
+//!     dpsgd::bench::bench_model::<my_net::MyNet<f32>>(c, "my_net", &[20, 64, 256], 10_000, 2_000);
+//! }
+//! criterion_group!(my_benches, benches);
+//! criterion_main!(my_benches);
+//! ```
+//!
+//! (with `[[bench]] name = "my_net" harness = false` in `Cargo.toml`).
 
 use std::time::Instant;
 
@@ -11,6 +42,8 @@ use dpsgd_runtime::train::{Optimizer, Privacy, SecureStep, batch_gradient, noisy
 use dpsgd_runtime::{Dataset, Error, PrivateModel, Result};
 
 use crate::Device;
+pub use criterion;
+use criterion::{BenchmarkId, Criterion, Throughput};
 use rand::RngExt;
 
 /// Training examples of Adult, the dataset of the models benchmarked here: one epoch
@@ -163,6 +196,44 @@ impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
     /// Steps in one epoch of `examples` examples (the last partial batch counts whole).
     pub fn steps_per_epoch(&self, examples: usize) -> usize {
         examples.div_ceil(self.batch_size)
+    }
+}
+
+/// Registers `M`'s private and non-private training steps at each of `batch_sizes`
+/// with criterion, as the groups `{name}/private` and `{name}/non_private`, their
+/// throughput in examples per second. One iteration is `examples` examples' worth of
+/// steps (consecutive batches of a random dataset of `dataset` examples of the model's
+/// shape); private steps draw their noise under a secret key, as training does. Each
+/// configuration also prints the memory its engine holds.
+///
+/// # Panics
+///
+/// When a batch size is 0 or larger than `dataset`.
+pub fn bench_model<M: PrivateModel<f32>>(
+    c: &mut Criterion,
+    name: &str,
+    batch_sizes: &[usize],
+    dataset: usize,
+    examples: usize,
+) {
+    for (mode, kind) in [("private", StepKind::Private), ("non_private", StepKind::NonPrivate)] {
+        let mut group = c.benchmark_group(format!("{name}/{mode}"));
+        for &batch_size in batch_sizes {
+            let mut runner = StepRunner::<M>::new(batch_size, kind, dataset)
+                .unwrap_or_else(|e| panic!("benchmarking {name} at batch {batch_size}: {e}"));
+            let steps = runner.steps_per_epoch(examples);
+            group.throughput(Throughput::Elements((steps * batch_size) as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(batch_size), &steps, |b, &steps| {
+                b.iter(|| {
+                    for _ in 0..steps {
+                        runner.step();
+                    }
+                })
+            });
+            let mib = runner.engine_bytes() as f64 / (1 << 20) as f64;
+            eprintln!("{name}/{mode}/{batch_size}: the engine holds {mib:.1} MiB");
+        }
+        group.finish();
     }
 }
 
