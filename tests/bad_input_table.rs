@@ -312,6 +312,19 @@ fn every_bad_input_is_a_clear_error() {
         train_on(&own("own-negative", 104, 0.5, -1)),
         "label -1 of example 1 is negative",
     ));
+    // numpy files (made by scripts/make_npz_fixtures.py).
+    let npz = |name: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join("dpsgd-runtime/testdata/npz").join(name);
+    let npz_cases = [
+        ("no_labels.npz", "no array `y` (the archive holds [\"x.npy\"]); save with numpy.savez(path, x=x, y=y)"),
+        ("half_precision.npz", "`x`: unsupported dtype <f2 (use float32, float64 or integers)"),
+        ("ten_features.npz", "`x` has 10 features per example ([100, 10]); Ffnn takes 104"),
+        ("x_only.npy", "a .npy file holds one array; save `x` and `y` together"),
+        ("truncated.npz", "truncated.npz: not a zip archive (no end of central directory)"),
+    ];
+    for (file, expected) in npz_cases {
+        let args = ["train", "--train-data", &s(&npz(file)), "--test-data", &s(&npz("test_compressed.npz"))];
+        cases.push((format!("own data: {file}"), args.map(String::from).to_vec(), expected));
+    }
     cases.push(("own data: no file".into(), train_on(Path::new("/nonexistent/d.st")), "/nonexistent/d.st"));
     cases.push((
         "own data: no test file".into(),
@@ -370,7 +383,7 @@ fn every_bad_input_is_a_clear_error() {
             failures.push(format!("{what} ({args:?}): exit {:?}, stderr: {err}", out.status.code()));
         }
     }
-    assert!(cases.len() >= 40, "only {} cases", cases.len());
+    assert!(cases.len() >= 73, "only {} cases", cases.len());
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 

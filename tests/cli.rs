@@ -562,3 +562,40 @@ fn training_on_your_own_examples() {
         .expect("a final accuracy");
     assert!(accuracy > 90.0, "{out}");
 }
+
+/// numpy's `.npz` files (`numpy.savez`, and `savez_compressed` with float64 features
+/// and int32 labels) train as safetensors files do.
+#[test]
+fn training_on_numpy_files() {
+    let npz = |name: &str| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("dpsgd-runtime/testdata/npz")
+            .join(name)
+            .display()
+            .to_string()
+    };
+    let (train, test) = (npz("train.npz"), npz("test_compressed.npz"));
+    let args = [
+        "train",
+        "--model",
+        "ffnn",
+        "--epochs",
+        "20",
+        "--batch-size",
+        "40",
+        "--train-data",
+        &train,
+        "--test-data",
+        &test,
+    ];
+    let (ok, out, err) = dpsgd(&args);
+    assert!(ok, "{err}");
+    assert!(out.contains("400 training / 100 test examples"), "{out}");
+    let accuracy: f64 = out
+        .lines()
+        .find(|l| l.starts_with("done:"))
+        .and_then(|l| l.split("test accuracy ").nth(1)?.split('%').next()?.parse().ok())
+        .expect("a final accuracy");
+    // Labels from a linear rule of the first ten features: chance is about 50%.
+    assert!(accuracy > 70.0, "{out}");
+}

@@ -30,9 +30,10 @@ pub struct TrainArgs {
     /// features labelled by a random linear teacher; 10000 training, 2000 test).
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Train on your own examples instead: a safetensors file with `x` (F32 or F64
-    /// `[N, features...]` of the model's input shape; token ids may be I64) and `y`
-    /// (I64 or I32 labels `[N]`). Needs --test-data.
+    /// Train on your own examples instead: a safetensors file or a numpy `.npz`
+    /// (`numpy.savez(path, x=x, y=y)`) with `x` (float32 or float64 `[N, features...]`
+    /// of the model's input shape; token ids may be integers) and `y` (integer labels
+    /// `[N]`). Needs --test-data.
     #[arg(long, requires = "test_data", conflicts_with = "dataset")]
     pub train_data: Option<PathBuf>,
     /// The test examples that go with --train-data, in the same format.

@@ -1,6 +1,6 @@
-//! Just enough of numpy's `.npz` format to read Keras' datasets: a zip archive (stored
-//! or deflated members, zip64 sizes) of `.npy` arrays, either of integers or of Python
-//! objects, which numpy pickles. The pickle reader knows the opcodes of protocols 2 to
+//! Just enough of numpy's `.npz` format to read Keras' datasets and users' examples: a
+//! zip archive (stored or deflated members, zip64 sizes) of `.npy` arrays: numbers of
+//! any shape, or one-dimensional arrays of Python objects, which numpy pickles. The pickle reader knows the opcodes of protocols 2 to
 //! 5 that an object array of lists of integers uses, and nothing that runs code.
 //!
 //! Every length read from the file is checked against what is left of it, so a
@@ -10,6 +10,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::safetensors::{Dtype, Tensor};
 
 /// The members of a zip archive, by name, decompressed.
 pub fn read_zip(path: &Path, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
@@ -106,54 +107,55 @@ pub enum Npy {
     Lists(Vec<Vec<i64>>),
 }
 
-/// Reads a one-dimensional `.npy` array of little-endian integers or of pickled lists
-/// of integers. `what` names it in errors.
-pub fn read_npy(path: &Path, what: &str, bytes: &[u8]) -> Result<Npy> {
-    let bad = |message: String| malformed(path, &format!("{what}: {message}"));
+/// Where a `.npy` array's data starts, its dtype descriptor and its shape.
+struct Header {
+    descr: String,
+    dims: Vec<usize>,
+    data: usize,
+}
+
+/// The header of `bytes`, a `.npy` array.
+fn header(bytes: &[u8]) -> std::result::Result<Header, String> {
     if !bytes.starts_with(b"\x93NUMPY") || bytes.len() < 10 {
-        return Err(bad("not a .npy array".into()));
+        return Err("not a .npy array".into());
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16_at(bytes, 8).map(usize::from), 10),
         _ => (u32_at(bytes, 8).map(|v| v as usize), 12),
     };
-    let header_len = header_len.ok_or_else(|| bad("truncated header".into()))?;
-    let header = bytes.get(start..start + header_len).ok_or_else(|| bad("truncated header".into()))?;
+    let header_len = header_len.ok_or("truncated header")?;
+    let header = bytes.get(start..start + header_len).ok_or("truncated header")?;
     let header = String::from_utf8_lossy(header);
-    let descr = quoted_after(&header, "'descr':").ok_or_else(|| bad("no dtype in the header".into()))?;
+    let descr = quoted_after(&header, "'descr':").ok_or("no dtype in the header")?;
     if header.contains("'fortran_order': True") {
-        return Err(bad("Fortran-ordered arrays are not supported".into()));
+        return Err("Fortran-ordered arrays are not supported".into());
     }
-    let shape = header
-        .split("'shape':")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .ok_or_else(|| bad("no shape in the header".into()))?;
-    let dims: Vec<usize> =
-        shape.trim_start_matches([' ', '(']).split(',').filter_map(|d| d.trim().parse().ok()).collect();
-    let [len] = dims[..] else {
-        return Err(bad(format!("expected a one-dimensional array, got shape ({shape})")));
-    };
-    let data = &bytes[start + header_len..];
-    let width = match descr.as_str() {
-        "|O" => {
-            let lists = Pickle::new(data).run().map_err(bad)?;
-            if lists.len() != len {
-                return Err(bad(format!("{} objects, the header says {len}", lists.len())));
-            }
-            return Ok(Npy::Lists(lists));
-        }
+    let shape = header.split("'shape':").nth(1).and_then(|s| s.split(')').next()).ok_or("no shape in the header")?;
+    let dims = shape
+        .trim_start_matches([' ', '('])
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse().map_err(|_| format!("bad shape ({shape})")))
+        .collect::<std::result::Result<Vec<usize>, String>>()?;
+    Ok(Header { descr, dims, data: start + header_len })
+}
+
+/// Bytes per value of an integer dtype descriptor, and whether it is signed.
+fn integer_width(descr: &str) -> Option<(usize, bool)> {
+    let width = match descr {
         "<i8" | "<u8" => 8,
         "<i4" | "<u4" => 4,
         "<i2" | "<u2" => 2,
         "|i1" | "|u1" | "|b1" => 1,
-        other => return Err(bad(format!("unsupported dtype {other}"))),
+        _ => return None,
     };
-    if data.len() < len * width {
-        return Err(bad(format!("{} bytes of data for {len} values", data.len())));
-    }
-    let signed = descr.contains('i');
-    let values = data[..len * width]
+    Some((width, descr.contains('i')))
+}
+
+/// `len` little-endian integers of `width` bytes from `data` (which holds them).
+fn integers(data: &[u8], len: usize, width: usize, signed: bool) -> Vec<i64> {
+    data[..len * width]
         .chunks_exact(width)
         .map(|c| {
             let mut word = [0u8; 8];
@@ -165,8 +167,61 @@ pub fn read_npy(path: &Path, what: &str, bytes: &[u8]) -> Result<Npy> {
                 false => raw as i64,
             }
         })
-        .collect();
-    Ok(Npy::Integers(values))
+        .collect()
+}
+
+/// Reads a one-dimensional `.npy` array of little-endian integers or of pickled lists
+/// of integers. `what` names it in errors.
+pub fn read_npy(path: &Path, what: &str, bytes: &[u8]) -> Result<Npy> {
+    let bad = |message: String| malformed(path, &format!("{what}: {message}"));
+    let Header { descr, dims, data } = header(bytes).map_err(bad)?;
+    let [len] = dims[..] else {
+        return Err(bad(format!("expected a one-dimensional array, got shape {dims:?}")));
+    };
+    let data = &bytes[data..];
+    if descr == "|O" {
+        let lists = Pickle::new(data).run().map_err(bad)?;
+        if lists.len() != len {
+            return Err(bad(format!("{} objects, the header says {len}", lists.len())));
+        }
+        return Ok(Npy::Lists(lists));
+    }
+    let (width, signed) = integer_width(&descr).ok_or_else(|| bad(format!("unsupported dtype {descr}")))?;
+    if data.len() < len * width {
+        return Err(bad(format!("{} bytes of data for {len} values", data.len())));
+    }
+    Ok(Npy::Integers(integers(data, len, width, signed)))
+}
+
+/// Reads a numeric `.npy` array of any shape as a tensor: 32- and 64-bit floats and
+/// integers as they are, narrower integers widened to 64 bits. `what` names it in
+/// errors.
+pub fn read_numeric(path: &Path, what: &str, bytes: &[u8]) -> Result<Tensor> {
+    let bad = |message: String| malformed(path, &format!("{what}: {message}"));
+    let Header { descr, dims, data } = header(bytes).map_err(bad)?;
+    let data = &bytes[data..];
+    let len = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| bad("shape too large".into()))?;
+    let (dtype, width) = match descr.as_str() {
+        "<f4" => (Some(Dtype::F32), 4),
+        "<f8" => (Some(Dtype::F64), 8),
+        "<i4" => (Some(Dtype::I32), 4),
+        "<i8" => (Some(Dtype::I64), 8),
+        other => match integer_width(other) {
+            Some((width, _)) => (None, width),
+            None => return Err(bad(format!("unsupported dtype {other} (use float32, float64 or integers)"))),
+        },
+    };
+    let bytes_needed = len.checked_mul(width).ok_or_else(|| bad("shape too large".into()))?;
+    if data.len() < bytes_needed {
+        return Err(bad(format!("{} bytes of data for {len} values of shape {dims:?}", data.len())));
+    }
+    Ok(match dtype {
+        Some(dtype) => Tensor { dtype, shape: dims, data: data[..bytes_needed].to_vec() },
+        None => {
+            let (width, signed) = integer_width(&descr).expect("an integer dtype");
+            Tensor::from_i64(dims, &integers(data, len, width, signed))
+        }
+    })
 }
 
 /// The single-quoted string after `key`.

@@ -1,25 +1,61 @@
-//! Examples in a safetensors file: `x` (F32 or F64 `[N, features...]`; token ids may
-//! also be I64 or I32) and `y` (I32 or I64 labels, `[N]`), the batch format of
-//! `dpsgd grads` and `predict` and the data format of `dpsgd train --train-data`.
+//! Examples in a safetensors file or a numpy `.npz` archive: `x` (F32 or F64
+//! `[N, features...]`; token ids may also be I64 or I32) and `y` (I32 or I64 labels,
+//! `[N]`), the batch format of `dpsgd grads` and `predict` and the data format of
+//! `dpsgd train --train-data`.
 
 use std::path::Path;
 
 use ndarray::Array2;
 
-use super::Dataset;
+use super::{Dataset, npz};
 use crate::Float;
 use crate::error::{Error, Result};
 use crate::safetensors::SafeTensors;
 use crate::spec::ModelSpec;
 
-/// The examples and labels of the file at `path`, checked against the model of `spec`.
+/// The examples and labels of the file at `path` (`.npz`: numpy's, anything else:
+/// safetensors), checked against the model of `spec`.
 pub fn load<F: Float>(path: &Path, spec: &ModelSpec) -> Result<Dataset<F>> {
-    let file = SafeTensors::read(path)?;
+    let file = match path.extension().and_then(|e| e.to_str()) {
+        Some("npz") => read_npz(path)?,
+        Some("npy") => {
+            return Err(Error::Malformed {
+                path: path.to_path_buf(),
+                line: 0,
+                message: "a .npy file holds one array; save `x` and `y` together, with numpy.savez(path, x=x, y=y) \
+                          (a .npz file) or as safetensors"
+                    .into(),
+            });
+        }
+        _ => SafeTensors::read(path)?,
+    };
     let x = features::<F>(&file, path, spec)?;
     let y = labels(&file, path, x.nrows())?;
     let data = Dataset::new(x, y)?;
     data.check_fits(spec)?;
     Ok(data)
+}
+
+/// The arrays `x` and `y` of the `.npz` archive at `path`, as tensors.
+fn read_npz(path: &Path) -> Result<SafeTensors> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let members = npz::read_zip(path, &bytes)?;
+    let mut file = SafeTensors::default();
+    for name in ["x", "y"] {
+        let member = format!("{name}.npy");
+        let Some((_, data)) = members.iter().find(|(n, _)| *n == member) else {
+            let held: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::Malformed {
+                path: path.to_path_buf(),
+                line: 0,
+                message: format!(
+                    "no array `{name}` (the archive holds {held:?}); save with numpy.savez(path, x=x, y=y)"
+                ),
+            });
+        };
+        file.insert(name, npz::read_numeric(path, &format!("`{name}`"), data)?);
+    }
+    Ok(file)
 }
 
 /// The examples `x`, as `[N, features]`.
