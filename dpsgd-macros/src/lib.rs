@@ -11,9 +11,9 @@
 //! gradients), the clipped sum as one weighted product per layer, and materialized
 //! per-example gradients. See the `dpsgd` crate for the user-facing documentation.
 //!
-//! The stages: [`args`] and [`parse`] read the tokens, [`graph`] builds and checks the
-//! per-example computation, [`plan`] places each layer's contract (`dpsgd-layers`) and
-//! lays out parameters and buffers, [`emit`] writes the code. `expansions/` holds the
+//! The stages: `args` and `parse` read the tokens, `graph` builds and checks the
+//! per-example computation, `plan` places each layer's contract (`dpsgd-layers`) and
+//! lays out parameters and buffers, `emit` writes the code. `expansions/` holds the
 //! pretty-printed expansion of two of the project's models, checked by the tests
 //! below: a change to the generated code shows there, to be reviewed like code.
 

@@ -1,7 +1,7 @@
 //! The one matrix product everything dense goes through, so the kernel can be swapped
 //! and measured in one place.
 //!
-//! f32 on CPUs with AVX-512 uses our own unpacked kernel ([`avx512`]): as fast as the
+//! f32 on CPUs with AVX-512 uses our own unpacked kernel (`avx512.rs`): as fast as the
 //! `gemm` crate on the DP-SGD layer shapes, and it allocates nothing, so training
 //! steps stay allocation-free. Everything else (f64, other CPUs, very long inner
 //! dimensions) goes to the `gemm` crate, which packs its operands into buffers it

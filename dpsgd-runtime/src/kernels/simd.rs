@@ -65,7 +65,7 @@ macro_rules! with_constant_width {
 }
 pub(crate) use with_constant_width;
 
-/// The width a kernel instantiated by [`with_constant_width!`] works with: its
+/// The width a kernel instantiated by `with_constant_width!` works with: its
 /// constant `N`, or `runtime` when `N` is 0.
 #[inline(always)]
 pub const fn width_or<const N: usize>(runtime: usize) -> usize {

@@ -22,9 +22,9 @@ pub trait Conv2dOps<F: Float> {
     /// Adds each example's squared gradient norm for this layer to `out`, by `strategy`.
     fn conv2d_add_sq_norms(&mut self, layer: Conv2d, x: Buf, dy: Buf, out: Buf, strategy: NormStrategy);
 
-    /// As [`dense_param_grad`](Self::dense_param_grad), for a convolution.
+    /// As [`dense_param_grad`](crate::layers::DenseOps::dense_param_grad), for a convolution.
     fn conv2d_param_grad(&mut self, layer: Conv2d, x: Buf, dy: Buf, weights: Option<Buf>);
 
-    /// As [`dense_per_example_grads`](Self::dense_per_example_grads), for a convolution.
+    /// As [`dense_per_example_grads`](crate::layers::DenseOps::dense_per_example_grads), for a convolution.
     fn conv2d_per_example_grads(&mut self, layer: Conv2d, x: Buf, dy: Buf);
 }

@@ -21,9 +21,9 @@ pub trait EmbeddingOps<F: Float> {
     /// Adds each example's squared table-gradient norm to `out`.
     fn embedding_add_sq_norms(&mut self, layer: Embedding, tokens: Buf, dy: Buf, out: Buf);
 
-    /// As [`dense_param_grad`](Self::dense_param_grad), for an embedding.
+    /// As [`dense_param_grad`](crate::layers::DenseOps::dense_param_grad), for an embedding.
     fn embedding_param_grad(&mut self, layer: Embedding, tokens: Buf, dy: Buf, weights: Option<Buf>);
 
-    /// As [`dense_per_example_grads`](Self::dense_per_example_grads), for an embedding.
+    /// As [`dense_per_example_grads`](crate::layers::DenseOps::dense_per_example_grads), for an embedding.
     fn embedding_per_example_grads(&mut self, layer: Embedding, tokens: Buf, dy: Buf);
 }

@@ -24,9 +24,9 @@ pub trait LstmOps<F: Float> {
     /// Adds each example's squared gradient norm for this layer to `out`, by `strategy`.
     fn lstm_add_sq_norms(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, out: Buf, strategy: NormStrategy);
 
-    /// As [`dense_param_grad`](Self::dense_param_grad), for an LSTM.
+    /// As [`dense_param_grad`](crate::layers::DenseOps::dense_param_grad), for an LSTM.
     fn lstm_param_grad(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, weights: Option<Buf>);
 
-    /// As [`dense_per_example_grads`](Self::dense_per_example_grads), for an LSTM.
+    /// As [`dense_per_example_grads`](crate::layers::DenseOps::dense_per_example_grads), for an LSTM.
     fn lstm_per_example_grads(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf);
 }
