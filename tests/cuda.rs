@@ -69,6 +69,10 @@ fn models_the_gpu_cannot_run_are_refused_by_name() {
         ),
         (refusal(&LstmNet::<f32>::SPEC), "LstmNet's layer `embedding`"),
         (refusal(&pooled_dense::PooledDense::<f32>::SPEC), "PooledDense's pooling does not run on the GPU yet"),
+        (
+            refusal(&common::MoreActivations::<f32>::SPEC),
+            "MoreActivations's activation LeakyRelu does not run on the GPU yet",
+        ),
     ];
     for (message, expected) in cases {
         assert!(message.contains(expected) && message.contains("--device cpu"), "{message}");

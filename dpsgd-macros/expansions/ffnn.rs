@@ -90,6 +90,7 @@ pub mod ffnn {
                 },
             ],
             pools: &[],
+            activations: &[dpsgd_runtime::Activation::Relu],
             token_vocab: ::std::option::Option::None,
         };
     }

@@ -194,6 +194,7 @@ pub mod mnist_cnn {
                     out_w: 4usize,
                 },
             ],
+            activations: &[dpsgd_runtime::Activation::Relu],
             token_vocab: ::std::option::Option::None,
         };
     }

@@ -115,6 +115,9 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         Act::Relu => quote! { #krate::Activation::Relu },
         Act::Sigmoid => quote! { #krate::Activation::Sigmoid },
         Act::Tanh => quote! { #krate::Activation::Tanh },
+        Act::LeakyRelu => quote! { #krate::Activation::LeakyRelu },
+        Act::Elu => quote! { #krate::Activation::Elu },
+        Act::Softplus => quote! { #krate::Activation::Softplus },
     };
 
     let forward_calls = graph.nodes.iter().enumerate().filter_map(|(id, node)| {
@@ -252,6 +255,15 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         };
         quote! { #krate::spec::Layer::#wrapped(#name) }
     };
+    let mut activations: Vec<Act> = Vec::new();
+    for node in &graph.nodes {
+        if let Op::Activation { act: a, .. } = node.op
+            && !activations.contains(&a)
+        {
+            activations.push(a);
+        }
+    }
+    let activations = activations.into_iter().map(act);
     let pools =
         graph.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Pool { .. })).map(|(id, _)| pool_const(id));
     let layer_plans = model.layers.iter().zip(&plan.layers).enumerate().map(|(index, (decl, layer))| {
@@ -336,6 +348,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                     clip_factors: #clip_factors,
                     layers: &[#(#layer_plans),*],
                     pools: &[#(#pools),*],
+                    activations: &[#(#activations),*],
                     token_vocab: #token_vocab,
                 };
             }

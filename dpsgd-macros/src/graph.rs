@@ -19,16 +19,22 @@ pub enum Act {
     Relu,
     Sigmoid,
     Tanh,
+    LeakyRelu,
+    Elu,
+    Softplus,
 }
 
 impl Act {
-    const NAMES: &'static str = "relu, sigmoid, tanh";
+    const NAMES: &'static str = "relu, sigmoid, tanh, leaky_relu, elu, softplus";
 
     fn from_name(name: &str) -> Option<Self> {
         match name {
             "relu" => Some(Act::Relu),
             "sigmoid" => Some(Act::Sigmoid),
             "tanh" => Some(Act::Tanh),
+            "leaky_relu" => Some(Act::LeakyRelu),
+            "elu" => Some(Act::Elu),
+            "softplus" => Some(Act::Softplus),
             _ => None,
         }
     }
@@ -203,8 +209,14 @@ struct Builder<'a> {
     errors: &'a mut Errors,
 }
 
-const LANGUAGE: &str = "forward may use `let` bindings, layer calls `self.layer(x)`, relu, sigmoid, tanh, `+`, \
-     max_pool2d(x, window, stride), avg_pool2d(x, window, stride), flatten(x) and mean(x)";
+/// What `forward` may contain, for error messages (the activations from [`Act::NAMES`]).
+fn language() -> String {
+    format!(
+        "forward may use `let` bindings, layer calls `self.layer(x)`, {}, `+`, max_pool2d(x, window, stride), \
+         avg_pool2d(x, window, stride), flatten(x) and mean(x)",
+        Act::NAMES
+    )
+}
 
 pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Errors) -> Option<Graph> {
     let forward = &def.forward;
@@ -233,7 +245,7 @@ pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Error
                 b.expr(expr);
                 b.errors.spanned(semi, "remove this `;`: forward ends with the expression that gives the logits");
             }
-            other => b.errors.spanned(other, format!("unsupported statement; {LANGUAGE}")),
+            other => b.errors.spanned(other, format!("unsupported statement; {}", language())),
         }
     }
 
@@ -325,7 +337,7 @@ impl Builder<'_> {
             return;
         };
         if let Some((else_token, _)) = &init.diverge {
-            self.errors.spanned(else_token, format!("`let ... else` is not supported; {LANGUAGE}"));
+            self.errors.spanned(else_token, format!("`let ... else` is not supported; {}", language()));
         }
         let value = self.expr(&init.expr);
         let ident = match &local.pat {
@@ -355,7 +367,7 @@ impl Builder<'_> {
             }
             Expr::MethodCall(call) => {
                 if !is_self(&call.receiver) {
-                    return self.unsupported(expr, format!("unsupported method call; {LANGUAGE}"));
+                    return self.unsupported(expr, format!("unsupported method call; {}", language()));
                 }
                 if let Some(turbofish) = &call.turbofish {
                     self.errors.spanned(turbofish, "layer calls take no type arguments");
@@ -378,7 +390,7 @@ impl Builder<'_> {
                     let name = p.path.get_ident().expect("checked");
                     self.function_call(name, &call.args, expr)
                 }
-                _ => self.unsupported(expr, format!("unsupported call; {LANGUAGE}")),
+                _ => self.unsupported(expr, format!("unsupported call; {}", language())),
             },
             Expr::Binary(bin) => {
                 if !matches!(bin.op, BinOp::Add(_)) {
@@ -401,7 +413,7 @@ impl Builder<'_> {
                 self.nodes[id].sequence = sequence;
                 Some(id)
             }
-            other => self.unsupported(other, format!("unsupported expression; {LANGUAGE}")),
+            other => self.unsupported(other, format!("unsupported expression; {}", language())),
         }
     }
 

@@ -36,6 +36,8 @@ pub trait Float:
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn exp(self) -> Self;
+    /// `e^x - 1`, precise near 0.
+    fn exp_m1(self) -> Self;
     fn ln(self) -> Self;
     fn ln_1p(self) -> Self;
     fn sqrt(self) -> Self;
@@ -97,6 +99,10 @@ macro_rules! impl_float_common {
         #[inline(always)]
         fn exp(self) -> Self {
             <$t>::exp(self)
+        }
+        #[inline(always)]
+        fn exp_m1(self) -> Self {
+            <$t>::exp_m1(self)
         }
         #[inline(always)]
         fn ln(self) -> Self {

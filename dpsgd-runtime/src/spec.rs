@@ -171,6 +171,17 @@ pub enum Activation {
     Relu,
     Sigmoid,
     Tanh,
+    /// PyTorch's `leaky_relu` with its default slope: `x` for `x > 0`, `0.01 x` below.
+    LeakyRelu,
+    /// `x` for `x > 0`, `e^x - 1` below (alpha 1, PyTorch's default); `f' = y + 1` there.
+    Elu,
+    /// `ln(1 + e^x)`, whose derivative `sigmoid(x)` is `1 - e^(-y)`.
+    Softplus,
+}
+
+impl Activation {
+    /// The slope of [`LeakyRelu`](Self::LeakyRelu) below zero.
+    pub const LEAKY_SLOPE: f64 = 0.01;
 }
 
 /// Per-example losses, computed from the logits and the example's class label.
@@ -251,6 +262,8 @@ pub struct ModelSpec {
     /// Every pooling the model applies (the operations without parameters an engine
     /// may lack besides its layers' sequence means, which only follow embeddings).
     pub pools: &'static [Pool2d],
+    /// Every activation the model applies, each once.
+    pub activations: &'static [Activation],
     /// For models of token ids: the vocabulary size (every id must lie below it).
     pub token_vocab: Option<usize>,
 }

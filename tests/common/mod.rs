@@ -58,6 +58,25 @@ pub mod deep {
     }
 }
 
+/// The activations beyond the first three: leaky_relu, elu and softplus, stacked.
+#[private_model(loss = softmax_cross_entropy)]
+pub mod more_activations {
+    pub struct MoreActivations {
+        fc1: Linear<5, 8>,
+        fc2: Linear<8, 8>,
+        fc3: Linear<8, 6>,
+        fc4: Linear<6, 3>,
+    }
+
+    impl MoreActivations {
+        pub fn forward(&self, x: Input<5>) -> Logits<3> {
+            let h = leaky_relu(self.fc1(x));
+            let h = elu(self.fc2(h));
+            self.fc4(softplus(self.fc3(h)))
+        }
+    }
+}
+
 /// Convolutions with odd shapes (kernel larger than the stride, SAME padding with an
 /// odd pixel, VALID), max and average pooling, and an image used twice.
 #[private_model(loss = softmax_cross_entropy)]
@@ -105,6 +124,8 @@ pub use binary::Binary;
 pub use deep::Deep;
 #[allow(unused_imports)]
 pub use every_op::EveryOp;
+#[allow(unused_imports)]
+pub use more_activations::MoreActivations;
 /// Token ids looked up in a small table (so that tokens repeat within an example),
 /// averaged over the sequence, then dense layers.
 #[private_model(loss = softmax_cross_entropy)]

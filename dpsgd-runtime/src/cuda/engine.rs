@@ -461,14 +461,21 @@ pub(crate) fn as_u64(v: usize) -> u64 {
 impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
     type Noise = DeviceNoise;
 
-    /// Dense layers only, so far: a model with a convolution, an embedding, an LSTM
-    /// or a pooling is refused, naming it.
+    /// Dense layers, relu, sigmoid and tanh only, so far: a model with a convolution,
+    /// an embedding, an LSTM, a pooling or another activation is refused, naming it.
     fn supports(spec: &ModelSpec) -> Result<()> {
         let unsupported = spec.layers.iter().find(|l| !matches!(l.layer, Layer::Dense(_)));
         if let Some(layer) = unsupported {
             return Err(Error::Config(format!(
                 "{}'s layer `{}` ({}) does not run on the GPU yet; train this model with --device cpu",
                 spec.name, layer.name, layer.kind
+            )));
+        }
+        let gpu_activations = [Activation::Relu, Activation::Sigmoid, Activation::Tanh];
+        if let Some(act) = spec.activations.iter().find(|a| !gpu_activations.contains(a)) {
+            return Err(Error::Config(format!(
+                "{}'s activation {act:?} does not run on the GPU yet; train this model with --device cpu",
+                spec.name
             )));
         }
         if !spec.pools.is_empty() {
