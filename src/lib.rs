@@ -40,7 +40,8 @@
 //! - the input: `x: Input<N>` (features), `x: Image<C, H, W>` (channels first) or
 //!   `x: Tokens<T>` (token ids, for embeddings); the result `Logits<K>`;
 //! - `let` bindings; calls of layers `self.layer(x)`; `relu`, `sigmoid`, `tanh`,
-//!   `leaky_relu` (slope 0.01), `elu` (alpha 1), `softplus`;
+//!   `leaky_relu` (slope 0.01), `elu` (alpha 1), `softplus`, `gelu` (exact) and
+//!   `gelu_tanh` (the tanh approximation);
 //!   `max_pool2d(x, WINDOW, STRIDE)` and `avg_pool2d(..)` of images, `flatten(x)` of an
 //!   image into a vector, `mean(x)` of a sequence over its positions (an embedding's
 //!   or an LSTM's output); `a + b` of two values of the same shape;

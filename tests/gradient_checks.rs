@@ -32,10 +32,11 @@ fn stacked_tanh_and_sigmoid() {
     check::<common::Deep<f64>>(3, 1.0, 9);
 }
 
-/// leaky_relu, elu and softplus through the whole battery: finite differences,
-/// per-example gradients against one-example batches, norms, clipping, an empty batch.
+/// leaky_relu, elu, gelu (both forms) and softplus through the whole battery: finite
+/// differences, per-example gradients against one-example batches, norms, clipping,
+/// an empty batch.
 #[test]
-fn leaky_relu_elu_and_softplus() {
+fn leaky_relu_elu_gelu_and_softplus() {
     Checks { rows: 9, seed: 4, scale: 1.5, stride: 1 }.run::<common::MoreActivations<f64>>();
 }
 

@@ -164,6 +164,7 @@ pub mod ffnn {
             engine
                 .activation_backward(
                     dpsgd_runtime::Activation::Relu,
+                    dpsgd_runtime::Buf::arena(0usize, 50usize),
                     dpsgd_runtime::Buf::arena(50usize, 50usize),
                     dpsgd_runtime::Buf::arena(152usize, 50usize),
                     dpsgd_runtime::Buf::arena(102usize, 50usize),

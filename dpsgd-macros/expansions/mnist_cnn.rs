@@ -324,6 +324,7 @@ pub mod mnist_cnn {
             engine
                 .activation_backward(
                     dpsgd_runtime::Activation::Relu,
+                    dpsgd_runtime::Buf::arena(7664usize, 32usize),
                     dpsgd_runtime::Buf::arena(7696usize, 32usize),
                     dpsgd_runtime::Buf::arena(15434usize, 32usize),
                     dpsgd_runtime::Buf::arena(15402usize, 32usize),

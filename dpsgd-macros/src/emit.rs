@@ -118,6 +118,8 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         Act::LeakyRelu => quote! { #krate::Activation::LeakyRelu },
         Act::Elu => quote! { #krate::Activation::Elu },
         Act::Softplus => quote! { #krate::Activation::Softplus },
+        Act::Gelu => quote! { #krate::Activation::Gelu },
+        Act::GeluTanh => quote! { #krate::Activation::GeluTanh },
     };
 
     let forward_calls = graph.nodes.iter().enumerate().filter_map(|(id, node)| {
@@ -192,9 +194,9 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 quote! { engine.pool2d_backward(#p, #x, #dy, #dx, #acc); }
             }
             Op::Flatten { .. } => quote! { engine.copy(#dy, #dx, #acc); },
-            Op::Activation { act: a, .. } => {
-                let (a, y) = (act(a), value(step.from));
-                quote! { engine.activation_backward(#a, #y, #dy, #dx, #acc); }
+            Op::Activation { act: a, arg } => {
+                let (a, x, y) = (act(a), value(arg), value(step.from));
+                quote! { engine.activation_backward(#a, #x, #y, #dy, #dx, #acc); }
             }
             Op::Add { .. } => quote! { engine.copy(#dy, #dx, #acc); },
             Op::Input => unreachable!("the input has no arguments"),

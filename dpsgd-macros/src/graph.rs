@@ -22,10 +22,12 @@ pub enum Act {
     LeakyRelu,
     Elu,
     Softplus,
+    Gelu,
+    GeluTanh,
 }
 
 impl Act {
-    const NAMES: &'static str = "relu, sigmoid, tanh, leaky_relu, elu, softplus";
+    const NAMES: &'static str = "relu, sigmoid, tanh, leaky_relu, elu, softplus, gelu, gelu_tanh";
 
     fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -35,6 +37,8 @@ impl Act {
             "leaky_relu" => Some(Act::LeakyRelu),
             "elu" => Some(Act::Elu),
             "softplus" => Some(Act::Softplus),
+            "gelu" => Some(Act::Gelu),
+            "gelu_tanh" => Some(Act::GeluTanh),
             _ => None,
         }
     }

@@ -165,7 +165,8 @@ impl Pool2d {
     }
 }
 
-/// Element-wise nonlinearities. Each one's derivative is computed from its output.
+/// Element-wise nonlinearities. Each one's derivative is computed from its output,
+/// except GELU's, which is not a function of the output and is computed from the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
     Relu,
@@ -177,6 +178,12 @@ pub enum Activation {
     Elu,
     /// `ln(1 + e^x)`, whose derivative `sigmoid(x)` is `1 - e^(-y)`.
     Softplus,
+    /// `x Phi(x)` with `Phi` the standard normal distribution function (PyTorch's
+    /// `gelu`, `approximate="none"`). Its derivative needs the input.
+    Gelu,
+    /// The tanh approximation `x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2`
+    /// (PyTorch's `gelu(approximate="tanh")`). Its derivative needs the input.
+    GeluTanh,
 }
 
 impl Activation {

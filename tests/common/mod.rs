@@ -58,7 +58,8 @@ pub mod deep {
     }
 }
 
-/// The activations beyond the first three: leaky_relu, elu and softplus, stacked.
+/// The activations beyond the first three: leaky_relu, elu, gelu (exact and tanh) and
+/// softplus, stacked.
 #[private_model(loss = softmax_cross_entropy)]
 pub mod more_activations {
     pub struct MoreActivations {
@@ -71,8 +72,8 @@ pub mod more_activations {
     impl MoreActivations {
         pub fn forward(&self, x: Input<5>) -> Logits<3> {
             let h = leaky_relu(self.fc1(x));
-            let h = elu(self.fc2(h));
-            self.fc4(softplus(self.fc3(h)))
+            let h = gelu(elu(self.fc2(h)));
+            self.fc4(softplus(gelu_tanh(self.fc3(h))))
         }
     }
 }

@@ -609,7 +609,8 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         launch!(self, activation_forward, n, act as u32, self.buf(x), self.buf(y), as_u64(n));
     }
 
-    fn activation_backward(&mut self, act: Activation, y: Buf, dy: Buf, dx: Buf, accumulate: bool) {
+    // GELU, whose derivative needs the input `x`, is refused by `supports`.
+    fn activation_backward(&mut self, act: Activation, _x: Buf, y: Buf, dy: Buf, dx: Buf, accumulate: bool) {
         let n = self.batch * y.width();
         let (y, dy, dx) = (self.buf(y), self.buf(dy), self.buf(dx));
         launch!(self, activation_backward, n, act as u32, y, dy, dx, as_u64(n), u32::from(accumulate));

@@ -338,9 +338,9 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         activation::forward(act, x, y);
     }
 
-    fn activation_backward(&mut self, act: Activation, y: Buf, dy: Buf, dx: Buf, accumulate: bool) {
-        let Views { reads: [y, dy], writes: [dx], .. } = self.views([y, dy], [dx]);
-        activation::backward(act, y, dy, dx, accumulate);
+    fn activation_backward(&mut self, act: Activation, x: Buf, y: Buf, dy: Buf, dx: Buf, accumulate: bool) {
+        let Views { reads: [x, y, dy], writes: [dx], .. } = self.views([x, y, dy], [dx]);
+        activation::backward(act, x, y, dy, dx, accumulate);
     }
 
     fn add(&mut self, a: Buf, b: Buf, y: Buf) {

@@ -99,8 +99,9 @@ pub trait Engine<F: Float>: DenseOps<F> + Conv2dOps<F> + EmbeddingOps<F> + LstmO
     fn pool2d_backward(&mut self, pool: Pool2d, x: Buf, dy: Buf, dx: Buf, accumulate: bool);
 
     fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf);
-    /// `dx = dy * f'(x)`, computed from the output `y`; `dx +=` when `accumulate`.
-    fn activation_backward(&mut self, act: Activation, y: Buf, dy: Buf, dx: Buf, accumulate: bool);
+    /// `dx = dy * f'(x)`, computed from the output `y` (or from the input `x`, for
+    /// GELU); `dx +=` when `accumulate`.
+    fn activation_backward(&mut self, act: Activation, x: Buf, y: Buf, dy: Buf, dx: Buf, accumulate: bool);
 
     /// `y = a + b`.
     fn add(&mut self, a: Buf, b: Buf, y: Buf);

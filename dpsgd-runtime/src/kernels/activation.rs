@@ -16,6 +16,23 @@ pub fn sigmoid<F: Float>(x: F) -> F {
     }
 }
 
+/// `Phi(x)`, the standard normal distribution function, as `erfc(-x / sqrt 2) / 2`:
+/// `(1 + erf(x / sqrt 2)) / 2` would lose the far negative tail to cancellation.
+#[inline(always)]
+fn normal_cdf(x: f64) -> f64 {
+    0.5 * libm::erfc(-x * std::f64::consts::FRAC_1_SQRT_2)
+}
+
+/// `sqrt(2 / pi)` and the cubic coefficient of GELU's tanh approximation.
+const GELU_TANH_SCALE: f64 = 0.797_884_560_802_865_4;
+const GELU_TANH_CUBIC: f64 = 0.044_715;
+
+/// `u = sqrt(2/pi) (x + 0.044715 x^3)`, the argument of the approximation's tanh.
+#[inline(always)]
+fn gelu_tanh_inner(x: f64) -> f64 {
+    GELU_TANH_SCALE * (x + GELU_TANH_CUBIC * x * x * x)
+}
+
 multiversion! {
 pub fn forward<F: Float>(act: Activation, x: &[F], y: &mut [F]) {
     match act {
@@ -50,14 +67,26 @@ pub fn forward<F: Float>(act: Activation, x: &[F], y: &mut [F]) {
                 *yi = xi.vector_softplus();
             }
         }
+        Activation::Gelu => {
+            for (yi, xi) in y.iter_mut().zip(x) {
+                *yi = F::from_f64(xi.to_f64() * normal_cdf(xi.to_f64()));
+            }
+        }
+        Activation::GeluTanh => {
+            for (yi, xi) in y.iter_mut().zip(x) {
+                let x = xi.to_f64();
+                *yi = F::from_f64(0.5 * x * (1.0 + gelu_tanh_inner(x).tanh()));
+            }
+        }
     }
 }
 }
 
 multiversion! {
-/// `dx = dy * f'(x)` with `f'` computed from the output `y = f(x)`; `dx +=` when `accumulate`.
-pub fn backward<F: Float>(act: Activation, y: &[F], dy: &[F], dx: &mut [F], accumulate: bool) {
-    let derivative = |yi: F| match act {
+/// `dx = dy * f'(x)` with `f'` computed from the output `y = f(x)` (from the input `x`
+/// for GELU); `dx +=` when `accumulate`.
+pub fn backward<F: Float>(act: Activation, x: &[F], y: &[F], dy: &[F], dx: &mut [F], accumulate: bool) {
+    let derivative = |xi: F, yi: F| match act {
         Activation::Relu => {
             if yi > F::ZERO {
                 F::ONE
@@ -73,9 +102,21 @@ pub fn backward<F: Float>(act: Activation, y: &[F], dy: &[F], dx: &mut [F], accu
         Activation::Elu => if yi > F::ZERO { F::ONE } else { yi + F::ONE },
         // sigmoid(x) = 1 - e^(-y), as -expm1(-y) to keep its precision where y is tiny.
         Activation::Softplus => -(-yi).exp_m1(),
+        // (x Phi(x))' = Phi(x) + x phi(x).
+        Activation::Gelu => {
+            let x = xi.to_f64();
+            F::from_f64(normal_cdf(x) + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt())
+        }
+        // (x (1 + tanh u) / 2)' = (1 + tanh u) / 2 + x (1 - tanh^2 u) u' / 2.
+        Activation::GeluTanh => {
+            let x = xi.to_f64();
+            let t = gelu_tanh_inner(x).tanh();
+            let du = GELU_TANH_SCALE * (1.0 + 3.0 * GELU_TANH_CUBIC * x * x);
+            F::from_f64(0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
+        }
     };
-    for ((dxi, dyi), yi) in dx.iter_mut().zip(dy).zip(y) {
-        let g = *dyi * derivative(*yi);
+    for (((dxi, dyi), yi), xi) in dx.iter_mut().zip(dy).zip(y).zip(x) {
+        let g = *dyi * derivative(*xi, *yi);
         if accumulate {
             *dxi += g;
         } else {
@@ -93,20 +134,28 @@ mod tests {
     /// pass takes from the output against a central difference of the formula.
     #[test]
     fn values_and_derivatives_of_the_formulas() {
-        let formulas: [(Activation, fn(f64) -> f64); 6] = [
+        let formulas: [(Activation, fn(f64) -> f64); 8] = [
             (Activation::Relu, |x| x.max(0.0)),
             (Activation::Sigmoid, |x| 1.0 / (1.0 + (-x).exp())),
             (Activation::Tanh, f64::tanh),
             (Activation::LeakyRelu, |x| if x > 0.0 { x } else { 0.01 * x }),
             (Activation::Elu, |x| if x > 0.0 { x } else { x.exp() - 1.0 }),
             (Activation::Softplus, |x| x.exp().ln_1p()),
+            // Phi by its series-free definition through erf, and by erfc in the tails.
+            (Activation::Gelu, |x| match x < -5.0 {
+                true => 0.5 * x * libm::erfc(-x / 2f64.sqrt()),
+                false => 0.5 * x * (1.0 + libm::erf(x / 2f64.sqrt())),
+            }),
+            (Activation::GeluTanh, |x| {
+                0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
+            }),
         ];
         let xs = [-30.0, -3.0, -0.7, -1e-3, 1e-3, 0.4, 2.5, 30.0];
         for (act, f) in formulas {
             let mut y = vec![0.0; xs.len()];
             forward(act, &xs, &mut y);
             let mut dx = vec![0.0; xs.len()];
-            backward(act, &y, &vec![1.0; xs.len()], &mut dx, false);
+            backward(act, &xs, &y, &vec![1.0; xs.len()], &mut dx, false);
             for ((&x, &yi), &d) in xs.iter().zip(&y).zip(&dx) {
                 assert!((yi - f(x)).abs() <= 1e-12 * f(x).abs().max(1e-300), "{act:?}({x}) = {yi}, not {}", f(x));
                 let h = 1e-6 * x.abs().max(1e-3);
