@@ -9,7 +9,7 @@ mod net {
 
     impl Net {
         pub fn forward(&self, x: Input<4>) -> Logits<3> {
-            self.fc2(gelu(self.fc1(x)))
+            self.fc2(swish(self.fc1(x)))
         }
     }
 }
