@@ -313,6 +313,10 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         out.copy_from_slice(&self.per_example[..self.batch * self.spec.num_params]);
     }
 
+    fn per_example_grads_on_host<'a>(&'a self, _scratch: &'a mut Vec<F>) -> &'a [F] {
+        &self.per_example[..self.batch * self.spec.num_params]
+    }
+
     fn mean_forward(&mut self, mean: SequenceMean, x: Buf, y: Buf) {
         let Views { reads: [x], writes: [y], .. } = self.views([x], [y]);
         embedding::mean_forward(&mean, x, y);

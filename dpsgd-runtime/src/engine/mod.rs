@@ -87,6 +87,13 @@ pub trait Engine<F: Float>: DenseOps<F> + Conv2dOps<F> + EmbeddingOps<F> + LstmO
     fn sum(&self, buf: Buf) -> F;
     /// Copies the per-example gradients (`batch_size() * num_params`) out.
     fn read_per_example_grads(&self, out: &mut [F]);
+    /// The per-example gradients in host memory: where the engine keeps them there, in
+    /// place; otherwise copied into `scratch`.
+    fn per_example_grads_on_host<'a>(&'a self, scratch: &'a mut Vec<F>) -> &'a [F] {
+        scratch.resize(self.batch_size() * self.spec().num_params, F::ZERO);
+        self.read_per_example_grads(scratch);
+        scratch
+    }
 
     // ---- kernels called by generated code -----------------------------------------
 

@@ -26,6 +26,7 @@ pub struct SecureStep<F> {
     noise: SecureNoise,
     max_grad_norm: f64,
     sums: Vec<i64>,
+    /// Room for the per-example gradients of engines that keep them off the host.
     per_example: Vec<F>,
     keep: Vec<f64>,
     grads: Vec<F>,
@@ -86,9 +87,8 @@ impl<F: Float> SecureStep<F> {
             M::run_backward(engine);
             engine.begin_per_example_grads();
             M::run_per_example_grads(engine);
-            self.per_example.resize(rows.len() * p, F::ZERO);
-            engine.read_per_example_grads(&mut self.per_example);
-            self.grid.add_rounded(&self.per_example, p, self.max_grad_norm, &mut self.sums, &mut self.keep);
+            let per_example = engine.per_example_grads_on_host(&mut self.per_example);
+            self.grid.add_rounded(per_example, p, self.max_grad_norm, &mut self.sums, &mut self.keep);
             loss += engine.sum(M::SPEC.losses);
         }
         self.noise.add_to(&mut self.sums);
