@@ -62,7 +62,7 @@ impl AccountantChoice {
 pub fn accountant(args: &AccountantArgs) -> Result<()> {
     let kind = args.accountant.get()?;
     let mut accountant = match kind {
-        Accountant::DiscreteRdp => RdpAccountant::discrete(privacy::DISCRETE_DISTANCE_PER_STEP_BOUND),
+        Accountant::DiscreteRdp => RdpAccountant::discrete(privacy::discrete_distance_per_step_bound()),
         _ => RdpAccountant::new(),
     };
     accountant.record(args.sampling_rate, args.noise_multiplier, args.steps)?;

@@ -10,11 +10,11 @@ use dpsgd::runtime::Dataset;
 use dpsgd::runtime::data::{adult, imdb, mnist, synthetic, tensor_file};
 use dpsgd::runtime::engine::{CpuEngine, Engine};
 use dpsgd::runtime::rng::Randomness;
-use dpsgd::runtime::secure::{self, DEFAULT_MAX_NOISE_INCREASE, Grid, SecureNoiseConfig};
+use dpsgd::runtime::secure::{self, DEFAULT_MAX_NOISE_INCREASE, SecureNoiseConfig};
 use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
 use dpsgd::runtime::train::{
-    Control, EpochReport, Optimizer, PrivateTraining, Sampling, Schedule, StepReport, TrainConfig, TrainReport,
-    Trainer, batch_capacity, train_with,
+    Control, EpochReport, Optimizer, PrivateTraining, Sampling, Schedule, SecureStep, StepReport, TrainConfig,
+    TrainReport, Trainer, batch_capacity, train_with,
 };
 use dpsgd::runtime::{Error, PrivateModel, Result};
 
@@ -243,8 +243,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
         None => println!("no privacy: shuffled batches of {}, no clipping, no noise", args.batch_size),
     }
     if let Some(p) = config.privacy.filter(|p| p.secure_noise.is_some()) {
-        let allowance = p.secure_noise.map_or(DEFAULT_MAX_NOISE_INCREASE, |s| s.max_noise_increase);
-        let grid = Grid::new(p.noise_multiplier, p.max_grad_norm, M::SPEC.num_params, allowance)?;
+        let grid = SecureStep::<f32>::grid_for(&M::SPEC, &p)?;
         println!(
             "secure noise: integer sums of sensitivity {:.0} (clipped gradients x {:.4e}, rounded), discrete Gaussian noise \
              of sigma {:.0} ({} levels); rounding raises the noise by {:.2}%",

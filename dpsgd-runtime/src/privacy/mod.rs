@@ -11,6 +11,8 @@ pub mod pld;
 pub mod rdp;
 
 use crate::error::{Result, ensure_config};
+use crate::secure::SecureNoise;
+use crate::secure::sampler::MAX_LEVELS;
 
 /// Steps with one sampling rate and noise multiplier.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,9 +39,12 @@ pub struct RdpAccountant {
 /// discrete Gaussian; the RDP conversion gets the rest.
 const SAMPLER_DELTA_SHARE: f64 = 1e-3;
 
-/// A bound on one step's sampler distance for any model of up to a billion parameters:
-/// what `dpsgd accountant` and `dpsgd calibrate` assume for secure noise.
-pub const DISCRETE_DISTANCE_PER_STEP_BOUND: f64 = 1e9 * 1e-33;
+/// A bound on one step's sampler distance for any model of up to a billion parameters
+/// at the sampler's deepest level: what `dpsgd accountant` and `dpsgd calibrate` assume
+/// for secure noise.
+pub fn discrete_distance_per_step_bound() -> f64 {
+    1e9 * SecureNoise::distance_per_draw(MAX_LEVELS)
+}
 
 impl Default for RdpAccountant {
     fn default() -> Self {
@@ -204,7 +209,7 @@ impl Accountant {
             Accountant::Rdp => epsilon(q, sigma, steps, delta),
             Accountant::Pld => Ok(pld::epsilon(&[(q, sigma, steps)], delta)?.upper),
             Accountant::DiscreteRdp => {
-                let mut accountant = RdpAccountant::discrete(DISCRETE_DISTANCE_PER_STEP_BOUND);
+                let mut accountant = RdpAccountant::discrete(discrete_distance_per_step_bound());
                 accountant.record(q, sigma, steps)?;
                 Ok(accountant.epsilon(delta)?.0)
             }

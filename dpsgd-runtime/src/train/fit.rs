@@ -290,9 +290,7 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
             Some(_) => None,
         };
         let accountant = config.privacy.map(|_| match &secure {
-            Some(secure) => RdpAccountant::discrete(
-                M::SPEC.num_params as f64 * crate::secure::SecureNoise::distance_per_draw(secure.grid().levels),
-            ),
+            Some(secure) => RdpAccountant::discrete(secure.distance_per_step()),
             None => RdpAccountant::new(),
         });
         let mut trainer = Trainer {
@@ -422,38 +420,34 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
         self.batches.next(&mut self.indices);
         let (config, train_set) = (&self.config, self.train_set);
         let (rows, privacy) = (&self.indices, config.privacy.as_ref());
-        let physical = physical_batch::<F, M, E>(config);
-        let loss = match &mut self.secure {
-            Some(secure) => {
+        let (engine, steps) = (&mut self.engine, self.steps);
+        let loss = match (&mut self.secure, privacy, &mut self.noise) {
+            // Secure noise: the gradient, its noise and the update in one.
+            (Some(secure), _, _) => {
                 let expected = config.batch_size as f64;
-                secure.step::<M, E>(
-                    &mut self.engine,
-                    train_set,
-                    rows,
-                    config.physical_batch,
-                    expected,
-                    &config.optimizer,
-                    self.steps,
-                )
+                secure.step::<M, E>(engine, train_set, rows, config.physical_batch, expected, &config.optimizer, steps)
             }
-            None => batch_gradient::<F, M, E>(&mut self.engine, train_set, rows, physical, privacy)
-                .unwrap_or_else(|| self.engine.sum(M::SPEC.losses)),
+            (None, privacy, noise) => {
+                let physical = physical_batch::<F, M, E>(config);
+                let loss = batch_gradient::<F, M, E>(engine, train_set, rows, physical, privacy)
+                    .unwrap_or_else(|| engine.sum(M::SPEC.losses));
+                match (privacy, noise) {
+                    (Some(privacy), Some(noise)) => {
+                        let expected = match planted(Bug::RealizedBatchDivisor) {
+                            true => rows.len().max(1) as f64,
+                            false => config.batch_size as f64,
+                        };
+                        noisy_update(engine, &mut **noise, privacy, expected, &config.optimizer, steps);
+                    }
+                    _ if !rows.is_empty() => {
+                        engine.scale_grads(F::from_f64(1.0 / rows.len() as f64));
+                        config.optimizer.apply(engine, steps);
+                    }
+                    _ => {}
+                }
+                loss
+            }
         };
-        match (&config.privacy, &mut self.noise) {
-            _ if self.secure.is_some() => {}
-            (Some(privacy), Some(noise)) => {
-                let expected = match planted(Bug::RealizedBatchDivisor) {
-                    true => self.indices.len().max(1) as f64,
-                    false => config.batch_size as f64,
-                };
-                noisy_update(&mut self.engine, &mut **noise, privacy, expected, &config.optimizer, self.steps);
-            }
-            _ if !self.indices.is_empty() => {
-                self.engine.scale_grads(F::from_f64(1.0 / self.indices.len() as f64));
-                config.optimizer.apply(&mut self.engine, self.steps);
-            }
-            _ => {}
-        }
         if let (Some(privacy), Some(accountant)) = (&config.privacy, &mut self.accountant) {
             accountant.record(config.sampling_rate(train_set.len()), privacy.noise_multiplier, 1)?;
         }

@@ -36,9 +36,8 @@ impl<F: Float> SecureStep<F> {
     /// The step of a run of `spec` with `privacy` (whose `secure_noise` is set) keyed by
     /// `key`, after `steps` steps. Errors when the grid cannot serve the settings.
     pub fn new(spec: &ModelSpec, privacy: &Privacy, key: &SecretKey, steps: u64) -> Result<Self> {
-        let secure = privacy.secure_noise.unwrap_or_default();
         let p = spec.num_params;
-        let grid = Grid::new(privacy.noise_multiplier, privacy.max_grad_norm, p, secure.max_noise_increase)?;
+        let grid = Self::grid_for(spec, privacy)?;
         Ok(SecureStep {
             grid,
             noise: SecureNoise::keyed(key, grid.levels, steps),
@@ -50,8 +49,21 @@ impl<F: Float> SecureStep<F> {
         })
     }
 
+    /// The grid a run of `spec` with `privacy` uses (its `secure_noise` settings, or the
+    /// defaults).
+    pub fn grid_for(spec: &ModelSpec, privacy: &Privacy) -> Result<Grid> {
+        let secure = privacy.secure_noise.unwrap_or_default();
+        Grid::new(privacy.noise_multiplier, privacy.max_grad_norm, spec.num_params, secure.max_noise_increase)
+    }
+
     pub fn grid(&self) -> &Grid {
         &self.grid
+    }
+
+    /// The statistical distance between one step's noise vector and the exact discrete
+    /// Gaussian it stands for, which the accountant counts into delta.
+    pub fn distance_per_step(&self) -> f64 {
+        self.sums.len() as f64 * SecureNoise::distance_per_draw(self.grid.levels)
     }
 
     /// The largest physical batch for `spec`, given the run's (`requested`).
