@@ -65,13 +65,6 @@ pub enum StepKind {
     PrivateSecureNoise,
 }
 
-impl StepKind {
-    /// `Private` when `private`, else `NonPrivate`.
-    pub fn private(private: bool) -> StepKind {
-        if private { StepKind::Private } else { StepKind::NonPrivate }
-    }
-}
-
 /// Steps of one model on one batch size, cycling over consecutive batches of a fixed
 /// random dataset, as the peer benchmarks do.
 pub struct StepRunner<M: PrivateModel<f32>, E: Engine<f32> = CpuEngine<f32>> {

@@ -483,11 +483,6 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
         self.accountant.as_ref()
     }
 
-    /// The secure noise's integer grid (`None` unless the run uses secure noise).
-    pub fn secure_grid(&self) -> Option<&crate::secure::Grid> {
-        self.secure.as_ref().map(SecureStep::grid)
-    }
-
     /// Copies the current parameters into `model`.
     pub fn read_params(&self, model: &mut M) {
         self.engine.read_params(model.params_mut());

@@ -56,10 +56,6 @@ impl<F: Float> SecureStep<F> {
         Grid::new(privacy.noise_multiplier, privacy.max_grad_norm, spec.num_params, secure.max_noise_increase)
     }
 
-    pub fn grid(&self) -> &Grid {
-        &self.grid
-    }
-
     /// The statistical distance between one step's noise vector and the exact discrete
     /// Gaussian it stands for, which the accountant counts into delta.
     pub fn distance_per_step(&self) -> f64 {
