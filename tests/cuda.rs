@@ -61,13 +61,13 @@ fn models_the_gpu_cannot_run_are_refused_by_name() {
     let cases = [
         (
             refusal(&MnistCnn::<f32>::SPEC),
-            "MnistCnn's layer `conv1` (Conv2d<1, 16, 8, 2, Same>) does not run on the GPU yet",
+            "MnistCnn's layer `conv1` (Conv2d<1, 16, 8, 2, Same>): convolutions do not run on the GPU yet",
         ),
         (
             refusal(&EmbeddingNet::<f32>::SPEC),
-            "EmbeddingNet's layer `embedding` (Embedding<10004, 16>, mean) does not run",
+            "EmbeddingNet's layer `embedding` (Embedding<10004, 16>, mean): embeddings do not run",
         ),
-        (refusal(&LstmNet::<f32>::SPEC), "LstmNet's layer `embedding`"),
+        (refusal(&LstmNet::<f32>::SPEC), "LstmNet's layer `embedding` (Embedding<10004, 100>): embeddings do not run"),
         (refusal(&pooled_dense::PooledDense::<f32>::SPEC), "PooledDense's pooling does not run on the GPU yet"),
         (
             refusal(&common::MoreActivations::<f32>::SPEC),

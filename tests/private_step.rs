@@ -133,7 +133,11 @@ fn an_example_whose_norm_is_not_finite_adds_nothing() {
     assert!(norms[0].is_nan() && norms[1].is_finite(), "the crafted example: {norms:?}");
     let sum = model.clipped_grad_sum(x.view(), &y, c).unwrap();
     let alone = model.clipped_grad_sum(x.slice(ndarray::s![1..2, ..]), &y[1..], c).unwrap();
-    assert_eq!(sum, alone, "the crafted example changed the clipped sum");
+    // The GEMM kernels may order a row's sums differently at another batch size, so
+    // the two agree to f32 rounding (coordinates are about 1e-3); the crafted example,
+    // entered whole, would move the sum by about 1.4.
+    let moved = sum.iter().zip(&alone).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(moved <= 1e-8, "the crafted example changed the clipped sum by up to {moved}");
     let norm = common::norm(sum.iter().map(|&v| v as f64));
     assert!(norm <= c as f64, "clipped sum of norm {norm} > C = {c}");
 }

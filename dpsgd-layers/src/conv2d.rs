@@ -1,25 +1,29 @@
 //! A 2-D convolution.
 
-use crate::{NormCost, TensorLayout};
+use crate::contract::contract_struct;
+use crate::{Contract, NormCost, Shape, TensorLayout, TypeArg};
 
-/// A 2-D convolution of images stored `[channels, height, width]` per example. Its
-/// parameters sit at `offset`: the weight `[out_channels, in_channels, kernel, kernel]`
-/// (PyTorch's layout), then the bias. Padding is explicit (top and left; bottom and
-/// right are what the output size implies), so TensorFlow's SAME and VALID are both
-/// expressible ([`conv_output`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv2d {
-    pub offset: usize,
-    pub in_channels: usize,
-    pub out_channels: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub in_h: usize,
-    pub in_w: usize,
-    pub out_h: usize,
-    pub out_w: usize,
+contract_struct! {
+    /// A 2-D convolution of images stored `[channels, height, width]` per example,
+    /// written `Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>`: square
+    /// kernels, TensorFlow's padding rules (`same`). Its parameters sit at `offset`: the
+    /// weight `[out_channels, in_channels, kernel, kernel]` (PyTorch's layout), then the
+    /// bias. Padding is explicit (top and left; bottom and right are what the output
+    /// size implies), as [`conv_output`] finds it.
+    pub struct Conv2d {
+        pub offset: usize,
+        pub in_channels: usize,
+        pub out_channels: usize,
+        pub kernel: usize,
+        pub stride: usize,
+        pub same: bool,
+        pub pad_top: usize,
+        pub pad_left: usize,
+        pub in_h: usize,
+        pub in_w: usize,
+        pub out_h: usize,
+        pub out_w: usize,
+    }
 }
 
 /// A convolution's output size and padding under TensorFlow's rules: SAME gives
@@ -57,13 +61,74 @@ impl Conv2d {
     pub const fn bias_offset(&self) -> usize {
         self.offset + self.weight_len()
     }
+}
 
-    pub const fn num_params(&self) -> usize {
+impl Contract for Conv2d {
+    const TYPE_NAME: &'static str = "Conv2d";
+    const USAGE: &'static str = "Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>";
+
+    fn declare(args: &[TypeArg]) -> Result<Self, String> {
+        let usage = "write a convolution as `Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>`";
+        let [
+            TypeArg::Size(in_channels),
+            TypeArg::Size(out_channels),
+            TypeArg::Size(kernel),
+            TypeArg::Size(stride),
+            TypeArg::Word(padding),
+        ] = args
+        else {
+            return Err(usage.into());
+        };
+        let same = match padding.as_str() {
+            "Same" => true,
+            "Valid" => false,
+            _ => return Err("padding is `Same` or `Valid`".into()),
+        };
+        let (in_channels, out_channels, kernel, stride) = (*in_channels, *out_channels, *kernel, *stride);
+        Ok(Conv2d {
+            offset: 0,
+            in_channels,
+            out_channels,
+            kernel,
+            stride,
+            same,
+            pad_top: 0,
+            pad_left: 0,
+            in_h: 0,
+            in_w: 0,
+            out_h: 0,
+            out_w: 0,
+        })
+    }
+
+    fn type_name(&self) -> String {
+        let padding = if self.same { "Same" } else { "Valid" };
+        format!("Conv2d<{}, {}, {}, {}, {padding}>", self.in_channels, self.out_channels, self.kernel, self.stride)
+    }
+
+    fn apply(&self, offset: usize, input: &Shape) -> Result<(Self, Shape), String> {
+        let got = input.describe();
+        let Shape::Image { channels, height, width } = *input else { return Err(format!(" but gets {got}")) };
+        if channels != self.in_channels {
+            return Err(format!(" but gets {got}"));
+        }
+        let (rows, columns) = (
+            conv_output(height, self.kernel, self.stride, self.same),
+            conv_output(width, self.kernel, self.stride, self.same),
+        );
+        let (Some((out_h, pad_top)), Some((out_w, pad_left))) = (rows, columns) else {
+            return Err(format!(": its kernel does not fit {got} without padding"));
+        };
+        let applied = Conv2d { offset, pad_top, pad_left, in_h: height, in_w: width, out_h, out_w, ..*self };
+        Ok((applied, Shape::Image { channels: self.out_channels, height: out_h, width: out_w }))
+    }
+
+    fn num_params(&self) -> usize {
         self.weight_len() + self.out_channels
     }
 
     /// `name.weight` (PyTorch's layout) and `name.bias`.
-    pub fn tensors(&self, name: &str) -> Vec<TensorLayout> {
+    fn tensors(&self, name: &str) -> Vec<TensorLayout> {
         let fan_in = self.patch();
         vec![
             TensorLayout {
@@ -84,7 +149,7 @@ impl Conv2d {
     }
 
     /// The patch product at every output position ([`NormCost::of_product`]).
-    pub fn norm_cost(&self) -> NormCost {
+    fn norm_cost(&self) -> NormCost {
         NormCost::of_product(
             vec![self.in_channels, self.in_h, self.in_w],
             vec![self.out_channels, self.out_h, self.out_w],
@@ -94,7 +159,7 @@ impl Conv2d {
         )
     }
 
-    pub const fn forward_flops(&self) -> usize {
+    fn forward_flops(&self) -> usize {
         2 * self.positions() * self.patch() * self.out_channels
     }
 }

@@ -1,30 +1,61 @@
 //! An embedding table looked up at token ids.
 
-use crate::{NormCost, TensorLayout};
+use crate::contract::{contract_struct, sizes};
+use crate::{Contract, NormCost, Shape, TensorLayout, TypeArg};
 
-/// An embedding table `[vocab, dim]` (PyTorch's `nn.Embedding` weight, no bias) at
-/// `offset`, looked up at `positions` token ids per example.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Embedding {
-    pub offset: usize,
-    pub vocab: usize,
-    pub dim: usize,
-    pub positions: usize,
-    /// Whether the lookup gives the mean of its rows over the positions (`[dim]` per
-    /// example, as `mean(self.embedding(x))` or PyTorch's `nn.EmbeddingBag` with mode
-    /// "mean") rather than the `[positions, dim]` sequence of rows. The macro fuses
-    /// the two where the rows have no other use, so that they are never formed.
-    pub mean: bool,
+contract_struct! {
+    /// An embedding table `[vocab, dim]`, written `Embedding<VOCAB, DIM>` (PyTorch's `nn.Embedding` weight, no bias) at
+    /// `offset`, looked up at `positions` token ids per example.
+    pub struct Embedding {
+        pub offset: usize,
+        pub vocab: usize,
+        pub dim: usize,
+        pub positions: usize,
+        /// Whether the lookup gives the mean of its rows over the positions (`[dim]` per
+        /// example, as `mean(self.embedding(x))` or PyTorch's `nn.EmbeddingBag` with mode
+        /// "mean") rather than the `[positions, dim]` sequence of rows. The macro fuses
+        /// the two where the rows have no other use, so that they are never formed.
+        pub mean: bool,
+    }
 }
 
-impl Embedding {
-    pub const fn num_params(&self) -> usize {
+impl Contract for Embedding {
+    const TYPE_NAME: &'static str = "Embedding";
+    const USAGE: &'static str = "Embedding<VOCAB, DIM>";
+
+    fn declare(args: &[TypeArg]) -> Result<Self, String> {
+        let [vocab, dim] = sizes(args).ok_or("write an embedding as `Embedding<VOCAB, DIM>`")?;
+        Ok(Embedding { offset: 0, vocab, dim, positions: 0, mean: false })
+    }
+
+    /// With `, mean` when fused with the mean over its positions.
+    fn type_name(&self) -> String {
+        let mean = if self.mean { ", mean" } else { "" };
+        format!("Embedding<{}, {}>{mean}", self.vocab, self.dim)
+    }
+
+    fn apply(&self, offset: usize, input: &Shape) -> Result<(Self, Shape), String> {
+        let Shape::Tokens(positions) = *input else {
+            return Err(format!(" and looks up token ids, but gets {}", input.describe()));
+        };
+        Ok((Embedding { offset, positions, ..*self }, Shape::Sequence { positions, width: self.dim }))
+    }
+
+    fn with_mean(&self) -> Option<Self> {
+        Some(Embedding { mean: true, ..*self })
+    }
+
+    fn token_vocab(&self) -> Option<usize> {
+        Some(self.vocab)
+    }
+
+    fn num_params(&self) -> usize {
         self.vocab * self.dim
     }
 
     /// `name.weight`; initial values uniform in +-1, about the scale of PyTorch's
     /// N(0, 1).
-    pub fn tensors(&self, name: &str) -> Vec<TensorLayout> {
+    fn tensors(&self, name: &str) -> Vec<TensorLayout> {
         vec![TensorLayout {
             name: format!("{name}.weight"),
             offset: self.offset,
@@ -38,7 +69,7 @@ impl Embedding {
     /// (fused with the mean, every position's row gradient is `dy / T`: the norm is
     /// `|dy|^2` times the sum of the squared token counts, counted in a map per
     /// thread). Its materialized gradient is the whole `V x D` table per example.
-    pub fn norm_cost(&self) -> NormCost {
+    fn norm_cost(&self) -> NormCost {
         let (t, v, d) = (self.positions, self.vocab, self.dim);
         let materialized_flops = 2 * t * d + 2 * v * d + 2 * v * d;
         match self.mean {
@@ -66,7 +97,7 @@ impl Embedding {
     }
 
     /// A row move (or sum) per position.
-    pub const fn forward_flops(&self) -> usize {
+    fn forward_flops(&self) -> usize {
         self.positions * self.dim
     }
 }

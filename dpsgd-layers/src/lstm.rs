@@ -1,27 +1,29 @@
 //! A one-layer LSTM.
 
-use crate::{NormCost, TensorLayout};
+use crate::contract::{contract_struct, sizes};
+use crate::{Contract, NormCost, Shape, TensorLayout, TypeArg};
 
-/// A one-layer LSTM run over `positions` steps of a `[positions, inputs]` sequence,
-/// giving the `[positions, hidden]` sequence of its hidden states (PyTorch's `nn.LSTM`
-/// with `batch_first`, zero initial state). Gates in PyTorch's order i, f, g, o:
-///
-/// ```text
-/// z = x_t W_ih + h_(t-1) W_hh + b_ih + b_hh      (4 hidden values)
-/// c_t = sigmoid(z_f) c_(t-1) + sigmoid(z_i) tanh(z_g),  h_t = sigmoid(z_o) tanh(c_t)
-/// ```
-///
-/// Parameters at `offset`: `W_ih` `[inputs, 4 hidden]` and `W_hh` `[hidden, 4 hidden]`
-/// (PyTorch's `weight_ih_l0` and `weight_hh_l0` transposed), then `b_ih` and `b_hh`.
-/// Each application keeps a state buffer of [`state_width`](Self::state_width) values
-/// per example: the activated gates and cells of the forward pass, and the gates'
-/// gradients of the backward pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lstm {
-    pub offset: usize,
-    pub inputs: usize,
-    pub hidden: usize,
-    pub positions: usize,
+contract_struct! {
+    /// A one-layer LSTM, written `Lstm<IN, HIDDEN>`, run over `positions` steps of a `[positions, inputs]` sequence,
+    /// giving the `[positions, hidden]` sequence of its hidden states (PyTorch's `nn.LSTM`
+    /// with `batch_first`, zero initial state). Gates in PyTorch's order i, f, g, o:
+    ///
+    /// ```text
+    /// z = x_t W_ih + h_(t-1) W_hh + b_ih + b_hh      (4 hidden values)
+    /// c_t = sigmoid(z_f) c_(t-1) + sigmoid(z_i) tanh(z_g),  h_t = sigmoid(z_o) tanh(c_t)
+    /// ```
+    ///
+    /// Parameters at `offset`: `W_ih` `[inputs, 4 hidden]` and `W_hh` `[hidden, 4 hidden]`
+    /// (PyTorch's `weight_ih_l0` and `weight_hh_l0` transposed), then `b_ih` and `b_hh`.
+    /// Each application keeps a state buffer of [`state_width`](Self::state_width) values
+    /// per example: the activated gates and cells of the forward pass, and the gates'
+    /// gradients of the backward pass.
+    pub struct Lstm {
+        pub offset: usize,
+        pub inputs: usize,
+        pub hidden: usize,
+        pub positions: usize,
+    }
 }
 
 impl Lstm {
@@ -41,21 +43,48 @@ impl Lstm {
     pub const fn b_hh_offset(&self) -> usize {
         self.b_ih_offset() + self.gates()
     }
+}
+
+impl Contract for Lstm {
+    const TYPE_NAME: &'static str = "Lstm";
+    const USAGE: &'static str = "Lstm<IN, HIDDEN>";
+
+    fn declare(args: &[TypeArg]) -> Result<Self, String> {
+        let [inputs, hidden] = sizes(args).ok_or("write an LSTM as `Lstm<IN, HIDDEN>`")?;
+        Ok(Lstm { offset: 0, inputs, hidden, positions: 0 })
+    }
+
+    fn type_name(&self) -> String {
+        format!("Lstm<{}, {}>", self.inputs, self.hidden)
+    }
+
+    fn apply(&self, offset: usize, input: &Shape) -> Result<(Self, Shape), String> {
+        match *input {
+            Shape::Sequence { positions, width } if width == self.inputs => {
+                Ok((Lstm { offset, positions, ..*self }, Shape::Sequence { positions, width: self.hidden }))
+            }
+            _ => Err(format!(
+                " and runs over a sequence of {} features per position, but gets {}",
+                self.inputs,
+                input.describe()
+            )),
+        }
+    }
 
     /// Two bias vectors, as PyTorch has.
-    pub const fn num_params(&self) -> usize {
+    fn num_params(&self) -> usize {
         (self.inputs + self.hidden + 2) * self.gates()
     }
 
     /// Per example: gates `[positions, 4 hidden]`, cells `[positions, hidden]`, gate
     /// gradients `[positions, 4 hidden]`.
-    pub const fn state_width(&self) -> usize {
+    fn state_width(&self) -> usize {
         self.positions * (2 * self.gates() + self.hidden)
     }
 
     /// PyTorch's names; every tensor initialized uniform in +-1/sqrt(hidden) as
     /// PyTorch does.
-    pub fn tensors(&self, name: &str) -> Vec<TensorLayout> {
+    fn tensors(&self, name: &str) -> Vec<TensorLayout> {
         let (g, h) = (self.gates(), self.hidden);
         let tensor = |suffix: &str, offset, shape: Vec<usize>, transposed| TensorLayout {
             name: format!("{name}.{suffix}_l0"),
@@ -76,7 +105,7 @@ impl Lstm {
     /// previous hidden states. Ghost: three `T x T` Gram matrices (inputs, hidden
     /// states, gate gradients) and two element-wise products; materialized: the two
     /// weight gradients, `(IN + H) x 4H`, formed over the `T` steps.
-    pub fn norm_cost(&self) -> NormCost {
+    fn norm_cost(&self) -> NormCost {
         let (t, n, h, g) = (self.positions, self.inputs, self.hidden, self.gates());
         NormCost {
             input_shape: vec![t, n],
@@ -90,7 +119,7 @@ impl Lstm {
         }
     }
 
-    pub const fn forward_flops(&self) -> usize {
+    fn forward_flops(&self) -> usize {
         2 * self.positions * (self.inputs + self.hidden) * self.gates()
     }
 }

@@ -7,15 +7,29 @@ pub mod ffnn {
     /// Layout constants of the model, computed by `#[private_model]`.
     #[doc(hidden)]
     mod __plan {
-        pub(super) const LAYER_FC1: dpsgd_runtime::Dense = dpsgd_runtime::Dense {
-            offset: 0usize,
-            inputs: 104usize,
-            outputs: 50usize,
+        pub(super) const LAYER_FC1: dpsgd_runtime::contracts::Dense = dpsgd_runtime::contracts::Dense {
+            offset: 0,
+            inputs: 104,
+            outputs: 50,
         };
-        pub(super) const LAYER_FC2: dpsgd_runtime::Dense = dpsgd_runtime::Dense {
-            offset: 5250usize,
-            inputs: 50usize,
-            outputs: 2usize,
+        pub(super) const LAYER_FC2: dpsgd_runtime::contracts::Dense = dpsgd_runtime::contracts::Dense {
+            offset: 5250,
+            inputs: 50,
+            outputs: 2,
+        };
+        pub(super) const SITE_FC1: dpsgd_runtime::Site = dpsgd_runtime::Site {
+            x: dpsgd_runtime::Buf::Input {
+                width: 104usize,
+            },
+            y: dpsgd_runtime::Buf::arena(0usize, 50usize),
+            dy: dpsgd_runtime::Buf::arena(102usize, 50usize),
+            state: ::std::option::Option::None,
+        };
+        pub(super) const SITE_FC2: dpsgd_runtime::Site = dpsgd_runtime::Site {
+            x: dpsgd_runtime::Buf::arena(50usize, 50usize),
+            y: dpsgd_runtime::Buf::arena(100usize, 2usize),
+            dy: dpsgd_runtime::Buf::arena(202usize, 2usize),
+            state: ::std::option::Option::None,
         };
         pub(super) const SPEC: dpsgd_runtime::ModelSpec = dpsgd_runtime::ModelSpec {
             name: "Ffnn",
@@ -65,7 +79,7 @@ pub mod ffnn {
                 dpsgd_runtime::spec::LayerPlan {
                     name: "fc1",
                     kind: "Linear<104, 50>",
-                    layer: dpsgd_runtime::spec::Layer::Dense(LAYER_FC1),
+                    layer: dpsgd_runtime::contracts::Layer::Dense(LAYER_FC1),
                     input_shape: &[104usize],
                     output_shape: &[50usize],
                     positions: 1usize,
@@ -78,7 +92,7 @@ pub mod ffnn {
                 dpsgd_runtime::spec::LayerPlan {
                     name: "fc2",
                     kind: "Linear<50, 2>",
-                    layer: dpsgd_runtime::spec::Layer::Dense(LAYER_FC2),
+                    layer: dpsgd_runtime::contracts::Layer::Dense(LAYER_FC2),
                     input_shape: &[50usize],
                     output_shape: &[2usize],
                     positions: 1usize,
@@ -105,10 +119,20 @@ pub mod ffnn {
         ) -> dpsgd_runtime::Result<dpsgd_runtime::ndarray::Array2<F>> {
             <Self as dpsgd_runtime::PrivateModel<F>>::logits(self, features)
         }
-        pub fn fc1(&self) -> dpsgd_runtime::spec::DenseView<'_, F> {
+        pub fn fc1(
+            &self,
+        ) -> <dpsgd_runtime::contracts::Dense as dpsgd_runtime::spec::ParamView>::View<
+            '_,
+            F,
+        > {
             dpsgd_runtime::spec::ParamView::view(&__plan::LAYER_FC1, &self.params)
         }
-        pub fn fc2(&self) -> dpsgd_runtime::spec::DenseView<'_, F> {
+        pub fn fc2(
+            &self,
+        ) -> <dpsgd_runtime::contracts::Dense as dpsgd_runtime::spec::ParamView>::View<
+            '_,
+            F,
+        > {
             dpsgd_runtime::spec::ParamView::view(&__plan::LAYER_FC2, &self.params)
         }
     }
@@ -125,26 +149,14 @@ pub mod ffnn {
             Ffnn { params }
         }
         fn run_forward<E: dpsgd_runtime::Engine<F>>(engine: &mut E) {
-            engine
-                .dense_forward(
-                    __plan::LAYER_FC1,
-                    dpsgd_runtime::Buf::Input {
-                        width: 104usize,
-                    },
-                    dpsgd_runtime::Buf::arena(0usize, 50usize),
-                );
+            engine.layer_forward(__plan::LAYER_FC1, __plan::SITE_FC1);
             engine
                 .activation_forward(
                     dpsgd_runtime::Activation::Relu,
                     dpsgd_runtime::Buf::arena(0usize, 50usize),
                     dpsgd_runtime::Buf::arena(50usize, 50usize),
                 );
-            engine
-                .dense_forward(
-                    __plan::LAYER_FC2,
-                    dpsgd_runtime::Buf::arena(50usize, 50usize),
-                    dpsgd_runtime::Buf::arena(100usize, 2usize),
-                );
+            engine.layer_forward(__plan::LAYER_FC2, __plan::SITE_FC2);
         }
         fn run_backward<E: dpsgd_runtime::Engine<F>>(engine: &mut E) {
             engine
@@ -155,10 +167,12 @@ pub mod ffnn {
                     dpsgd_runtime::Buf::arena(202usize, 2usize),
                 );
             engine
-                .dense_backward_input(
+                .layer_backward(
                     __plan::LAYER_FC2,
-                    dpsgd_runtime::Buf::arena(202usize, 2usize),
-                    dpsgd_runtime::Buf::arena(152usize, 50usize),
+                    __plan::SITE_FC2,
+                    ::std::option::Option::Some(
+                        dpsgd_runtime::Buf::arena(152usize, 50usize),
+                    ),
                     false,
                 );
             engine
@@ -170,62 +184,41 @@ pub mod ffnn {
                     dpsgd_runtime::Buf::arena(102usize, 50usize),
                     false,
                 );
+            engine
+                .layer_backward(
+                    __plan::LAYER_FC1,
+                    __plan::SITE_FC1,
+                    ::std::option::Option::None,
+                    false,
+                );
         }
         fn run_sq_norms<E: dpsgd_runtime::Engine<F>>(engine: &mut E) {
             engine.fill(dpsgd_runtime::Buf::arena(205usize, 1usize), F::ZERO);
             engine
-                .dense_add_sq_norms(
+                .layer_add_sq_norms(
                     __plan::LAYER_FC1,
-                    dpsgd_runtime::Buf::Input {
-                        width: 104usize,
-                    },
-                    dpsgd_runtime::Buf::arena(102usize, 50usize),
+                    __plan::SITE_FC1,
                     dpsgd_runtime::Buf::arena(205usize, 1usize),
+                    dpsgd_runtime::NormStrategy::Ghost,
                 );
             engine
-                .dense_add_sq_norms(
+                .layer_add_sq_norms(
                     __plan::LAYER_FC2,
-                    dpsgd_runtime::Buf::arena(50usize, 50usize),
-                    dpsgd_runtime::Buf::arena(202usize, 2usize),
+                    __plan::SITE_FC2,
                     dpsgd_runtime::Buf::arena(205usize, 1usize),
+                    dpsgd_runtime::NormStrategy::Ghost,
                 );
         }
         fn run_param_grads<E: dpsgd_runtime::Engine<F>>(
             engine: &mut E,
             weights: ::std::option::Option<dpsgd_runtime::Buf>,
         ) {
-            engine
-                .dense_param_grad(
-                    __plan::LAYER_FC1,
-                    dpsgd_runtime::Buf::Input {
-                        width: 104usize,
-                    },
-                    dpsgd_runtime::Buf::arena(102usize, 50usize),
-                    weights,
-                );
-            engine
-                .dense_param_grad(
-                    __plan::LAYER_FC2,
-                    dpsgd_runtime::Buf::arena(50usize, 50usize),
-                    dpsgd_runtime::Buf::arena(202usize, 2usize),
-                    weights,
-                );
+            engine.layer_param_grad(__plan::LAYER_FC1, __plan::SITE_FC1, weights);
+            engine.layer_param_grad(__plan::LAYER_FC2, __plan::SITE_FC2, weights);
         }
         fn run_per_example_grads<E: dpsgd_runtime::Engine<F>>(engine: &mut E) {
-            engine
-                .dense_per_example_grads(
-                    __plan::LAYER_FC1,
-                    dpsgd_runtime::Buf::Input {
-                        width: 104usize,
-                    },
-                    dpsgd_runtime::Buf::arena(102usize, 50usize),
-                );
-            engine
-                .dense_per_example_grads(
-                    __plan::LAYER_FC2,
-                    dpsgd_runtime::Buf::arena(50usize, 50usize),
-                    dpsgd_runtime::Buf::arena(202usize, 2usize),
-                );
+            engine.layer_per_example_grads(__plan::LAYER_FC1, __plan::SITE_FC1);
+            engine.layer_per_example_grads(__plan::LAYER_FC2, __plan::SITE_FC2);
         }
     }
 }

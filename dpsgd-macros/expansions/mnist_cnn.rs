@@ -8,41 +8,69 @@ pub mod mnist_cnn {
     /// Layout constants of the model, computed by `#[private_model]`.
     #[doc(hidden)]
     mod __plan {
-        pub(super) const LAYER_CONV1: dpsgd_runtime::Conv2d = dpsgd_runtime::Conv2d {
-            offset: 0usize,
-            in_channels: 1usize,
-            out_channels: 16usize,
-            kernel: 8usize,
-            stride: 2usize,
-            pad_top: 3usize,
-            pad_left: 3usize,
-            in_h: 28usize,
-            in_w: 28usize,
-            out_h: 14usize,
-            out_w: 14usize,
+        pub(super) const LAYER_CONV1: dpsgd_runtime::contracts::Conv2d = dpsgd_runtime::contracts::Conv2d {
+            offset: 0,
+            in_channels: 1,
+            out_channels: 16,
+            kernel: 8,
+            stride: 2,
+            same: true,
+            pad_top: 3,
+            pad_left: 3,
+            in_h: 28,
+            in_w: 28,
+            out_h: 14,
+            out_w: 14,
         };
-        pub(super) const LAYER_CONV2: dpsgd_runtime::Conv2d = dpsgd_runtime::Conv2d {
-            offset: 1040usize,
-            in_channels: 16usize,
-            out_channels: 32usize,
-            kernel: 4usize,
-            stride: 2usize,
-            pad_top: 0usize,
-            pad_left: 0usize,
-            in_h: 13usize,
-            in_w: 13usize,
-            out_h: 5usize,
-            out_w: 5usize,
+        pub(super) const LAYER_CONV2: dpsgd_runtime::contracts::Conv2d = dpsgd_runtime::contracts::Conv2d {
+            offset: 1040,
+            in_channels: 16,
+            out_channels: 32,
+            kernel: 4,
+            stride: 2,
+            same: false,
+            pad_top: 0,
+            pad_left: 0,
+            in_h: 13,
+            in_w: 13,
+            out_h: 5,
+            out_w: 5,
         };
-        pub(super) const LAYER_FC1: dpsgd_runtime::Dense = dpsgd_runtime::Dense {
-            offset: 9264usize,
-            inputs: 512usize,
-            outputs: 32usize,
+        pub(super) const LAYER_FC1: dpsgd_runtime::contracts::Dense = dpsgd_runtime::contracts::Dense {
+            offset: 9264,
+            inputs: 512,
+            outputs: 32,
         };
-        pub(super) const LAYER_FC2: dpsgd_runtime::Dense = dpsgd_runtime::Dense {
-            offset: 25680usize,
-            inputs: 32usize,
-            outputs: 10usize,
+        pub(super) const LAYER_FC2: dpsgd_runtime::contracts::Dense = dpsgd_runtime::contracts::Dense {
+            offset: 25680,
+            inputs: 32,
+            outputs: 10,
+        };
+        pub(super) const SITE_CONV1: dpsgd_runtime::Site = dpsgd_runtime::Site {
+            x: dpsgd_runtime::Buf::Input {
+                width: 784usize,
+            },
+            y: dpsgd_runtime::Buf::arena(0usize, 3136usize),
+            dy: dpsgd_runtime::Buf::arena(7738usize, 3136usize),
+            state: ::std::option::Option::None,
+        };
+        pub(super) const SITE_CONV2: dpsgd_runtime::Site = dpsgd_runtime::Site {
+            x: dpsgd_runtime::Buf::arena(3136usize, 2704usize),
+            y: dpsgd_runtime::Buf::arena(5840usize, 800usize),
+            dy: dpsgd_runtime::Buf::arena(13578usize, 800usize),
+            state: ::std::option::Option::None,
+        };
+        pub(super) const SITE_FC1: dpsgd_runtime::Site = dpsgd_runtime::Site {
+            x: dpsgd_runtime::Buf::arena(7152usize, 512usize),
+            y: dpsgd_runtime::Buf::arena(7664usize, 32usize),
+            dy: dpsgd_runtime::Buf::arena(15402usize, 32usize),
+            state: ::std::option::Option::None,
+        };
+        pub(super) const SITE_FC2: dpsgd_runtime::Site = dpsgd_runtime::Site {
+            x: dpsgd_runtime::Buf::arena(7696usize, 32usize),
+            y: dpsgd_runtime::Buf::arena(7728usize, 10usize),
+            dy: dpsgd_runtime::Buf::arena(15466usize, 10usize),
+            state: ::std::option::Option::None,
         };
         pub(super) const SPEC: dpsgd_runtime::ModelSpec = dpsgd_runtime::ModelSpec {
             name: "MnistCnn",
@@ -120,7 +148,7 @@ pub mod mnist_cnn {
                 dpsgd_runtime::spec::LayerPlan {
                     name: "conv1",
                     kind: "Conv2d<1, 16, 8, 2, Same>",
-                    layer: dpsgd_runtime::spec::Layer::Conv2d(LAYER_CONV1),
+                    layer: dpsgd_runtime::contracts::Layer::Conv2d(LAYER_CONV1),
                     input_shape: &[1usize, 28usize, 28usize],
                     output_shape: &[16usize, 14usize, 14usize],
                     positions: 196usize,
@@ -133,7 +161,7 @@ pub mod mnist_cnn {
                 dpsgd_runtime::spec::LayerPlan {
                     name: "conv2",
                     kind: "Conv2d<16, 32, 4, 2, Valid>",
-                    layer: dpsgd_runtime::spec::Layer::Conv2d(LAYER_CONV2),
+                    layer: dpsgd_runtime::contracts::Layer::Conv2d(LAYER_CONV2),
                     input_shape: &[16usize, 13usize, 13usize],
                     output_shape: &[32usize, 5usize, 5usize],
                     positions: 25usize,
@@ -146,7 +174,7 @@ pub mod mnist_cnn {
                 dpsgd_runtime::spec::LayerPlan {
                     name: "fc1",
                     kind: "Linear<512, 32>",
-                    layer: dpsgd_runtime::spec::Layer::Dense(LAYER_FC1),
+                    layer: dpsgd_runtime::contracts::Layer::Dense(LAYER_FC1),
                     input_shape: &[512usize],
                     output_shape: &[32usize],
                     positions: 1usize,
@@ -159,7 +187,7 @@ pub mod mnist_cnn {
                 dpsgd_runtime::spec::LayerPlan {
                     name: "fc2",
                     kind: "Linear<32, 10>",
-                    layer: dpsgd_runtime::spec::Layer::Dense(LAYER_FC2),
+                    layer: dpsgd_runtime::contracts::Layer::Dense(LAYER_FC2),
                     input_shape: &[32usize],
                     output_shape: &[10usize],
                     positions: 1usize,
@@ -209,16 +237,36 @@ pub mod mnist_cnn {
         ) -> dpsgd_runtime::Result<dpsgd_runtime::ndarray::Array2<F>> {
             <Self as dpsgd_runtime::PrivateModel<F>>::logits(self, features)
         }
-        pub fn conv1(&self) -> dpsgd_runtime::spec::ConvView<'_, F> {
+        pub fn conv1(
+            &self,
+        ) -> <dpsgd_runtime::contracts::Conv2d as dpsgd_runtime::spec::ParamView>::View<
+            '_,
+            F,
+        > {
             dpsgd_runtime::spec::ParamView::view(&__plan::LAYER_CONV1, &self.params)
         }
-        pub fn conv2(&self) -> dpsgd_runtime::spec::ConvView<'_, F> {
+        pub fn conv2(
+            &self,
+        ) -> <dpsgd_runtime::contracts::Conv2d as dpsgd_runtime::spec::ParamView>::View<
+            '_,
+            F,
+        > {
             dpsgd_runtime::spec::ParamView::view(&__plan::LAYER_CONV2, &self.params)
         }
-        pub fn fc1(&self) -> dpsgd_runtime::spec::DenseView<'_, F> {
+        pub fn fc1(
+            &self,
+        ) -> <dpsgd_runtime::contracts::Dense as dpsgd_runtime::spec::ParamView>::View<
+            '_,
+            F,
+        > {
             dpsgd_runtime::spec::ParamView::view(&__plan::LAYER_FC1, &self.params)
         }
-        pub fn fc2(&self) -> dpsgd_runtime::spec::DenseView<'_, F> {
+        pub fn fc2(
+            &self,
+        ) -> <dpsgd_runtime::contracts::Dense as dpsgd_runtime::spec::ParamView>::View<
+            '_,
+            F,
+        > {
             dpsgd_runtime::spec::ParamView::view(&__plan::LAYER_FC2, &self.params)
         }
     }
@@ -235,14 +283,7 @@ pub mod mnist_cnn {
             MnistCnn { params }
         }
         fn run_forward<E: dpsgd_runtime::Engine<F>>(engine: &mut E) {
-            engine
-                .conv2d_forward(
-                    __plan::LAYER_CONV1,
-                    dpsgd_runtime::Buf::Input {
-                        width: 784usize,
-                    },
-                    dpsgd_runtime::Buf::arena(0usize, 3136usize),
-                );
+            engine.layer_forward(__plan::LAYER_CONV1, __plan::SITE_CONV1);
             engine
                 .pool2d_forward(
                     dpsgd_runtime::Pool2d {
@@ -259,12 +300,7 @@ pub mod mnist_cnn {
                     dpsgd_runtime::Buf::arena(0usize, 3136usize),
                     dpsgd_runtime::Buf::arena(3136usize, 2704usize),
                 );
-            engine
-                .conv2d_forward(
-                    __plan::LAYER_CONV2,
-                    dpsgd_runtime::Buf::arena(3136usize, 2704usize),
-                    dpsgd_runtime::Buf::arena(5840usize, 800usize),
-                );
+            engine.layer_forward(__plan::LAYER_CONV2, __plan::SITE_CONV2);
             engine
                 .pool2d_forward(
                     dpsgd_runtime::Pool2d {
@@ -287,24 +323,14 @@ pub mod mnist_cnn {
                     dpsgd_runtime::Buf::arena(7152usize, 512usize),
                     false,
                 );
-            engine
-                .dense_forward(
-                    __plan::LAYER_FC1,
-                    dpsgd_runtime::Buf::arena(7152usize, 512usize),
-                    dpsgd_runtime::Buf::arena(7664usize, 32usize),
-                );
+            engine.layer_forward(__plan::LAYER_FC1, __plan::SITE_FC1);
             engine
                 .activation_forward(
                     dpsgd_runtime::Activation::Relu,
                     dpsgd_runtime::Buf::arena(7664usize, 32usize),
                     dpsgd_runtime::Buf::arena(7696usize, 32usize),
                 );
-            engine
-                .dense_forward(
-                    __plan::LAYER_FC2,
-                    dpsgd_runtime::Buf::arena(7696usize, 32usize),
-                    dpsgd_runtime::Buf::arena(7728usize, 10usize),
-                );
+            engine.layer_forward(__plan::LAYER_FC2, __plan::SITE_FC2);
         }
         fn run_backward<E: dpsgd_runtime::Engine<F>>(engine: &mut E) {
             engine
@@ -315,10 +341,12 @@ pub mod mnist_cnn {
                     dpsgd_runtime::Buf::arena(15466usize, 10usize),
                 );
             engine
-                .dense_backward_input(
+                .layer_backward(
                     __plan::LAYER_FC2,
-                    dpsgd_runtime::Buf::arena(15466usize, 10usize),
-                    dpsgd_runtime::Buf::arena(15434usize, 32usize),
+                    __plan::SITE_FC2,
+                    ::std::option::Option::Some(
+                        dpsgd_runtime::Buf::arena(15434usize, 32usize),
+                    ),
                     false,
                 );
             engine
@@ -331,10 +359,12 @@ pub mod mnist_cnn {
                     false,
                 );
             engine
-                .dense_backward_input(
+                .layer_backward(
                     __plan::LAYER_FC1,
-                    dpsgd_runtime::Buf::arena(15402usize, 32usize),
-                    dpsgd_runtime::Buf::arena(14890usize, 512usize),
+                    __plan::SITE_FC1,
+                    ::std::option::Option::Some(
+                        dpsgd_runtime::Buf::arena(14890usize, 512usize),
+                    ),
                     false,
                 );
             engine
@@ -362,10 +392,12 @@ pub mod mnist_cnn {
                     false,
                 );
             engine
-                .conv2d_backward_input(
+                .layer_backward(
                     __plan::LAYER_CONV2,
-                    dpsgd_runtime::Buf::arena(13578usize, 800usize),
-                    dpsgd_runtime::Buf::arena(10874usize, 2704usize),
+                    __plan::SITE_CONV2,
+                    ::std::option::Option::Some(
+                        dpsgd_runtime::Buf::arena(10874usize, 2704usize),
+                    ),
                     false,
                 );
             engine
@@ -386,104 +418,59 @@ pub mod mnist_cnn {
                     dpsgd_runtime::Buf::arena(7738usize, 3136usize),
                     false,
                 );
+            engine
+                .layer_backward(
+                    __plan::LAYER_CONV1,
+                    __plan::SITE_CONV1,
+                    ::std::option::Option::None,
+                    false,
+                );
         }
         fn run_sq_norms<E: dpsgd_runtime::Engine<F>>(engine: &mut E) {
             engine.fill(dpsgd_runtime::Buf::arena(15477usize, 1usize), F::ZERO);
             engine
-                .conv2d_add_sq_norms(
+                .layer_add_sq_norms(
                     __plan::LAYER_CONV1,
-                    dpsgd_runtime::Buf::Input {
-                        width: 784usize,
-                    },
-                    dpsgd_runtime::Buf::arena(7738usize, 3136usize),
+                    __plan::SITE_CONV1,
                     dpsgd_runtime::Buf::arena(15477usize, 1usize),
                     dpsgd_runtime::NormStrategy::Materialized,
                 );
             engine
-                .conv2d_add_sq_norms(
+                .layer_add_sq_norms(
                     __plan::LAYER_CONV2,
-                    dpsgd_runtime::Buf::arena(3136usize, 2704usize),
-                    dpsgd_runtime::Buf::arena(13578usize, 800usize),
+                    __plan::SITE_CONV2,
                     dpsgd_runtime::Buf::arena(15477usize, 1usize),
                     dpsgd_runtime::NormStrategy::Materialized,
                 );
             engine
-                .dense_add_sq_norms(
+                .layer_add_sq_norms(
                     __plan::LAYER_FC1,
-                    dpsgd_runtime::Buf::arena(7152usize, 512usize),
-                    dpsgd_runtime::Buf::arena(15402usize, 32usize),
+                    __plan::SITE_FC1,
                     dpsgd_runtime::Buf::arena(15477usize, 1usize),
+                    dpsgd_runtime::NormStrategy::Ghost,
                 );
             engine
-                .dense_add_sq_norms(
+                .layer_add_sq_norms(
                     __plan::LAYER_FC2,
-                    dpsgd_runtime::Buf::arena(7696usize, 32usize),
-                    dpsgd_runtime::Buf::arena(15466usize, 10usize),
+                    __plan::SITE_FC2,
                     dpsgd_runtime::Buf::arena(15477usize, 1usize),
+                    dpsgd_runtime::NormStrategy::Ghost,
                 );
         }
         fn run_param_grads<E: dpsgd_runtime::Engine<F>>(
             engine: &mut E,
             weights: ::std::option::Option<dpsgd_runtime::Buf>,
         ) {
-            engine
-                .conv2d_param_grad(
-                    __plan::LAYER_CONV1,
-                    dpsgd_runtime::Buf::Input {
-                        width: 784usize,
-                    },
-                    dpsgd_runtime::Buf::arena(7738usize, 3136usize),
-                    weights,
-                );
-            engine
-                .conv2d_param_grad(
-                    __plan::LAYER_CONV2,
-                    dpsgd_runtime::Buf::arena(3136usize, 2704usize),
-                    dpsgd_runtime::Buf::arena(13578usize, 800usize),
-                    weights,
-                );
-            engine
-                .dense_param_grad(
-                    __plan::LAYER_FC1,
-                    dpsgd_runtime::Buf::arena(7152usize, 512usize),
-                    dpsgd_runtime::Buf::arena(15402usize, 32usize),
-                    weights,
-                );
-            engine
-                .dense_param_grad(
-                    __plan::LAYER_FC2,
-                    dpsgd_runtime::Buf::arena(7696usize, 32usize),
-                    dpsgd_runtime::Buf::arena(15466usize, 10usize),
-                    weights,
-                );
+            engine.layer_param_grad(__plan::LAYER_CONV1, __plan::SITE_CONV1, weights);
+            engine.layer_param_grad(__plan::LAYER_CONV2, __plan::SITE_CONV2, weights);
+            engine.layer_param_grad(__plan::LAYER_FC1, __plan::SITE_FC1, weights);
+            engine.layer_param_grad(__plan::LAYER_FC2, __plan::SITE_FC2, weights);
         }
         fn run_per_example_grads<E: dpsgd_runtime::Engine<F>>(engine: &mut E) {
-            engine
-                .conv2d_per_example_grads(
-                    __plan::LAYER_CONV1,
-                    dpsgd_runtime::Buf::Input {
-                        width: 784usize,
-                    },
-                    dpsgd_runtime::Buf::arena(7738usize, 3136usize),
-                );
-            engine
-                .conv2d_per_example_grads(
-                    __plan::LAYER_CONV2,
-                    dpsgd_runtime::Buf::arena(3136usize, 2704usize),
-                    dpsgd_runtime::Buf::arena(13578usize, 800usize),
-                );
-            engine
-                .dense_per_example_grads(
-                    __plan::LAYER_FC1,
-                    dpsgd_runtime::Buf::arena(7152usize, 512usize),
-                    dpsgd_runtime::Buf::arena(15402usize, 32usize),
-                );
-            engine
-                .dense_per_example_grads(
-                    __plan::LAYER_FC2,
-                    dpsgd_runtime::Buf::arena(7696usize, 32usize),
-                    dpsgd_runtime::Buf::arena(15466usize, 10usize),
-                );
+            engine.layer_per_example_grads(__plan::LAYER_CONV1, __plan::SITE_CONV1);
+            engine.layer_per_example_grads(__plan::LAYER_CONV2, __plan::SITE_CONV2);
+            engine.layer_per_example_grads(__plan::LAYER_FC1, __plan::SITE_FC1);
+            engine.layer_per_example_grads(__plan::LAYER_FC2, __plan::SITE_FC2);
         }
     }
 }

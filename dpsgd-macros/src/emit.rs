@@ -5,10 +5,10 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::args::{Args, LossKind};
-use dpsgd_layers::{Layer, NormStrategy};
+use dpsgd_layers::{Layer, NormStrategy, Shape};
 
 use crate::graph::{Act, Graph, Op};
-use crate::parse::{LayerKind, ModelDef};
+use crate::parse::ModelDef;
 use crate::plan::{Plan, Slot};
 
 pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStream {
@@ -19,42 +19,20 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     let struct_vis = &model.vis;
     let struct_docs = &model.docs;
 
-    // Each layer as a `Dense` constant named after its field; the prefix keeps a layer
-    // called `spec` from colliding with `SPEC`.
+    // Each layer's contract as a constant named after its field; the prefix keeps a
+    // layer called `spec` from colliding with `SPEC`.
+    let contracts = quote! { #krate::contracts };
     let layer_consts: Vec<_> =
         model.layers.iter().map(|l| format_ident!("LAYER_{}", l.ident.to_string().to_uppercase())).collect();
-    let layer_defs = plan.layers.iter().zip(&layer_consts).map(|(layer, name)| match *layer {
-        Layer::Dense(l) => {
-            let (offset, inputs, outputs) = (l.offset, l.inputs, l.outputs);
-            quote! {
-                pub(super) const #name: #krate::Dense = #krate::Dense { offset: #offset, inputs: #inputs, outputs: #outputs };
-            }
-        }
-        Layer::Conv2d(l) => {
-            let (offset, in_channels, out_channels, kernel, stride) =
-                (l.offset, l.in_channels, l.out_channels, l.kernel, l.stride);
-            let (pad_top, pad_left, in_h, in_w, out_h, out_w) = (l.pad_top, l.pad_left, l.in_h, l.in_w, l.out_h, l.out_w);
-            quote! {
-                pub(super) const #name: #krate::Conv2d = #krate::Conv2d {
-                    offset: #offset, in_channels: #in_channels, out_channels: #out_channels, kernel: #kernel,
-                    stride: #stride, pad_top: #pad_top, pad_left: #pad_left, in_h: #in_h, in_w: #in_w,
-                    out_h: #out_h, out_w: #out_w,
-                };
-            }
-        }
-        Layer::Embedding(l) => {
-            let (offset, vocab, dim, positions, mean) = (l.offset, l.vocab, l.dim, l.positions, l.mean);
-            quote! {
-                pub(super) const #name: #krate::Embedding =
-                    #krate::Embedding { offset: #offset, vocab: #vocab, dim: #dim, positions: #positions, mean: #mean };
-            }
-        }
-        Layer::Lstm(l) => {
-            let (offset, inputs, hidden, positions) = (l.offset, l.inputs, l.hidden, l.positions);
-            quote! {
-                pub(super) const #name: #krate::Lstm =
-                    #krate::Lstm { offset: #offset, inputs: #inputs, hidden: #hidden, positions: #positions };
-            }
+    let contract_type = |layer: &Layer| format_ident!("{}", layer.struct_name());
+    let layer_defs = plan.layers.iter().zip(&layer_consts).map(|(layer, name)| {
+        let ty = contract_type(layer);
+        let fields = layer.fields().into_iter().map(|(field, value)| {
+            let (field, value) = (format_ident!("{field}"), syn::parse_str::<syn::Expr>(&value).expect("a literal"));
+            quote! { #field: #value }
+        });
+        quote! {
+            pub(super) const #name: #contracts::#ty = #contracts::#ty { #(#fields),* };
         }
     });
     let param_tensors = model.layers.iter().zip(&plan.layers).flat_map(|(decl, layer)| {
@@ -65,17 +43,11 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
             }
         })
     });
-    let layer_accessors = model.layers.iter().zip(&layer_consts).map(|(layer, name)| {
-        let (field, vis, docs) = (&layer.ident, &layer.vis, &layer.docs);
-        let view = match layer.kind {
-            LayerKind::Linear { .. } => quote! { #krate::spec::DenseView<'_, F> },
-            LayerKind::Conv2d { .. } => quote! { #krate::spec::ConvView<'_, F> },
-            LayerKind::Embedding { .. } => quote! { #krate::ndarray::ArrayView2<'_, F> },
-            LayerKind::Lstm { .. } => quote! { #krate::spec::LstmView<'_, F> },
-        };
+    let layer_accessors = model.layers.iter().zip(&plan.layers).zip(&layer_consts).map(|((decl, layer), name)| {
+        let (field, vis, docs, ty) = (&decl.ident, &decl.vis, &decl.docs, contract_type(layer));
         quote! {
             #(#docs)*
-            #vis fn #field(&self) -> #view {
+            #vis fn #field(&self) -> <#contracts::#ty as #krate::spec::ParamView>::View<'_, F> {
                 #krate::spec::ParamView::view(&__plan::#name, &self.params)
             }
         }
@@ -86,17 +58,43 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         Slot::Arena { offset, width } => quote! { #krate::Buf::arena(#offset, #width) },
     };
     let value = |id: usize| buf(plan.values[id]);
-    let state = |id: usize| buf(plan.states[id].expect("a layer with state"));
     let delta = |id: usize| buf(plan.deltas[id].expect("a planned gradient"));
     let layer_const = |layer: usize| {
         let name = &layer_consts[layer];
         quote! { __plan::#name }
     };
+    // The buffers of each layer's application, as a constant beside the layer's:
+    // its input and output, its output's gradient and its state.
+    let site_consts: Vec<_> =
+        model.layers.iter().map(|l| format_ident!("SITE_{}", l.ident.to_string().to_uppercase())).collect();
+    let site_defs = graph.nodes.iter().enumerate().filter_map(|(id, node)| {
+        let Op::Layer { layer, arg } = node.op else { return None };
+        let (x, y, dy) = (value(arg), value(id), delta(id));
+        let state = match plan.states[id] {
+            Some(slot) => {
+                let s = buf(slot);
+                quote! { ::std::option::Option::Some(#s) }
+            }
+            None => quote! { ::std::option::Option::None },
+        };
+        let name = &site_consts[layer];
+        Some(quote! {
+            pub(super) const #name: #krate::Site = #krate::Site { x: #x, y: #y, dy: #dy, state: #state };
+        })
+    });
+    let site = |id: usize| {
+        let Op::Layer { layer, .. } = graph.nodes[id].op else { unreachable!("a layer node") };
+        let name = &site_consts[layer];
+        quote! { __plan::#name }
+    };
     let pool_const = |id: usize| {
         let node = &graph.nodes[id];
         let Op::Pool { max, window, stride, arg, relu } = node.op else { unreachable!("a pooling node") };
-        let ((channels, in_h, in_w), (_, out_h, out_w)) =
-            (graph.nodes[arg].image.expect("pooling takes an image"), node.image.expect("pooling gives an image"));
+        let (Shape::Image { channels, height: in_h, width: in_w }, Shape::Image { height: out_h, width: out_w, .. }) =
+            (graph.nodes[arg].shape, node.shape)
+        else {
+            unreachable!("pooling takes and gives images")
+        };
         let kind = if max {
             quote! { #krate::PoolKind::Max }
         } else {
@@ -108,7 +106,9 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         }
     };
     let mean_const = |arg: usize| {
-        let (positions, width) = graph.nodes[arg].sequence.expect("mean takes a sequence");
+        let Shape::Sequence { positions, width } = graph.nodes[arg].shape else {
+            unreachable!("mean takes a sequence")
+        };
         quote! { #krate::SequenceMean { positions: #positions, width: #width } }
     };
     let act = |a: Act| match a {
@@ -126,17 +126,9 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         let y = value(id);
         Some(match node.op {
             Op::Input => return None,
-            Op::Layer { layer, arg, .. } => {
-                let (l, x) = (layer_const(layer), value(arg));
-                match model.layers[layer].kind {
-                    LayerKind::Linear { .. } => quote! { engine.dense_forward(#l, #x, #y); },
-                    LayerKind::Conv2d { .. } => quote! { engine.conv2d_forward(#l, #x, #y); },
-                    LayerKind::Embedding { .. } => quote! { engine.embedding_forward(#l, #x, #y); },
-                    LayerKind::Lstm { .. } => {
-                        let s = state(id);
-                        quote! { engine.lstm_forward(#l, #x, #y, #s); }
-                    }
-                }
+            Op::Layer { layer, .. } => {
+                let (l, at) = (layer_const(layer), site(id));
+                quote! { engine.layer_forward(#l, #at); }
             }
             Op::Mean { arg } => {
                 let (m, x) = (mean_const(arg), value(arg));
@@ -168,23 +160,18 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     let (logits, dlogits) = (value(graph.output), delta(graph.output));
     let (losses, sq_norms, clip_factors) = (buf(plan.losses), buf(plan.sq_norms), buf(plan.clip_factors));
     let backward_calls = plan.backward.iter().map(|step| {
-        let (dy, dx, acc) = (delta(step.from), delta(step.to), step.accumulate);
+        let (dy, acc) = (delta(step.from), step.accumulate);
+        let dx = step.to.map(delta);
+        if let Op::Layer { layer, .. } = graph.nodes[step.from].op {
+            let (l, at) = (layer_const(layer), site(step.from));
+            let dx = match dx {
+                Some(dx) => quote! { ::std::option::Option::Some(#dx) },
+                None => quote! { ::std::option::Option::None },
+            };
+            return quote! { engine.layer_backward(#l, #at, #dx, #acc); };
+        }
+        let dx = dx.expect("a gradient to write");
         match graph.nodes[step.from].op {
-            Op::Layer { layer, .. } => {
-                let l = layer_const(layer);
-                match model.layers[layer].kind {
-                    LayerKind::Linear { .. } => quote! { engine.dense_backward_input(#l, #dy, #dx, #acc); },
-                    LayerKind::Conv2d { .. } => quote! { engine.conv2d_backward_input(#l, #dy, #dx, #acc); },
-                    LayerKind::Embedding { .. } => unreachable!("token ids have no gradient"),
-                    // Back-propagation through time also leaves the gates' gradients,
-                    // which the parameter gradients need. An LSTM's input is a sequence,
-                    // and sequences come from embeddings, so this step always exists.
-                    LayerKind::Lstm { .. } => {
-                        let s = state(step.from);
-                        quote! { engine.lstm_backward(#l, #dy, #s, #dx, #acc); }
-                    }
-                }
-            }
             Op::Mean { arg } => {
                 let m = mean_const(arg);
                 quote! { engine.mean_backward(#m, #dy, #dx, #acc); }
@@ -199,7 +186,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 quote! { engine.activation_backward(#a, #x, #y, #dy, #dx, #acc); }
             }
             Op::Add { .. } => quote! { engine.copy(#dy, #dx, #acc); },
-            Op::Input => unreachable!("the input has no arguments"),
+            Op::Input | Op::Layer { .. } => unreachable!("the input has no arguments; layers are above"),
         }
     });
 
@@ -208,37 +195,17 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         NormStrategy::Materialized => quote! { #krate::NormStrategy::Materialized },
     };
 
-    // The calls of each phase for every layer application, by layer kind.
+    // The calls of each phase for every layer application.
     let mut sq_norm_calls = Vec::new();
     let mut param_grad_calls = Vec::new();
     let mut per_example_calls = Vec::new();
     for (id, node) in graph.nodes.iter().enumerate() {
-        let Op::Layer { layer, arg, .. } = node.op else { continue };
-        let (l, x, dy) = (layer_const(layer), value(arg), delta(id));
+        let Op::Layer { layer, .. } = node.op else { continue };
+        let (l, at) = (layer_const(layer), site(id));
         let strategy = strategy_tokens(plan.layers[layer].norm_cost().strategy());
-        match model.layers[layer].kind {
-            LayerKind::Linear { .. } => {
-                sq_norm_calls.push(quote! { engine.dense_add_sq_norms(#l, #x, #dy, #sq_norms); });
-                param_grad_calls.push(quote! { engine.dense_param_grad(#l, #x, #dy, weights); });
-                per_example_calls.push(quote! { engine.dense_per_example_grads(#l, #x, #dy); });
-            }
-            LayerKind::Embedding { .. } => {
-                sq_norm_calls.push(quote! { engine.embedding_add_sq_norms(#l, #x, #dy, #sq_norms); });
-                param_grad_calls.push(quote! { engine.embedding_param_grad(#l, #x, #dy, weights); });
-                per_example_calls.push(quote! { engine.embedding_per_example_grads(#l, #x, #dy); });
-            }
-            LayerKind::Lstm { .. } => {
-                let (y, s) = (value(id), state(id));
-                sq_norm_calls.push(quote! { engine.lstm_add_sq_norms(#l, #x, #y, #s, #sq_norms, #strategy); });
-                param_grad_calls.push(quote! { engine.lstm_param_grad(#l, #x, #y, #s, weights); });
-                per_example_calls.push(quote! { engine.lstm_per_example_grads(#l, #x, #y, #s); });
-            }
-            LayerKind::Conv2d { .. } => {
-                sq_norm_calls.push(quote! { engine.conv2d_add_sq_norms(#l, #x, #dy, #sq_norms, #strategy); });
-                param_grad_calls.push(quote! { engine.conv2d_param_grad(#l, #x, #dy, weights); });
-                per_example_calls.push(quote! { engine.conv2d_per_example_grads(#l, #x, #dy); });
-            }
-        }
+        sq_norm_calls.push(quote! { engine.layer_add_sq_norms(#l, #at, #sq_norms, #strategy); });
+        param_grad_calls.push(quote! { engine.layer_param_grad(#l, #at, weights); });
+        per_example_calls.push(quote! { engine.layer_per_example_grads(#l, #at); });
     }
 
     // What one example holds during a private step (f32): its activations and deltas,
@@ -248,14 +215,8 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     let forward_flops_per_example: usize = plan.layers.iter().map(Layer::forward_flops).sum();
 
     let layer_const_by_index = |layer: usize| {
-        let name = &layer_consts[layer];
-        let wrapped = match plan.layers[layer] {
-            Layer::Dense(_) => quote! { Dense },
-            Layer::Conv2d(_) => quote! { Conv2d },
-            Layer::Embedding(_) => quote! { Embedding },
-            Layer::Lstm(_) => quote! { Lstm },
-        };
-        quote! { #krate::spec::Layer::#wrapped(#name) }
+        let (name, ty) = (&layer_consts[layer], contract_type(&plan.layers[layer]));
+        quote! { #contracts::Layer::#ty(#name) }
     };
     let mut activations: Vec<Act> = Vec::new();
     for node in &graph.nodes {
@@ -271,18 +232,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     let layer_plans = model.layers.iter().zip(&plan.layers).enumerate().map(|(index, (decl, layer))| {
         let name = decl.ident.to_string();
         let cost = layer.norm_cost();
-        let kind = match (decl.kind, layer) {
-            (LayerKind::Linear { inputs, outputs }, _) => format!("Linear<{inputs}, {outputs}>"),
-            (LayerKind::Conv2d { in_channels, out_channels, kernel, stride, same }, _) => format!(
-                "Conv2d<{in_channels}, {out_channels}, {kernel}, {stride}, {}>",
-                if same { "Same" } else { "Valid" }
-            ),
-            (LayerKind::Embedding { vocab, dim }, Layer::Embedding(e)) if e.mean => {
-                format!("Embedding<{vocab}, {dim}>, mean")
-            }
-            (LayerKind::Embedding { vocab, dim }, _) => format!("Embedding<{vocab}, {dim}>"),
-            (LayerKind::Lstm { inputs, hidden }, _) => format!("Lstm<{inputs}, {hidden}>"),
-        };
+        let kind = layer.type_name();
         let (input_shape, output_shape) = (&cost.input_shape, &cost.output_shape);
         let strategy = strategy_tokens(cost.strategy());
         let (positions, gf, mf, gb, mb) =
@@ -298,15 +248,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     });
 
     // Token ids must index every table they are looked up in.
-    let token_vocab = model
-        .layers
-        .iter()
-        .filter_map(|l| match l.kind {
-            LayerKind::Embedding { vocab, .. } => Some(vocab),
-            _ => None,
-        })
-        .min()
-        .filter(|_| forward.input_tokens);
+    let token_vocab = plan.layers.iter().filter_map(Layer::token_vocab).min().filter(|_| forward.input_tokens);
     let token_vocab = match token_vocab {
         Some(v) => quote! { ::std::option::Option::Some(#v) },
         None => quote! { ::std::option::Option::None },
@@ -333,6 +275,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
             #[doc(hidden)]
             mod __plan {
                 #(#layer_defs)*
+                #(#site_defs)*
                 pub(super) const SPEC: #krate::ModelSpec = #krate::ModelSpec {
                     name: #name,
                     input_width: #input_width,

@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 
-use dpsgd_layers::conv_output;
+use dpsgd_layers::{Layer, Shape};
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{BinOp, Expr, Ident, Pat, Stmt};
 
 use crate::args::LossKind;
 use crate::errors::Errors;
-use crate::parse::{LayerKind, ModelDef};
+use crate::parse::ModelDef;
 
 pub type NodeId = usize;
 
@@ -49,12 +49,9 @@ pub enum Op {
     /// The example's features.
     Input,
     /// A parametrized layer of the struct (index into its layers) applied to `arg`.
-    /// `mean` marks an embedding lookup fused with the mean over its positions
-    /// ([`Graph::fuse`]): its value is the mean of the rows.
     Layer {
         layer: usize,
         arg: NodeId,
-        mean: bool,
     },
     Activation {
         act: Act,
@@ -100,7 +97,7 @@ impl Op {
     fn map_args(self, f: impl Fn(NodeId) -> NodeId) -> Op {
         match self {
             Op::Input => Op::Input,
-            Op::Layer { layer, arg, mean } => Op::Layer { layer, arg: f(arg), mean },
+            Op::Layer { layer, arg } => Op::Layer { layer, arg: f(arg) },
             Op::Activation { act, arg } => Op::Activation { act, arg: f(arg) },
             Op::Add { lhs, rhs } => Op::Add { lhs: f(lhs), rhs: f(rhs) },
             Op::Pool { max, window, stride, arg, relu } => Op::Pool { max, window, stride, arg: f(arg), relu },
@@ -112,30 +109,24 @@ impl Op {
 
 pub struct Node {
     pub op: Op,
+    /// One example's value.
+    pub shape: Shape,
+}
+
+impl Node {
     /// Floats per example.
-    pub width: usize,
-    /// `(channels, height, width)` for images.
-    pub image: Option<(usize, usize, usize)>,
-    /// `(positions, width)` for sequences (an embedding's output).
-    pub sequence: Option<(usize, usize)>,
-    /// Whether the value is token ids (the `Tokens<T>` input).
-    pub tokens: bool,
+    pub fn width(&self) -> usize {
+        self.shape.len()
+    }
 }
 
 /// Nodes in evaluation order (every argument before its use); node 0 is the input.
 pub struct Graph {
     pub nodes: Vec<Node>,
     pub output: NodeId,
-}
-
-impl Graph {
-    /// The node applying layer `layer`, which each layer has exactly one of.
-    pub fn layer_node(&self, layer: usize) -> Option<(NodeId, NodeId)> {
-        self.nodes.iter().enumerate().find_map(|(id, n)| match n.op {
-            Op::Layer { layer: l, arg, .. } if l == layer => Some((id, arg)),
-            _ => None,
-        })
-    }
+    /// Each layer of the struct, placed in the parameter vector and applied to the
+    /// shape its argument has.
+    pub layers: Vec<Layer>,
 }
 
 impl Graph {
@@ -157,21 +148,23 @@ impl Graph {
 
     /// Fuses an operation into the one after it where its value has no other use, so
     /// that no pass forms that value:
-    /// - `mean(self.embedding(x))`: the lookup gives the mean of its rows (the kernels
-    ///   of an `Embedding` with `mean`), never the `[positions, dim]` sequence;
+    /// - `mean(self.layer(x))` where the layer's contract can give the mean itself
+    ///   (`Contract::with_mean`: an embedding's lookup gives the mean of its rows),
+    ///   never forming the sequence;
     /// - `max_pool2d(relu(x))`: the pooling reads `x` and applies the relu to its
     ///   maxima (a `Pool2d` with `relu`; `relu` of a max is the max of the `relu`s).
-    fn fuse(self, def: &ModelDef) -> Graph {
-        let Graph { mut nodes, output } = self;
+    fn fuse(self) -> Graph {
+        let Graph { mut nodes, output, mut layers } = self;
         let mut uses = vec![0; nodes.len()];
         nodes.iter().flat_map(|n| n.op.args()).for_each(|arg| uses[arg] += 1);
         let mut fused_away = vec![false; nodes.len()];
         for id in 0..nodes.len() {
             match nodes[id].op {
                 Op::Mean { arg: rows } if uses[rows] == 1 => {
-                    let Op::Layer { layer, arg: tokens, mean: false } = nodes[rows].op else { continue };
-                    if matches!(def.model.layers[layer].kind, LayerKind::Embedding { .. }) {
-                        nodes[id].op = Op::Layer { layer, arg: tokens, mean: true };
+                    let Op::Layer { layer, arg } = nodes[rows].op else { continue };
+                    if let Some(fused) = layers[layer].with_mean() {
+                        layers[layer] = fused;
+                        nodes[id].op = Op::Layer { layer, arg };
                         fused_away[rows] = true;
                     }
                 }
@@ -192,7 +185,7 @@ impl Graph {
                 kept.push(Node { op: node.op.map_args(|arg| new_id[arg]), ..node });
             }
         }
-        Graph { nodes: kept, output: new_id[output] }
+        Graph { nodes: kept, output: new_id[output], layers }
     }
 }
 
@@ -210,6 +203,10 @@ struct Builder<'a> {
     scope: HashMap<String, Binding>,
     /// Where each layer was applied, if it was.
     layer_uses: Vec<Option<Span>>,
+    /// Each layer's offset in the parameter vector, from the declarations in order.
+    offsets: Vec<usize>,
+    /// Each layer as applied, once it is.
+    applied: Vec<Option<Layer>>,
     errors: &'a mut Errors,
 }
 
@@ -226,15 +223,20 @@ pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Error
     let forward = &def.forward;
     let mut b = Builder {
         def,
-        nodes: vec![Node {
-            op: Op::Input,
-            width: forward.input_width,
-            image: forward.input_image,
-            sequence: None,
-            tokens: forward.input_tokens,
-        }],
+        nodes: vec![Node { op: Op::Input, shape: input_shape(def) }],
         scope: HashMap::new(),
         layer_uses: vec![None; def.model.layers.len()],
+        offsets: def
+            .model
+            .layers
+            .iter()
+            .scan(0, |next, l| {
+                let offset = *next;
+                *next += l.declared.num_params();
+                Some(offset)
+            })
+            .collect(),
+        applied: vec![None; def.model.layers.len()],
         errors,
     };
     b.scope.insert(forward.input.to_string(), Binding { node: Some(0), span: forward.input.span(), used: false });
@@ -271,7 +273,7 @@ pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Error
         }
         return None;
     };
-    let width = b.nodes[output].width;
+    let width = b.nodes[output].width();
     if width != forward.output_width {
         b.errors.at(
             output_expr_span,
@@ -291,30 +293,29 @@ pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Error
             .at(loss_span, "softmax_cross_entropy needs at least two classes; with one logit use binary_logistic"),
         _ => {}
     }
-    Some(Graph { nodes: b.nodes, output }.fuse(def))
+    // Every layer was applied, or an error was reported above.
+    let layers = b.applied.into_iter().collect::<Option<Vec<Layer>>>()?;
+    Some(Graph { nodes: b.nodes, output, layers }.fuse())
+}
+
+fn input_shape(def: &ModelDef) -> Shape {
+    let forward = &def.forward;
+    match (forward.input_image, forward.input_tokens) {
+        (Some((channels, height, width)), _) => Shape::Image { channels, height, width },
+        (None, true) => Shape::Tokens(forward.input_width),
+        (None, false) => Shape::Features(forward.input_width),
+    }
 }
 
 impl Builder<'_> {
-    fn push(&mut self, op: Op, width: usize) -> NodeId {
-        self.nodes.push(Node { op, width, image: None, sequence: None, tokens: false });
+    fn push(&mut self, op: Op, shape: Shape) -> NodeId {
+        self.nodes.push(Node { op, shape });
         self.nodes.len() - 1
-    }
-
-    fn push_image(&mut self, op: Op, image: (usize, usize, usize)) -> NodeId {
-        let id = self.push(op, image.0 * image.1 * image.2);
-        self.nodes[id].image = Some(image);
-        id
-    }
-
-    fn push_sequence(&mut self, op: Op, sequence: (usize, usize)) -> NodeId {
-        let id = self.push(op, sequence.0 * sequence.1);
-        self.nodes[id].sequence = Some(sequence);
-        id
     }
 
     /// Errors unless `id` holds values (not token ids, which only an embedding takes).
     fn values(&mut self, id: NodeId, what: &str, call: &Expr) -> Option<NodeId> {
-        if self.nodes[id].tokens {
+        if matches!(self.nodes[id].shape, Shape::Tokens(_)) {
             self.errors.spanned(
                 call,
                 format!("{what} takes values, not token ids: look the tokens up in an `Embedding` first"),
@@ -326,13 +327,7 @@ impl Builder<'_> {
 
     /// Describes a value's shape for messages.
     fn describe(&self, id: NodeId) -> String {
-        let node = &self.nodes[id];
-        match (node.image, node.sequence, node.tokens) {
-            (Some((c, h, w)), _, _) => format!("a {c}x{h}x{w} image (channels x height x width)"),
-            (_, Some((t, d)), _) => format!("a sequence of {t} positions of {d} features"),
-            (_, _, true) => format!("{} token ids", node.width),
-            _ => format!("{} features", node.width),
-        }
+        self.nodes[id].shape.describe()
     }
 
     fn local(&mut self, local: &syn::Local) {
@@ -405,17 +400,13 @@ impl Builder<'_> {
                 let (lhs, rhs) = (self.expr(&bin.left), self.expr(&bin.right));
                 let (lhs, rhs) = (lhs?, rhs?);
                 let (lhs, rhs) = (self.values(lhs, "`+`", expr)?, self.values(rhs, "`+`", expr)?);
-                let (a, b) = (&self.nodes[lhs], &self.nodes[rhs]);
-                if a.width != b.width || a.image != b.image || a.sequence != b.sequence {
+                let shape = self.nodes[lhs].shape;
+                if shape != self.nodes[rhs].shape {
                     let (a, b) = (self.describe(lhs), self.describe(rhs));
                     self.errors.spanned(expr, format!("cannot add values of different shapes: {a} and {b}"));
                     return None;
                 }
-                let (width, image, sequence) = (a.width, a.image, a.sequence);
-                let id = self.push(Op::Add { lhs, rhs }, width);
-                self.nodes[id].image = image;
-                self.nodes[id].sequence = sequence;
-                Some(id)
+                Some(self.push(Op::Add { lhs, rhs }, shape))
             }
             other => self.unsupported(other, format!("unsupported expression; {}", language())),
         }
@@ -503,77 +494,15 @@ impl Builder<'_> {
         }
         self.layer_uses[index] = Some(name.span());
         let arg = arg?;
-        let (width, image) = (self.nodes[arg].width, self.nodes[arg].image);
-        match model.layers[index].kind {
-            LayerKind::Linear { inputs, outputs } => {
-                let (node_tokens, node_sequence) = (self.nodes[arg].tokens, self.nodes[arg].sequence);
-                if node_tokens || node_sequence.is_some() {
-                    let got = self.describe(arg);
-                    let hint =
-                        if node_tokens { "look them up in an `Embedding` first" } else { "take `mean(x)` first" };
-                    self.errors
-                        .spanned(call, format!("layer `{name}` is Linear<{inputs}, {outputs}> but gets {got}; {hint}"));
-                    return None;
-                }
-                if image.is_some() {
-                    let got = self.describe(arg);
-                    self.errors.spanned(call, format!("layer `{name}` is Linear<{inputs}, {outputs}> but gets {got}; flatten it first: `flatten(x)`"));
-                    return None;
-                }
-                if width != inputs {
-                    self.errors.spanned(
-                        call,
-                        format!("layer `{name}` is Linear<{inputs}, {outputs}> but gets {width} features"),
-                    );
-                    return None;
-                }
-                Some(self.push(Op::Layer { layer: index, arg, mean: false }, outputs))
+        let declared = model.layers[index].declared;
+        match declared.apply(self.offsets[index], &self.nodes[arg].shape) {
+            Ok((applied, output)) => {
+                self.applied[index] = Some(applied);
+                Some(self.push(Op::Layer { layer: index, arg }, output))
             }
-            LayerKind::Embedding { vocab, dim } => {
-                if !self.nodes[arg].tokens {
-                    let got = self.describe(arg);
-                    self.errors.spanned(
-                        call,
-                        format!("layer `{name}` is Embedding<{vocab}, {dim}> and looks up token ids, but gets {got}"),
-                    );
-                    return None;
-                }
-                Some(self.push_sequence(Op::Layer { layer: index, arg, mean: false }, (width, dim)))
-            }
-            LayerKind::Lstm { inputs, hidden } => {
-                let Some((positions, _)) = self.nodes[arg].sequence.filter(|&(_, w)| w == inputs) else {
-                    let got = self.describe(arg);
-                    self.errors.spanned(
-                        call,
-                        format!("layer `{name}` is Lstm<{inputs}, {hidden}> and runs over a sequence of {inputs} features per position, but gets {got}"),
-                    );
-                    return None;
-                };
-                Some(self.push_sequence(Op::Layer { layer: index, arg, mean: false }, (positions, hidden)))
-            }
-            LayerKind::Conv2d { in_channels, out_channels, kernel, stride, same } => {
-                let conv = format!(
-                    "Conv2d<{in_channels}, {out_channels}, {kernel}, {stride}, {}>",
-                    if same { "Same" } else { "Valid" }
-                );
-                let Some((_, h, w)) = image.filter(|&(c, _, _)| c == in_channels) else {
-                    let got = self.describe(arg);
-                    self.errors.spanned(call, format!("layer `{name}` is {conv} but gets {got}"));
-                    return None;
-                };
-                match (conv_output(h, kernel, stride, same), conv_output(w, kernel, stride, same)) {
-                    (Some((oh, _)), Some((ow, _))) => {
-                        Some(self.push_image(Op::Layer { layer: index, arg, mean: false }, (out_channels, oh, ow)))
-                    }
-                    _ => {
-                        let got = self.describe(arg);
-                        self.errors.spanned(
-                            call,
-                            format!("layer `{name}` is {conv}: its kernel does not fit {got} without padding"),
-                        );
-                        None
-                    }
-                }
+            Err(why) => {
+                self.errors.spanned(call, format!("layer `{name}` is {}{why}", declared.type_name()));
+                None
             }
         }
     }
@@ -588,21 +517,21 @@ impl Builder<'_> {
             "max_pool2d" | "avg_pool2d" => return self.pool_call(name, args, call),
             "mean" => {
                 let arg = self.single_arg(args, call, "`mean`")?;
-                let Some((_, width)) = self.nodes[arg].sequence else {
+                let Shape::Sequence { width, .. } = self.nodes[arg].shape else {
                     let got = self.describe(arg);
                     self.errors
                         .spanned(call, format!("`mean` averages a sequence over its positions; this value is {got}"));
                     return None;
                 };
-                return Some(self.push(Op::Mean { arg }, width));
+                return Some(self.push(Op::Mean { arg }, Shape::Features(width)));
             }
             "flatten" => {
                 let arg = self.single_arg(args, call, "`flatten`")?;
-                let Some((c, h, w)) = self.nodes[arg].image else {
+                let image @ Shape::Image { .. } = self.nodes[arg].shape else {
                     self.errors.spanned(call, "flatten takes an image; this value is already a vector");
                     return None;
                 };
-                return Some(self.push(Op::Flatten { arg }, c * h * w));
+                return Some(self.push(Op::Flatten { arg }, Shape::Features(image.len())));
             }
             _ => {}
         }
@@ -620,11 +549,8 @@ impl Builder<'_> {
         };
         let arg = self.single_arg(args, call, &format!("`{name}`"))?;
         let arg = self.values(arg, &format!("`{name}`"), call)?;
-        let (width, image, sequence) = (self.nodes[arg].width, self.nodes[arg].image, self.nodes[arg].sequence);
-        let id = self.push(Op::Activation { act, arg }, width);
-        self.nodes[id].image = image;
-        self.nodes[id].sequence = sequence;
-        Some(id)
+        let shape = self.nodes[arg].shape;
+        Some(self.push(Op::Activation { act, arg }, shape))
     }
 
     /// `max_pool2d(x, window, stride)` or `avg_pool2d(x, window, stride)`.
@@ -652,7 +578,7 @@ impl Builder<'_> {
             return None;
         };
         let arg = arg?;
-        let Some((c, h, w)) = self.nodes[arg].image else {
+        let Shape::Image { channels: c, height: h, width: w } = self.nodes[arg].shape else {
             self.errors.spanned(call, format!("`{name}` pools an image; this value is a vector"));
             return None;
         };
@@ -661,12 +587,8 @@ impl Builder<'_> {
             return None;
         }
         let out = ((h - window) / stride + 1, (w - window) / stride + 1);
-        Some(
-            self.push_image(
-                Op::Pool { max: name == "max_pool2d", window, stride, arg, relu: false },
-                (c, out.0, out.1),
-            ),
-        )
+        let op = Op::Pool { max: name == "max_pool2d", window, stride, arg, relu: false };
+        Some(self.push(op, Shape::Image { channels: c, height: out.0, width: out.1 }))
     }
 }
 

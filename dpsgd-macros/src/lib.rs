@@ -54,7 +54,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let graph = graph::build(&def, args.loss, args.loss_span, &mut errors);
     errors.finish()?;
     let graph = graph.expect("no errors means a graph");
-    let plan = plan::plan(&def, &graph);
+    let plan = plan::plan(&graph);
     Ok(emit::emit(&def, &args, &graph, &plan))
 }
 

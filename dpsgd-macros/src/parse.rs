@@ -16,6 +16,8 @@ use syn::{
     Attribute, Fields, FnArg, Ident, ImplItem, Item, ItemImpl, ItemMod, ItemStruct, ReturnType, Stmt, Type, Visibility,
 };
 
+use dpsgd_layers::{Layer, TypeArg};
+
 use crate::errors::Errors;
 
 pub struct ModelDef {
@@ -35,34 +37,8 @@ pub struct LayerDecl {
     pub ident: Ident,
     pub vis: Visibility,
     pub docs: Vec<Attribute>,
-    pub kind: LayerKind,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LayerKind {
-    Linear {
-        inputs: usize,
-        outputs: usize,
-    },
-    /// `Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>`: square kernels,
-    /// TensorFlow's padding rules.
-    Conv2d {
-        in_channels: usize,
-        out_channels: usize,
-        kernel: usize,
-        stride: usize,
-        same: bool,
-    },
-    /// `Embedding<VOCAB, DIM>`: a table looked up at token ids, no bias.
-    Embedding {
-        vocab: usize,
-        dim: usize,
-    },
-    /// `Lstm<IN, HIDDEN>`: one LSTM layer over a sequence, PyTorch's gates and biases.
-    Lstm {
-        inputs: usize,
-        hidden: usize,
-    },
+    /// The layer as declared by its type: sizes known, not yet placed or applied.
+    pub declared: Layer,
 }
 
 pub struct ForwardDef {
@@ -144,12 +120,12 @@ fn parse_struct(s: &ItemStruct, errors: &mut Errors) -> StructDef {
         Fields::Named(named) => {
             for field in &named.named {
                 let ident = field.ident.clone().expect("named field");
-                if let Some(kind) = parse_layer_type(&field.ty, errors) {
+                if let Some(declared) = parse_layer_type(&field.ty, errors) {
                     layers.push(LayerDecl {
                         ident,
                         vis: field.vis.clone(),
                         docs: docs(&field.attrs, "layers", errors),
-                        kind,
+                        declared,
                     });
                 }
             }
@@ -162,99 +138,67 @@ fn parse_struct(s: &ItemStruct, errors: &mut Errors) -> StructDef {
     StructDef { docs: docs(&s.attrs, "the model struct", errors), vis: s.vis.clone(), ident: s.ident.clone(), layers }
 }
 
-/// `Linear<IN, OUT>`.
-const LAYER_TYPES: &str = "Linear<IN, OUT>, Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>, Embedding<VOCAB, DIM>, Lstm<IN, HIDDEN>";
-
-fn parse_layer_type(ty: &Type, errors: &mut Errors) -> Option<LayerKind> {
-    let (name, dims, padding) = sized_type_with_padding(ty, errors)?;
-    match (name.to_string().as_str(), dims.as_slice(), padding) {
-        ("Linear", [inputs, outputs], None) => Some(LayerKind::Linear { inputs: *inputs, outputs: *outputs }),
-        ("Linear", _, _) => {
-            errors.spanned(ty, "write a dense layer as `Linear<IN, OUT>`");
+/// A layer's type, `Name<ARGS>`, declared by the contract of the kind called `Name`.
+fn parse_layer_type(ty: &Type, errors: &mut Errors) -> Option<Layer> {
+    let Type::Path(path) = ty else {
+        errors.spanned(ty, "expected a layer type such as `Linear<104, 50>`");
+        return None;
+    };
+    let segment = path.path.segments.last()?;
+    let mut args = Vec::new();
+    if let syn::PathArguments::AngleBracketed(angle) = &segment.arguments {
+        for arg in &angle.args {
+            args.push(match arg {
+                syn::GenericArgument::Type(Type::Path(word)) if word.path.get_ident().is_some() => {
+                    TypeArg::Word(word.path.get_ident().expect("checked").to_string())
+                }
+                other => TypeArg::Size(size(other, errors)?),
+            });
+        }
+    }
+    let name = &segment.ident;
+    match Layer::declare(&name.to_string(), &args) {
+        Some(Ok(layer)) => Some(layer),
+        Some(Err(message)) => {
+            errors.spanned(ty, message);
             None
         }
-        ("Conv2d", [in_channels, out_channels, kernel, stride], Some(same)) => Some(LayerKind::Conv2d {
-            in_channels: *in_channels,
-            out_channels: *out_channels,
-            kernel: *kernel,
-            stride: *stride,
-            same,
-        }),
-        ("Embedding", [vocab, dim], None) => Some(LayerKind::Embedding { vocab: *vocab, dim: *dim }),
-        ("Embedding", _, _) => {
-            errors.spanned(ty, "write an embedding as `Embedding<VOCAB, DIM>`");
-            None
-        }
-        ("Lstm", [inputs, hidden], None) => Some(LayerKind::Lstm { inputs: *inputs, hidden: *hidden }),
-        ("Lstm", _, _) => {
-            errors.spanned(ty, "write an LSTM as `Lstm<IN, HIDDEN>`");
-            None
-        }
-        ("Conv2d", _, _) => {
-            errors
-                .spanned(ty, "write a convolution as `Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>`");
-            None
-        }
-        _ => {
-            errors.spanned(&name, format!("unknown layer type `{name}`; supported: {LAYER_TYPES}"));
+        None => {
+            errors.spanned(name, format!("unknown layer type `{name}`; supported: {}", Layer::usages().join(", ")));
             None
         }
     }
 }
 
-/// `Name<N, ..., Same|Valid>`: the sizes, and the padding when the last argument
-/// names one.
-fn sized_type_with_padding(ty: &Type, errors: &mut Errors) -> Option<(Ident, Vec<usize>, Option<bool>)> {
-    if let Type::Path(path) = ty
-        && let Some(segment) = path.path.segments.last()
-        && let syn::PathArguments::AngleBracketed(args) = &segment.arguments
-        && let Some(syn::GenericArgument::Type(Type::Path(last))) = args.args.last()
-    {
-        let same = match last.path.get_ident().map(|i| i.to_string()).as_deref() {
-            Some("Same") => true,
-            Some("Valid") => false,
-            _ => {
-                errors.spanned(last, "padding is `Same` or `Valid`");
-                return None;
-            }
-        };
-        let mut without = segment.clone();
-        if let syn::PathArguments::AngleBracketed(a) = &mut without.arguments {
-            let kept: Vec<_> = a.args.iter().take(a.args.len() - 1).cloned().collect();
-            a.args = kept.into_iter().collect();
+/// A positive integer literal.
+fn size(arg: &syn::GenericArgument, errors: &mut Errors) -> Option<usize> {
+    let lit = match arg {
+        syn::GenericArgument::Const(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(lit), .. })) => lit,
+        other => {
+            errors.spanned(other, "sizes must be integer literals");
+            return None;
         }
-        let stripped: Type = syn::parse_quote!(#without);
-        let (name, dims) = sized_type(&stripped, errors)?;
-        return Some((name, dims, Some(same)));
+    };
+    match lit.base10_parse::<usize>() {
+        Ok(n) if n > 0 => Some(n),
+        _ => {
+            errors.spanned(lit, "sizes must be positive integers");
+            None
+        }
     }
-    let (name, dims) = sized_type(ty, errors)?;
-    Some((name, dims, None))
 }
 
 /// `Name<N, ...>` with positive integer literal arguments.
 fn sized_type(ty: &Type, errors: &mut Errors) -> Option<(Ident, Vec<usize>)> {
     let Type::Path(path) = ty else {
-        errors.spanned(ty, "expected a type such as `Linear<104, 50>`");
+        errors.spanned(ty, "expected a type such as `Input<104>`");
         return None;
     };
     let segment = path.path.segments.last()?;
     let mut dims = Vec::new();
     if let syn::PathArguments::AngleBracketed(args) = &segment.arguments {
         for arg in &args.args {
-            let lit = match arg {
-                syn::GenericArgument::Const(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(lit), .. })) => lit,
-                other => {
-                    errors.spanned(other, "sizes must be integer literals");
-                    return None;
-                }
-            };
-            match lit.base10_parse::<usize>() {
-                Ok(n) if n > 0 => dims.push(n),
-                _ => {
-                    errors.spanned(lit, "sizes must be positive integers");
-                    return None;
-                }
-            }
+            dims.push(size(arg, errors)?);
         }
     }
     Some((segment.ident.clone(), dims))

@@ -2,10 +2,9 @@
 //! each per-example value and gradient in the engine's scratch arena. Also the order
 //! of the backward pass: which gradient contributions write and which accumulate.
 
-use dpsgd_layers::{Conv2d, Dense, Embedding, Layer, Lstm, conv_output};
+use dpsgd_layers::Layer;
 
 use crate::graph::{Graph, NodeId, Op};
-use crate::parse::{LayerKind, ModelDef};
 
 /// A per-example buffer: the model input, or `width` floats at `offset` in the arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,24 +32,21 @@ pub struct Plan {
     pub backward: Vec<BackwardStep>,
 }
 
-/// One gradient contribution of the backward pass: from node `from`'s gradient to the
-/// gradient of its argument `to`. The first contribution to a gradient overwrites it,
-/// later ones add to it.
+/// One step of the backward pass: from node `from`'s gradient to the gradient of its
+/// argument `to`. The first contribution to a gradient overwrites it, later ones add
+/// to it. A layer whose argument needs no gradient still has its step (`to` is
+/// `None`): its backward pass may keep what its parameter gradients need (an LSTM's
+/// gate gradients).
 #[derive(Clone, Copy, Debug)]
 pub struct BackwardStep {
     pub from: NodeId,
-    pub to: NodeId,
+    pub to: Option<NodeId>,
     pub accumulate: bool,
 }
 
-pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
-    let mut layers = Vec::new();
-    let mut num_params = 0;
-    for layer in 0..def.model.layers.len() {
-        let contract = contract(def, graph, layer, num_params);
-        num_params += contract.num_params();
-        layers.push(contract);
-    }
+pub fn plan(graph: &Graph) -> Plan {
+    let layers = graph.layers.clone();
+    let num_params = layers.iter().map(Layer::num_params).sum();
     let max_layer_outputs = layers.iter().map(Layer::scaled_outputs).max().unwrap_or(0);
 
     let mut arena_width = 0;
@@ -64,12 +60,12 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
         .nodes
         .iter()
         .map(|n| match n.op {
-            Op::Input => Slot::Input { width: n.width },
-            _ => alloc(n.width),
+            Op::Input => Slot::Input { width: n.width() },
+            _ => alloc(n.width()),
         })
         .collect();
     let deltas: Vec<Option<Slot>> =
-        graph.nodes.iter().zip(&requires_grad).map(|(n, &r)| r.then(|| alloc(n.width))).collect();
+        graph.nodes.iter().zip(&requires_grad).map(|(n, &r)| r.then(|| alloc(n.width()))).collect();
     let states: Vec<Option<Slot>> = graph
         .nodes
         .iter()
@@ -93,8 +89,10 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
         }
         for to in node.op.args() {
             if requires_grad[to] {
-                backward.push(BackwardStep { from, to, accumulate: written[to] });
+                backward.push(BackwardStep { from, to: Some(to), accumulate: written[to] });
                 written[to] = true;
+            } else if matches!(node.op, Op::Layer { .. }) {
+                backward.push(BackwardStep { from, to: None, accumulate: false });
             }
         }
     }
@@ -111,43 +109,5 @@ pub fn plan(def: &ModelDef, graph: &Graph) -> Plan {
         clip_factors,
         arena_width,
         backward,
-    }
-}
-
-/// Layer `layer`'s contract at parameter offset `offset`, with the shapes the graph
-/// applies it at.
-fn contract(def: &ModelDef, graph: &Graph, layer: usize, offset: usize) -> Layer {
-    let applied = || graph.layer_node(layer).expect("every layer is used once");
-    match def.model.layers[layer].kind {
-        LayerKind::Linear { inputs, outputs } => Layer::Dense(Dense { offset, inputs, outputs }),
-        LayerKind::Embedding { vocab, dim } => {
-            let (id, arg) = applied();
-            let mean = matches!(graph.nodes[id].op, Op::Layer { mean: true, .. });
-            Layer::Embedding(Embedding { offset, vocab, dim, positions: graph.nodes[arg].width, mean })
-        }
-        LayerKind::Lstm { inputs, hidden } => {
-            let (id, _) = applied();
-            let positions = graph.nodes[id].sequence.expect("an LSTM gives a sequence").0;
-            Layer::Lstm(Lstm { offset, inputs, hidden, positions })
-        }
-        LayerKind::Conv2d { in_channels, out_channels, kernel, stride, same } => {
-            let (id, arg) = applied();
-            let (_, in_h, in_w) = graph.nodes[arg].image.expect("a convolution takes an image");
-            let (_, out_h, out_w) = graph.nodes[id].image.expect("a convolution gives an image");
-            let pad = |size| conv_output(size, kernel, stride, same).expect("checked when the graph was built").1;
-            Layer::Conv2d(Conv2d {
-                offset,
-                in_channels,
-                out_channels,
-                kernel,
-                stride,
-                pad_top: pad(in_h),
-                pad_left: pad(in_w),
-                in_h,
-                in_w,
-                out_h,
-                out_w,
-            })
-        }
     }
 }

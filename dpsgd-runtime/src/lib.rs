@@ -25,10 +25,15 @@ pub mod spec;
 mod threads;
 pub mod train;
 
+/// The layer kinds' contracts (`dpsgd-layers`): what the generated code's layer
+/// constants are.
+pub use dpsgd_layers as contracts;
+
 pub use data::Dataset;
 pub use engine::{CpuEngine, Engine};
 pub use error::{Error, Result};
 pub use float::Float;
+pub use layers::{LayerOps, Site};
 pub use model::PrivateModel;
 pub use noise::{GaussianNoise, NoiseSource};
 pub use spec::{

@@ -3,8 +3,6 @@
 //! per-example shape of every intermediate value, and where each one lives in the
 //! step's scratch arena.
 
-use ndarray::{ArrayView1, ArrayView2, ArrayView4};
-
 /// The layer kinds' contracts: their layout, names and cost model, shared with the macro.
 pub use dpsgd_layers::{Conv2d, Dense, Embedding, Layer, Lstm, NormStrategy};
 
@@ -40,89 +38,11 @@ impl Buf {
     }
 }
 
-/// A dense layer's parameters, viewed in place.
-#[derive(Clone, Debug)]
-pub struct DenseView<'a, F> {
-    /// `[inputs, outputs]`.
-    pub weight: ArrayView2<'a, F>,
-    /// `[outputs]`.
-    pub bias: ArrayView1<'a, F>,
-}
-
-impl ParamView for Dense {
-    type View<'a, F: 'a> = DenseView<'a, F>;
-
-    fn view<'a, F>(&self, params: &'a [F]) -> DenseView<'a, F> {
-        let weight = &params[self.offset..self.bias_offset()];
-        let bias = &params[self.bias_offset()..self.bias_offset() + self.outputs];
-        DenseView {
-            weight: ArrayView2::from_shape((self.inputs, self.outputs), weight).expect("weight length"),
-            bias: ArrayView1::from(bias),
-        }
-    }
-}
-
-/// The table `[vocab, dim]`.
-impl ParamView for Embedding {
-    type View<'a, F: 'a> = ArrayView2<'a, F>;
-
-    fn view<'a, F>(&self, params: &'a [F]) -> ArrayView2<'a, F> {
-        ArrayView2::from_shape((self.vocab, self.dim), &params[self.offset..][..self.vocab * self.dim]).expect("table")
-    }
-}
-
-/// An LSTM's parameters, viewed in place (weights transposed from PyTorch's).
-#[derive(Clone, Debug)]
-pub struct LstmView<'a, F> {
-    /// `[inputs, 4 hidden]`.
-    pub weight_ih: ArrayView2<'a, F>,
-    /// `[hidden, 4 hidden]`.
-    pub weight_hh: ArrayView2<'a, F>,
-    pub bias_ih: ArrayView1<'a, F>,
-    pub bias_hh: ArrayView1<'a, F>,
-}
-
-impl ParamView for Lstm {
-    type View<'a, F: 'a> = LstmView<'a, F>;
-
-    fn view<'a, F>(&self, params: &'a [F]) -> LstmView<'a, F> {
-        let g = self.gates();
-        LstmView {
-            weight_ih: ArrayView2::from_shape((self.inputs, g), &params[self.offset..self.w_hh_offset()])
-                .expect("W_ih"),
-            weight_hh: ArrayView2::from_shape((self.hidden, g), &params[self.w_hh_offset()..self.b_ih_offset()])
-                .expect("W_hh"),
-            bias_ih: ArrayView1::from(&params[self.b_ih_offset()..][..g]),
-            bias_hh: ArrayView1::from(&params[self.b_hh_offset()..][..g]),
-        }
-    }
-}
-
 /// The mean over the `positions` of a `[positions, width]` sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SequenceMean {
     pub positions: usize,
     pub width: usize,
-}
-
-/// A convolution's parameters, viewed in place.
-#[derive(Clone, Debug)]
-pub struct ConvView<'a, F> {
-    /// `[out_channels, in_channels, kernel, kernel]`.
-    pub weight: ArrayView4<'a, F>,
-    /// `[out_channels]`.
-    pub bias: ArrayView1<'a, F>,
-}
-
-impl ParamView for Conv2d {
-    type View<'a, F: 'a> = ConvView<'a, F>;
-
-    fn view<'a, F>(&self, params: &'a [F]) -> ConvView<'a, F> {
-        let weight = &params[self.offset..self.bias_offset()];
-        let bias = &params[self.bias_offset()..self.bias_offset() + self.out_channels];
-        let shape = (self.out_channels, self.in_channels, self.kernel, self.kernel);
-        ConvView { weight: ArrayView4::from_shape(shape, weight).expect("weight length"), bias: ArrayView1::from(bias) }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

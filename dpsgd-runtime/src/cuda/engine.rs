@@ -17,8 +17,9 @@ use super::float::CudaFloat;
 use crate::data::Dataset;
 use crate::engine::{Engine, copy_row};
 use crate::error::{Error, Result};
+use crate::layers::EveryLayerOps;
 use crate::rng::{SecretKey, Stream};
-use crate::spec::{Activation, Buf, Layer, Loss, ModelSpec, Pool2d, SequenceMean};
+use crate::spec::{Activation, Buf, Loss, ModelSpec, Pool2d, SequenceMean};
 
 /// The Gaussian noise of private steps on the GPU: Philox4x32-10 keyed by 64 bits
 /// drawn from the noise stream of the run's key, its counter the index of the draw.
@@ -464,12 +465,13 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
     /// Dense layers, relu, sigmoid and tanh only, so far: a model with a convolution,
     /// an embedding, an LSTM, a pooling or another activation is refused, naming it.
     fn supports(spec: &ModelSpec) -> Result<()> {
-        let unsupported = spec.layers.iter().find(|l| !matches!(l.layer, Layer::Dense(_)));
-        if let Some(layer) = unsupported {
-            return Err(Error::Config(format!(
-                "{}'s layer `{}` ({}) does not run on the GPU yet; train this model with --device cpu",
-                spec.name, layer.name, layer.kind
-            )));
+        for layer in spec.layers {
+            if let Err(why) = Self::supports_layer(&layer.layer) {
+                return Err(Error::Config(format!(
+                    "{}'s layer `{}` ({}): {why}; train this model with --device cpu",
+                    spec.name, layer.name, layer.kind
+                )));
+            }
         }
         let gpu_activations = [Activation::Relu, Activation::Sigmoid, Activation::Tanh];
         if let Some(act) = spec.activations.iter().find(|a| !gpu_activations.contains(a)) {
@@ -737,3 +739,51 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         }
     }
 }
+
+/// [`LayerOps`](crate::LayerOps) for a layer kind the GPU does not run yet: `supports`
+/// refuses it, so no engine is made for a model with one; should a call come anyway,
+/// it records the error.
+macro_rules! not_on_the_gpu {
+    ($kind:ident, $what:literal) => {
+        impl<F: $crate::cuda::CudaFloat> $crate::LayerOps<$crate::contracts::$kind, F>
+            for $crate::cuda::engine::CudaEngine<F>
+        {
+            fn supports(_: &$crate::contracts::$kind) -> ::std::result::Result<(), String> {
+                Err(format!("{} do not run on the GPU yet", $what))
+            }
+
+            fn layer_forward(&mut self, _: $crate::contracts::$kind, _: $crate::Site) {
+                self.unsupported($what);
+            }
+
+            fn layer_backward(
+                &mut self,
+                _: $crate::contracts::$kind,
+                _: $crate::Site,
+                _: Option<$crate::Buf>,
+                _: bool,
+            ) {
+                self.unsupported($what);
+            }
+
+            fn layer_add_sq_norms(
+                &mut self,
+                _: $crate::contracts::$kind,
+                _: $crate::Site,
+                _: $crate::Buf,
+                _: $crate::NormStrategy,
+            ) {
+                self.unsupported($what);
+            }
+
+            fn layer_param_grad(&mut self, _: $crate::contracts::$kind, _: $crate::Site, _: Option<$crate::Buf>) {
+                self.unsupported($what);
+            }
+
+            fn layer_per_example_grads(&mut self, _: $crate::contracts::$kind, _: $crate::Site) {
+                self.unsupported($what);
+            }
+        }
+    };
+}
+pub(crate) use not_on_the_gpu;

@@ -6,9 +6,10 @@
 //! gradients, optimizer state, the batch, and a scratch arena for activations and
 //! deltas) and resolves the [`Buf`]s the generated code names to memory. The CPU engine
 //! is always there; the CUDA engine (feature `cuda`) implements the same trait with
-//! device buffers. Each parametrized layer kind's operations are a trait of their own
-//! in [`crate::layers`] (`DenseOps`, `Conv2dOps`, ...), implemented there for both
-//! engines; [`Engine`] requires them all and adds everything else a step needs.
+//! device buffers. What an engine does for each parametrized layer kind is
+//! [`LayerOps`](crate::LayerOps) for that kind, implemented in the kind's module of
+//! [`crate::layers`]; [`Engine`] requires it for every kind and adds everything else a
+//! step needs.
 
 pub(crate) mod cpu;
 
@@ -19,7 +20,7 @@ use ndarray::{ArrayView1, ArrayView2};
 use crate::Float;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::layers::{Conv2dOps, DenseOps, EmbeddingOps, LstmOps};
+use crate::layers::EveryLayerOps;
 use crate::rng::SecretKey;
 use crate::spec::{Activation, Buf, Loss, ModelSpec, Pool2d, SequenceMean};
 
@@ -27,7 +28,7 @@ use crate::spec::{Activation, Buf, Loss, ModelSpec, Pool2d, SequenceMean};
 ///
 /// Batch sizes change from step to step (Poisson sampling) and may be zero; buffers
 /// grow when a batch is larger than any before, so steady-state steps do not allocate.
-pub trait Engine<F: Float>: DenseOps<F> + Conv2dOps<F> + EmbeddingOps<F> + LstmOps<F> {
+pub trait Engine<F: Float>: EveryLayerOps<F> {
     /// Where the Gaussian noise of private steps comes from: a host stream for the CPU,
     /// a counter-based generator on the device for CUDA.
     type Noise: ?Sized;

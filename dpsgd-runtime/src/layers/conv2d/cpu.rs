@@ -1,13 +1,12 @@
-//! [`Conv2dOps`] on the CPU engine.
+//! [`LayerOps`] for convolutions on the CPU engine.
 
-use super::Conv2dOps;
 use super::kernels;
-use crate::Float;
 use crate::engine::cpu::{CpuEngine, Stored, Views, grow, take_stored};
 use crate::spec::{Buf, Conv2d, NormStrategy};
+use crate::{Float, LayerOps, Site};
 
-impl<F: Float> Conv2dOps<F> for CpuEngine<F> {
-    fn conv2d_forward(&mut self, layer: Conv2d, x: Buf, y: Buf) {
+impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
+    fn layer_forward(&mut self, layer: Conv2d, Site { x, y, .. }: Site) {
         let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, false);
         let Views { writes: [y], params, .. } = self.views([], [y]);
@@ -16,14 +15,15 @@ impl<F: Float> Conv2dOps<F> for CpuEngine<F> {
         self.conv_cols.push(cols);
     }
 
-    fn conv2d_backward_input(&mut self, layer: Conv2d, dy: Buf, dx: Buf, accumulate: bool) {
+    fn layer_backward(&mut self, layer: Conv2d, Site { dy, .. }: Site, dx: Option<Buf>, accumulate: bool) {
+        let Some(dx) = dx else { return };
         let mut scratch = self.conv_scratch(&layer, false);
         let Views { reads: [dy], writes: [dx], params, .. } = self.views([dy], [dx]);
         kernels::backward_input(&layer, params, dy, dx, accumulate, &mut scratch);
         self.conv_scratch = scratch;
     }
 
-    fn conv2d_add_sq_norms(&mut self, layer: Conv2d, x: Buf, dy: Buf, out: Buf, strategy: NormStrategy) {
+    fn layer_add_sq_norms(&mut self, layer: Conv2d, Site { x, dy, .. }: Site, out: Buf, strategy: NormStrategy) {
         let strategy = self.forced_strategy.unwrap_or(strategy);
         let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, strategy == NormStrategy::Ghost);
@@ -39,7 +39,7 @@ impl<F: Float> Conv2dOps<F> for CpuEngine<F> {
         self.conv_grads.push(stored);
     }
 
-    fn conv2d_param_grad(&mut self, layer: Conv2d, x: Buf, dy: Buf, weights: Option<Buf>) {
+    fn layer_param_grad(&mut self, layer: Conv2d, Site { x, dy, .. }: Site, weights: Option<Buf>) {
         let stored = take_stored(&mut self.conv_grads, layer.offset);
         if let Some(weights) = weights.filter(|_| stored.version == self.version) {
             // The norms of this batch materialized the gradients: only the sum is left.
@@ -60,7 +60,7 @@ impl<F: Float> Conv2dOps<F> for CpuEngine<F> {
         self.conv_cols.push(cols);
     }
 
-    fn conv2d_per_example_grads(&mut self, layer: Conv2d, x: Buf, dy: Buf) {
+    fn layer_per_example_grads(&mut self, layer: Conv2d, Site { x, dy, .. }: Site) {
         let (b, p) = (self.batch, self.spec.num_params);
         let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, false);

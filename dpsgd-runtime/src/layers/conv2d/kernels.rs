@@ -378,6 +378,8 @@ mod tests {
         out_channels: 4,
         kernel: 3,
         stride: 2,
+        // The kernels read the explicit padding; `same` only names the declaration.
+        same: true,
         pad_top: 1,
         pad_left: 1,
         in_h: 7,
@@ -461,6 +463,7 @@ mod tests {
                 out_channels: 1,
                 kernel,
                 stride,
+                same: true,
                 pad_top,
                 pad_left,
                 in_h,

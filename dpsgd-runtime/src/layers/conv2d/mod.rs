@@ -1,30 +1,33 @@
-//! A 2-D convolution: the operations the generated code asks every engine for
-//! ([`Conv2dOps`]), the CPU engine's implementation (`cpu.rs`, on the kernels of
-//! `kernels.rs`) and the CUDA engine's (`cuda.rs`). The layer's contract (layout,
-//! PyTorch names, cost model) is [`Conv2d`], in `dpsgd-layers`.
+//! A 2-D convolution: the CPU engine's [`LayerOps`](crate::LayerOps) (`cpu.rs`, on the
+//! kernels of `kernels.rs`, tested there), the CUDA engine's (`cuda.rs`), and the view
+//! of its parameters. The layer's contract (layout, PyTorch names, shapes, cost model)
+//! is [`Conv2d`], in `dpsgd-layers`.
 
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub(crate) mod kernels;
 
-use crate::Float;
-use crate::spec::{Buf, Conv2d, NormStrategy};
+use ndarray::{ArrayView1, ArrayView4};
 
-/// What an engine does for [`Conv2d`] layers; part of [`Engine`](crate::Engine).
-pub trait Conv2dOps<F: Float> {
-    /// `y = conv(x) + b`.
-    fn conv2d_forward(&mut self, layer: Conv2d, x: Buf, y: Buf);
+use crate::spec::{Conv2d, ParamView};
 
-    /// `dx = conv^T(dy)`, or `dx +=` when `accumulate`.
-    fn conv2d_backward_input(&mut self, layer: Conv2d, dy: Buf, dx: Buf, accumulate: bool);
+/// A convolution's parameters, viewed in place.
+#[derive(Clone, Debug)]
+pub struct ConvView<'a, F> {
+    /// `[out_channels, in_channels, kernel, kernel]`.
+    pub weight: ArrayView4<'a, F>,
+    /// `[out_channels]`.
+    pub bias: ArrayView1<'a, F>,
+}
 
-    /// Adds each example's squared gradient norm for this layer to `out`, by `strategy`.
-    fn conv2d_add_sq_norms(&mut self, layer: Conv2d, x: Buf, dy: Buf, out: Buf, strategy: NormStrategy);
+impl ParamView for Conv2d {
+    type View<'a, F: 'a> = ConvView<'a, F>;
 
-    /// As [`dense_param_grad`](crate::layers::DenseOps::dense_param_grad), for a convolution.
-    fn conv2d_param_grad(&mut self, layer: Conv2d, x: Buf, dy: Buf, weights: Option<Buf>);
-
-    /// As [`dense_per_example_grads`](crate::layers::DenseOps::dense_per_example_grads), for a convolution.
-    fn conv2d_per_example_grads(&mut self, layer: Conv2d, x: Buf, dy: Buf);
+    fn view<'a, F>(&self, params: &'a [F]) -> ConvView<'a, F> {
+        let weight = &params[self.offset..self.bias_offset()];
+        let bias = &params[self.bias_offset()..self.bias_offset() + self.out_channels];
+        let shape = (self.out_channels, self.in_channels, self.kernel, self.kernel);
+        ConvView { weight: ArrayView4::from_shape(shape, weight).expect("weight length"), bias: ArrayView1::from(bias) }
+    }
 }

@@ -1,13 +1,12 @@
-//! [`DenseOps`] on the CPU engine.
+//! [`LayerOps`] for dense layers on the CPU engine.
 
-use super::DenseOps;
 use super::kernels;
-use crate::Float;
 use crate::engine::cpu::{CpuEngine, Views};
-use crate::spec::{Buf, Dense};
+use crate::spec::{Buf, Dense, NormStrategy};
+use crate::{Float, LayerOps, Site};
 
-impl<F: Float> DenseOps<F> for CpuEngine<F> {
-    fn dense_forward(&mut self, layer: Dense, x: Buf, y: Buf) {
+impl<F: Float> LayerOps<Dense, F> for CpuEngine<F> {
+    fn layer_forward(&mut self, layer: Dense, Site { x, y, .. }: Site) {
         let b = self.batch;
         let Views { reads: [x], writes: [y], params, scratch, .. } = self.views([x], [y]);
         let w = &params[layer.offset..][..layer.weight_len()];
@@ -15,20 +14,22 @@ impl<F: Float> DenseOps<F> for CpuEngine<F> {
         kernels::forward(x, w, bias, y, b, layer.inputs, layer.outputs, scratch);
     }
 
-    fn dense_backward_input(&mut self, layer: Dense, dy: Buf, dx: Buf, accumulate: bool) {
+    fn layer_backward(&mut self, layer: Dense, Site { dy, .. }: Site, dx: Option<Buf>, accumulate: bool) {
+        let Some(dx) = dx else { return };
         let b = self.batch;
         let Views { reads: [dy], writes: [dx], params, scratch, .. } = self.views([dy], [dx]);
         let w = &params[layer.offset..][..layer.weight_len()];
         kernels::backward_input(dy, w, dx, b, layer.inputs, layer.outputs, accumulate, scratch);
     }
 
-    fn dense_add_sq_norms(&mut self, layer: Dense, x: Buf, dy: Buf, out: Buf) {
+    /// Always the ghost norm: two dot products per example.
+    fn layer_add_sq_norms(&mut self, layer: Dense, Site { x, dy, .. }: Site, out: Buf, _: NormStrategy) {
         let b = self.batch;
         let Views { reads: [x, dy], writes: [out], .. } = self.views([x, dy], [out]);
         kernels::add_sq_norms(x, dy, out, b, layer.inputs, layer.outputs);
     }
 
-    fn dense_param_grad(&mut self, layer: Dense, x: Buf, dy: Buf, weights: Option<Buf>) {
+    fn layer_param_grad(&mut self, layer: Dense, Site { x, dy, .. }: Site, weights: Option<Buf>) {
         let b = self.batch;
         // Unweighted calls read the input twice in place of weights: harmless.
         let Views { reads: [x, dy, c], grads, scaled, scratch, .. } = self.views([x, dy, weights.unwrap_or(x)], []);
@@ -46,7 +47,7 @@ impl<F: Float> DenseOps<F> for CpuEngine<F> {
         kernels::param_grad(x, dy, gw, gb, b, layer.inputs, layer.outputs, scratch);
     }
 
-    fn dense_per_example_grads(&mut self, layer: Dense, x: Buf, dy: Buf) {
+    fn layer_per_example_grads(&mut self, layer: Dense, Site { x, dy, .. }: Site) {
         let (b, p) = (self.batch, self.spec.num_params);
         let mut per_example = std::mem::take(&mut self.per_example);
         let Views { reads: [x, dy], .. } = self.views([x, dy], []);

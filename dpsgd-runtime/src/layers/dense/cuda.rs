@@ -1,12 +1,12 @@
-//! [`DenseOps`] on the CUDA engine.
+//! [`LayerOps`] for dense layers on the CUDA engine.
 
-use super::DenseOps;
 use crate::cuda::CudaFloat;
 use crate::cuda::engine::{CudaEngine, as_u64, launch};
-use crate::spec::{Buf, Dense};
+use crate::spec::{Buf, Dense, NormStrategy};
+use crate::{LayerOps, Site};
 
-impl<F: CudaFloat> DenseOps<F> for CudaEngine<F> {
-    fn dense_forward(&mut self, layer: Dense, x: Buf, y: Buf) {
+impl<F: CudaFloat> LayerOps<Dense, F> for CudaEngine<F> {
+    fn layer_forward(&mut self, layer: Dense, Site { x, y, .. }: Site) {
         let (b, (i, o)) = (self.batch, (layer.inputs, layer.outputs));
         let (x, y) = (self.buf(x), self.buf(y));
         launch!(self, broadcast_rows, b * o, self.params.at(layer.bias_offset()), y, as_u64(b), as_u64(o));
@@ -14,7 +14,8 @@ impl<F: CudaFloat> DenseOps<F> for CudaEngine<F> {
         self.gemm((false, false), o, b, i, (self.params.at(layer.offset), o), (x, i), F::ONE, (y, o));
     }
 
-    fn dense_backward_input(&mut self, layer: Dense, dy: Buf, dx: Buf, accumulate: bool) {
+    fn layer_backward(&mut self, layer: Dense, Site { dy, .. }: Site, dx: Option<Buf>, accumulate: bool) {
+        let Some(dx) = dx else { return };
         let (b, (i, o)) = (self.batch, (layer.inputs, layer.outputs));
         let beta = if accumulate { F::ONE } else { F::ZERO };
         // dX^T = W dY^T.
@@ -30,13 +31,13 @@ impl<F: CudaFloat> DenseOps<F> for CudaEngine<F> {
         );
     }
 
-    fn dense_add_sq_norms(&mut self, layer: Dense, x: Buf, dy: Buf, out: Buf) {
+    fn layer_add_sq_norms(&mut self, layer: Dense, Site { x, dy, .. }: Site, out: Buf, _: NormStrategy) {
         let (b, i, o) = (self.batch, as_u64(layer.inputs), as_u64(layer.outputs));
         // One warp per example.
         launch!(self, dense_add_sq_norms, b * 32, self.buf(x), self.buf(dy), self.buf(out), as_u64(b), i, o);
     }
 
-    fn dense_param_grad(&mut self, layer: Dense, x: Buf, dy: Buf, weights: Option<Buf>) {
+    fn layer_param_grad(&mut self, layer: Dense, Site { x, dy, .. }: Site, weights: Option<Buf>) {
         let (b, (i, o)) = (self.batch, (layer.inputs, layer.outputs));
         let (gw, gb) = (self.grads.at(layer.offset), self.grads.at(layer.bias_offset()));
         if b == 0 {
@@ -56,7 +57,7 @@ impl<F: CudaFloat> DenseOps<F> for CudaEngine<F> {
         self.gemm((false, false), o, 1, b, (dy, o), (self.ones.ptr, b), F::ZERO, (gb, o));
     }
 
-    fn dense_per_example_grads(&mut self, layer: Dense, x: Buf, dy: Buf) {
+    fn layer_per_example_grads(&mut self, layer: Dense, Site { x, dy, .. }: Site) {
         let (b, (i, o), p) = (self.batch, (layer.inputs, layer.outputs), self.spec.num_params);
         let Some(per_example) = &self.per_example else { return };
         let (x, dy, pe) = (self.buf(x), self.buf(dy), per_example.ptr);

@@ -1,18 +1,22 @@
-//! [`EmbeddingOps`] on the CPU engine.
+//! [`LayerOps`] for embeddings on the CPU engine.
 
-use super::EmbeddingOps;
 use super::kernels;
-use crate::Float;
 use crate::engine::cpu::{CpuEngine, Views, grow};
-use crate::spec::{Buf, Embedding};
+use crate::spec::{Buf, Embedding, NormStrategy};
+use crate::{Float, LayerOps, Site};
 
-impl<F: Float> EmbeddingOps<F> for CpuEngine<F> {
-    fn embedding_forward(&mut self, layer: Embedding, tokens: Buf, y: Buf) {
+impl<F: Float> LayerOps<Embedding, F> for CpuEngine<F> {
+    fn layer_forward(&mut self, layer: Embedding, Site { x: tokens, y, .. }: Site) {
         let Views { reads: [tokens], writes: [y], params, .. } = self.views([tokens], [y]);
         kernels::forward(&layer, params, tokens, y);
     }
 
-    fn embedding_add_sq_norms(&mut self, layer: Embedding, tokens: Buf, dy: Buf, out: Buf) {
+    /// Token ids have no gradient, and the table's needs nothing kept.
+    fn layer_backward(&mut self, _: Embedding, _: Site, _: Option<Buf>, _: bool) {}
+
+    /// Always the ghost norm, grouped by token: the materialized gradient is a table
+    /// per example.
+    fn layer_add_sq_norms(&mut self, layer: Embedding, Site { x: tokens, dy, .. }: Site, out: Buf, _: NormStrategy) {
         let len = kernels::sq_norm_scratch(&layer);
         grow(&mut self.conv_scratch, len);
         let mut scratch = std::mem::take(&mut self.conv_scratch);
@@ -21,14 +25,14 @@ impl<F: Float> EmbeddingOps<F> for CpuEngine<F> {
         self.conv_scratch = scratch;
     }
 
-    fn embedding_param_grad(&mut self, layer: Embedding, tokens: Buf, dy: Buf, weights: Option<Buf>) {
+    fn layer_param_grad(&mut self, layer: Embedding, Site { x: tokens, dy, .. }: Site, weights: Option<Buf>) {
         // Unweighted calls read the tokens twice in place of weights: harmless.
         let Views { reads: [tokens, dy, c], grads, .. } = self.views([tokens, dy, weights.unwrap_or(tokens)], []);
         let grad = &mut grads[layer.offset..][..layer.vocab * layer.dim];
         kernels::param_grad(&layer, tokens, dy, weights.map(|_| c), grad);
     }
 
-    fn embedding_per_example_grads(&mut self, layer: Embedding, tokens: Buf, dy: Buf) {
+    fn layer_per_example_grads(&mut self, layer: Embedding, Site { x: tokens, dy, .. }: Site) {
         let (b, p) = (self.batch, self.spec.num_params);
         let mut per_example = std::mem::take(&mut self.per_example);
         let Views { reads: [tokens, dy], .. } = self.views([tokens, dy], []);

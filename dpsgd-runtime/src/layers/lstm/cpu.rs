@@ -1,27 +1,44 @@
-//! [`LstmOps`] on the CPU engine.
+//! [`LayerOps`] for LSTMs on the CPU engine.
 
-use super::LstmOps;
 use super::kernels;
-use crate::Float;
 use crate::engine::cpu::{CpuEngine, Views, grow, take_stored};
 use crate::spec::{Buf, Lstm, NormStrategy};
+use crate::{Float, LayerOps, Site};
 
-impl<F: Float> LstmOps<F> for CpuEngine<F> {
-    fn lstm_forward(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf) {
+/// The state buffer the plan gives every LSTM.
+fn state_of(at: Site) -> Buf {
+    at.state.expect("an LSTM keeps state between its passes")
+}
+
+impl<F: Float> LayerOps<Lstm, F> for CpuEngine<F> {
+    fn layer_forward(&mut self, layer: Lstm, at: Site) {
+        let (x, y, state) = (at.x, at.y, state_of(at));
         let mut scratch = self.lstm_scratch(&layer);
         let Views { reads: [x], writes: [y, state], params, .. } = self.views([x], [y, state]);
         kernels::forward(&layer, params, x, y, state, &mut scratch);
         self.conv_scratch = scratch;
     }
 
-    fn lstm_backward(&mut self, layer: Lstm, dy: Buf, state: Buf, dx: Buf, accumulate: bool) {
+    /// Also when the input has no gradient: the gates' gradients are what the
+    /// parameter gradients are formed from.
+    fn layer_backward(&mut self, layer: Lstm, at: Site, dx: Option<Buf>, accumulate: bool) {
+        let (dy, state) = (at.dy, state_of(at));
         let mut scratch = self.lstm_scratch(&layer);
-        let Views { reads: [dy], writes: [state, dx], params, .. } = self.views([dy], [state, dx]);
-        kernels::backward(&layer, params, dy, state, dx, accumulate, &mut scratch);
+        match dx {
+            Some(dx) => {
+                let Views { reads: [dy], writes: [state, dx], params, .. } = self.views([dy], [state, dx]);
+                kernels::backward(&layer, params, dy, state, Some(dx), accumulate, &mut scratch);
+            }
+            None => {
+                let Views { reads: [dy], writes: [state], params, .. } = self.views([dy], [state]);
+                kernels::backward(&layer, params, dy, state, None, accumulate, &mut scratch);
+            }
+        }
         self.conv_scratch = scratch;
     }
 
-    fn lstm_add_sq_norms(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, out: Buf, strategy: NormStrategy) {
+    fn layer_add_sq_norms(&mut self, layer: Lstm, at: Site, out: Buf, strategy: NormStrategy) {
+        let (x, y, state) = (at.x, at.y, state_of(at));
         let strategy = self.forced_strategy.unwrap_or(strategy);
         let mut scratch = self.lstm_scratch(&layer);
         let mut stored = take_stored(&mut self.lstm_grads, layer.offset);
@@ -35,7 +52,8 @@ impl<F: Float> LstmOps<F> for CpuEngine<F> {
         self.lstm_grads.push(stored);
     }
 
-    fn lstm_param_grad(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, weights: Option<Buf>) {
+    fn layer_param_grad(&mut self, layer: Lstm, at: Site, weights: Option<Buf>) {
+        let (x, y, state) = (at.x, at.y, state_of(at));
         let (b, version) = (self.batch, self.version);
         let stored = take_stored(&mut self.lstm_grads, layer.offset);
         let mut scratch = self.lstm_scratch(&layer);
@@ -52,7 +70,8 @@ impl<F: Float> LstmOps<F> for CpuEngine<F> {
         self.lstm_grads.push(stored);
     }
 
-    fn lstm_per_example_grads(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf) {
+    fn layer_per_example_grads(&mut self, layer: Lstm, at: Site) {
+        let (x, y, state) = (at.x, at.y, state_of(at));
         let (b, p) = (self.batch, self.spec.num_params);
         let mut per_example = std::mem::take(&mut self.per_example);
         let Views { reads: [x, y, state], .. } = self.views([x, y, state], []);

@@ -10,6 +10,7 @@
 use rayon::prelude::*;
 
 use crate::Float;
+use crate::contracts::Contract;
 use crate::gemm::matmul;
 use crate::kernels::simd::multiversion;
 use crate::kernels::threads::{examples_per_thread, per_thread};
@@ -129,14 +130,14 @@ fn cell_forward<F: Float>(z: &mut [F], r: &[F], c_prev: &[F], c: &mut [F], y: &m
 }
 
 /// Back-propagation through time: the gates' gradients into `state`, and
-/// `dx = D W_ih^T` (`+=` when `accumulate`).
+/// `dx = D W_ih^T` (`+=` when `accumulate`) when the input needs its gradient.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<F: Float>(
     layer: &Lstm,
     params: &[F],
     dy: &[F],
     state: &mut [F],
-    dx: &mut [F],
+    dx: Option<&mut [F]>,
     accumulate: bool,
     scratch: &mut [F],
 ) {
@@ -182,6 +183,7 @@ pub fn backward<F: Float>(
                 }
             }
         });
+    let Some(dx) = dx else { return };
     let offset = gate_grads_offset(layer);
     state.par_chunks(width).zip(dx.par_chunks_mut(t_len * n)).for_each(|(state, dx)| {
         matmul(t_len, n, g, &state[offset..], g, 1, w_ih_t, n, dx, accumulate);

@@ -1,32 +1,40 @@
-//! A one-layer LSTM: the operations the generated code asks every engine for
-//! ([`LstmOps`]), the CPU engine's implementation (`cpu.rs`, on the kernels of
-//! `kernels.rs`) and the CUDA engine's (`cuda.rs`). The layer's contract (layout,
-//! PyTorch names, cost model) is [`Lstm`], in `dpsgd-layers`.
+//! A one-layer LSTM: the CPU engine's [`LayerOps`](crate::LayerOps) (`cpu.rs`, on the
+//! kernels of `kernels.rs`, tested there), the CUDA engine's (`cuda.rs`), and the view
+//! of its parameters. The layer's contract (layout, PyTorch names, shapes, cost model)
+//! is [`Lstm`], in `dpsgd-layers`.
 
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub(crate) mod kernels;
 
-use crate::Float;
-use crate::spec::{Buf, Lstm, NormStrategy};
+use ndarray::{ArrayView1, ArrayView2};
 
-/// What an engine does for [`Lstm`] layers; part of [`Engine`](crate::Engine).
-pub trait LstmOps<F: Float> {
-    /// `y` = the LSTM's hidden state at every step of `x`; its gates and cells go to
-    /// `state` for the backward pass.
-    fn lstm_forward(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf);
+use crate::spec::{Lstm, ParamView};
 
-    /// Back-propagation through time from `dy`: the gates' gradients into `state`, and
-    /// the input gradient into `dx` (`+=` when `accumulate`).
-    fn lstm_backward(&mut self, layer: Lstm, dy: Buf, state: Buf, dx: Buf, accumulate: bool);
+/// An LSTM's parameters, viewed in place (weights transposed from PyTorch's).
+#[derive(Clone, Debug)]
+pub struct LstmView<'a, F> {
+    /// `[inputs, 4 hidden]`.
+    pub weight_ih: ArrayView2<'a, F>,
+    /// `[hidden, 4 hidden]`.
+    pub weight_hh: ArrayView2<'a, F>,
+    pub bias_ih: ArrayView1<'a, F>,
+    pub bias_hh: ArrayView1<'a, F>,
+}
 
-    /// Adds each example's squared gradient norm for this layer to `out`, by `strategy`.
-    fn lstm_add_sq_norms(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, out: Buf, strategy: NormStrategy);
+impl ParamView for Lstm {
+    type View<'a, F: 'a> = LstmView<'a, F>;
 
-    /// As [`dense_param_grad`](crate::layers::DenseOps::dense_param_grad), for an LSTM.
-    fn lstm_param_grad(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf, weights: Option<Buf>);
-
-    /// As [`dense_per_example_grads`](crate::layers::DenseOps::dense_per_example_grads), for an LSTM.
-    fn lstm_per_example_grads(&mut self, layer: Lstm, x: Buf, y: Buf, state: Buf);
+    fn view<'a, F>(&self, params: &'a [F]) -> LstmView<'a, F> {
+        let g = self.gates();
+        LstmView {
+            weight_ih: ArrayView2::from_shape((self.inputs, g), &params[self.offset..self.w_hh_offset()])
+                .expect("W_ih"),
+            weight_hh: ArrayView2::from_shape((self.hidden, g), &params[self.w_hh_offset()..self.b_ih_offset()])
+                .expect("W_hh"),
+            bias_ih: ArrayView1::from(&params[self.b_ih_offset()..][..g]),
+            bias_hh: ArrayView1::from(&params[self.b_hh_offset()..][..g]),
+        }
+    }
 }
