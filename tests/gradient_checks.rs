@@ -40,6 +40,14 @@ fn leaky_relu_elu_gelu_and_softplus() {
     Checks { rows: 9, seed: 4, scale: 1.5, stride: 1 }.run::<common::MoreActivations<f64>>();
 }
 
+/// GroupNorm and LayerNorm through the whole battery: finite differences, per-example
+/// gradients against one-example batches, norms, clipping, an empty batch, noise.
+#[test]
+fn group_and_layer_normalization() {
+    Checks { rows: 7, seed: 20, scale: 1.0, stride: 1 }.run::<common::Grouped<f64>>();
+    Checks { rows: 7, seed: 21, scale: 1.0, stride: 1 }.run::<common::LayerNormed<f64>>();
+}
+
 #[test]
 fn convolutions_and_pooling() {
     check::<common::SmallCnn<f64>>(8, 1.0, 5);

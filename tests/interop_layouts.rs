@@ -62,9 +62,36 @@ mod lstm_probe {
         }
     }
 }
+#[private_model(loss = softmax_cross_entropy)]
+mod group_norm_probe {
+    pub struct GroupNormProbe {
+        gn: GroupNorm<2, 4>,
+    }
+
+    impl GroupNormProbe {
+        pub fn forward(&self, x: Image<4, 2, 3>) -> Logits<24> {
+            flatten(self.gn(x))
+        }
+    }
+}
+
+#[private_model(loss = softmax_cross_entropy)]
+mod layer_norm_probe {
+    pub struct LayerNormProbe {
+        pub ln: LayerNorm<5>,
+    }
+
+    impl LayerNormProbe {
+        pub fn forward(&self, x: Input<5>) -> Logits<5> {
+            self.ln(x)
+        }
+    }
+}
 use conv_probe::ConvProbe;
 use dense_probe::DenseProbe;
 use embedding_probe::EmbeddingProbe;
+use group_norm_probe::GroupNormProbe;
+use layer_norm_probe::LayerNormProbe;
 use lstm_probe::LstmProbe;
 
 /// The model's parameters as PyTorch tensors, by name.
@@ -163,6 +190,50 @@ fn lstm_weights_are_gates_i_f_g_o_by_input() {
         mean
     });
     assert_close(&model.forward(x.view()).unwrap(), &want, "Lstm");
+}
+
+/// A model whose parameters are distinct values (a normalization starts with ones
+/// and zeros, which would hide a swapped channel).
+fn with_distinct_params<M: PrivateModel<f64>>() -> M {
+    M::from_params((0..M::SPEC.num_params).map(|i| 0.5 + 0.37 * i as f64 - 0.05 * (i * i) as f64).collect()).unwrap()
+}
+
+#[test]
+fn group_normalizations_scale_and_shift_each_channel() {
+    let model = with_distinct_params::<GroupNormProbe<f64>>();
+    let p = torch_tensors(&model);
+    let (w, b) = (p("gn.weight"), p("gn.bias"));
+    assert_eq!((w.shape(), b.shape()), ([4].as_slice(), [4].as_slice()));
+    let x = Array2::from_shape_fn((2, 24), |(n, j)| ((n * 24 + j * j) % 17) as f64 / 5.0 - 1.3);
+    // nn.GroupNorm(2, 4): statistics over each group's 2 channels of 2x3 pixels (NCHW).
+    let want = Array2::from_shape_fn((2, 24), |(n, j)| {
+        let (c, group) = (j / 6, j / 12);
+        let values: Vec<f64> = (group * 12..group * 12 + 12).map(|k| x[[n, k]]).collect();
+        let mean = values.iter().sum::<f64>() / 12.0;
+        let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 12.0;
+        (x[[n, j]] - mean) / (variance + 1e-5).sqrt() * w[[c]] + b[[c]]
+    });
+    assert_close(&model.forward(x.view()).unwrap(), &want, "GroupNorm");
+}
+
+#[test]
+fn layer_normalizations_scale_and_shift_each_feature() {
+    let model = with_distinct_params::<LayerNormProbe<f64>>();
+    let p = torch_tensors(&model);
+    let (w, b) = (p("ln.weight"), p("ln.bias"));
+    let x = Array2::from_shape_fn((3, 5), |(n, j)| ((n * 5 + j * 3) % 7) as f64 / 3.0 - 1.0);
+    // nn.LayerNorm(5).
+    let want = Array2::from_shape_fn((3, 5), |(n, j)| {
+        let row = x.row(n);
+        let mean = row.sum() / 5.0;
+        let variance = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 5.0;
+        (x[[n, j]] - mean) / (variance + 1e-5).sqrt() * w[[j]] + b[[j]]
+    });
+    assert_close(&model.forward(x.view()).unwrap(), &want, "LayerNorm");
+    // PyTorch starts the scales at one and the shifts at zero.
+    let fresh = LayerNormProbe::<f64>::init(7);
+    assert_eq!(fresh.ln().weight.to_vec(), [1.0; 5]);
+    assert_eq!(fresh.ln().bias.to_vec(), [0.0; 5]);
 }
 
 /// The fixture was written by `scripts/make_safetensors_fixture.py` with the Python

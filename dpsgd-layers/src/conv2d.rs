@@ -1,7 +1,7 @@
 //! A 2-D convolution.
 
 use crate::contract::contract_struct;
-use crate::{Contract, NormCost, Shape, TensorLayout, TypeArg};
+use crate::{Contract, Init, NormCost, Shape, TensorLayout, TypeArg};
 
 contract_struct! {
     /// A 2-D convolution of images stored `[channels, height, width]` per example,
@@ -137,6 +137,7 @@ impl Contract for Conv2d {
                 shape: vec![self.out_channels, self.in_channels, self.kernel, self.kernel],
                 fan_in,
                 transposed: false,
+                init: Init::Uniform,
             },
             TensorLayout {
                 name: format!("{name}.bias"),
@@ -144,6 +145,7 @@ impl Contract for Conv2d {
                 shape: vec![self.out_channels],
                 fan_in,
                 transposed: false,
+                init: Init::Uniform,
             },
         ]
     }

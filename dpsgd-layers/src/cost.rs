@@ -56,6 +56,26 @@ impl NormCost {
         }
     }
 
+    /// A layer whose per-example gradient is as cheap as any norm of it: no ghost way
+    /// (`ghost_flops` is `usize::MAX`).
+    pub fn materialized_only(shape: Vec<usize>, flops: usize, bytes: usize) -> NormCost {
+        NormCost {
+            input_shape: shape.clone(),
+            output_shape: shape,
+            positions: 1,
+            ghost_flops: usize::MAX,
+            materialized_flops: flops,
+            ghost_bytes: 0,
+            materialized_bytes: bytes,
+            patch_bytes: 0,
+        }
+    }
+
+    /// Whether the layer has a ghost way at all.
+    pub fn has_ghost(&self) -> bool {
+        self.ghost_flops != usize::MAX
+    }
+
     /// Ghost where it costs fewer FLOPs than the materialized gradient.
     pub fn strategy(&self) -> NormStrategy {
         match self.ghost_flops < self.materialized_flops {

@@ -1,7 +1,7 @@
 //! A dense (fully connected) layer.
 
 use crate::contract::{contract_struct, sizes};
-use crate::{Contract, NormCost, Shape, TensorLayout, TypeArg};
+use crate::{Contract, Init, NormCost, Shape, TensorLayout, TypeArg};
 
 contract_struct! {
     /// `y = x W + b`, written `Linear<IN, OUT>`. Its parameters sit at `offset` in the
@@ -62,6 +62,7 @@ impl Contract for Dense {
                 shape: vec![self.inputs, self.outputs],
                 fan_in: self.inputs,
                 transposed: true,
+                init: Init::Uniform,
             },
             TensorLayout {
                 name: format!("{name}.bias"),
@@ -69,6 +70,7 @@ impl Contract for Dense {
                 shape: vec![self.outputs],
                 fan_in: self.inputs,
                 transposed: false,
+                init: Init::Uniform,
             },
         ]
     }

@@ -1,7 +1,7 @@
 //! An embedding table looked up at token ids.
 
 use crate::contract::{contract_struct, sizes};
-use crate::{Contract, NormCost, Shape, TensorLayout, TypeArg};
+use crate::{Contract, Init, NormCost, Shape, TensorLayout, TypeArg};
 
 contract_struct! {
     /// An embedding table `[vocab, dim]`, written `Embedding<VOCAB, DIM>` (PyTorch's `nn.Embedding` weight, no bias) at
@@ -62,6 +62,7 @@ impl Contract for Embedding {
             shape: vec![self.vocab, self.dim],
             fan_in: 1,
             transposed: false,
+            init: Init::Uniform,
         }]
     }
 

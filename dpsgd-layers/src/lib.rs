@@ -10,7 +10,10 @@ mod conv2d;
 mod cost;
 mod dense;
 mod embedding;
+mod group_norm;
+mod layer_norm;
 mod lstm;
+mod normalization;
 mod shape;
 
 pub use contract::{Contract, Literal, TypeArg};
@@ -18,7 +21,10 @@ pub use conv2d::{Conv2d, conv_output};
 pub use cost::{NormCost, NormStrategy};
 pub use dense::Dense;
 pub use embedding::Embedding;
+pub use group_norm::GroupNorm;
+pub use layer_norm::LayerNorm;
 pub use lstm::Lstm;
+pub use normalization::{EPSILON, NormBlocks, Normalization};
 pub use shape::Shape;
 
 /// Every layer kind, in one list: a kind is its module above and its name here. The
@@ -27,7 +33,7 @@ pub use shape::Shape;
 #[macro_export]
 macro_rules! for_each_layer_kind {
     ($callback:ident) => {
-        $callback! { Dense, Conv2d, Embedding, Lstm }
+        $callback! { Dense, Conv2d, Embedding, Lstm, GroupNorm, LayerNorm }
     };
 }
 
@@ -43,6 +49,18 @@ pub struct TensorLayout {
     pub fan_in: usize,
     /// Whether the tensor is stored as the transpose of PyTorch's layout.
     pub transposed: bool,
+    pub init: Init,
+}
+
+/// How a tensor's entries start, as PyTorch starts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// Uniform in `±1/sqrt(fan_in)`.
+    Uniform,
+    /// 1: a normalization's scale.
+    Ones,
+    /// 0: a normalization's shift.
+    Zeros,
 }
 
 macro_rules! define_layer {

@@ -1,7 +1,7 @@
 //! A one-layer LSTM.
 
 use crate::contract::{contract_struct, sizes};
-use crate::{Contract, NormCost, Shape, TensorLayout, TypeArg};
+use crate::{Contract, Init, NormCost, Shape, TensorLayout, TypeArg};
 
 contract_struct! {
     /// A one-layer LSTM, written `Lstm<IN, HIDDEN>`, run over `positions` steps of a `[positions, inputs]` sequence,
@@ -92,6 +92,7 @@ impl Contract for Lstm {
             shape,
             fan_in: h,
             transposed,
+            init: Init::Uniform,
         };
         vec![
             tensor("weight_ih", self.offset, vec![self.inputs, g], true),

@@ -38,8 +38,12 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     let param_tensors = model.layers.iter().zip(&plan.layers).flat_map(|(decl, layer)| {
         layer.tensors(&decl.ident.to_string()).into_iter().map(|t| {
             let (name, offset, shape, fan_in, transposed) = (t.name, t.offset, t.shape, t.fan_in, t.transposed);
+            let init = format_ident!("{}", format!("{:?}", t.init));
             quote! {
-                #krate::ParamTensor { name: #name, offset: #offset, shape: &[#(#shape),*], fan_in: #fan_in, transposed: #transposed }
+                #krate::ParamTensor {
+                    name: #name, offset: #offset, shape: &[#(#shape),*], fan_in: #fan_in, transposed: #transposed,
+                    init: #contracts::Init::#init,
+                }
             }
         })
     });

@@ -93,7 +93,8 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
                 shape(l.output_shape),
                 l.positions,
                 strategy,
-                l.ghost_flops,
+                // A layer without a ghost way (a normalization) has no ghost cost.
+                if l.ghost_flops == usize::MAX { "-".to_string() } else { l.ghost_flops.to_string() },
                 l.materialized_flops,
                 l.ghost_bytes,
                 l.materialized_bytes
@@ -102,7 +103,8 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
         out
     }
 
-    /// Fresh parameters: every tensor uniform in `±1/sqrt(fan_in)`, from `seed`.
+    /// Fresh parameters, from `seed`: as each tensor's [`Init`](crate::spec::Init) says
+    /// (uniform in `±1/sqrt(fan_in)`, or a normalization's ones and zeros).
     fn init(seed: u64) -> Self {
         let mut rng = stream(seed, Stream::Init);
         let mut params = vec![F::ZERO; Self::SPEC.num_params];
@@ -110,7 +112,11 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
             let bound = 1.0 / (tensor.fan_in.max(1) as f64).sqrt();
             let uniform = Uniform::new(-bound, bound).expect("finite bounds");
             for p in &mut params[tensor.offset..tensor.offset + tensor.len()] {
-                *p = F::from_f64(uniform.sample(&mut rng));
+                *p = match tensor.init {
+                    crate::spec::Init::Uniform => F::from_f64(uniform.sample(&mut rng)),
+                    crate::spec::Init::Ones => F::ONE,
+                    crate::spec::Init::Zeros => F::ZERO,
+                };
             }
         }
         Self::from_params_unchecked(params)

@@ -4,7 +4,7 @@
 //! step's scratch arena.
 
 /// The layer kinds' contracts: their layout, names and cost model, shared with the macro.
-pub use dpsgd_layers::{Conv2d, Dense, Embedding, Layer, Lstm, NormStrategy};
+pub use dpsgd_layers::{Conv2d, Dense, Embedding, Init, Layer, Lstm, NormStrategy};
 
 /// A layer's parameters viewed in place inside the model's parameter vector, as the
 /// generated accessors (`model.fc1()`) give them.
@@ -142,6 +142,8 @@ pub struct ParamTensor {
     /// Whether the tensor is stored as the transpose of PyTorch's layout (a dense
     /// weight: `[inputs, outputs]` here, `[out_features, in_features]` in PyTorch).
     pub transposed: bool,
+    /// How its entries start.
+    pub init: Init,
 }
 
 impl ParamTensor {
@@ -213,7 +215,7 @@ pub struct LayerPlan {
     pub strategy: NormStrategy,
     /// Floating-point operations per example each way costs: the norm and the
     /// clipped sum (which the ghost way forms again, and the materialized way sums
-    /// from the gradients it kept).
+    /// from the gradients it kept). `usize::MAX` for a layer with no ghost way.
     pub ghost_flops: usize,
     pub materialized_flops: usize,
     /// Bytes of scratch per example (f32) each needs.

@@ -318,3 +318,48 @@ macro_rules! for_each_model {
         }
     }};
 }
+
+/// Group normalization of the input (whose gradient nothing needs) and of a
+/// convolution's output, through GELU.
+#[private_model(loss = softmax_cross_entropy)]
+pub mod grouped {
+    pub struct Grouped {
+        pub gn_in: GroupNorm<2, 4>,
+        pub conv: Conv2d<4, 6, 3, 1, Same>,
+        pub gn: GroupNorm<3, 6>,
+        pub fc: Linear<120, 3>,
+    }
+
+    impl Grouped {
+        pub fn forward(&self, x: Image<4, 5, 4>) -> Logits<3> {
+            let h = self.gn(self.conv(self.gn_in(x)));
+            self.fc(flatten(gelu(h)))
+        }
+    }
+}
+
+/// Layer normalization at every position of a sequence, and of a vector, with a
+/// residual connection.
+#[private_model(loss = softmax_cross_entropy)]
+pub mod layer_normed {
+    pub struct LayerNormed {
+        pub embedding: Embedding<11, 4>,
+        pub ln_positions: LayerNorm<4>,
+        pub fc1: Linear<4, 4>,
+        pub ln: LayerNorm<4>,
+        pub fc2: Linear<4, 2>,
+    }
+
+    impl LayerNormed {
+        pub fn forward(&self, x: Tokens<5>) -> Logits<2> {
+            let h = mean(self.ln_positions(self.embedding(x)));
+            let h = h + tanh(self.fc1(h));
+            self.fc2(self.ln(h))
+        }
+    }
+}
+
+#[allow(unused_imports)]
+pub use grouped::Grouped;
+#[allow(unused_imports)]
+pub use layer_normed::LayerNormed;

@@ -7,6 +7,7 @@ pub mod conv2d;
 pub mod dense;
 pub mod embedding;
 pub mod lstm;
+pub mod normalization;
 
 use crate::Float;
 use crate::contracts::{Layer, NormStrategy};

@@ -1,0 +1,101 @@
+//! [`LayerOps`] for the normalizations on the CPU engine: the same five calls for
+//! [`GroupNorm`] and [`LayerNorm`], each on its [`NormBlocks`].
+
+use super::kernels;
+use crate::contracts::{GroupNorm, LayerNorm, NormBlocks, Normalization};
+use crate::engine::cpu::{CpuEngine, Views, grow};
+use crate::spec::{Buf, NormStrategy};
+use crate::{Float, LayerOps, Site};
+
+/// The state buffer the plan gives every normalization.
+fn state_of(at: Site) -> Buf {
+    at.state.expect("a normalization keeps its normalized input")
+}
+
+impl<F: Float> CpuEngine<F> {
+    fn norm_forward(&mut self, n: NormBlocks, offset: usize, at: Site) {
+        let Views { reads: [x], writes: [y, state], params, .. } = self.views([at.x], [at.y, state_of(at)]);
+        let (weight, bias) = params[offset..][..2 * n.channels].split_at(n.channels);
+        kernels::forward(&n, weight, bias, x, y, state);
+    }
+
+    fn norm_backward(&mut self, n: NormBlocks, offset: usize, at: Site, dx: Option<Buf>, accumulate: bool) {
+        let Some(dx) = dx else { return };
+        let Views { reads: [dy, state], writes: [dx], params, .. } = self.views([at.dy, state_of(at)], [dx]);
+        kernels::backward(&n, &params[offset..][..n.channels], dy, state, dx, accumulate);
+    }
+
+    /// Each example's gradient, `[batch, 2 channels]`, in the layer scratch (returned;
+    /// put it back in `conv_scratch`).
+    fn norm_example_grads(&mut self, n: NormBlocks, at: Site) -> Vec<F> {
+        let width = 2 * n.channels;
+        let len = self.capacity() * width;
+        grow(&mut self.conv_scratch, len);
+        let mut rows = std::mem::take(&mut self.conv_scratch);
+        let b = self.batch;
+        let Views { reads: [dy, state], .. } = self.views([at.dy, state_of(at)], []);
+        kernels::example_grads(&n, dy, state, &mut rows[..b * width], width, 0);
+        rows
+    }
+
+    fn norm_add_sq_norms(&mut self, n: NormBlocks, at: Site, out: Buf) {
+        let rows = self.norm_example_grads(n, at);
+        let Views { writes: [out], .. } = self.views([], [out]);
+        for (out, row) in out.iter_mut().zip(rows.chunks(2 * n.channels)) {
+            *out += row.iter().map(|&g| g * g).sum::<F>();
+        }
+        self.conv_scratch = rows;
+    }
+
+    fn norm_param_grad(&mut self, n: NormBlocks, offset: usize, at: Site, weights: Option<Buf>) {
+        let rows = self.norm_example_grads(n, at);
+        let b = self.batch;
+        // Unweighted calls read the delta in place of weights: harmless.
+        let Views { reads: [c], grads, .. } = self.views([weights.unwrap_or(at.dy)], []);
+        let grad = &mut grads[offset..][..2 * n.channels];
+        grad.fill(F::ZERO);
+        for (i, row) in rows[..b * 2 * n.channels].chunks(2 * n.channels).enumerate() {
+            let factor = if weights.is_some() { c[i] } else { F::ONE };
+            grad.iter_mut().zip(row).for_each(|(g, &r)| *g += factor * r);
+        }
+        self.conv_scratch = rows;
+    }
+
+    fn norm_per_example_grads(&mut self, n: NormBlocks, offset: usize, at: Site) {
+        let (b, p) = (self.batch, self.spec.num_params);
+        let mut per_example = std::mem::take(&mut self.per_example);
+        let Views { reads: [dy, state], .. } = self.views([at.dy, state_of(at)], []);
+        kernels::example_grads(&n, dy, state, &mut per_example[..b * p], p, offset);
+        self.per_example = per_example;
+    }
+}
+
+macro_rules! normalization_ops {
+    ($kind:ident) => {
+        impl<F: Float> LayerOps<$kind, F> for CpuEngine<F> {
+            fn layer_forward(&mut self, layer: $kind, at: Site) {
+                self.norm_forward(layer.blocks(), layer.offset, at);
+            }
+
+            fn layer_backward(&mut self, layer: $kind, at: Site, dx: Option<Buf>, accumulate: bool) {
+                self.norm_backward(layer.blocks(), layer.offset, at, dx, accumulate);
+            }
+
+            /// Always materialized: the gradient is `2 channels` values.
+            fn layer_add_sq_norms(&mut self, layer: $kind, at: Site, out: Buf, _: NormStrategy) {
+                self.norm_add_sq_norms(layer.blocks(), at, out);
+            }
+
+            fn layer_param_grad(&mut self, layer: $kind, at: Site, weights: Option<Buf>) {
+                self.norm_param_grad(layer.blocks(), layer.offset, at, weights);
+            }
+
+            fn layer_per_example_grads(&mut self, layer: $kind, at: Site) {
+                self.norm_per_example_grads(layer.blocks(), layer.offset, at);
+            }
+        }
+    };
+}
+
+normalization_ops!(GroupNorm);
+normalization_ops!(LayerNorm);
