@@ -45,8 +45,8 @@ use dpsgd_runtime::train::{Optimizer, Privacy, private_step};
 use dpsgd_runtime::{NormStrategy, PrivateModel};
 
 /// What [`Checks::run`] checks with: a batch of `rows` examples from `seed`, the
-/// model's initial parameters (`M::init(seed)`) times `scale`, and finite differences
-/// on every `stride`-th parameter.
+/// model's initial parameters (`M::init(seed)`) times `scale`, and central finite
+/// differences of step `step` on every `stride`-th parameter.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Checks {
     pub rows: usize,
@@ -55,11 +55,16 @@ pub struct Checks {
     /// logits far out, where a naive loss overflows.
     pub scale: f64,
     pub stride: usize,
+    /// 1e-6 by default. Deep ReLU networks want a smaller one: where a relu's input
+    /// lies within the step of zero, the difference measures the kink, not the
+    /// gradient (and a standardized weight or a normalization moves many inputs at
+    /// once).
+    pub step: f64,
 }
 
 impl Default for Checks {
     fn default() -> Self {
-        Checks { rows: 9, seed: 0, scale: 1.0, stride: 1 }
+        Checks { rows: 9, seed: 0, scale: 1.0, stride: 1, step: 1e-6 }
     }
 }
 
@@ -85,14 +90,19 @@ impl Checks {
         model
     }
 
-    /// The mean-loss gradient against central finite differences.
+    /// The mean-loss gradient against central finite differences: every `stride`-th
+    /// parameter, and the first of every tensor, so that a stride reaches every layer.
     pub fn finite_differences<M: PrivateModel<f64>>(&self) {
         let model = self.model::<M>();
         let (x, y) = batch::<f64, M>(self.rows, self.seed);
         let (_, grad) = model.loss_and_grad(x.view(), &y).unwrap();
-        let h = 1e-6;
+        let h = self.step;
         let mut shifted = model.clone();
-        for i in (0..M::SPEC.num_params).step_by(self.stride.max(1)) {
+        let mut checked: Vec<usize> = (0..M::SPEC.num_params).step_by(self.stride.max(1)).collect();
+        checked.extend(M::SPEC.params.iter().map(|t| t.offset));
+        checked.sort_unstable();
+        checked.dedup();
+        for &i in &checked {
             shifted.params_mut()[i] += h;
             let plus = shifted.loss_and_grad(x.view(), &y).unwrap().0;
             shifted.params_mut()[i] -= 2.0 * h;
@@ -109,7 +119,7 @@ impl Checks {
             );
         }
         // The entries compared must hold some real gradient, or they check nothing.
-        let sizable = (0..M::SPEC.num_params).step_by(self.stride.max(1)).filter(|&i| grad[i].abs() > 1e-5).count();
+        let sizable = checked.iter().filter(|&&i| grad[i].abs() > 1e-5).count();
         assert!(sizable >= 5.min(M::SPEC.num_params), "{}: only {sizable} compared entries above 1e-5", M::SPEC.name);
     }
 

@@ -8,7 +8,7 @@ use dpsgd::testing::Checks;
 /// Each row of `per_example_grads` equals the gradient of a batch of that one example
 /// (`dpsgd::testing`).
 fn matches_one_example_at_a_time<M: PrivateModel<f64>>() {
-    Checks { rows: 7, seed: 21, scale: 1.0, stride: 1 }.per_example_gradients::<M>();
+    Checks { rows: 7, seed: 21, scale: 1.0, stride: 1, step: 1e-6 }.per_example_gradients::<M>();
 }
 
 /// Ghost norms equal the norms of the materialized per-example gradients.
@@ -125,7 +125,7 @@ fn forced_strategies_agree_on_every_model_with_a_choice() {
 #[test]
 fn the_testing_battery_passes_on_every_model() {
     for_each_model!(f64, M => {
-        let checks = Checks { rows: 7, seed: 21, scale: 3.0, stride: 1 };
+        let checks = Checks { rows: 7, seed: 21, scale: 3.0, stride: 1, step: 1e-6 };
         checks.per_example_gradients::<M>();
         checks.norms::<M>();
         checks.clipping::<M>();

@@ -17,6 +17,12 @@ contract_struct! {
         pub kernel: usize,
         pub stride: usize,
         pub same: bool,
+        /// Weight standardization (Qiao et al., 2019; De et al., 2022 with GroupNorm):
+        /// the convolution uses each output channel's weights normalized to mean 0 and
+        /// variance 1 (plus the normalizations' `EPSILON`). Its per-example norms are
+        /// then taken from materialized gradients, mapped back through the
+        /// standardization.
+        pub standardized: bool,
         pub pad_top: usize,
         pub pad_left: usize,
         pub in_h: usize,
@@ -65,10 +71,15 @@ impl Conv2d {
 
 impl Contract for Conv2d {
     const TYPE_NAME: &'static str = "Conv2d";
-    const USAGE: &'static str = "Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>";
+    const USAGE: &'static str = "Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid[, Standardized]>";
 
     fn declare(args: &[TypeArg]) -> Result<Self, String> {
-        let usage = "write a convolution as `Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>`";
+        let usage = "write a convolution as `Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>`, \
+                     with `, Standardized` last for weight standardization";
+        let (args, standardized) = match args {
+            [rest @ .., TypeArg::Word(last)] if last == "Standardized" => (rest, true),
+            _ => (args, false),
+        };
         let [
             TypeArg::Size(in_channels),
             TypeArg::Size(out_channels),
@@ -92,6 +103,7 @@ impl Contract for Conv2d {
             kernel,
             stride,
             same,
+            standardized,
             pad_top: 0,
             pad_left: 0,
             in_h: 0,
@@ -103,7 +115,9 @@ impl Contract for Conv2d {
 
     fn type_name(&self) -> String {
         let padding = if self.same { "Same" } else { "Valid" };
-        format!("Conv2d<{}, {}, {}, {}, {padding}>", self.in_channels, self.out_channels, self.kernel, self.stride)
+        let standardized = if self.standardized { ", Standardized" } else { "" };
+        let (i, o, k, s) = (self.in_channels, self.out_channels, self.kernel, self.stride);
+        format!("Conv2d<{i}, {o}, {k}, {s}, {padding}{standardized}>")
     }
 
     fn apply(&self, offset: usize, input: &Shape) -> Result<(Self, Shape), String> {
@@ -151,14 +165,20 @@ impl Contract for Conv2d {
     }
 
     /// The patch product at every output position ([`NormCost::of_product`]).
+    /// A standardized convolution has no ghost way: the ghost norm would be the norm
+    /// of the gradient of the standardized weights.
     fn norm_cost(&self) -> NormCost {
-        NormCost::of_product(
+        let cost = NormCost::of_product(
             vec![self.in_channels, self.in_h, self.in_w],
             vec![self.out_channels, self.out_h, self.out_w],
             self.positions(),
             self.patch(),
             self.out_channels,
-        )
+        );
+        match self.standardized {
+            true => NormCost { ghost_flops: usize::MAX, ..cost },
+            false => cost,
+        }
     }
 
     fn forward_flops(&self) -> usize {

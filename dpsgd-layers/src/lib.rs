@@ -222,6 +222,7 @@ mod tests {
                 kernel: 3,
                 stride: 1,
                 same: true,
+                standardized: false,
                 pad_top: 1,
                 pad_left: 1,
                 in_h: 6,

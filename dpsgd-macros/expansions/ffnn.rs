@@ -44,6 +44,7 @@ pub mod ffnn {
                     shape: &[104usize, 50usize],
                     fan_in: 104usize,
                     transposed: true,
+                    init: dpsgd_runtime::contracts::Init::Uniform,
                 },
                 dpsgd_runtime::ParamTensor {
                     name: "fc1.bias",
@@ -51,6 +52,7 @@ pub mod ffnn {
                     shape: &[50usize],
                     fan_in: 104usize,
                     transposed: false,
+                    init: dpsgd_runtime::contracts::Init::Uniform,
                 },
                 dpsgd_runtime::ParamTensor {
                     name: "fc2.weight",
@@ -58,6 +60,7 @@ pub mod ffnn {
                     shape: &[50usize, 2usize],
                     fan_in: 50usize,
                     transposed: true,
+                    init: dpsgd_runtime::contracts::Init::Uniform,
                 },
                 dpsgd_runtime::ParamTensor {
                     name: "fc2.bias",
@@ -65,6 +68,7 @@ pub mod ffnn {
                     shape: &[2usize],
                     fan_in: 50usize,
                     transposed: false,
+                    init: dpsgd_runtime::contracts::Init::Uniform,
                 },
             ],
             arena_width: 207usize,

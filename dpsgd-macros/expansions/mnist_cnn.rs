@@ -15,6 +15,7 @@ pub mod mnist_cnn {
             kernel: 8,
             stride: 2,
             same: true,
+            standardized: false,
             pad_top: 3,
             pad_left: 3,
             in_h: 28,
@@ -29,6 +30,7 @@ pub mod mnist_cnn {
             kernel: 4,
             stride: 2,
             same: false,
+            standardized: false,
             pad_top: 0,
             pad_left: 0,
             in_h: 13,
@@ -85,6 +87,7 @@ pub mod mnist_cnn {
                     shape: &[16usize, 1usize, 8usize, 8usize],
                     fan_in: 64usize,
                     transposed: false,
+                    init: dpsgd_runtime::contracts::Init::Uniform,
                 },
                 dpsgd_runtime::ParamTensor {
                     name: "conv1.bias",
@@ -92,6 +95,7 @@ pub mod mnist_cnn {
                     shape: &[16usize],
                     fan_in: 64usize,
                     transposed: false,
+                    init: dpsgd_runtime::contracts::Init::Uniform,
                 },
                 dpsgd_runtime::ParamTensor {
                     name: "conv2.weight",
@@ -99,6 +103,7 @@ pub mod mnist_cnn {
                     shape: &[32usize, 16usize, 4usize, 4usize],
                     fan_in: 256usize,
                     transposed: false,
+                    init: dpsgd_runtime::contracts::Init::Uniform,
                 },
                 dpsgd_runtime::ParamTensor {
                     name: "conv2.bias",
@@ -106,6 +111,7 @@ pub mod mnist_cnn {
                     shape: &[32usize],
                     fan_in: 256usize,
                     transposed: false,
+                    init: dpsgd_runtime::contracts::Init::Uniform,
                 },
                 dpsgd_runtime::ParamTensor {
                     name: "fc1.weight",
@@ -113,6 +119,7 @@ pub mod mnist_cnn {
                     shape: &[512usize, 32usize],
                     fan_in: 512usize,
                     transposed: true,
+                    init: dpsgd_runtime::contracts::Init::Uniform,
                 },
                 dpsgd_runtime::ParamTensor {
                     name: "fc1.bias",
@@ -120,6 +127,7 @@ pub mod mnist_cnn {
                     shape: &[32usize],
                     fan_in: 512usize,
                     transposed: false,
+                    init: dpsgd_runtime::contracts::Init::Uniform,
                 },
                 dpsgd_runtime::ParamTensor {
                     name: "fc2.weight",
@@ -127,6 +135,7 @@ pub mod mnist_cnn {
                     shape: &[32usize, 10usize],
                     fan_in: 32usize,
                     transposed: true,
+                    init: dpsgd_runtime::contracts::Init::Uniform,
                 },
                 dpsgd_runtime::ParamTensor {
                     name: "fc2.bias",
@@ -134,6 +143,7 @@ pub mod mnist_cnn {
                     shape: &[10usize],
                     fan_in: 32usize,
                     transposed: false,
+                    init: dpsgd_runtime::contracts::Init::Uniform,
                 },
             ],
             arena_width: 15479usize,

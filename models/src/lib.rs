@@ -162,6 +162,73 @@ pub mod lstm_net {
     }
 }
 
+/// WRN-16-4 as De et al. ("Unlocking High-Accuracy Differentially Private Image
+/// Classification through Scale", 2022) train it privately on CIFAR-10: a wide
+/// residual network (Zagoruyko and Komodakis) of depth 16 and width 4, pre-activation
+/// blocks, GroupNorm with 16 groups in place of batch normalization (whose statistics
+/// mix the examples of a batch), three groups of two blocks at widths 64, 128 and
+/// 256, the first block of a group changing the width (and the size, by stride 2)
+/// with a 1x1 convolution on its shortcut, every convolution's weights standardized
+/// as De et al. have them (2,751,146 parameters).
+#[private_model(loss = softmax_cross_entropy, crate = dpsgd_runtime)]
+pub mod wrn16_4 {
+    pub struct Wrn16_4 {
+        pub conv0: Conv2d<3, 16, 3, 1, Same, Standardized>,
+        pub g1b1_gn1: GroupNorm<16, 16>,
+        pub g1b1_conv1: Conv2d<16, 64, 3, 1, Same, Standardized>,
+        pub g1b1_gn2: GroupNorm<16, 64>,
+        pub g1b1_conv2: Conv2d<64, 64, 3, 1, Same, Standardized>,
+        pub g1b1_shortcut: Conv2d<16, 64, 1, 1, Same, Standardized>,
+        pub g1b2_gn1: GroupNorm<16, 64>,
+        pub g1b2_conv1: Conv2d<64, 64, 3, 1, Same, Standardized>,
+        pub g1b2_gn2: GroupNorm<16, 64>,
+        pub g1b2_conv2: Conv2d<64, 64, 3, 1, Same, Standardized>,
+        pub g2b1_gn1: GroupNorm<16, 64>,
+        pub g2b1_conv1: Conv2d<64, 128, 3, 2, Same, Standardized>,
+        pub g2b1_gn2: GroupNorm<16, 128>,
+        pub g2b1_conv2: Conv2d<128, 128, 3, 1, Same, Standardized>,
+        pub g2b1_shortcut: Conv2d<64, 128, 1, 2, Same, Standardized>,
+        pub g2b2_gn1: GroupNorm<16, 128>,
+        pub g2b2_conv1: Conv2d<128, 128, 3, 1, Same, Standardized>,
+        pub g2b2_gn2: GroupNorm<16, 128>,
+        pub g2b2_conv2: Conv2d<128, 128, 3, 1, Same, Standardized>,
+        pub g3b1_gn1: GroupNorm<16, 128>,
+        pub g3b1_conv1: Conv2d<128, 256, 3, 2, Same, Standardized>,
+        pub g3b1_gn2: GroupNorm<16, 256>,
+        pub g3b1_conv2: Conv2d<256, 256, 3, 1, Same, Standardized>,
+        pub g3b1_shortcut: Conv2d<128, 256, 1, 2, Same, Standardized>,
+        pub g3b2_gn1: GroupNorm<16, 256>,
+        pub g3b2_conv1: Conv2d<256, 256, 3, 1, Same, Standardized>,
+        pub g3b2_gn2: GroupNorm<16, 256>,
+        pub g3b2_conv2: Conv2d<256, 256, 3, 1, Same, Standardized>,
+        pub gn: GroupNorm<16, 256>,
+        pub fc: Linear<256, 10>,
+    }
+
+    impl Wrn16_4 {
+        pub fn forward(&self, x: Image<3, 32, 32>) -> Logits<10> {
+            let h = self.conv0(x);
+
+            let a = relu(self.g1b1_gn1(h));
+            let h = self.g1b1_conv2(relu(self.g1b1_gn2(self.g1b1_conv1(a)))) + self.g1b1_shortcut(a);
+            let a = relu(self.g1b2_gn1(h));
+            let h = self.g1b2_conv2(relu(self.g1b2_gn2(self.g1b2_conv1(a)))) + h;
+
+            let a = relu(self.g2b1_gn1(h));
+            let h = self.g2b1_conv2(relu(self.g2b1_gn2(self.g2b1_conv1(a)))) + self.g2b1_shortcut(a);
+            let a = relu(self.g2b2_gn1(h));
+            let h = self.g2b2_conv2(relu(self.g2b2_gn2(self.g2b2_conv1(a)))) + h;
+
+            let a = relu(self.g3b1_gn1(h));
+            let h = self.g3b1_conv2(relu(self.g3b1_gn2(self.g3b1_conv1(a)))) + self.g3b1_shortcut(a);
+            let a = relu(self.g3b2_gn1(h));
+            let h = self.g3b2_conv2(relu(self.g3b2_gn2(self.g3b2_conv1(a)))) + h;
+
+            self.fc(flatten(avg_pool2d(relu(self.gn(h)), 8, 8)))
+        }
+    }
+}
+
 pub use audit_canaries::AuditCanaries;
 pub use cifar10_net::Cifar10Net;
 pub use embedding_net::EmbeddingNet;
@@ -170,6 +237,7 @@ pub use logistic_regression::LogisticRegression;
 pub use lstm_net::LstmNet;
 pub use mnist_cnn::MnistCnn;
 pub use mnist_cnn_tanh::MnistCnnTanh;
+pub use wrn16_4::Wrn16_4;
 
 /// The models by the names the command line and the benchmarks use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -181,10 +249,11 @@ pub enum ModelName {
     Cifar10Net,
     EmbeddingNet,
     LstmNet,
+    Wrn16_4,
 }
 
 impl ModelName {
-    pub const ALL: [ModelName; 7] = [
+    pub const ALL: [ModelName; 8] = [
         ModelName::LogisticRegression,
         ModelName::Ffnn,
         ModelName::MnistCnn,
@@ -192,10 +261,11 @@ impl ModelName {
         ModelName::Cifar10Net,
         ModelName::EmbeddingNet,
         ModelName::LstmNet,
+        ModelName::Wrn16_4,
     ];
 
     /// The short name: `logreg`, `ffnn`, `mnist-cnn`, `mnist-cnn-tanh`, `cifar10`, `embed`,
-    /// `lstm`.
+    /// `lstm`, `wrn16-4`.
     pub fn as_str(self) -> &'static str {
         match self {
             ModelName::LogisticRegression => "logreg",
@@ -205,6 +275,7 @@ impl ModelName {
             ModelName::Cifar10Net => "cifar10",
             ModelName::EmbeddingNet => "embed",
             ModelName::LstmNet => "lstm",
+            ModelName::Wrn16_4 => "wrn16-4",
         }
     }
 
@@ -213,7 +284,7 @@ impl ModelName {
         match self {
             ModelName::LogisticRegression | ModelName::Ffnn => "adult",
             ModelName::MnistCnn | ModelName::MnistCnnTanh => "mnist",
-            ModelName::Cifar10Net => "cifar10",
+            ModelName::Cifar10Net | ModelName::Wrn16_4 => "cifar10",
             ModelName::EmbeddingNet | ModelName::LstmNet => "imdb",
         }
     }
@@ -283,6 +354,10 @@ macro_rules! with_model {
                 type $model = $crate::LstmNet<$float>;
                 $body
             }
+            $crate::ModelName::Wrn16_4 => {
+                type $model = $crate::Wrn16_4<$float>;
+                $body
+            }
         }
     };
 }
@@ -301,6 +376,7 @@ mod tests {
         assert_eq!(Cifar10Net::<f32>::num_params(), 605_226);
         assert_eq!(EmbeddingNet::<f32>::num_params(), 160_370);
         assert_eq!(LstmNet::<f32>::num_params(), 1_081_402);
+        assert_eq!(Wrn16_4::<f32>::num_params(), 2_751_146);
         let lstm: Vec<_> = LstmNet::<f32>::SPEC.params.iter().map(|p| (p.name, p.shape)).collect();
         assert_eq!(lstm[1], ("lstm.weight_ih_l0", &[100, 400][..]));
         assert_eq!(lstm[2], ("lstm.weight_hh_l0", &[100, 400][..]));

@@ -9,7 +9,7 @@ use dpsgd::runtime::Result;
 
 #[derive(Parser, Debug)]
 pub struct BenchArgs {
-    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10, embed or lstm.
+    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10, embed, lstm or wrn16-4.
     #[arg(long)]
     pub model: ModelName,
     /// Examples per step.

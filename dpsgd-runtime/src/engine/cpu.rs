@@ -20,7 +20,7 @@ pub struct CpuEngine<F> {
     features: Vec<F>,
     labels: Vec<u32>,
     arena: Vec<F>,
-    params: Vec<F>,
+    pub(crate) params: Vec<F>,
     grads: Vec<F>,
     /// SGD's velocity, or Adam's first moments, then Adam's second moments.
     moments: Vec<F>,
@@ -45,6 +45,8 @@ pub struct CpuEngine<F> {
     pub(crate) conv_cols: Vec<Stored<F>>,
     /// Per-example gradients a convolution's norms materialized, for the clipped sum.
     pub(crate) conv_grads: Vec<Stored<F>>,
+    /// Each weight-standardized convolution's standardized weights.
+    pub(crate) conv_standardized: Vec<Stored<F>>,
     /// Changes whenever the batch or the parameters do, and so every layer's input:
     /// what is stored for an older version is stale.
     pub(crate) version: u64,
@@ -103,6 +105,7 @@ impl<F: Float> CpuEngine<F> {
             lstm_grads: Vec::new(),
             conv_cols: Vec::new(),
             conv_grads: Vec::new(),
+            conv_standardized: Vec::new(),
             version: 0,
         };
         engine.set_batch(capacity);

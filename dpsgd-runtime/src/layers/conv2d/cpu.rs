@@ -1,6 +1,9 @@
-//! [`LayerOps`] for convolutions on the CPU engine.
+//! [`LayerOps`] for convolutions on the CPU engine. A weight-standardized
+//! convolution runs the same kernels on its standardized weights (made by its forward
+//! pass, kept for the step) and maps its weight gradients back through the
+//! standardization ([`standardize`]).
 
-use super::kernels;
+use super::{kernels, standardize};
 use crate::engine::cpu::{CpuEngine, Stored, Views, grow, take_stored};
 use crate::spec::{Buf, Conv2d, NormStrategy};
 use crate::{Float, LayerOps, Site};
@@ -9,22 +12,41 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
     fn layer_forward(&mut self, layer: Conv2d, Site { x, y, .. }: Site) {
         let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, false);
+        let standardized = self.standardized_weights(&layer);
         let Views { writes: [y], params, .. } = self.views([], [y]);
-        kernels::forward(&layer, params, &cols.values, y, &mut scratch);
+        match &standardized {
+            Some(s) => {
+                let params = standardize::params(&layer, &s.values);
+                kernels::forward(&standardize::at_zero(&layer), params, &cols.values, y, &mut scratch);
+            }
+            None => kernels::forward(&layer, params, &cols.values, y, &mut scratch),
+        }
         self.conv_scratch = scratch;
         self.conv_cols.push(cols);
+        self.conv_standardized.extend(standardized);
     }
 
     fn layer_backward(&mut self, layer: Conv2d, Site { dy, .. }: Site, dx: Option<Buf>, accumulate: bool) {
         let Some(dx) = dx else { return };
         let mut scratch = self.conv_scratch(&layer, false);
+        let standardized = self.standardized_weights(&layer);
         let Views { reads: [dy], writes: [dx], params, .. } = self.views([dy], [dx]);
-        kernels::backward_input(&layer, params, dy, dx, accumulate, &mut scratch);
+        match &standardized {
+            Some(s) => {
+                let params = standardize::params(&layer, &s.values);
+                kernels::backward_input(&standardize::at_zero(&layer), params, dy, dx, accumulate, &mut scratch);
+            }
+            None => kernels::backward_input(&layer, params, dy, dx, accumulate, &mut scratch),
+        }
         self.conv_scratch = scratch;
+        self.conv_standardized.extend(standardized);
     }
 
     fn layer_add_sq_norms(&mut self, layer: Conv2d, Site { x, dy, .. }: Site, out: Buf, strategy: NormStrategy) {
-        let strategy = self.forced_strategy.unwrap_or(strategy);
+        let strategy = match layer.standardized {
+            true => NormStrategy::Materialized,
+            false => self.forced_strategy.unwrap_or(strategy),
+        };
         let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, strategy == NormStrategy::Ghost);
         let mut stored = take_stored(&mut self.conv_grads, layer.offset);
@@ -32,8 +54,20 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
             grow(&mut stored.values, self.capacity() * kernels::example_grad_len(&layer));
             stored.version = self.version;
         }
-        let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
-        kernels::add_sq_norms(&layer, &cols.values, dy, out, strategy, &mut scratch, Some(&mut stored.values));
+        if let Some(standardized) = self.standardized_weights(&layer) {
+            // The gradients of the weights, not of the standardized weights, are clipped.
+            let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
+            kernels::materialize(&layer, &cols.values, dy, &mut stored.values, &mut scratch);
+            let (len, b) = (kernels::example_grad_len(&layer), out.len());
+            standardize::to_weight_grads(&layer, &standardized.values, &mut stored.values[..b * len], len, 0);
+            for (out, grad) in out.iter_mut().zip(stored.values.chunks(len)) {
+                *out += crate::kernels::vector::sq_norm(grad);
+            }
+            self.conv_standardized.push(standardized);
+        } else {
+            let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
+            kernels::add_sq_norms(&layer, &cols.values, dy, out, strategy, &mut scratch, Some(&mut stored.values));
+        }
         self.conv_scratch = scratch;
         self.conv_cols.push(cols);
         self.conv_grads.push(stored);
@@ -52,10 +86,16 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
         let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, false);
         // Unweighted calls read the delta twice in place of weights: harmless.
+        let standardized = self.standardized_weights(&layer);
         let Views { reads: [dy, c], grads, .. } = self.views([dy, weights.unwrap_or(dy)], []);
         let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
         let gb = &mut rest[..layer.out_channels];
         kernels::param_grad(&layer, &cols.values, dy, weights.map(|_| c), gw, gb, &mut scratch);
+        if let Some(standardized) = standardized {
+            // The map back through the standardization is linear: once, on the sum.
+            standardize::to_weight_grads(&layer, &standardized.values, gw, layer.weight_len(), 0);
+            self.conv_standardized.push(standardized);
+        }
         self.conv_scratch = scratch;
         self.conv_cols.push(cols);
     }
@@ -67,6 +107,10 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
         let mut per_example = std::mem::take(&mut self.per_example);
         let Views { reads: [dy], .. } = self.views([dy], []);
         kernels::per_example_grads(&layer, &cols.values, dy, &mut per_example[..b * p], p, &mut scratch);
+        if let Some(standardized) = self.standardized_weights(&layer) {
+            standardize::to_weight_grads(&layer, &standardized.values, &mut per_example[..b * p], p, layer.offset);
+            self.conv_standardized.push(standardized);
+        }
         self.per_example = per_example;
         self.conv_scratch = scratch;
         self.conv_cols.push(cols);
@@ -74,6 +118,22 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
 }
 
 impl<F: Float> CpuEngine<F> {
+    /// A standardized convolution's standardized weights for the current parameters
+    /// (`None` for a plain convolution): made when stale, kept for the rest of the
+    /// step. Put them back in `conv_standardized`.
+    fn standardized_weights(&mut self, layer: &Conv2d) -> Option<Stored<F>> {
+        if !layer.standardized {
+            return None;
+        }
+        let mut stored = take_stored(&mut self.conv_standardized, layer.offset);
+        if stored.version != self.version {
+            grow(&mut stored.values, standardize::len(layer));
+            standardize::standardize(layer, &self.params, &mut stored.values);
+            stored.version = self.version;
+        }
+        Some(stored)
+    }
+
     /// The patches of `layer`'s input `x` for the current batch: those its forward pass
     /// stored, or made now when they are stale. Put them back in `conv_cols`.
     pub(crate) fn conv_cols(&mut self, layer: &Conv2d, x: Buf) -> Stored<F> {

@@ -317,6 +317,19 @@ fn ghost_sq_norm<F: Float>(layer: &Conv2d, cols: &[F], dy: &[F], scratch: &mut [
     vector::dot(ka, kd)
 }
 
+/// Each example's gradient, [`example_grad_len`] values, in `store`.
+pub fn materialize<F: Float>(layer: &Conv2d, cols: &[F], dy: &[F], store: &mut [F], scratch: &mut [F]) {
+    let (t, oc, len) = (layer.positions(), layer.out_channels, example_grad_len(layer));
+    let per = scratch_per_example(layer, false);
+    let batch = dy.len() / (oc * t);
+    let examples = cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(oc * t)).zip(scratch.par_chunks_mut(per));
+    examples.zip(store[..batch * len].par_chunks_mut(len)).for_each(|(((cols, dy), scratch), grad)| {
+        let (gw, gb) = grad.split_at_mut(layer.weight_len());
+        example_grad(layer, cols, dy, F::ONE, gw, false, scratch);
+        gb.iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g = s);
+    });
+}
+
 /// Adds each example's squared gradient norm for this layer to `out`, either from the
 /// materialized gradient or by the ghost identity
 /// `||G||^2 = sum_{t,t'} (a_t . a_t') (d_t . d_t')` over the `T` positions, whichever
@@ -335,18 +348,13 @@ pub fn add_sq_norms<F: Float>(
     let (patch, t, oc) = (layer.patch(), layer.positions(), layer.out_channels);
     let per = scratch_per_example(layer, strategy == NormStrategy::Ghost);
     let bias_sq_norm = |dy: &[F]| bias_grad(layer, dy).map(|s| s * s).sum::<F>();
-    let examples = cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(oc * t)).zip(scratch.par_chunks_mut(per));
     if let (NormStrategy::Materialized, Some(store)) = (strategy, store) {
+        materialize(layer, cols, dy, store, scratch);
         let len = example_grad_len(layer);
-        let store = store[..out.len() * len].par_chunks_mut(len);
-        examples.zip(out.par_iter_mut()).zip(store).for_each(|((((cols, dy), scratch), out), grad)| {
-            let (gw, gb) = grad.split_at_mut(layer.weight_len());
-            example_grad(layer, cols, dy, F::ONE, gw, false, scratch);
-            gb.iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g = s);
-            *out += vector::sq_norm(grad);
-        });
+        out.par_iter_mut().zip(store.par_chunks(len)).for_each(|(out, grad)| *out += vector::sq_norm(grad));
         return;
     }
+    let examples = cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(oc * t)).zip(scratch.par_chunks_mut(per));
     examples.zip(out.par_iter_mut()).for_each(|(((cols, dy), scratch), out)| {
         let weight = match strategy {
             NormStrategy::Materialized => {
@@ -380,6 +388,7 @@ mod tests {
         stride: 2,
         // The kernels read the explicit padding; `same` only names the declaration.
         same: true,
+        standardized: false,
         pad_top: 1,
         pad_left: 1,
         in_h: 7,
@@ -464,6 +473,7 @@ mod tests {
                 kernel,
                 stride,
                 same: true,
+                standardized: false,
                 pad_top,
                 pad_left,
                 in_h,

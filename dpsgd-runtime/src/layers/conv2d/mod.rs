@@ -7,6 +7,7 @@ mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub(crate) mod kernels;
+mod standardize;
 
 use ndarray::{ArrayView1, ArrayView4};
 

@@ -83,6 +83,20 @@ pub fn example_grads<F: Float>(n: &NormBlocks, dy: &[F], state: &[F], out: &mut 
     );
 }
 
+/// As [`backward`] with every scale one, in place and for one example: the gradient
+/// `g` with respect to the normalized values becomes the gradient with respect to the
+/// values they came from. A weight-standardized convolution maps its weight gradients
+/// back through the standardization with it.
+pub fn backward_in_place<F: Float>(n: &NormBlocks, state: &[F], g: &mut [F]) {
+    let count = F::from_f64(n.block_len as f64);
+    let (xhat, rstd) = state.split_at(n.len());
+    for ((g, xhat), &rstd) in g.chunks_mut(n.block_len).zip(xhat.chunks(n.block_len)).zip(rstd) {
+        let mean_g = g.iter().copied().sum::<F>() / count;
+        let mean_gx = g.iter().zip(xhat).map(|(&d, &h)| d * h).sum::<F>() / count;
+        g.iter_mut().zip(xhat).for_each(|(d, &h)| *d = rstd * (*d - mean_g - h * mean_gx));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +127,19 @@ mod tests {
             }
         }
         y
+    }
+
+    #[test]
+    fn in_place_is_backward_with_unit_scales() {
+        let n = NormBlocks { blocks: 3, block_len: 5, spatial: 5, channels: 1 };
+        let (x, g) = (values(n.len(), 8), values(n.len(), 9));
+        let (mut y, mut state) = (vec![0.0; n.len()], vec![0.0; n.state_width()]);
+        forward(&n, &[1.0], &[0.0], &x, &mut y, &mut state);
+        let mut want = vec![0.0; n.len()];
+        backward(&n, &[1.0], &g, &state, &mut want, false);
+        let mut got = g.clone();
+        backward_in_place(&n, &state, &mut got);
+        got.iter().zip(&want).for_each(|(a, b)| assert!((a - b).abs() < 1e-14, "{a} vs {b}"));
     }
 
     #[test]
