@@ -4,13 +4,16 @@ use crate::contract::{contract_struct, sizes};
 use crate::{Contract, Init, NormCost, Shape, TensorLayout, TypeArg};
 
 contract_struct! {
-    /// `y = x W + b`, written `Linear<IN, OUT>`. Its parameters sit at `offset` in the
-    /// model's flat parameter vector: `W` row-major `[inputs, outputs]` (PyTorch's
-    /// `weight` transposed), then `b`.
+    /// `y = x W + b`, written `Linear<IN, OUT>`, of a vector, or at every position of
+    /// a `[positions, inputs]` sequence (PyTorch's `nn.Linear` on a sequence). Its
+    /// parameters sit at `offset` in the model's flat parameter vector: `W` row-major
+    /// `[inputs, outputs]` (PyTorch's `weight` transposed), then `b`.
     pub struct Dense {
         pub offset: usize,
         pub inputs: usize,
         pub outputs: usize,
+        /// 1 for a vector.
+        pub positions: usize,
     }
 }
 
@@ -31,7 +34,7 @@ impl Contract for Dense {
 
     fn declare(args: &[TypeArg]) -> Result<Self, String> {
         let [inputs, outputs] = sizes(args).ok_or("write a dense layer as `Linear<IN, OUT>`")?;
-        Ok(Dense { offset: 0, inputs, outputs })
+        Ok(Dense { offset: 0, inputs, outputs, positions: 0 })
     }
 
     fn type_name(&self) -> String {
@@ -41,10 +44,18 @@ impl Contract for Dense {
     fn apply(&self, offset: usize, input: &Shape) -> Result<(Self, Shape), String> {
         let got = input.describe();
         match *input {
-            Shape::Features(n) if n == self.inputs => Ok((Dense { offset, ..*self }, Shape::Features(self.outputs))),
+            Shape::Features(n) if n == self.inputs => {
+                Ok((Dense { offset, positions: 1, ..*self }, Shape::Features(self.outputs)))
+            }
+            Shape::Sequence { positions, width } if width == self.inputs => {
+                let output = Shape::Sequence { positions, width: self.outputs };
+                Ok((Dense { offset, positions, ..*self }, output))
+            }
             Shape::Features(_) => Err(format!(" but gets {got}")),
             Shape::Tokens(_) => Err(format!(" but gets {got}; look them up in an `Embedding` first")),
-            Shape::Sequence { .. } => Err(format!(" but gets {got}; take `mean(x)` first")),
+            Shape::Sequence { .. } => {
+                Err(format!(" but gets {got}; it applies at every position of a sequence of {} features", self.inputs))
+            }
             Shape::Image { .. } => Err(format!(" but gets {got}; flatten it first: `flatten(x)`")),
         }
     }
@@ -75,16 +86,22 @@ impl Contract for Dense {
         ]
     }
 
-    /// One position: the ghost norm is two dot products.
+    /// At one position the ghost norm is two dot products; over a sequence it takes
+    /// the Gram matrices of the positions ([`NormCost::of_product`]).
     fn norm_cost(&self) -> NormCost {
-        NormCost::of_product(vec![self.inputs], vec![self.outputs], 1, self.inputs, self.outputs)
+        let (i, o, t) = (self.inputs, self.outputs, self.positions);
+        if t == 1 {
+            return NormCost::of_product(vec![i], vec![o], 1, i, o);
+        }
+        // The positions' Gram products are formed on the fly, from the input itself.
+        NormCost { ghost_bytes: 0, patch_bytes: 0, ..NormCost::of_product(vec![t, i], vec![t, o], t, i, o) }
     }
 
     fn forward_flops(&self) -> usize {
-        2 * self.inputs * self.outputs
+        2 * self.positions * self.inputs * self.outputs
     }
 
     fn scaled_outputs(&self) -> usize {
-        self.outputs
+        self.positions * self.outputs
     }
 }

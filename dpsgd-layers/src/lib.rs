@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn tensors_tile_the_parameters() {
         let layers = [
-            Layer::Dense(Dense { offset: 3, inputs: 5, outputs: 2 }),
+            Layer::Dense(Dense { offset: 3, inputs: 5, outputs: 2, positions: 1 }),
             Layer::Conv2d(Conv2d {
                 offset: 7,
                 in_channels: 2,

@@ -11,11 +11,13 @@ pub mod ffnn {
             offset: 0,
             inputs: 104,
             outputs: 50,
+            positions: 1,
         };
         pub(super) const LAYER_FC2: dpsgd_runtime::contracts::Dense = dpsgd_runtime::contracts::Dense {
             offset: 5250,
             inputs: 50,
             outputs: 2,
+            positions: 1,
         };
         pub(super) const SITE_FC1: dpsgd_runtime::Site = dpsgd_runtime::Site {
             x: dpsgd_runtime::Buf::Input {

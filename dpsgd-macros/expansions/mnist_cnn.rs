@@ -42,11 +42,13 @@ pub mod mnist_cnn {
             offset: 9264,
             inputs: 512,
             outputs: 32,
+            positions: 1,
         };
         pub(super) const LAYER_FC2: dpsgd_runtime::contracts::Dense = dpsgd_runtime::contracts::Dense {
             offset: 25680,
             inputs: 32,
             outputs: 10,
+            positions: 1,
         };
         pub(super) const SITE_CONV1: dpsgd_runtime::Site = dpsgd_runtime::Site {
             x: dpsgd_runtime::Buf::Input {

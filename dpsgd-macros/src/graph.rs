@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use dpsgd_layers::{Layer, Shape};
 use proc_macro2::Span;
-use syn::spanned::Spanned;
 use syn::{BinOp, Expr, Ident, Pat, Stmt};
 
 use crate::args::LossKind;
@@ -246,7 +245,7 @@ pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Error
     for (i, stmt) in forward.stmts.iter().enumerate() {
         match stmt {
             Stmt::Local(local) => b.local(local),
-            Stmt::Expr(expr, None) if i == last => output = Some((b.expr(expr), expr.span())),
+            Stmt::Expr(expr, None) if i == last => output = Some((b.expr(expr), expr)),
             Stmt::Expr(expr, Some(semi)) if i == last => {
                 b.expr(expr);
                 b.errors.spanned(semi, "remove this `;`: forward ends with the expression that gives the logits");
@@ -267,16 +266,25 @@ pub fn build(def: &ModelDef, loss: LossKind, loss_span: Span, errors: &mut Error
         }
     }
 
-    let Some((Some(output), output_expr_span)) = output else {
+    let Some((Some(output), output_expr)) = output else {
         if output.is_none() {
             b.errors.at(forward.body_end, "forward must end with the expression that gives the logits");
         }
         return None;
     };
     let width = b.nodes[output].width();
-    if width != forward.output_width {
-        b.errors.at(
-            output_expr_span,
+    if let shape @ Shape::Sequence { .. } = b.nodes[output].shape {
+        b.errors.spanned(
+            output_expr,
+            format!(
+                "forward returns {} per example, not `Logits<{}>`: take `mean(x)` over the positions first",
+                shape.describe(),
+                forward.output_width
+            ),
+        );
+    } else if width != forward.output_width {
+        b.errors.spanned(
+            output_expr,
             format!("forward returns {width} values per example but declares `Logits<{}>`", forward.output_width),
         );
     }

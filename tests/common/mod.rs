@@ -386,3 +386,26 @@ pub mod standardized {
 
 #[allow(unused_imports)]
 pub use standardized::Standardized;
+
+/// Linear layers at every position of a sequence, around a layer normalization.
+#[private_model(loss = softmax_cross_entropy)]
+pub mod per_position {
+    pub struct PerPosition {
+        pub embedding: Embedding<11, 4>,
+        pub wide: Linear<4, 6>,
+        pub ln: LayerNorm<6>,
+        pub narrow: Linear<6, 3>,
+        pub fc: Linear<3, 2>,
+    }
+
+    impl PerPosition {
+        pub fn forward(&self, x: Tokens<5>) -> Logits<2> {
+            let h = gelu(self.wide(self.embedding(x)));
+            let h = tanh(self.narrow(self.ln(h)));
+            self.fc(mean(h))
+        }
+    }
+}
+
+#[allow(unused_imports)]
+pub use per_position::PerPosition;

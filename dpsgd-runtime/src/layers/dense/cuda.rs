@@ -6,6 +6,13 @@ use crate::spec::{Buf, Dense, NormStrategy};
 use crate::{LayerOps, Site};
 
 impl<F: CudaFloat> LayerOps<Dense, F> for CudaEngine<F> {
+    fn supports(layer: &Dense) -> Result<(), String> {
+        match layer.positions {
+            1 => Ok(()),
+            _ => Err("linear layers over sequences do not run on the GPU yet".into()),
+        }
+    }
+
     fn layer_forward(&mut self, layer: Dense, Site { x, y, .. }: Site) {
         let (b, (i, o)) = (self.batch, (layer.inputs, layer.outputs));
         let (x, y) = (self.buf(x), self.buf(y));

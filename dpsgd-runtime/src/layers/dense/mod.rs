@@ -7,6 +7,7 @@ mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub(crate) mod kernels;
+mod sequence;
 
 use ndarray::{ArrayView1, ArrayView2};
 
