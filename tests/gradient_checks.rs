@@ -48,8 +48,9 @@ fn group_and_layer_normalization() {
     Checks { rows: 7, seed: 21, scale: 1.0, stride: 1, step: 1e-6 }.run::<common::LayerNormed<f64>>();
 }
 
-/// Linear layers over sequences through the whole battery, their norms forced both
-/// ways (the Gram identity over positions, and materialized).
+/// Position embeddings and linear layers over sequences through the whole battery,
+/// the linear layers' norms forced both ways (the Gram identity over positions, and
+/// materialized).
 #[test]
 fn linear_layers_at_every_position() {
     Checks { rows: 7, seed: 24, scale: 1.0, stride: 1, step: 1e-6 }.run::<common::PerPosition<f64>>();

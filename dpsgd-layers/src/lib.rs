@@ -14,6 +14,7 @@ mod group_norm;
 mod layer_norm;
 mod lstm;
 mod normalization;
+mod position_embedding;
 mod shape;
 
 pub use contract::{Contract, Literal, TypeArg};
@@ -25,6 +26,7 @@ pub use group_norm::GroupNorm;
 pub use layer_norm::LayerNorm;
 pub use lstm::Lstm;
 pub use normalization::{EPSILON, NormBlocks, Normalization};
+pub use position_embedding::PositionEmbedding;
 pub use shape::Shape;
 
 /// Every layer kind, in one list: a kind is its module above and its name here. The
@@ -33,7 +35,7 @@ pub use shape::Shape;
 #[macro_export]
 macro_rules! for_each_layer_kind {
     ($callback:ident) => {
-        $callback! { Dense, Conv2d, Embedding, Lstm, GroupNorm, LayerNorm }
+        $callback! { Dense, Conv2d, Embedding, Lstm, GroupNorm, LayerNorm, PositionEmbedding }
     };
 }
 

@@ -387,11 +387,13 @@ pub mod standardized {
 #[allow(unused_imports)]
 pub use standardized::Standardized;
 
-/// Linear layers at every position of a sequence, around a layer normalization.
+/// Token and position embeddings, then linear layers at every position of the
+/// sequence, around a layer normalization.
 #[private_model(loss = softmax_cross_entropy)]
 pub mod per_position {
     pub struct PerPosition {
         pub embedding: Embedding<11, 4>,
+        pub positions: PositionEmbedding<5, 4>,
         pub wide: Linear<4, 6>,
         pub ln: LayerNorm<6>,
         pub narrow: Linear<6, 3>,
@@ -400,7 +402,7 @@ pub mod per_position {
 
     impl PerPosition {
         pub fn forward(&self, x: Tokens<5>) -> Logits<2> {
-            let h = gelu(self.wide(self.embedding(x)));
+            let h = gelu(self.wide(self.positions(self.embedding(x))));
             let h = tanh(self.narrow(self.ln(h)));
             self.fc(mean(h))
         }

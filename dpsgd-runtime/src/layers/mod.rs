@@ -8,6 +8,7 @@ pub mod dense;
 pub mod embedding;
 pub mod lstm;
 pub mod normalization;
+pub mod position_embedding;
 
 use crate::Float;
 use crate::contracts::{Layer, NormStrategy};
