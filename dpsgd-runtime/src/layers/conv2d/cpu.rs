@@ -57,7 +57,7 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
         if let Some(standardized) = self.standardized_weights(&layer) {
             // The gradients of the weights, not of the standardized weights, are clipped.
             let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
-            kernels::materialize(&layer, &cols.values, dy, &mut stored.values, &mut scratch);
+            kernels::materialize(&layer, &cols.values, dy, &mut stored.values, &mut scratch, None);
             let (len, b) = (kernels::example_grad_len(&layer), out.len());
             standardize::to_weight_grads(&layer, &standardized.values, &mut stored.values[..b * len], len, 0);
             for (out, grad) in out.iter_mut().zip(stored.values.chunks(len)) {

@@ -317,17 +317,34 @@ fn ghost_sq_norm<F: Float>(layer: &Conv2d, cols: &[F], dy: &[F], scratch: &mut [
     vector::dot(ka, kd)
 }
 
-/// Each example's gradient, [`example_grad_len`] values, in `store`.
-pub fn materialize<F: Float>(layer: &Conv2d, cols: &[F], dy: &[F], store: &mut [F], scratch: &mut [F]) {
+/// Each example's gradient, [`example_grad_len`] values, in `store`; with `norms`, each
+/// example's squared norm added there too, in the same pass.
+pub fn materialize<F: Float>(
+    layer: &Conv2d,
+    cols: &[F],
+    dy: &[F],
+    store: &mut [F],
+    scratch: &mut [F],
+    norms: Option<&mut [F]>,
+) {
     let (t, oc, len) = (layer.positions(), layer.out_channels, example_grad_len(layer));
     let per = scratch_per_example(layer, false);
     let batch = dy.len() / (oc * t);
     let examples = cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(oc * t)).zip(scratch.par_chunks_mut(per));
-    examples.zip(store[..batch * len].par_chunks_mut(len)).for_each(|(((cols, dy), scratch), grad)| {
+    let examples = examples.zip(store[..batch * len].par_chunks_mut(len));
+    let with_norms = norms.is_some();
+    let one = |(((cols, dy), scratch), grad): (((&[F], &[F]), &mut [F]), &mut [F])| {
         let (gw, gb) = grad.split_at_mut(layer.weight_len());
         example_grad(layer, cols, dy, F::ONE, gw, false, scratch);
         gb.iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g = s);
-    });
+        if with_norms { vector::sq_norm(grad) } else { F::ZERO }
+    };
+    match norms {
+        Some(norms) => examples.zip(norms.par_iter_mut()).for_each(|(example, norm)| *norm += one(example)),
+        None => examples.for_each(|example| {
+            one(example);
+        }),
+    }
 }
 
 /// Adds each example's squared gradient norm for this layer to `out`, either from the
@@ -349,9 +366,7 @@ pub fn add_sq_norms<F: Float>(
     let per = scratch_per_example(layer, strategy == NormStrategy::Ghost);
     let bias_sq_norm = |dy: &[F]| bias_grad(layer, dy).map(|s| s * s).sum::<F>();
     if let (NormStrategy::Materialized, Some(store)) = (strategy, store) {
-        materialize(layer, cols, dy, store, scratch);
-        let len = example_grad_len(layer);
-        out.par_iter_mut().zip(store.par_chunks(len)).for_each(|(out, grad)| *out += vector::sq_norm(grad));
+        materialize(layer, cols, dy, store, scratch, Some(out));
         return;
     }
     let examples = cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(oc * t)).zip(scratch.par_chunks_mut(per));
