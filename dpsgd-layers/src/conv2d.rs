@@ -176,7 +176,7 @@ impl Contract for Conv2d {
             self.out_channels,
         );
         match self.standardized {
-            true => NormCost { ghost_flops: usize::MAX, ..cost },
+            true => NormCost { ghost_flops: usize::MAX, ghost_bytes: 0, ..cost },
             false => cost,
         }
     }

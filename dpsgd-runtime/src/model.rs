@@ -66,8 +66,9 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
         let spec = Self::SPEC;
         let mut out = format!("{} ({} parameters): per-example gradient norms by layer\n", spec.name, spec.num_params);
         let w = spec.layers.iter().map(|l| l.name.len()).chain([5]).max().unwrap_or(5);
+        let kw = spec.layers.iter().map(|l| l.kind.len()).chain([28]).max().unwrap_or(28);
         out += &format!(
-            "{:<w$} {:<28} {:>14} {:>14} {:>9} {:>13}  {:>12} {:>12}  {:>12} {:>12}\n",
+            "{:<w$} {:<kw$} {:>14} {:>14} {:>9} {:>13}  {:>12} {:>12}  {:>12} {:>12}\n",
             "layer",
             "type",
             "input",
@@ -86,7 +87,7 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
                 NormStrategy::Materialized => "materialized",
             };
             out += &format!(
-                "{:<w$} {:<28} {:>14} {:>14} {:>9} {:>13}  {:>12} {:>12}  {:>12} {:>12}\n",
+                "{:<w$} {:<kw$} {:>14} {:>14} {:>9} {:>13}  {:>12} {:>12}  {:>12} {:>12}\n",
                 l.name,
                 l.kind,
                 shape(l.input_shape),
