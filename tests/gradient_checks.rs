@@ -56,6 +56,22 @@ fn linear_layers_at_every_position() {
     Checks { rows: 7, seed: 24, scale: 1.0, stride: 1, step: 1e-6 }.run::<common::PerPosition<f64>>();
 }
 
+/// Multi-head attention in a Transformer block, and with one value as its queries,
+/// keys and values, through the whole battery.
+#[test]
+fn attention() {
+    Checks { rows: 6, seed: 25, scale: 1.0, stride: 1, step: 1e-6 }.run::<common::TinyTransformer<f64>>();
+    Checks { rows: 6, seed: 26, scale: 1.0, stride: 1, step: 1e-6 }.run::<common::SharedAttention<f64>>();
+}
+
+/// The TextTransformer through the whole battery on two examples: of its 756,866
+/// parameters, the first of every tensor and every 49,999th against finite
+/// differences.
+#[test]
+fn the_text_transformer() {
+    Checks { rows: 2, seed: 27, scale: 1.0, stride: 49_999, step: 1e-6 }.run::<dpsgd::models::TextTransformer<f64>>();
+}
+
 /// Weight-standardized convolutions through the whole battery: their norms and clipped
 /// sums are of the gradients of the weights themselves.
 #[test]

@@ -110,6 +110,7 @@ pub mod ffnn {
                 },
             ],
             pools: &[],
+            attentions: &[],
             activations: &[dpsgd_runtime::Activation::Relu],
             token_vocab: ::std::option::Option::None,
         };

@@ -234,6 +234,7 @@ pub mod mnist_cnn {
                     out_w: 4usize,
                 },
             ],
+            attentions: &[],
             activations: &[dpsgd_runtime::Activation::Relu],
             token_vocab: ::std::option::Option::None,
         };

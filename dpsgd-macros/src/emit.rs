@@ -63,6 +63,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     };
     let value = |id: usize| buf(plan.values[id]);
     let delta = |id: usize| buf(plan.deltas[id].expect("a planned gradient"));
+    let state = |id: usize| buf(plan.states[id].expect("an operation that keeps state"));
     let layer_const = |layer: usize| {
         let name = &layer_consts[layer];
         quote! { __plan::#name }
@@ -109,6 +110,11 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 stride: #stride, out_h: #out_h, out_w: #out_w }
         }
     };
+    let attention_const = |id: usize| {
+        let Op::Attention { heads, .. } = graph.nodes[id].op else { unreachable!("an attention node") };
+        let Shape::Sequence { positions, width } = graph.nodes[id].shape else { unreachable!("a sequence") };
+        quote! { #krate::Attention { positions: #positions, dim: #width, heads: #heads } }
+    };
     let mean_const = |arg: usize| {
         let Shape::Sequence { positions, width } = graph.nodes[arg].shape else {
             unreachable!("mean takes a sequence")
@@ -154,6 +160,10 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 let (a, b) = (value(lhs), value(rhs));
                 quote! { engine.add(#a, #b, #y); }
             }
+            Op::Attention { q, k, v, .. } => {
+                let (a, q, k, v, s) = (attention_const(id), value(q), value(k), value(v), state(id));
+                quote! { engine.attention_forward(#a, #q, #k, #v, #y, #s); }
+            }
         })
     });
 
@@ -190,6 +200,16 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                 quote! { engine.activation_backward(#a, #x, #y, #dy, #dx, #acc); }
             }
             Op::Add { .. } => quote! { engine.copy(#dy, #dx, #acc); },
+            Op::Attention { q, k, v, .. } => {
+                let (a, s) = (attention_const(step.from), state(step.from));
+                let (q, k, v) = (value(q), value(k), value(v));
+                let operand = match step.operand {
+                    0 => quote! { #krate::AttentionOperand::Query },
+                    1 => quote! { #krate::AttentionOperand::Key },
+                    _ => quote! { #krate::AttentionOperand::Value },
+                };
+                quote! { engine.attention_backward(#a, #operand, [#q, #k, #v], #s, #dy, #dx, #acc); }
+            }
             Op::Input | Op::Layer { .. } => unreachable!("the input has no arguments; layers are above"),
         }
     });
@@ -233,6 +253,12 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     let activations = activations.into_iter().map(act);
     let pools =
         graph.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Pool { .. })).map(|(id, _)| pool_const(id));
+    let attentions = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| matches!(n.op, Op::Attention { .. }))
+        .map(|(id, _)| attention_const(id));
     let layer_plans = model.layers.iter().zip(&plan.layers).enumerate().map(|(index, (decl, layer))| {
         let name = decl.ident.to_string();
         let cost = layer.norm_cost();
@@ -297,6 +323,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
                     clip_factors: #clip_factors,
                     layers: &[#(#layer_plans),*],
                     pools: &[#(#pools),*],
+                    attentions: &[#(#attentions),*],
                     activations: &[#(#activations),*],
                     token_vocab: #token_vocab,
                 };

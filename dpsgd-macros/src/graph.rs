@@ -77,6 +77,14 @@ pub enum Op {
     Mean {
         arg: NodeId,
     },
+    /// `attention(q, k, v, heads)`: multi-head scaled dot-product attention of three
+    /// sequences of one shape.
+    Attention {
+        q: NodeId,
+        k: NodeId,
+        v: NodeId,
+        heads: usize,
+    },
 }
 
 impl Op {
@@ -89,6 +97,7 @@ impl Op {
             | Op::Flatten { arg }
             | Op::Mean { arg } => vec![arg],
             Op::Add { lhs, rhs } => vec![lhs, rhs],
+            Op::Attention { q, k, v, .. } => vec![q, k, v],
         }
     }
 
@@ -102,6 +111,7 @@ impl Op {
             Op::Pool { max, window, stride, arg, relu } => Op::Pool { max, window, stride, arg: f(arg), relu },
             Op::Flatten { arg } => Op::Flatten { arg: f(arg) },
             Op::Mean { arg } => Op::Mean { arg: f(arg) },
+            Op::Attention { q, k, v, heads } => Op::Attention { q: f(q), k: f(k), v: f(v), heads },
         }
     }
 }
@@ -140,6 +150,7 @@ impl Graph {
                     requires[arg]
                 }
                 Op::Add { lhs, rhs } => requires[lhs] || requires[rhs],
+                Op::Attention { q, k, v, .. } => requires[q] || requires[k] || requires[v],
             };
         }
         requires
@@ -213,7 +224,7 @@ struct Builder<'a> {
 fn language() -> String {
     format!(
         "forward may use `let` bindings, layer calls `self.layer(x)`, {}, `+`, max_pool2d(x, window, stride), \
-         avg_pool2d(x, window, stride), flatten(x) and mean(x)",
+         avg_pool2d(x, window, stride), flatten(x), mean(x) and attention(q, k, v, heads)",
         Act::NAMES
     )
 }
@@ -523,6 +534,7 @@ impl Builder<'_> {
     ) -> Option<NodeId> {
         match name.to_string().as_str() {
             "max_pool2d" | "avg_pool2d" => return self.pool_call(name, args, call),
+            "attention" => return self.attention_call(args, call),
             "mean" => {
                 let arg = self.single_arg(args, call, "`mean`")?;
                 let Shape::Sequence { width, .. } = self.nodes[arg].shape else {
@@ -559,6 +571,53 @@ impl Builder<'_> {
         let arg = self.values(arg, &format!("`{name}`"), call)?;
         let shape = self.nodes[arg].shape;
         Some(self.push(Op::Activation { act, arg }, shape))
+    }
+
+    /// `attention(q, k, v, heads)`: three sequences of one shape, `heads` dividing
+    /// their width.
+    fn attention_call(
+        &mut self,
+        args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>,
+        call: &Expr,
+    ) -> Option<NodeId> {
+        let usage = "write `attention(q, k, v, heads)`: queries, keys and values, sequences of one shape, and the \
+                     number of heads as an integer literal";
+        if args.len() != 4 {
+            self.errors.spanned(call, usage);
+            args.iter().take(3).for_each(|a| {
+                self.expr(a);
+            });
+            return None;
+        }
+        let (q, k, v) = (self.expr(&args[0]), self.expr(&args[1]), self.expr(&args[2]));
+        let heads = match &args[3] {
+            Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => i.base10_parse::<usize>().ok().filter(|&h| h > 0),
+            _ => None,
+        };
+        let Some(heads) = heads else {
+            self.errors.spanned(&args[3], usage);
+            return None;
+        };
+        let (q, k, v) = (q?, k?, v?);
+        let shape = self.nodes[q].shape;
+        let Shape::Sequence { width, .. } = shape else {
+            let got = self.describe(q);
+            self.errors.spanned(call, format!("attention runs over sequences; the queries are {got}"));
+            return None;
+        };
+        if self.nodes[k].shape != shape || self.nodes[v].shape != shape {
+            let (q, k, v) = (self.describe(q), self.describe(k), self.describe(v));
+            self.errors.spanned(
+                call,
+                format!("attention's queries, keys and values have one shape; they are {q}, {k} and {v}"),
+            );
+            return None;
+        }
+        if width % heads != 0 {
+            self.errors.spanned(&args[3], format!("{heads} heads do not divide {width} features"));
+            return None;
+        }
+        Some(self.push(Op::Attention { q, k, v, heads }, shape))
     }
 
     /// `max_pool2d(x, window, stride)` or `avg_pool2d(x, window, stride)`.

@@ -23,7 +23,8 @@ pub struct Plan {
     pub values: Vec<Slot>,
     /// Each node's gradient, for nodes that depend on a parameter.
     pub deltas: Vec<Option<Slot>>,
-    /// What a layer keeps between its passes (an LSTM's gates, cells and gate gradients).
+    /// What a layer or an attention keeps between its passes (an LSTM's gates, cells
+    /// and gate gradients, an attention's probabilities).
     pub states: Vec<Option<Slot>>,
     pub losses: Slot,
     pub sq_norms: Slot,
@@ -41,6 +42,8 @@ pub struct Plan {
 pub struct BackwardStep {
     pub from: NodeId,
     pub to: Option<NodeId>,
+    /// Which of `from`'s arguments `to` is (an operation may take one value twice).
+    pub operand: usize,
     pub accumulate: bool,
 }
 
@@ -71,6 +74,10 @@ pub fn plan(graph: &Graph) -> Plan {
         .iter()
         .map(|n| match n.op {
             Op::Layer { layer, .. } => Some(layers[layer].state_width()).filter(|&w| w > 0).map(&mut alloc),
+            Op::Attention { heads, .. } => match n.shape {
+                dpsgd_layers::Shape::Sequence { positions, .. } => Some(alloc(heads * positions * positions)),
+                _ => unreachable!("attention gives a sequence"),
+            },
             _ => None,
         })
         .collect();
@@ -87,12 +94,12 @@ pub fn plan(graph: &Graph) -> Plan {
         if !requires_grad[from] {
             continue;
         }
-        for to in node.op.args() {
+        for (operand, to) in node.op.args().into_iter().enumerate() {
             if requires_grad[to] {
-                backward.push(BackwardStep { from, to: Some(to), accumulate: written[to] });
+                backward.push(BackwardStep { from, to: Some(to), operand, accumulate: written[to] });
                 written[to] = true;
             } else if matches!(node.op, Op::Layer { .. }) {
-                backward.push(BackwardStep { from, to: None, accumulate: false });
+                backward.push(BackwardStep { from, to: None, operand, accumulate: false });
             }
         }
     }

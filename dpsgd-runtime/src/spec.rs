@@ -51,6 +51,36 @@ pub enum PoolKind {
     Avg,
 }
 
+/// Multi-head scaled dot-product attention, `attention(q, k, v, heads)`, of
+/// `[positions, dim]` queries, keys and values ([`crate::kernels::attention`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attention {
+    pub positions: usize,
+    pub dim: usize,
+    pub heads: usize,
+}
+
+impl Attention {
+    /// Columns per head.
+    pub const fn head_width(&self) -> usize {
+        self.dim / self.heads
+    }
+
+    /// Per example, kept from the forward pass: each head's attention probabilities,
+    /// `[heads, positions, positions]`.
+    pub const fn state_width(&self) -> usize {
+        self.heads * self.positions * self.positions
+    }
+}
+
+/// Which of an attention's arguments a backward call gives the gradient of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionOperand {
+    Query,
+    Key,
+    Value,
+}
+
 /// Pooling over `window x window` squares at `stride`, no padding, per channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pool2d {
@@ -191,6 +221,8 @@ pub struct ModelSpec {
     /// Every pooling the model applies (the operations without parameters an engine
     /// may lack besides its layers' sequence means, which only follow embeddings).
     pub pools: &'static [Pool2d],
+    /// Every attention the model applies.
+    pub attentions: &'static [Attention],
     /// Every activation the model applies, each once.
     pub activations: &'static [Activation],
     /// For models of token ids: the vocabulary size (every id must lie below it).

@@ -229,6 +229,54 @@ pub mod wrn16_4 {
     }
 }
 
+/// A Transformer encoder on IMDB's shape, as private fine-tuning of language models
+/// uses them (Li et al., "Large Language Models Can Be Strong Differentially Private
+/// Learners", 2022), small: 256 token ids of a 10004-id vocabulary, token and learned
+/// position embeddings of width 64, two pre-norm blocks of 4-head self-attention and a
+/// GELU MLP of 256, each with a residual connection, a final LayerNorm, the mean over
+/// positions and a dense layer to the two classes (756,866 parameters).
+#[private_model(loss = softmax_cross_entropy, crate = dpsgd_runtime)]
+pub mod text_transformer {
+    pub struct TextTransformer {
+        pub embedding: Embedding<10004, 64>,
+        pub positions: PositionEmbedding<256, 64>,
+        pub b1_ln1: LayerNorm<64>,
+        pub b1_query: Linear<64, 64>,
+        pub b1_key: Linear<64, 64>,
+        pub b1_value: Linear<64, 64>,
+        pub b1_out: Linear<64, 64>,
+        pub b1_ln2: LayerNorm<64>,
+        pub b1_mlp1: Linear<64, 256>,
+        pub b1_mlp2: Linear<256, 64>,
+        pub b2_ln1: LayerNorm<64>,
+        pub b2_query: Linear<64, 64>,
+        pub b2_key: Linear<64, 64>,
+        pub b2_value: Linear<64, 64>,
+        pub b2_out: Linear<64, 64>,
+        pub b2_ln2: LayerNorm<64>,
+        pub b2_mlp1: Linear<64, 256>,
+        pub b2_mlp2: Linear<256, 64>,
+        pub ln: LayerNorm<64>,
+        pub fc: Linear<64, 2>,
+    }
+
+    impl TextTransformer {
+        pub fn forward(&self, x: Tokens<256>) -> Logits<2> {
+            let h = self.positions(self.embedding(x));
+
+            let a = self.b1_ln1(h);
+            let h = h + self.b1_out(attention(self.b1_query(a), self.b1_key(a), self.b1_value(a), 4));
+            let h = h + self.b1_mlp2(gelu(self.b1_mlp1(self.b1_ln2(h))));
+
+            let a = self.b2_ln1(h);
+            let h = h + self.b2_out(attention(self.b2_query(a), self.b2_key(a), self.b2_value(a), 4));
+            let h = h + self.b2_mlp2(gelu(self.b2_mlp1(self.b2_ln2(h))));
+
+            self.fc(mean(self.ln(h)))
+        }
+    }
+}
+
 pub use audit_canaries::AuditCanaries;
 pub use cifar10_net::Cifar10Net;
 pub use embedding_net::EmbeddingNet;
@@ -237,6 +285,7 @@ pub use logistic_regression::LogisticRegression;
 pub use lstm_net::LstmNet;
 pub use mnist_cnn::MnistCnn;
 pub use mnist_cnn_tanh::MnistCnnTanh;
+pub use text_transformer::TextTransformer;
 pub use wrn16_4::Wrn16_4;
 
 /// The models by the names the command line and the benchmarks use.
@@ -250,10 +299,11 @@ pub enum ModelName {
     EmbeddingNet,
     LstmNet,
     Wrn16_4,
+    TextTransformer,
 }
 
 impl ModelName {
-    pub const ALL: [ModelName; 8] = [
+    pub const ALL: [ModelName; 9] = [
         ModelName::LogisticRegression,
         ModelName::Ffnn,
         ModelName::MnistCnn,
@@ -262,10 +312,11 @@ impl ModelName {
         ModelName::EmbeddingNet,
         ModelName::LstmNet,
         ModelName::Wrn16_4,
+        ModelName::TextTransformer,
     ];
 
     /// The short name: `logreg`, `ffnn`, `mnist-cnn`, `mnist-cnn-tanh`, `cifar10`, `embed`,
-    /// `lstm`, `wrn16-4`.
+    /// `lstm`, `wrn16-4`, `transformer`.
     pub fn as_str(self) -> &'static str {
         match self {
             ModelName::LogisticRegression => "logreg",
@@ -276,6 +327,7 @@ impl ModelName {
             ModelName::EmbeddingNet => "embed",
             ModelName::LstmNet => "lstm",
             ModelName::Wrn16_4 => "wrn16-4",
+            ModelName::TextTransformer => "transformer",
         }
     }
 
@@ -285,7 +337,7 @@ impl ModelName {
             ModelName::LogisticRegression | ModelName::Ffnn => "adult",
             ModelName::MnistCnn | ModelName::MnistCnnTanh => "mnist",
             ModelName::Cifar10Net | ModelName::Wrn16_4 => "cifar10",
-            ModelName::EmbeddingNet | ModelName::LstmNet => "imdb",
+            ModelName::EmbeddingNet | ModelName::LstmNet | ModelName::TextTransformer => "imdb",
         }
     }
 
@@ -358,6 +410,10 @@ macro_rules! with_model {
                 type $model = $crate::Wrn16_4<$float>;
                 $body
             }
+            $crate::ModelName::TextTransformer => {
+                type $model = $crate::TextTransformer<$float>;
+                $body
+            }
         }
     };
 }
@@ -377,6 +433,7 @@ mod tests {
         assert_eq!(EmbeddingNet::<f32>::num_params(), 160_370);
         assert_eq!(LstmNet::<f32>::num_params(), 1_081_402);
         assert_eq!(Wrn16_4::<f32>::num_params(), 2_751_146);
+        assert_eq!(TextTransformer::<f32>::num_params(), 756_866);
         let lstm: Vec<_> = LstmNet::<f32>::SPEC.params.iter().map(|p| (p.name, p.shape)).collect();
         assert_eq!(lstm[1], ("lstm.weight_ih_l0", &[100, 400][..]));
         assert_eq!(lstm[2], ("lstm.weight_hh_l0", &[100, 400][..]));

@@ -9,7 +9,7 @@ use dpsgd::runtime::Result;
 
 #[derive(Parser, Debug)]
 pub struct BenchArgs {
-    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10, embed, lstm or wrn16-4.
+    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10, embed, lstm, wrn16-4 or transformer.
     #[arg(long)]
     pub model: ModelName,
     /// Examples per step.

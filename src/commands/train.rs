@@ -23,7 +23,7 @@ use super::progress::Progress;
 #[derive(Parser, Debug)]
 #[command(name = "train")]
 pub struct TrainArgs {
-    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10, embed, lstm or wrn16-4.
+    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10, embed, lstm, wrn16-4 or transformer.
     #[arg(long, default_value = "ffnn")]
     pub model: ModelName,
     /// Dataset: the model's (adult or mnist, the default), or synthetic (random

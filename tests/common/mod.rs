@@ -411,3 +411,54 @@ pub mod per_position {
 
 #[allow(unused_imports)]
 pub use per_position::PerPosition;
+
+/// A pre-norm Transformer encoder block: token and position embeddings, multi-head
+/// self-attention between per-position projections with a residual connection,
+/// LayerNorm, a GELU MLP with a residual connection, the mean over positions.
+#[private_model(loss = softmax_cross_entropy)]
+pub mod tiny_transformer {
+    pub struct TinyTransformer {
+        pub embedding: Embedding<13, 8>,
+        pub positions: PositionEmbedding<5, 8>,
+        pub ln1: LayerNorm<8>,
+        pub query: Linear<8, 8>,
+        pub key: Linear<8, 8>,
+        pub value: Linear<8, 8>,
+        pub out: Linear<8, 8>,
+        pub ln2: LayerNorm<8>,
+        pub mlp1: Linear<8, 16>,
+        pub mlp2: Linear<16, 8>,
+        pub fc: Linear<8, 2>,
+    }
+
+    impl TinyTransformer {
+        pub fn forward(&self, x: Tokens<5>) -> Logits<2> {
+            let h = self.positions(self.embedding(x));
+            let a = self.ln1(h);
+            let h = h + self.out(attention(self.query(a), self.key(a), self.value(a), 2));
+            let h = h + self.mlp2(gelu(self.mlp1(self.ln2(h))));
+            self.fc(mean(h))
+        }
+    }
+}
+
+/// Attention whose queries, keys and values are one value: its three gradients add up.
+#[private_model(loss = softmax_cross_entropy)]
+pub mod shared_attention {
+    pub struct SharedAttention {
+        pub embedding: Embedding<13, 6>,
+        pub fc: Linear<6, 3>,
+    }
+
+    impl SharedAttention {
+        pub fn forward(&self, x: Tokens<4>) -> Logits<3> {
+            let e = self.embedding(x);
+            self.fc(mean(attention(e, e, e, 3)))
+        }
+    }
+}
+
+#[allow(unused_imports)]
+pub use shared_attention::SharedAttention;
+#[allow(unused_imports)]
+pub use tiny_transformer::TinyTransformer;

@@ -19,7 +19,7 @@ use crate::engine::{Engine, copy_row};
 use crate::error::{Error, Result};
 use crate::layers::EveryLayerOps;
 use crate::rng::{SecretKey, Stream};
-use crate::spec::{Activation, Buf, Loss, ModelSpec, Pool2d, SequenceMean};
+use crate::spec::{Activation, Attention, AttentionOperand, Buf, Loss, ModelSpec, Pool2d, SequenceMean};
 
 /// The Gaussian noise of private steps on the GPU: Philox4x32-10 keyed by 64 bits
 /// drawn from the noise stream of the run's key, its counter the index of the draw.
@@ -480,6 +480,12 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
                 spec.name
             )));
         }
+        if !spec.attentions.is_empty() {
+            return Err(Error::Config(format!(
+                "{}'s attention does not run on the GPU yet; train this model with --device cpu",
+                spec.name
+            )));
+        }
         if !spec.pools.is_empty() {
             return Err(Error::Config(format!(
                 "{}'s pooling does not run on the GPU yet; train this model with --device cpu",
@@ -604,6 +610,14 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
 
     fn pool2d_backward(&mut self, _: Pool2d, _: Buf, _: Buf, _: Buf, _: bool) {
         self.unsupported("pooling");
+    }
+
+    fn attention_forward(&mut self, _: Attention, _: Buf, _: Buf, _: Buf, _: Buf, _: Buf) {
+        self.unsupported("attention");
+    }
+
+    fn attention_backward(&mut self, _: Attention, _: AttentionOperand, _: [Buf; 3], _: Buf, _: Buf, _: Buf, _: bool) {
+        self.unsupported("attention");
     }
 
     fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf) {

@@ -10,7 +10,7 @@ use crate::kernels::{activation, clip, loss, optim, pool, vector};
 use crate::layers::embedding::kernels as embedding;
 use crate::noise::{self, NoiseSource};
 use crate::rng::SecretKey;
-use crate::spec::{Activation, Buf, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
+use crate::spec::{Activation, Attention, AttentionOperand, Buf, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
 
 /// Runs a model's steps on the CPU: the kernels split a batch across the rayon pool
 /// (by example or by block of rows), and large products use the pool through the GEMM.
@@ -338,6 +338,25 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     fn pool2d_backward(&mut self, pool: Pool2d, x: Buf, dy: Buf, dx: Buf, accumulate: bool) {
         let Views { reads: [x, dy], writes: [dx], .. } = self.views([x, dy], [dx]);
         pool::pool_backward(&pool, x, dy, dx, accumulate);
+    }
+
+    fn attention_forward(&mut self, attention: Attention, q: Buf, k: Buf, v: Buf, y: Buf, state: Buf) {
+        let Views { reads: [q, k, v], writes: [y, state], .. } = self.views([q, k, v], [y, state]);
+        crate::kernels::attention::forward(&attention, q, k, v, y, state);
+    }
+
+    fn attention_backward(
+        &mut self,
+        attention: Attention,
+        operand: AttentionOperand,
+        [q, k, v]: [Buf; 3],
+        state: Buf,
+        dy: Buf,
+        dx: Buf,
+        accumulate: bool,
+    ) {
+        let Views { reads: [q, k, v, state, dy], writes: [dx], .. } = self.views([q, k, v, state, dy], [dx]);
+        crate::kernels::attention::backward(&attention, operand, q, k, v, state, dy, dx, accumulate);
     }
 
     fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf) {

@@ -22,7 +22,7 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::layers::EveryLayerOps;
 use crate::rng::SecretKey;
-use crate::spec::{Activation, Buf, Loss, ModelSpec, Pool2d, SequenceMean};
+use crate::spec::{Activation, Attention, AttentionOperand, Buf, Loss, ModelSpec, Pool2d, SequenceMean};
 
 /// Runs the kernels of a training step for one model on one device.
 ///
@@ -105,6 +105,22 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
     fn pool2d_forward(&mut self, pool: Pool2d, x: Buf, y: Buf);
     /// The pooling's input gradient, computed from its input `x`; `dx +=` when `accumulate`.
     fn pool2d_backward(&mut self, pool: Pool2d, x: Buf, dy: Buf, dx: Buf, accumulate: bool);
+
+    /// `y` = the attention of queries `q`, keys `k` and values `v`; the attention
+    /// probabilities go to `state` for the backward pass.
+    fn attention_forward(&mut self, attention: Attention, q: Buf, k: Buf, v: Buf, y: Buf, state: Buf);
+    /// The gradient of `operand` from `dy` into `dx` (`+=` when `accumulate`).
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward(
+        &mut self,
+        attention: Attention,
+        operand: AttentionOperand,
+        qkv: [Buf; 3],
+        state: Buf,
+        dy: Buf,
+        dx: Buf,
+        accumulate: bool,
+    );
 
     fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf);
     /// `dx = dy * f'(x)`, computed from the output `y` (or from the input `x`, for

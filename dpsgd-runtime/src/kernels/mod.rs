@@ -3,6 +3,7 @@
 //! the [`CpuEngine`](crate::CpuEngine) resolves the generated code's buffers to them.
 
 pub mod activation;
+pub mod attention;
 pub mod clip;
 pub mod loss;
 pub mod optim;

@@ -332,18 +332,17 @@ pub fn materialize<F: Float>(
     let batch = dy.len() / (oc * t);
     let examples = cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(oc * t)).zip(scratch.par_chunks_mut(per));
     let examples = examples.zip(store[..batch * len].par_chunks_mut(len));
-    let with_norms = norms.is_some();
-    let one = |(((cols, dy), scratch), grad): (((&[F], &[F]), &mut [F]), &mut [F])| {
+    let one = |cols: &[F], dy: &[F], scratch: &mut [F], grad: &mut [F]| {
         let (gw, gb) = grad.split_at_mut(layer.weight_len());
         example_grad(layer, cols, dy, F::ONE, gw, false, scratch);
         gb.iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g = s);
-        if with_norms { vector::sq_norm(grad) } else { F::ZERO }
     };
     match norms {
-        Some(norms) => examples.zip(norms.par_iter_mut()).for_each(|(example, norm)| *norm += one(example)),
-        None => examples.for_each(|example| {
-            one(example);
+        Some(norms) => examples.zip(norms.par_iter_mut()).for_each(|((((cols, dy), scratch), grad), norm)| {
+            one(cols, dy, scratch, grad);
+            *norm += vector::sq_norm(grad);
         }),
+        None => examples.for_each(|(((cols, dy), scratch), grad)| one(cols, dy, scratch, grad)),
     }
 }
 
