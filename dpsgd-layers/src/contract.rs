@@ -71,7 +71,7 @@ pub trait Contract: Copy + Debug + Literal {
 }
 
 /// A contract written as a Rust literal: its struct's name and fields, which is how
-/// the macro passes a planned layer to the generated code. [`contract_struct!`]
+/// the macro passes a planned layer to the generated code. `contract_struct!` (in this crate)
 /// derives it from the struct's definition.
 pub trait Literal {
     const STRUCT: &'static str;
