@@ -5,6 +5,7 @@
 //! engines (`dpsgd-runtime`) run the same structs as the constants the generated code
 //! passes them. One module per kind.
 
+mod attention;
 mod contract;
 mod conv2d;
 mod cost;
@@ -17,6 +18,7 @@ mod normalization;
 mod position_embedding;
 mod shape;
 
+pub use attention::Attention;
 pub use contract::{Contract, Literal, TypeArg};
 pub use conv2d::{Conv2d, conv_output};
 pub use cost::{NormCost, NormStrategy};

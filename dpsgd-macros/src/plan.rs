@@ -2,7 +2,7 @@
 //! each per-example value and gradient in the engine's scratch arena. Also the order
 //! of the backward pass: which gradient contributions write and which accumulate.
 
-use dpsgd_layers::Layer;
+use dpsgd_layers::{Attention, Layer, Shape};
 
 use crate::graph::{Graph, NodeId, Op};
 
@@ -75,7 +75,9 @@ pub fn plan(graph: &Graph) -> Plan {
         .map(|n| match n.op {
             Op::Layer { layer, .. } => Some(layers[layer].state_width()).filter(|&w| w > 0).map(&mut alloc),
             Op::Attention { heads, .. } => match n.shape {
-                dpsgd_layers::Shape::Sequence { positions, .. } => Some(alloc(heads * positions * positions)),
+                Shape::Sequence { positions, width } => {
+                    Some(alloc(Attention { positions, dim: width, heads }.state_width()))
+                }
                 _ => unreachable!("attention gives a sequence"),
             },
             _ => None,

@@ -4,7 +4,7 @@
 //! step's scratch arena.
 
 /// The layer kinds' contracts: their layout, names and cost model, shared with the macro.
-pub use dpsgd_layers::{Conv2d, Dense, Embedding, Init, Layer, Lstm, NormStrategy};
+pub use dpsgd_layers::{Attention, Conv2d, Dense, Embedding, Init, Layer, Lstm, NormStrategy};
 
 /// A layer's parameters viewed in place inside the model's parameter vector, as the
 /// generated accessors (`model.fc1()`) give them.
@@ -49,28 +49,6 @@ pub struct SequenceMean {
 pub enum PoolKind {
     Max,
     Avg,
-}
-
-/// Multi-head scaled dot-product attention, `attention(q, k, v, heads)`, of
-/// `[positions, dim]` queries, keys and values ([`crate::kernels::attention`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Attention {
-    pub positions: usize,
-    pub dim: usize,
-    pub heads: usize,
-}
-
-impl Attention {
-    /// Columns per head.
-    pub const fn head_width(&self) -> usize {
-        self.dim / self.heads
-    }
-
-    /// Per example, kept from the forward pass: each head's attention probabilities,
-    /// `[heads, positions, positions]`.
-    pub const fn state_width(&self) -> usize {
-        self.heads * self.positions * self.positions
-    }
 }
 
 /// Which of an attention's arguments a backward call gives the gradient of.

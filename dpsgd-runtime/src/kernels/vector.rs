@@ -232,12 +232,26 @@ fn reduce<F: Float>(acc: [F; LANES]) -> F {
 /// out.len()]`): a clipped sum of stored per-example gradients. Columns in parallel,
 /// examples in order within each, so the result does not depend on the thread count.
 pub fn weighted_row_sum<F: Float>(rows: &[F], weights: &[F], out: &mut [F]) {
+    row_sum_with(rows, weights.len(), Some(weights), out);
+}
+
+/// `out = sum_e rows[e]` over the first `count` rows of `rows` (`[.., out.len()]`),
+/// as [`weighted_row_sum`] with every weight one.
+pub fn row_sum<F: Float>(rows: &[F], count: usize, out: &mut [F]) {
+    row_sum_with(rows, count, None, out);
+}
+
+fn row_sum_with<F: Float>(rows: &[F], count: usize, weights: Option<&[F]>, out: &mut [F]) {
     const COLUMNS: usize = 4096;
     let len = out.len();
     out.par_chunks_mut(COLUMNS).enumerate().for_each(|(c, out)| {
         out.fill(F::ZERO);
-        for (e, &w) in weights.iter().enumerate() {
-            axpy(w, &rows[e * len + c * COLUMNS..][..out.len()], out);
+        for e in 0..count {
+            let row = &rows[e * len + c * COLUMNS..][..out.len()];
+            match weights {
+                Some(w) => axpy(w[e], row, out),
+                None => copy_or_add(row, out, true),
+            }
         }
     });
 }

@@ -3,6 +3,8 @@
 //! pass, kept for the step) and maps its weight gradients back through the
 //! standardization ([`standardize`]).
 
+use rayon::prelude::*;
+
 use super::{kernels, standardize};
 use crate::engine::cpu::{CpuEngine, Stored, Views, grow, take_stored};
 use crate::spec::{Buf, Conv2d, NormStrategy};
@@ -60,9 +62,9 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
             kernels::materialize(&layer, &cols.values, dy, &mut stored.values, &mut scratch, None);
             let (len, b) = (kernels::example_grad_len(&layer), out.len());
             standardize::to_weight_grads(&layer, &standardized.values, &mut stored.values[..b * len], len, 0);
-            for (out, grad) in out.iter_mut().zip(stored.values.chunks(len)) {
-                *out += crate::kernels::vector::sq_norm(grad);
-            }
+            out.par_iter_mut()
+                .zip(stored.values.par_chunks(len))
+                .for_each(|(out, grad)| *out += crate::kernels::vector::sq_norm(grad));
             self.conv_standardized.push(standardized);
         } else {
             let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);

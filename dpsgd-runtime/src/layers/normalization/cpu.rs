@@ -4,6 +4,7 @@
 use super::kernels;
 use crate::contracts::{GroupNorm, LayerNorm, NormBlocks, Normalization};
 use crate::engine::cpu::{CpuEngine, Views, grow};
+use crate::kernels::vector;
 use crate::spec::{Buf, NormStrategy};
 use crate::{Float, LayerOps, Site};
 
@@ -53,10 +54,9 @@ impl<F: Float> CpuEngine<F> {
         // Unweighted calls read the delta in place of weights: harmless.
         let Views { reads: [c], grads, .. } = self.views([weights.unwrap_or(at.dy)], []);
         let grad = &mut grads[offset..][..2 * n.channels];
-        grad.fill(F::ZERO);
-        for (i, row) in rows[..b * 2 * n.channels].chunks(2 * n.channels).enumerate() {
-            let factor = if weights.is_some() { c[i] } else { F::ONE };
-            grad.iter_mut().zip(row).for_each(|(g, &r)| *g += factor * r);
+        match weights {
+            Some(_) => vector::weighted_row_sum(&rows, &c[..b], grad),
+            None => vector::row_sum(&rows, b, grad),
         }
         self.conv_scratch = rows;
     }

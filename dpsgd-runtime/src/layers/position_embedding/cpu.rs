@@ -42,11 +42,8 @@ impl<F: Float> LayerOps<PositionEmbedding, F> for CpuEngine<F> {
         let Views { reads: [dy, c], grads, .. } = self.views([dy, weights.unwrap_or(dy)], []);
         let grad = &mut grads[layer.offset..][..len];
         match weights {
-            Some(_) => vector::weighted_row_sum(&dy[..b * len], &c[..b], grad),
-            None => {
-                grad.fill(F::ZERO);
-                dy[..b * len].chunks_exact(len).for_each(|row| vector::copy_or_add(row, grad, true));
-            }
+            Some(_) => vector::weighted_row_sum(dy, &c[..b], grad),
+            None => vector::row_sum(dy, b, grad),
         }
     }
 
