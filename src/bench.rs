@@ -34,6 +34,7 @@
 
 use std::time::Instant;
 
+use dpsgd_runtime::data::synthetic::random_targets;
 use dpsgd_runtime::engine::{CpuEngine, Engine};
 use dpsgd_runtime::ndarray::Array2;
 use dpsgd_runtime::rng::{SecretKey, Stream, stream};
@@ -80,7 +81,7 @@ pub struct StepRunner<M: PrivateModel<f32>, E: Engine<f32> = CpuEngine<f32>> {
     _model: std::marker::PhantomData<M>,
 }
 
-/// `examples` random examples of the model's input shape and classes (seed 0).
+/// `examples` random examples of the model's input shape and targets (seed 0).
 fn random_dataset<M: PrivateModel<f32>>(batch_size: usize, examples: usize) -> Result<Dataset<f32>> {
     if batch_size == 0 || batch_size > examples {
         return Err(Error::Config(format!("the batch size must lie in 1..={examples}, got {batch_size}")));
@@ -92,8 +93,8 @@ fn random_dataset<M: PrivateModel<f32>>(batch_size: usize, examples: usize) -> R
         Some(vocab) => Array2::from_shape_fn((examples, spec.input_width), |_| rng.random_range(0..vocab) as f32),
         None => Array2::from_shape_fn((examples, spec.input_width), |_| rng.random_range(-1.0f32..1.0)),
     };
-    let labels = (0..examples).map(|_| rng.random_range(0..spec.num_classes() as u32)).collect();
-    Dataset::new(features, labels)
+    let targets = random_targets(&spec, examples, || rng.random_range(0.0..1.0));
+    Dataset::new(features, targets)
 }
 
 impl<M: PrivateModel<f32>> StepRunner<M> {

@@ -46,7 +46,10 @@
 //!   image into a vector, `mean(x)` of a sequence over its positions (an embedding's
 //!   or an LSTM's output); `a + b` of two values of the same shape;
 //! - the loss is named once, in the attribute: `binary_logistic` (one logit, labels
-//!   0/1) or `softmax_cross_entropy` (`K >= 2` logits, labels `0..K`).
+//!   0/1), `softmax_cross_entropy` (`K >= 2` logits, labels `0..K`),
+//!   `mean_squared_error` (`K` outputs against `K` real targets) or
+//!   `multilabel_binary_logistic` (`K` logits, a 0/1 label each). The last two take a
+//!   row of values per example ([`runtime::data::TargetData::Values`]).
 //!
 //! Every size is checked at compile time; a mismatch, an unknown function or anything
 //! outside the language is a compile error pointing at the offending code. Each layer

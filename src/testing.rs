@@ -37,6 +37,8 @@
 //!   `lr * sigma * C / B` times standard normals: their mean and spread over the
 //!   parameters (and over steps, for small models) within 5%.
 
+use dpsgd_runtime::data::TargetData;
+use dpsgd_runtime::data::synthetic::random_targets;
 use dpsgd_runtime::engine::{CpuEngine, Engine};
 use dpsgd_runtime::ndarray::{self, Array2};
 use dpsgd_runtime::noise::GaussianNoise;
@@ -129,7 +131,7 @@ impl Checks {
         let (x, y) = batch::<f64, M>(self.rows, self.seed + 1);
         let per_example = model.per_example_grads(x.view(), &y).unwrap();
         for i in 0..self.rows {
-            let (_, alone) = model.loss_and_grad(x.slice(ndarray::s![i..i + 1, ..]), &y[i..i + 1]).unwrap();
+            let (_, alone) = model.loss_and_grad(x.slice(ndarray::s![i..i + 1, ..]), y.view().slice(i..i + 1)).unwrap();
             for (p, (a, b)) in per_example.row(i).iter().zip(&alone).enumerate() {
                 assert!(
                     (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
@@ -197,7 +199,8 @@ impl Checks {
             );
         }
         for i in 0..rows {
-            let alone = model.clipped_grad_sum(x.slice(ndarray::s![i..i + 1, ..]), &y[i..i + 1], c).unwrap();
+            let alone =
+                model.clipped_grad_sum(x.slice(ndarray::s![i..i + 1, ..]), y.view().slice(i..i + 1), c).unwrap();
             let n = norm(alone.iter().copied());
             assert!(n <= c, "{}: example {i} clipped to a norm of {n}, above C = {c}", M::SPEC.name);
         }
@@ -207,9 +210,10 @@ impl Checks {
     pub fn empty_batch<M: PrivateModel<f64>>(&self) {
         let model = self.model::<M>();
         let x = Array2::zeros((0, M::SPEC.input_width));
-        let sum = model.clipped_grad_sum(x.view(), &[], 1.0).unwrap();
+        let none = TargetData::zeros(&M::SPEC, 0);
+        let sum = model.clipped_grad_sum(x.view(), &none, 1.0).unwrap();
         assert!(sum.iter().all(|&g| g == 0.0), "{}: an empty batch has a nonzero clipped sum", M::SPEC.name);
-        assert_eq!(model.per_example_grads(x.view(), &[]).unwrap().dim(), (0, M::SPEC.num_params));
+        assert_eq!(model.per_example_grads(x.view(), &none).unwrap().dim(), (0, M::SPEC.num_params));
     }
 
     /// Private steps on an empty batch move the parameters by `lr sigma C / B` times
@@ -226,7 +230,7 @@ impl Checks {
         let (mut before, mut after) = (model.params().to_vec(), vec![0.0; p]);
         let mut moves = Vec::with_capacity(steps * p);
         for step in 0..steps {
-            engine.load_batch(Array2::zeros((0, M::SPEC.input_width)).view(), &[]);
+            engine.load_batch(Array2::zeros((0, M::SPEC.input_width)).view(), TargetData::zeros(&M::SPEC, 0).view());
             private_step::<f64, M, _>(&mut engine, &mut noise, &privacy, expected, &sgd, step as u64);
             engine.read_params(&mut after);
             moves.extend(after.iter().zip(&before).map(|(a, b)| (a - b) / (lr * sigma * c / expected)));
@@ -244,8 +248,9 @@ impl Checks {
 }
 
 /// A deterministic batch for `M`: features in [-2, 2] (whole token ids below the
-/// vocabulary for models of tokens), labels cycling through the classes.
-pub fn batch<F: dpsgd_runtime::Float, M: PrivateModel<F>>(rows: usize, seed: u64) -> (Array2<F>, Vec<u32>) {
+/// vocabulary for models of tokens), labels cycling through the classes (or random
+/// legal values for the losses of value targets).
+pub fn batch<F: dpsgd_runtime::Float, M: PrivateModel<F>>(rows: usize, seed: u64) -> (Array2<F>, TargetData<F>) {
     let spec = M::SPEC;
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut next = move || {
@@ -260,7 +265,10 @@ pub fn batch<F: dpsgd_runtime::Float, M: PrivateModel<F>>(rows: usize, seed: u64
         }
         None => Array2::from_shape_fn((rows, spec.input_width), |_| F::from_f64(4.0 * next() - 2.0)),
     };
-    let y = (0..rows).map(|i| (i % spec.num_classes()) as u32).collect();
+    let y = match spec.loss.takes_values() {
+        true => random_targets(&spec, rows, next),
+        false => TargetData::Classes((0..rows).map(|i| (i % spec.num_classes()) as u32).collect()),
+    };
     (x, y)
 }
 

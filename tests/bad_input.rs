@@ -140,7 +140,7 @@ fn the_shipped_mnist_loads() {
     assert!(pixels.iter().all(|&p| (0.0..=1.0).contains(&p)));
     assert!(pixels.iter().any(|&p| p == 1.0));
     let mut counts = [0usize; 10];
-    for &l in mnist.test.labels() {
+    for &l in mnist.test.labels().unwrap() {
         counts[l as usize] += 1;
     }
     assert_eq!(counts, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);

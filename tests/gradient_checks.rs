@@ -40,6 +40,14 @@ fn leaky_relu_elu_gelu_and_softplus() {
     Checks { rows: 9, seed: 4, scale: 1.5, stride: 1, step: 1e-6 }.run::<common::MoreActivations<f64>>();
 }
 
+/// The losses of value targets through the whole battery: mean squared error against
+/// real targets, the multi-label logistic loss against 0/1 labels.
+#[test]
+fn regression_and_multilabel_losses() {
+    Checks { rows: 7, seed: 30, scale: 1.0, stride: 1, step: 1e-6 }.run::<common::Regression<f64>>();
+    Checks { rows: 7, seed: 31, scale: 1.0, stride: 1, step: 1e-6 }.run::<common::Multilabel<f64>>();
+}
+
 /// GroupNorm and LayerNorm through the whole battery: finite differences, per-example
 /// gradients against one-example batches, norms, clipping, an empty batch, noise.
 #[test]

@@ -53,7 +53,7 @@ fn steps_allocations<M: PrivateModel<f32>>(privacy: Option<Privacy>, half: usize
     // Token models get whole ids of their vocabulary.
     let scale = spec.token_vocab.map_or(1.0 / 17.0, |_| 1.0);
     let x = ndarray::Array2::from_shape_fn((n, spec.input_width), |(i, j)| ((i * 7 + j * 13) % 17) as f32 * scale);
-    let y = (0..n).map(|i| (i % spec.num_classes()) as u32).collect();
+    let y: Vec<u32> = (0..n).map(|i| (i % spec.num_classes()) as u32).collect();
     let data = Dataset::new(x, y).unwrap();
     let config = TrainConfig::new(1, 64, Optimizer::sgd(0.1, 0.9).unwrap(), privacy, 3);
     let model = M::init(0);

@@ -237,7 +237,7 @@ fn stored_patches_follow_parameter_updates() {
     let model: M = common::model(26, 1.0);
     let (x, y) = common::batch::<f64, M>(5, 9);
     let mut engine = CpuEngine::new(M::SPEC, model.params(), 5);
-    engine.load_batch(x.view(), &y);
+    engine.load_batch(x.view(), (&y).into());
     for _ in 0..2 {
         M::run_forward(&mut engine);
         M::run_backward(&mut engine);

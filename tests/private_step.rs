@@ -18,7 +18,7 @@ const LR: f64 = 0.1;
 /// Runs one private step of `model` on `x`, `y` with `expected` as the divisor.
 fn step(model: &Ffnn<f64>, x: ndarray::ArrayView2<f64>, y: &[u32], expected: f64, seed: u64) -> Vec<f64> {
     let mut engine = CpuEngine::new(Ffnn::<f64>::SPEC, model.params(), y.len());
-    engine.load_batch(x, y);
+    engine.load_batch(x, y.into());
     let privacy = Privacy::new(SIGMA, C).unwrap();
     let sgd = Optimizer::sgd(LR, 0.0).unwrap();
     private_step::<f64, Ffnn<f64>, _>(
@@ -169,7 +169,7 @@ fn an_empty_batch_has_a_zero_clipped_gradient_in_a_cnn() {
     let mut grads = vec![0.0; M::NUM_PARAMS];
     for rows in [8, 0] {
         let (x, y) = common::batch::<f64, M>(rows, 3);
-        engine.load_batch(x.view(), &y);
+        engine.load_batch(x.view(), (&y).into());
         dpsgd::runtime::train::clipped_gradient::<f64, M, _>(&mut engine, &privacy);
         engine.read_grads(&mut grads);
         assert_eq!(grads.iter().all(|g| *g == 0.0), rows == 0, "batch of {rows}");

@@ -14,12 +14,12 @@ type B = common::Binary<f64>;
 /// two features sum to more than 0.
 fn separable(rows: usize, seed: u64) -> Dataset<f64> {
     let (x, _) = common::batch::<f64, B>(rows, seed);
-    let y = x.rows().into_iter().map(|r| u32::from(r[0] + r[1] > 0.0)).collect();
+    let y: Vec<u32> = x.rows().into_iter().map(|r| u32::from(r[0] + r[1] > 0.0)).collect();
     Dataset::new(x, y).unwrap()
 }
 
 fn accuracy(model: &B, data: &Dataset<f64>) -> f64 {
-    evaluate(model, data).unwrap().accuracy
+    evaluate(model, data).unwrap().accuracy.expect("a classifier")
 }
 
 #[test]
@@ -134,4 +134,30 @@ fn shuffled_private_batches_on_request() {
     let report = train(&mut model, &data, None, &config, |_| {}).unwrap();
     assert_eq!(report.epochs[0].examples, 300);
     assert_eq!(report.steps, 10);
+}
+
+/// Both losses of value targets learn privately from their teacher's data: the
+/// regression's test loss falls well below the targets' variance (about 1, the loss
+/// of predicting 0), the multi-label model gets most labels right.
+#[test]
+fn regression_and_multilabel_models_learn_privately() {
+    use dpsgd::runtime::data::synthetic::teacher;
+    let sgd = Optimizer::sgd(0.5, 0.9).unwrap();
+    let config = TrainConfig::new(6, 50, sgd, Some(Privacy::new(0.8, 1.0).unwrap()), 3);
+
+    let spec = common::Regression::<f64>::SPEC;
+    let (train_set, test_set) = (teacher(&spec, 3000, 5, 0).unwrap(), teacher(&spec, 1000, 5, 1).unwrap());
+    let mut model = common::Regression::<f64>::init(0);
+    let before = evaluate(&model, &test_set).unwrap().mean_loss;
+    train(&mut model, &train_set, None, &config, |_| {}).unwrap();
+    let after = evaluate(&model, &test_set).unwrap();
+    assert!(after.accuracy.is_none());
+    assert!(after.mean_loss < 0.5 * before.min(1.0), "test loss {before} before, {} after", after.mean_loss);
+
+    let spec = common::Multilabel::<f64>::SPEC;
+    let (train_set, test_set) = (teacher(&spec, 3000, 6, 0).unwrap(), teacher(&spec, 1000, 6, 1).unwrap());
+    let mut model = common::Multilabel::<f64>::init(0);
+    train(&mut model, &train_set, None, &config, |_| {}).unwrap();
+    let accuracy = evaluate(&model, &test_set).unwrap().accuracy.unwrap();
+    assert!(accuracy > 0.75, "label accuracy {accuracy}");
 }

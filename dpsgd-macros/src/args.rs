@@ -8,17 +8,32 @@ use syn::parse::Parser;
 pub enum LossKind {
     BinaryLogistic,
     SoftmaxCrossEntropy,
+    MeanSquaredError,
+    MultilabelBinaryLogistic,
 }
 
 impl LossKind {
-    pub const NAMES: &'static str =
-        "binary_logistic (one logit, labels 0/1) or softmax_cross_entropy (one logit per class)";
+    pub const NAMES: &'static str = "binary_logistic (one logit, labels 0/1), softmax_cross_entropy (one logit per \
+                                     class), mean_squared_error (one output per real target) or \
+                                     multilabel_binary_logistic (one logit per 0/1 label)";
 
     fn from_name(name: &str) -> Option<Self> {
         match name {
             "binary_logistic" => Some(LossKind::BinaryLogistic),
             "softmax_cross_entropy" => Some(LossKind::SoftmaxCrossEntropy),
+            "mean_squared_error" => Some(LossKind::MeanSquaredError),
+            "multilabel_binary_logistic" => Some(LossKind::MultilabelBinaryLogistic),
             _ => None,
+        }
+    }
+
+    /// The runtime's name for it.
+    pub fn variant(self) -> &'static str {
+        match self {
+            LossKind::BinaryLogistic => "BinaryLogistic",
+            LossKind::SoftmaxCrossEntropy => "SoftmaxCrossEntropy",
+            LossKind::MeanSquaredError => "MeanSquaredError",
+            LossKind::MultilabelBinaryLogistic => "MultilabelBinaryLogistic",
         }
     }
 }

@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::args::{Args, LossKind};
+use crate::args::Args;
 use dpsgd_layers::{Layer, NormStrategy, Shape};
 
 use crate::graph::{Act, Graph, Op};
@@ -167,10 +167,8 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         })
     });
 
-    let loss = match args.loss {
-        LossKind::BinaryLogistic => quote! { #krate::Loss::BinaryLogistic },
-        LossKind::SoftmaxCrossEntropy => quote! { #krate::Loss::SoftmaxCrossEntropy },
-    };
+    let loss = format_ident!("{}", args.loss.variant());
+    let loss = quote! { #krate::Loss::#loss };
     let (logits, dlogits) = (value(graph.output), delta(graph.output));
     let (losses, sq_norms, clip_factors) = (buf(plan.losses), buf(plan.sq_norms), buf(plan.clip_factors));
     let backward_calls = plan.backward.iter().map(|step| {

@@ -4,7 +4,7 @@ use ndarray::{Array2, ArrayView2};
 use rand_distr::{Distribution, Uniform};
 
 use crate::Float;
-use crate::data::{check_batch, check_labels, check_width};
+use crate::data::{TargetData, Targets, check_batch, check_targets, check_width};
 use crate::engine::{CpuEngine, Engine};
 use crate::error::{Error, Result};
 use crate::rng::{Stream, stream};
@@ -128,19 +128,29 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
         check_width(features.ncols(), &Self::SPEC)?;
         crate::data::check_finite(features)?;
         crate::data::check_tokens(features, &Self::SPEC)?;
-        let labels = vec![0; features.nrows()];
+        let unused = TargetData::zeros(&Self::SPEC, features.nrows());
         let mut engine = CpuEngine::new(Self::SPEC, self.params(), features.nrows());
-        engine.load_batch(features, &labels);
+        engine.load_batch(features, unused.view());
         Self::run_forward(&mut engine);
         let mut out = Array2::from_elem((features.nrows(), Self::SPEC.outputs), F::ZERO);
         engine.read(Self::SPEC.logits, out.as_slice_mut().expect("standard layout"));
         Ok(out)
     }
 
-    /// Predicted classes of a batch.
+    /// Predicted classes of a batch (for the multi-label loss, `outputs` 0/1 labels
+    /// per example, row after row). A regression model's prediction is its
+    /// [`logits`](Self::logits).
     fn predict(&self, features: ArrayView2<'_, F>) -> Result<Vec<u32>> {
+        if !Self::SPEC.loss.classifies() {
+            return Err(Error::Config(format!(
+                "{} ({}) predicts values, not classes: read its outputs (logits)",
+                Self::SPEC.name,
+                Self::SPEC.loss.name()
+            )));
+        }
         let logits = self.logits(features)?;
-        let mut out = vec![0; features.nrows()];
+        let per_example = if Self::SPEC.loss.takes_values() { Self::SPEC.outputs } else { 1 };
+        let mut out = vec![0; features.nrows() * per_example];
         crate::kernels::loss::predictions(
             Self::SPEC.loss,
             logits.as_slice().expect("standard layout"),
@@ -151,13 +161,18 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
     }
 
     /// Non-private training signal: the mean loss over the batch and its gradient.
-    fn loss_and_grad(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<(F, Vec<F>)> {
-        if labels.is_empty() {
+    fn loss_and_grad<'t>(
+        &self,
+        features: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+    ) -> Result<(F, Vec<F>)> {
+        let targets = targets.into();
+        if targets.is_empty() {
             return Err(Error::Shape("the mean loss of an empty batch is undefined".into()));
         }
-        let mut engine = backward_engine(self, features, labels)?;
+        let mut engine = backward_engine(self, features, targets)?;
         Self::run_param_grads(&mut engine, None);
-        let inv = F::ONE / F::from_f64(labels.len() as f64);
+        let inv = F::ONE / F::from_f64(targets.len() as f64);
         engine.scale_grads(inv);
         let mut grads = vec![F::ZERO; Self::SPEC.num_params];
         engine.read_grads(&mut grads);
@@ -165,63 +180,84 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
     }
 
     /// Each example's loss.
-    fn per_example_losses(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<Vec<F>> {
-        let engine = backward_engine(self, features, labels)?;
-        let mut out = vec![F::ZERO; labels.len()];
+    fn per_example_losses<'t>(
+        &self,
+        features: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+    ) -> Result<Vec<F>> {
+        let targets = targets.into();
+        let engine = backward_engine(self, features, targets)?;
+        let mut out = vec![F::ZERO; targets.len()];
         engine.read(Self::SPEC.losses, &mut out);
         Ok(out)
     }
 
     /// Each example's gradient norm over all parameters, each layer's by the way its
     /// plan chose (ghost or materialized).
-    fn per_example_grad_norms(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<Vec<F>> {
-        self.per_example_grad_norms_with(features, labels, None)
+    fn per_example_grad_norms<'t>(
+        &self,
+        features: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+    ) -> Result<Vec<F>> {
+        self.per_example_grad_norms_with(features, targets, None)
     }
 
     /// [`per_example_grad_norms`](Self::per_example_grad_norms), with every layer that
     /// implements both ways (convolutions, LSTMs) forced to `strategy` when given.
-    fn per_example_grad_norms_with(
+    fn per_example_grad_norms_with<'t>(
         &self,
         features: ArrayView2<'_, F>,
-        labels: &[u32],
+        targets: impl Into<Targets<'t, F>>,
         strategy: Option<NormStrategy>,
     ) -> Result<Vec<F>> {
-        let mut engine = backward_engine(self, features, labels)?;
+        let targets = targets.into();
+        let mut engine = backward_engine(self, features, targets)?;
         engine.force_norm_strategy(strategy);
         Self::run_sq_norms(&mut engine);
-        let mut out = vec![F::ZERO; labels.len()];
+        let mut out = vec![F::ZERO; targets.len()];
         engine.read(Self::SPEC.sq_norms, &mut out);
         Ok(out.into_iter().map(F::sqrt).collect())
     }
 
     /// Every example's gradient, one row each: `[rows, num_params]`.
-    fn per_example_grads(&self, features: ArrayView2<'_, F>, labels: &[u32]) -> Result<Array2<F>> {
-        let mut engine = backward_engine(self, features, labels)?;
+    fn per_example_grads<'t>(
+        &self,
+        features: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+    ) -> Result<Array2<F>> {
+        let targets = targets.into();
+        let mut engine = backward_engine(self, features, targets)?;
         engine.begin_per_example_grads();
         Self::run_per_example_grads(&mut engine);
-        let mut out = Array2::from_elem((labels.len(), Self::SPEC.num_params), F::ZERO);
+        let mut out = Array2::from_elem((targets.len(), Self::SPEC.num_params), F::ZERO);
         engine.read_per_example_grads(out.as_slice_mut().expect("standard layout"));
         Ok(out)
     }
 
     /// `sum_i g_i min(1, C / ||g_i||)`: the private step's gradient before noise.
-    fn clipped_grad_sum(&self, features: ArrayView2<'_, F>, labels: &[u32], max_norm: F) -> Result<Vec<F>> {
-        self.clipped_grad_sum_with(features, labels, max_norm, None)
+    fn clipped_grad_sum<'t>(
+        &self,
+        features: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+        max_norm: F,
+    ) -> Result<Vec<F>> {
+        self.clipped_grad_sum_with(features, targets, max_norm, None)
     }
 
     /// [`clipped_grad_sum`](Self::clipped_grad_sum), with the norms of every layer that
     /// implements both ways forced to `strategy` when given.
-    fn clipped_grad_sum_with(
+    fn clipped_grad_sum_with<'t>(
         &self,
         features: ArrayView2<'_, F>,
-        labels: &[u32],
+        targets: impl Into<Targets<'t, F>>,
         max_norm: F,
         strategy: Option<NormStrategy>,
     ) -> Result<Vec<F>> {
+        let targets = targets.into();
         if !(max_norm > F::ZERO && max_norm.is_finite()) {
             return Err(Error::Config(format!("the clipping norm must be positive and finite, got {max_norm}")));
         }
-        let mut engine = backward_engine(self, features, labels)?;
+        let mut engine = backward_engine(self, features, targets)?;
         engine.force_norm_strategy(strategy);
         Self::run_sq_norms(&mut engine);
         engine.clip_factors(Self::SPEC.sq_norms, Self::SPEC.clip_factors, max_norm);
@@ -233,17 +269,18 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
 }
 
 /// A CPU engine that has run the forward and backward passes of `model` on a checked batch.
-fn backward_engine<F: Float, M: PrivateModel<F>>(
+fn backward_engine<'t, F: Float, M: PrivateModel<F>>(
     model: &M,
     features: ArrayView2<'_, F>,
-    labels: &[u32],
+    targets: impl Into<Targets<'t, F>>,
 ) -> Result<CpuEngine<F>> {
+    let targets = targets.into();
     check_width(features.ncols(), &M::SPEC)?;
-    check_batch(features, labels)?;
+    check_batch(features, targets)?;
     crate::data::check_tokens(features, &M::SPEC)?;
-    check_labels(labels, M::SPEC.num_classes())?;
-    let mut engine = CpuEngine::new(M::SPEC, model.params(), labels.len());
-    engine.load_batch(features, labels);
+    check_targets(targets, &M::SPEC)?;
+    let mut engine = CpuEngine::new(M::SPEC, model.params(), targets.len());
+    engine.load_batch(features, targets);
     M::run_forward(&mut engine);
     M::run_backward(&mut engine);
     Ok(engine)

@@ -119,21 +119,51 @@ impl Activation {
     pub const LEAKY_SLOPE: f64 = 0.01;
 }
 
-/// Per-example losses, computed from the logits and the example's class label.
+/// Per-example losses, computed from the logits and the example's target: a class
+/// label, or a row of values ([`Loss::takes_values`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loss {
     /// One logit `z`, label `y` in {0, 1}: `log(1 + e^z) - y z`.
     BinaryLogistic,
     /// `K` logits, label in `0..K`: `logsumexp(z) - z_y`.
     SoftmaxCrossEntropy,
+    /// `K` outputs, `K` real targets: `(1/K) sum_k (z_k - y_k)^2` (PyTorch's
+    /// `MSELoss` over one example).
+    MeanSquaredError,
+    /// `K` logits, `K` labels in {0, 1}: `sum_k log(1 + e^z_k) - y_k z_k`, a binary
+    /// logistic loss per output, summed.
+    MultilabelBinaryLogistic,
 }
 
 impl Loss {
-    /// Number of classes a label may name, given the number of logits.
+    /// Number of classes a label may name, given the number of logits (0 for the
+    /// losses of value targets).
     pub const fn num_classes(self, logits: usize) -> usize {
         match self {
             Loss::BinaryLogistic => 2,
             Loss::SoftmaxCrossEntropy => logits,
+            Loss::MeanSquaredError | Loss::MultilabelBinaryLogistic => 0,
+        }
+    }
+
+    /// Whether each example's target is a row of values, one per output, rather
+    /// than a class label.
+    pub const fn takes_values(self) -> bool {
+        matches!(self, Loss::MeanSquaredError | Loss::MultilabelBinaryLogistic)
+    }
+
+    /// Whether the outputs predict classes (or labels) whose accuracy can be counted.
+    pub const fn classifies(self) -> bool {
+        !matches!(self, Loss::MeanSquaredError)
+    }
+
+    /// The name a model's attribute gives it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Loss::BinaryLogistic => "binary_logistic",
+            Loss::SoftmaxCrossEntropy => "softmax_cross_entropy",
+            Loss::MeanSquaredError => "mean_squared_error",
+            Loss::MultilabelBinaryLogistic => "multilabel_binary_logistic",
         }
     }
 }
@@ -236,5 +266,32 @@ pub struct LayerPlan {
 impl ModelSpec {
     pub const fn num_classes(&self) -> usize {
         self.loss.num_classes(self.outputs)
+    }
+}
+
+/// A model spec with no layers, for tests of what depends only on the loss.
+#[cfg(test)]
+pub(crate) fn test_spec(loss: Loss, outputs: usize) -> ModelSpec {
+    let none = Buf::Arena { offset: 0, width: 1 };
+    ModelSpec {
+        name: "TestModel",
+        input_width: 1,
+        outputs,
+        loss,
+        num_params: 0,
+        params: &[],
+        arena_width: 1,
+        step_bytes_per_example: 0,
+        forward_flops_per_example: 0,
+        max_layer_outputs: 0,
+        logits: none,
+        losses: none,
+        sq_norms: none,
+        clip_factors: none,
+        layers: &[],
+        pools: &[],
+        attentions: &[],
+        activations: &[],
+        token_vocab: None,
     }
 }

@@ -95,9 +95,9 @@ fn run<M: PrivateModel<f64>>(args: &GradsArgs) -> Result<()> {
     let model = M::from_params(params)?;
     let batch = SafeTensors::read(&args.batch)?;
     let features = tensor_file::features::<f64>(&batch, &args.batch, &spec)?;
-    let labels = tensor_file::labels(&batch, &args.batch, features.nrows())?;
+    let targets = tensor_file::targets(&batch, &args.batch, features.nrows(), &spec)?;
     let rows = features.nrows();
-    let (x, y) = (features.view(), &labels[..]);
+    let (x, y) = (features.view(), targets.view());
     let mut out = SafeTensors::default();
     out.insert("loss", Tensor::from_floats(vec![rows], &model.per_example_losses(x, y)?));
     out.insert("norm", Tensor::from_floats(vec![rows], &model.per_example_grad_norms(x, y)?));
@@ -155,18 +155,31 @@ fn run_predict<M: PrivateModel<f64>>(args: &PredictArgs) -> Result<()> {
     // One forward pass: the classes come from its logits, as `predict` takes them.
     let logits = model.logits(features.view())?;
     let logits = logits.as_slice().expect("standard layout");
-    let mut predictions = vec![0; rows];
-    loss::predictions(spec.loss, logits, spec.outputs, &mut predictions);
     let mut out = SafeTensors::default();
     out.insert("logits", Tensor::from_floats(vec![rows, spec.outputs], logits));
-    let classes: Vec<i64> = predictions.iter().map(|&p| i64::from(p)).collect();
-    out.insert("prediction", Tensor::from_i64(vec![rows], &classes));
+    // A class per example, or for the multi-label loss a 0/1 label per output; a
+    // regression model's prediction is its output.
+    let shape = if spec.loss.takes_values() { vec![rows, spec.outputs] } else { vec![rows] };
+    let mut predictions = vec![0; shape.iter().product()];
+    loss::predictions(spec.loss, logits, spec.outputs, &mut predictions);
+    if spec.loss.classifies() {
+        let classes: Vec<i64> = predictions.iter().map(|&p| i64::from(p)).collect();
+        out.insert("prediction", Tensor::from_i64(shape, &classes));
+    }
     out.write(&args.out)?;
     println!("predictions for {rows} examples written to {}", args.out.display());
     if data.tensors.contains_key("y") {
-        let labels = tensor_file::labels(&data, &args.data, rows)?;
-        let right = predictions.iter().zip(&labels).filter(|(p, l)| p == l).count();
-        println!("accuracy {:.2}% ({right} of {rows} right)", 100.0 * right as f64 / rows.max(1) as f64);
+        let targets = tensor_file::targets(&data, &args.data, rows, &spec)?;
+        match spec.loss.classifies() {
+            true => {
+                let (right, made) = loss::count_correct(&predictions, targets.view());
+                println!("accuracy {:.2}% ({right} of {made} right)", 100.0 * right as f64 / made.max(1) as f64);
+            }
+            false => {
+                let losses = model.per_example_losses(features.view(), targets.view())?;
+                println!("mean loss {:.6}", losses.iter().sum::<f64>() / rows.max(1) as f64);
+            }
+        }
     }
     Ok(())
 }

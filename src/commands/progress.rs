@@ -86,8 +86,9 @@ impl Progress {
     }
 
     pub fn on_epoch(&self, e: &EpochReport) {
-        let test = e.test.map_or(String::new(), |t| {
-            format!("  test loss {:.4}  test accuracy {:.2}%", t.mean_loss, 100.0 * t.accuracy)
+        let test = e.test.map_or(String::new(), |t| match t.accuracy {
+            Some(accuracy) => format!("  test loss {:.4}  test accuracy {:.2}%", t.mean_loss, 100.0 * accuracy),
+            None => format!("  test loss {:.4}", t.mean_loss),
         });
         let epsilon = e.epsilon.map_or(String::new(), |eps| format!("  epsilon {eps:.3}"));
         let train = match self.uncovered {
@@ -102,7 +103,7 @@ impl Progress {
         }
         let mut line = json!({
             "type": "epoch", "epoch": e.epoch, "steps": e.steps, "test_loss": e.test.map(|t| t.mean_loss),
-            "test_accuracy": e.test.map(|t| t.accuracy), "epsilon": e.epsilon, "seconds": e.seconds,
+            "test_accuracy": e.test.and_then(|t| t.accuracy), "epsilon": e.epsilon, "seconds": e.seconds,
         });
         if self.uncovered {
             line["train_loss_not_private"] = json!(e.train_loss);

@@ -13,8 +13,8 @@ use dpsgd::runtime::rng::Randomness;
 use dpsgd::runtime::secure::{self, DEFAULT_MAX_NOISE_INCREASE, SecureNoiseConfig};
 use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
 use dpsgd::runtime::train::{
-    Control, EpochReport, Optimizer, PrivateTraining, Sampling, Schedule, SecureStep, StepReport, TrainConfig,
-    TrainReport, Trainer, batch_capacity, train_with,
+    Control, EpochReport, Evaluation, Optimizer, PrivateTraining, Sampling, Schedule, SecureStep, StepReport,
+    TrainConfig, TrainReport, Trainer, batch_capacity, train_with,
 };
 use dpsgd::runtime::{Error, PrivateModel, Result};
 
@@ -169,9 +169,8 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
             Splits { train: tensor_file::load(train, &M::SPEC)?, test: tensor_file::load(test, &M::SPEC)? }
         }
         (None, "synthetic") => {
-            let (width, classes, vocab) = (M::SPEC.input_width, M::SPEC.num_classes(), M::SPEC.token_vocab);
-            let train = synthetic::teacher(width, classes, vocab, 10_000, args.seed, 0)?;
-            Splits { train, test: synthetic::teacher(width, classes, vocab, 2_000, args.seed, 1)? }
+            let train = synthetic::teacher(&M::SPEC, 10_000, args.seed, 0)?;
+            Splits { train, test: synthetic::teacher(&M::SPEC, 2_000, args.seed, 1)? }
         }
         (None, _) => load(dataset, &args.data_dir)?,
     };
@@ -323,12 +322,15 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
             true => (report.epochs.iter().map(|e| e.examples).sum::<usize>() as f64, "examples/s"),
             false => (report.steps as f64 * args.batch_size as f64, "examples/s expected"),
         };
-        let accuracy = last.test.map_or(f64::NAN, |t| t.accuracy);
+        let test = match last.test {
+            Some(Evaluation { accuracy: Some(accuracy), .. }) => format!("test accuracy {:.2}%", 100.0 * accuracy),
+            Some(Evaluation { mean_loss, accuracy: None }) => format!("test loss {mean_loss:.4}"),
+            None => "no test set".into(),
+        };
         println!(
-            "done: {} steps in {seconds:.2} s ({:.0} {kind}), test accuracy {:.2}% after epoch {}",
+            "done: {} steps in {seconds:.2} s ({:.0} {kind}), {test} after epoch {}",
             report.steps,
             examples / seconds,
-            100.0 * accuracy,
             last.epoch
         );
     }

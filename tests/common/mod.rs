@@ -78,6 +78,46 @@ pub mod more_activations {
     }
 }
 
+/// Regression: three real outputs against three real targets, through a
+/// convolution (so that a layer with both norm ways meets the loss) and dense layers.
+#[private_model(loss = mean_squared_error)]
+pub mod regression {
+    pub struct Regression {
+        conv: Conv2d<1, 2, 3, 1, Same>,
+        fc1: Linear<32, 6>,
+        fc2: Linear<6, 3>,
+    }
+
+    impl Regression {
+        pub fn forward(&self, x: Image<1, 4, 4>) -> Logits<3> {
+            let h = tanh(self.conv(x));
+            self.fc2(gelu(self.fc1(flatten(h))))
+        }
+    }
+}
+
+/// Four 0/1 labels per example from token ids: an embedding, its mean, dense layers.
+#[private_model(loss = multilabel_binary_logistic)]
+pub mod multilabel {
+    pub struct Multilabel {
+        embed: Embedding<9, 4>,
+        fc1: Linear<4, 5>,
+        fc2: Linear<5, 4>,
+    }
+
+    impl Multilabel {
+        pub fn forward(&self, x: Tokens<6>) -> Logits<4> {
+            let h = mean(self.embed(x));
+            self.fc2(relu(self.fc1(h)))
+        }
+    }
+}
+
+#[allow(unused_imports)]
+pub use multilabel::Multilabel;
+#[allow(unused_imports)]
+pub use regression::Regression;
+
 /// Convolutions with odd shapes (kernel larger than the stride, SAME padding with an
 /// odd pixel, VALID), max and average pooling, and an image used twice.
 #[private_model(loss = softmax_cross_entropy)]
@@ -244,9 +284,10 @@ pub use tiny_lstm::TinyLstm;
 #[allow(unused_imports)]
 pub use tiny_text::TinyText;
 
-/// A deterministic batch for model `M` (`dpsgd::testing::batch`).
+/// A deterministic batch for model `M` of class labels (`dpsgd::testing::batch`).
 pub fn batch<F: Float, M: PrivateModel<F>>(rows: usize, seed: u64) -> (Array2<F>, Vec<u32>) {
-    dpsgd::testing::batch::<F, M>(rows, seed)
+    let (x, y) = dpsgd::testing::batch::<F, M>(rows, seed);
+    (x, y.view().classes().expect("a model of class labels").to_vec())
 }
 
 /// A model with parameters scaled up so that some examples' gradients exceed any

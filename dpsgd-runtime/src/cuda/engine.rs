@@ -14,7 +14,8 @@ use rand::Rng;
 
 use super::device::CudaDevice;
 use super::float::CudaFloat;
-use crate::data::Dataset;
+use crate::Float;
+use crate::data::{Dataset, Targets};
 use crate::engine::{Engine, copy_row};
 use crate::error::{Error, Result};
 use crate::layers::EveryLayerOps;
@@ -404,7 +405,7 @@ impl<F: CudaFloat> CudaEngine<F> {
         // SAFETY: the destinations were just allocated with the sources' lengths.
         unsafe {
             driver::memcpy_htod_async(features.ptr, host, cu_stream).map_err(|e| fail(&e))?;
-            driver::memcpy_htod_async(labels.ptr, data.labels(), cu_stream).map_err(|e| fail(&e))?;
+            driver::memcpy_htod_async(labels.ptr, class_labels(data.targets()), cu_stream).map_err(|e| fail(&e))?;
         }
         self.device.stream.synchronize().map_err(|e| fail(&e))?;
         self.resident = Some(Resident { id: data.id(), features, labels });
@@ -459,6 +460,12 @@ pub(crate) fn as_u64(v: usize) -> u64 {
     v as u64
 }
 
+/// The class labels the GPU's losses take (`supports` refuses the losses of value
+/// targets, and data is checked against the loss before it is loaded).
+fn class_labels<'a, F: Float>(targets: Targets<'a, F>) -> &'a [u32] {
+    targets.classes().unwrap_or_else(|| unreachable!("value targets on the GPU, which `supports` refuses"))
+}
+
 impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
     type Noise = DeviceNoise;
 
@@ -492,6 +499,13 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
                 spec.name
             )));
         }
+        if spec.loss.takes_values() {
+            return Err(Error::Config(format!(
+                "{}'s loss {} does not run on the GPU yet; train this model with --device cpu",
+                spec.name,
+                spec.loss.name()
+            )));
+        }
         Ok(())
     }
 
@@ -503,8 +517,9 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         self.batch
     }
 
-    fn load_rows(&mut self, features: ArrayView2<'_, F>, labels: &[u32], rows: &[usize]) {
+    fn load_rows(&mut self, features: ArrayView2<'_, F>, targets: Targets<'_, F>, rows: &[usize]) {
         assert_eq!(features.ncols(), self.spec.input_width);
+        let labels = class_labels(targets);
         self.set_batch(rows.len());
         if !self.failed() {
             let uploaded = self.upload_rows(features, labels, rows);
@@ -520,16 +535,16 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         }
         let loaded = match self.make_resident(data) {
             Ok(true) => self.gather_resident_rows(rows),
-            Ok(false) => self.upload_rows(data.features(), data.labels(), rows),
+            Ok(false) => self.upload_rows(data.features(), class_labels(data.targets()), rows),
             Err(e) => Err(e),
         };
         self.record("loading a batch", loaded);
     }
 
-    fn load_batch(&mut self, features: ArrayView2<'_, F>, labels: &[u32]) {
-        assert_eq!(features.nrows(), labels.len());
-        let rows: Vec<usize> = (0..labels.len()).collect();
-        self.load_rows(features, labels, &rows);
+    fn load_batch(&mut self, features: ArrayView2<'_, F>, targets: Targets<'_, F>) {
+        assert_eq!(features.nrows(), targets.len());
+        let rows: Vec<usize> = (0..targets.len()).collect();
+        self.load_rows(features, targets, &rows);
     }
 
     fn write_params(&mut self, params: &[F]) {
@@ -652,6 +667,7 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         let kind = match kind {
             Loss::BinaryLogistic => 0u32,
             Loss::SoftmaxCrossEntropy => 1,
+            Loss::MeanSquaredError | Loss::MultilabelBinaryLogistic => unreachable!("refused by `supports`"),
         };
         let (z, l, dz) = (self.buf(logits), self.buf(losses), self.buf(dlogits));
         launch!(self, loss, b, kind, z, self.labels.ptr, l, dz, as_u64(b), as_u64(k));

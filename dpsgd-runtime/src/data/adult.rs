@@ -253,7 +253,7 @@ fn encode<F: Float>(records: &[Record]) -> Result<Dataset<F>> {
             block += values.len();
         }
     }
-    Dataset::new(features, records.iter().map(|r| r.label).collect())
+    Dataset::new(features, records.iter().map(|r| r.label).collect::<Vec<u32>>())
 }
 
 #[cfg(test)]

@@ -206,11 +206,11 @@ mod tests {
             rows(&imdb.train),
             [vec![1.0, a, great, great, film, great], vec![a, bad, film, bad, id("acting"), id("don't")]]
         );
-        assert_eq!(imdb.train.labels(), &[1, 0]);
+        assert_eq!(imdb.train.labels().unwrap(), &[1, 0]);
         // Eight words keep their last six; "bad" is padded at the front.
         let last_six = ["here", "and", "there", "and", "everywhere"].map(id);
         assert_eq!(rows(&imdb.test), [[&[id("words")][..], &last_six].concat(), vec![0.0, 0.0, 0.0, 0.0, 1.0, bad]]);
-        assert_eq!(imdb.test.labels(), &[1, 0]);
+        assert_eq!(imdb.test.labels().unwrap(), &[1, 0]);
 
         // The test reviews' ids do not depend on the training reviews.
         write(&dir, "train", "neg", "2_1.txt", b"words words words here here everywhere");
@@ -235,9 +235,9 @@ mod tests {
                 [vec![START, 4, 17, 25, 19], vec![10002, 10003, OUT_OF_VOCABULARY, 6, 10], vec![0, 0, 0, START, 303]],
                 "{name}"
             );
-            assert_eq!(imdb.train.labels(), [1, 0, 1]);
+            assert_eq!(imdb.train.labels().unwrap(), [1, 0, 1]);
             assert_eq!(rows(&imdb.test), [vec![0, START, 5, 5, 5], vec![0, 0, START, OUT_OF_VOCABULARY, 4]]);
-            assert_eq!(imdb.test.labels(), [0, 1]);
+            assert_eq!(imdb.test.labels().unwrap(), [0, 1]);
         }
     }
 

@@ -1,10 +1,12 @@
-//! Datasets: a feature matrix and class labels, checked once when they are built.
+//! Datasets: a feature matrix and the examples' targets (class labels or values),
+//! checked once when they are built.
 
 pub mod adult;
 pub mod imdb;
 pub mod mnist;
 pub mod npz;
 pub mod synthetic;
+pub mod targets;
 pub mod tensor_file;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,24 +16,40 @@ use ndarray::{Array2, ArrayView2};
 use crate::Float;
 use crate::error::{Error, Result};
 use crate::spec::ModelSpec;
+pub use targets::{TargetData, Targets, check_labels, check_targets};
 
-/// Examples as rows of a feature matrix, with a class label each. Construction checks
-/// that every feature is finite and that there is one label per row. A dataset never
-/// changes once built.
+/// Examples as rows of a feature matrix, with a target each (a class label, or a row
+/// of values). Construction checks that every feature is finite and that there is one
+/// target per row. A dataset never changes once built.
 #[derive(Clone, Debug)]
 pub struct Dataset<F> {
     features: Array2<F>,
-    labels: Vec<u32>,
+    targets: TargetData<F>,
     id: u64,
 }
 
+impl<F> From<Vec<u32>> for TargetData<F> {
+    fn from(labels: Vec<u32>) -> Self {
+        TargetData::Classes(labels)
+    }
+}
+
+impl<F> From<Array2<F>> for TargetData<F> {
+    fn from(values: Array2<F>) -> Self {
+        TargetData::Values(values)
+    }
+}
+
 impl<F: Float> Dataset<F> {
-    pub fn new(features: Array2<F>, labels: Vec<u32>) -> Result<Self> {
-        check_batch(features.view(), &labels)?;
+    /// Examples `features` with `targets`: class labels (`Vec<u32>`) or values
+    /// (`Array2`, a row per example).
+    pub fn new(features: Array2<F>, targets: impl Into<TargetData<F>>) -> Result<Self> {
+        let targets = targets.into();
+        check_batch(features.view(), targets.view())?;
         let features =
             if features.is_standard_layout() { features } else { features.as_standard_layout().into_owned() };
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-        Ok(Dataset { features, labels, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) })
+        Ok(Dataset { features, targets, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) })
     }
 
     /// Unique to this dataset and its clones (which hold the same examples): an engine
@@ -44,16 +62,21 @@ impl<F: Float> Dataset<F> {
         self.features.view()
     }
 
-    pub fn labels(&self) -> &[u32] {
-        &self.labels
+    pub fn targets(&self) -> Targets<'_, F> {
+        self.targets.view()
+    }
+
+    /// The class labels, for a dataset of class labels.
+    pub fn labels(&self) -> Option<&[u32]> {
+        self.targets().classes()
     }
 
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.targets.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.targets.is_empty()
     }
 
     /// Features per example.
@@ -61,11 +84,12 @@ impl<F: Float> Dataset<F> {
         self.features.ncols()
     }
 
-    /// Errors unless the examples fit the model: feature count and label range.
+    /// Errors unless the examples fit the model: feature count, token ids, and targets
+    /// of the kind and range its loss takes.
     pub fn check_fits(&self, spec: &ModelSpec) -> Result<()> {
         check_width(self.width(), spec)?;
         check_tokens(self.features(), spec)?;
-        check_labels(&self.labels, spec.num_classes())
+        check_targets(self.targets(), spec)
     }
 }
 
@@ -85,10 +109,11 @@ pub fn check_tokens<F: Float>(features: ArrayView2<'_, F>, spec: &ModelSpec) -> 
     Ok(())
 }
 
-/// Errors unless `features` has one finite row per label.
-pub fn check_batch<F: Float>(features: ArrayView2<'_, F>, labels: &[u32]) -> Result<()> {
-    if features.nrows() != labels.len() {
-        return Err(Error::Shape(format!("{} feature rows but {} labels", features.nrows(), labels.len())));
+/// Errors unless `features` has one finite row per target.
+pub fn check_batch<F: Float>(features: ArrayView2<'_, F>, targets: Targets<'_, F>) -> Result<()> {
+    if features.nrows() != targets.len() {
+        let what = if targets.classes().is_some() { "labels" } else { "rows of targets" };
+        return Err(Error::Shape(format!("{} feature rows but {} {what}", features.nrows(), targets.len())));
     }
     check_finite(features)
 }
@@ -112,12 +137,4 @@ pub fn check_width(width: usize, spec: &ModelSpec) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Errors at the first label that is not below `num_classes`.
-pub fn check_labels(labels: &[u32], num_classes: usize) -> Result<()> {
-    match labels.iter().position(|&l| l as usize >= num_classes) {
-        Some(row) => Err(Error::LabelOutOfRange { row, label: labels[row], num_classes }),
-        None => Ok(()),
-    }
 }

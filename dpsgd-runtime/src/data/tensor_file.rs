@@ -1,13 +1,14 @@
 //! Examples in a safetensors file or a numpy `.npz` archive: `x` (F32 or F64
 //! `[N, features...]`; token ids may also be I64 or I32) and `y` (I32 or I64 labels,
-//! `[N]`), the batch format of `dpsgd grads` and `predict` and the data format of
+//! `[N]`; for a model of value targets F32 or F64 `[N, outputs]`, or `[N]` with one
+//! output), the batch format of `dpsgd grads` and `predict` and the data format of
 //! `dpsgd train --train-data`.
 
 use std::path::Path;
 
 use ndarray::Array2;
 
-use super::{Dataset, npz};
+use super::{Dataset, TargetData, npz};
 use crate::Float;
 use crate::error::{Error, Result};
 use crate::safetensors::SafeTensors;
@@ -30,7 +31,7 @@ pub fn load<F: Float>(path: &Path, spec: &ModelSpec) -> Result<Dataset<F>> {
         _ => SafeTensors::read(path)?,
     };
     let x = features::<F>(&file, path, spec)?;
-    let y = labels(&file, path, x.nrows())?;
+    let y = targets(&file, path, x.nrows(), spec)?;
     let data = Dataset::new(x, y)?;
     data.check_fits(spec)?;
     Ok(data)
@@ -82,7 +83,30 @@ pub fn features<F: Float>(file: &SafeTensors, path: &Path, spec: &ModelSpec) -> 
     Ok(Array2::from_shape_vec((rows, width), features).expect("checked shape"))
 }
 
-/// The labels `y` of `rows` examples.
+/// The targets `y` of `rows` examples, of the kind the model of `spec` takes.
+pub fn targets<F: Float>(file: &SafeTensors, path: &Path, rows: usize, spec: &ModelSpec) -> Result<TargetData<F>> {
+    if !spec.loss.takes_values() {
+        return labels(file, path, rows).map(TargetData::Classes);
+    }
+    let bad = |message: String| Error::Malformed { path: path.to_path_buf(), line: 0, message };
+    let y = file.get("y", path)?;
+    let outputs = spec.outputs;
+    let fits = y.shape == [rows, outputs] || (outputs == 1 && y.shape == [rows]);
+    if !fits {
+        return Err(bad(format!(
+            "`y` has shape {:?}; {} ({}) takes [{rows}, {outputs}] (a row of {outputs} target values per row of `x`)",
+            y.shape,
+            spec.name,
+            spec.loss.name()
+        )));
+    }
+    let values = y
+        .to_floats::<F>()
+        .ok_or_else(|| bad(format!("`y` is {:?}; the targets of {} must be F32 or F64", y.dtype, spec.loss.name())))?;
+    Ok(TargetData::Values(Array2::from_shape_vec((rows, outputs), values).expect("checked shape")))
+}
+
+/// The class labels `y` of `rows` examples.
 pub fn labels(file: &SafeTensors, path: &Path, rows: usize) -> Result<Vec<u32>> {
     let bad = |message: String| Error::Malformed { path: path.to_path_buf(), line: 0, message };
     let y = file.get("y", path)?;
@@ -95,4 +119,46 @@ pub fn labels(file: &SafeTensors, path: &Path, rows: usize) -> Result<Vec<u32>> 
         .enumerate()
         .map(|(i, &l)| u32::try_from(l).map_err(|_| bad(format!("label {l} of example {i} is negative or too large"))))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::safetensors::Tensor;
+    use crate::spec::{Loss, test_spec};
+
+    fn file_with_y(y: Tensor) -> SafeTensors {
+        let mut file = SafeTensors::default();
+        file.insert("y", y);
+        file
+    }
+
+    #[test]
+    fn value_targets_are_read_with_their_shape_and_type_checked() {
+        let path = Path::new("batch.safetensors");
+        let spec = test_spec(Loss::MeanSquaredError, 2);
+        let y = file_with_y(Tensor::from_floats(vec![3, 2], &[0.5f32, 1.0, -1.0, 2.0, 0.0, 3.0]));
+        let t = targets::<f64>(&y, path, 3, &spec).unwrap();
+        assert_eq!(t, TargetData::Values(ndarray::array![[0.5, 1.0], [-1.0, 2.0], [0.0, 3.0]]));
+
+        let e = targets::<f64>(&y, path, 2, &spec).unwrap_err().to_string();
+        assert!(
+            e.contains("batch.safetensors")
+                && e.contains("`y` has shape [3, 2]; TestModel (mean_squared_error) takes [2, 2]"),
+            "{e}"
+        );
+        let ints = file_with_y(Tensor::from_i64(vec![1, 2], &[0, 1]));
+        let e = targets::<f64>(&ints, path, 1, &spec).unwrap_err().to_string();
+        assert!(e.contains("the targets of mean_squared_error must be F32 or F64"), "{e}");
+
+        // One output: a flat `y` is one target per row.
+        let flat = file_with_y(Tensor::from_floats(vec![2], &[1.5f64, -0.5]));
+        let t = targets::<f32>(&flat, path, 2, &test_spec(Loss::MeanSquaredError, 1)).unwrap();
+        assert_eq!(t, TargetData::Values(ndarray::array![[1.5], [-0.5]]));
+
+        // Class labels stay integers.
+        let classes = file_with_y(Tensor::from_i64(vec![2], &[1, 0]));
+        let t = targets::<f32>(&classes, path, 2, &test_spec(Loss::SoftmaxCrossEntropy, 2)).unwrap();
+        assert_eq!(t, TargetData::Classes(vec![1, 0]));
+    }
 }

@@ -6,6 +6,7 @@ use ndarray::ArrayView2;
 
 use super::{Engine, copy_row};
 use crate::Float;
+use crate::data::Targets;
 use crate::kernels::{activation, clip, loss, optim, pool, vector};
 use crate::layers::embedding::kernels as embedding;
 use crate::noise::{self, NoiseSource};
@@ -18,7 +19,9 @@ pub struct CpuEngine<F> {
     pub(crate) spec: ModelSpec,
     pub(crate) batch: usize,
     features: Vec<F>,
+    /// The batch's targets: class labels, or `[batch, outputs]` values, as the loss takes.
     labels: Vec<u32>,
+    values: Vec<F>,
     arena: Vec<F>,
     pub(crate) params: Vec<F>,
     grads: Vec<F>,
@@ -77,7 +80,7 @@ pub(crate) struct Views<'a, F, const R: usize, const W: usize> {
     pub(crate) grads: &'a mut [F],
     pub(crate) scaled: &'a mut [F],
     pub(crate) scratch: &'a mut [F],
-    pub(crate) labels: &'a [u32],
+    pub(crate) targets: Targets<'a, F>,
 }
 
 impl<F: Float> CpuEngine<F> {
@@ -90,6 +93,7 @@ impl<F: Float> CpuEngine<F> {
             batch: 0,
             features: Vec::new(),
             labels: Vec::new(),
+            values: Vec::new(),
             arena: Vec::new(),
             params: params.to_vec(),
             grads: vec![F::ZERO; spec.num_params],
@@ -144,7 +148,7 @@ impl<F: Float> CpuEngine<F> {
                 .chain(&self.conv_grads)
                 .map(|s| s.values.capacity())
                 .sum::<usize>();
-        floats * std::mem::size_of::<F>() + self.labels.capacity() * 4
+        (floats + self.values.capacity()) * std::mem::size_of::<F>() + self.labels.capacity() * 4
     }
 
     /// The largest batch the buffers are sized for: the capacity the engine was made
@@ -158,7 +162,11 @@ impl<F: Float> CpuEngine<F> {
         self.version += 1;
         let spec = &self.spec;
         grow(&mut self.features, batch * spec.input_width);
-        grow(&mut self.labels, batch);
+        if spec.loss.takes_values() {
+            grow(&mut self.values, batch * spec.outputs);
+        } else {
+            grow(&mut self.labels, batch);
+        }
         grow(&mut self.arena, batch * spec.arena_width);
         grow(&mut self.scaled, batch * spec.max_layer_outputs);
         self.batch = batch;
@@ -203,6 +211,7 @@ impl<F: Float> CpuEngine<F> {
         let b = self.batch;
         let base = self.arena.as_mut_ptr();
         let features = &self.features[..];
+        let targets = batch_targets(&self.spec, &self.labels, &self.values, b);
         // SAFETY: every range is inside the arena (checked in `arena_range`); mutable
         // views are disjoint from each other and from the shared ones (checked above).
         let reads = std::array::from_fn(|i| match (&read_ranges[i], reads[i]) {
@@ -217,8 +226,35 @@ impl<F: Float> CpuEngine<F> {
             grads: &mut self.grads,
             scaled: &mut self.scaled,
             scratch: &mut self.scratch,
-            labels: &self.labels[..b],
+            targets,
         }
+    }
+
+    /// Copies the targets of `rows` into the batch (sized by `set_batch`).
+    fn copy_targets(&mut self, targets: Targets<'_, F>, rows: impl Iterator<Item = usize>) {
+        match targets {
+            Targets::Classes(labels) => {
+                for (dst, r) in self.labels.iter_mut().zip(rows) {
+                    *dst = labels[r];
+                }
+            }
+            Targets::Values(values) => {
+                for (dst, r) in self.values.chunks_exact_mut(values.ncols()).zip(rows) {
+                    copy_row(values.row(r), dst);
+                }
+            }
+        }
+    }
+}
+
+/// The targets of a batch of `batch` examples: class labels, or a row of values per
+/// example, as the loss of `spec` takes.
+fn batch_targets<'a, F: Float>(spec: &ModelSpec, labels: &'a [u32], values: &'a [F], batch: usize) -> Targets<'a, F> {
+    if spec.loss.takes_values() {
+        let rows = &values[..batch * spec.outputs];
+        Targets::Values(ArrayView2::from_shape((batch, spec.outputs), rows).expect("sized by set_batch"))
+    } else {
+        Targets::Classes(&labels[..batch])
     }
 }
 
@@ -257,26 +293,25 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         self.batch
     }
 
-    fn load_rows(&mut self, features: ArrayView2<'_, F>, labels: &[u32], rows: &[usize]) {
+    fn load_rows(&mut self, features: ArrayView2<'_, F>, targets: Targets<'_, F>, rows: &[usize]) {
         let width = self.spec.input_width;
         assert_eq!(features.ncols(), width);
         self.set_batch(rows.len());
-        let dst = self.features.chunks_exact_mut(width);
-        for ((d, &r), l) in dst.zip(rows).zip(self.labels.iter_mut()) {
+        for (d, &r) in self.features.chunks_exact_mut(width).zip(rows) {
             copy_row(features.row(r), d);
-            *l = labels[r];
         }
+        self.copy_targets(targets, rows.iter().copied());
     }
 
-    fn load_batch(&mut self, features: ArrayView2<'_, F>, labels: &[u32]) {
+    fn load_batch(&mut self, features: ArrayView2<'_, F>, targets: Targets<'_, F>) {
         let width = self.spec.input_width;
         assert_eq!(features.ncols(), width);
-        assert_eq!(features.nrows(), labels.len());
-        self.set_batch(labels.len());
+        assert_eq!(features.nrows(), targets.len());
+        self.set_batch(targets.len());
         for (d, row) in self.features.chunks_exact_mut(width).zip(features.rows()) {
             copy_row(row, d);
         }
-        self.labels[..labels.len()].copy_from_slice(labels);
+        self.copy_targets(targets, 0..targets.len());
     }
 
     fn write_params(&mut self, params: &[F]) {
@@ -388,8 +423,8 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
 
     fn loss(&mut self, kind: Loss, logits: Buf, losses: Buf, dlogits: Buf) {
         let width = logits.width();
-        let Views { reads: [z], writes: [l, d], labels, .. } = self.views([logits], [losses, dlogits]);
-        loss::forward_backward(kind, z, labels, l, d, width);
+        let Views { reads: [z], writes: [l, d], targets, .. } = self.views([logits], [losses, dlogits]);
+        loss::forward_backward(kind, z, targets, l, d, width);
     }
 
     fn begin_per_example_grads(&mut self) {

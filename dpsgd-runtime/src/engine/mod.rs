@@ -18,7 +18,7 @@ pub use cpu::CpuEngine;
 use ndarray::{ArrayView1, ArrayView2};
 
 use crate::Float;
-use crate::data::Dataset;
+use crate::data::{Dataset, Targets};
 use crate::error::Result;
 use crate::layers::EveryLayerOps;
 use crate::rng::SecretKey;
@@ -59,18 +59,18 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
 
     // ---- data movement ------------------------------------------------------------
 
-    /// Makes rows `rows` of `features`/`labels` the current batch. The caller has
-    /// checked widths, finiteness and label ranges.
-    fn load_rows(&mut self, features: ArrayView2<'_, F>, labels: &[u32], rows: &[usize]);
+    /// Makes rows `rows` of `features`/`targets` the current batch. The caller has
+    /// checked widths, finiteness and targets.
+    fn load_rows(&mut self, features: ArrayView2<'_, F>, targets: Targets<'_, F>, rows: &[usize]);
 
     /// Makes rows `rows` of a dataset the current batch. An engine with its own memory
     /// may keep a copy of the whole dataset there and then move only the row indices.
     fn load_dataset_rows(&mut self, data: &Dataset<F>, rows: &[usize]) {
-        self.load_rows(data.features(), data.labels(), rows);
+        self.load_rows(data.features(), data.targets(), rows);
     }
 
-    /// Makes all of `features`/`labels` the current batch.
-    fn load_batch(&mut self, features: ArrayView2<'_, F>, labels: &[u32]);
+    /// Makes all of `features`/`targets` the current batch.
+    fn load_batch(&mut self, features: ArrayView2<'_, F>, targets: Targets<'_, F>);
 
     fn write_params(&mut self, params: &[F]);
     /// The optimizer's state, `2 * num_params` values (SGD's velocity then zeros, or

@@ -134,7 +134,8 @@ mod tests {
     /// pass takes from the output against a central difference of the formula.
     #[test]
     fn values_and_derivatives_of_the_formulas() {
-        let formulas: [(Activation, fn(f64) -> f64); 8] = [
+        type Formula = fn(f64) -> f64;
+        let formulas: [(Activation, Formula); 8] = [
             (Activation::Relu, |x| x.max(0.0)),
             (Activation::Sigmoid, |x| 1.0 / (1.0 + (-x).exp())),
             (Activation::Tanh, f64::tanh),

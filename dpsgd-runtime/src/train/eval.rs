@@ -14,7 +14,9 @@ const CHUNK: usize = 2048;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evaluation {
     pub mean_loss: f64,
-    pub accuracy: f64,
+    /// The fraction of predictions that are right: of examples' classes, or of the
+    /// (example, output) labels of a multi-label model. `None` for regression.
+    pub accuracy: Option<f64>,
 }
 
 /// Mean loss and accuracy of `model` over `data`.
@@ -26,21 +28,22 @@ pub fn evaluate<F: Float, M: PrivateModel<F>>(model: &M, data: &Dataset<F>) -> R
     let mut logits = vec![F::ZERO; CHUNK * spec.outputs];
     let mut dlogits = vec![F::ZERO; CHUNK * spec.outputs];
     let mut losses = [F::ZERO; CHUNK];
-    let mut predicted = vec![0u32; CHUNK];
-    let (mut loss_sum, mut correct) = (0.0, 0usize);
+    let mut predicted = vec![0u32; CHUNK * spec.outputs];
+    let (mut loss_sum, mut correct, mut predictions) = (0.0, 0usize, 0usize);
     for start in (0..rows).step_by(CHUNK) {
         let end = (start + CHUNK).min(rows);
         let n = end - start;
-        let labels = &data.labels()[start..end];
-        engine.load_batch(data.features().slice(ndarray::s![start..end, ..]), labels);
+        let targets = data.targets().slice(start..end);
+        engine.load_batch(data.features().slice(ndarray::s![start..end, ..]), targets);
         M::run_forward(&mut engine);
         let z = &mut logits[..n * spec.outputs];
         engine.read(spec.logits, z);
-        loss::forward_backward(spec.loss, z, labels, &mut losses[..n], &mut dlogits[..n * spec.outputs], spec.outputs);
-        loss::predictions(spec.loss, z, spec.outputs, &mut predicted[..n]);
+        loss::forward_backward(spec.loss, z, targets, &mut losses[..n], &mut dlogits[..n * spec.outputs], spec.outputs);
+        loss::predictions(spec.loss, z, spec.outputs, &mut predicted);
         loss_sum += losses[..n].iter().map(|l| l.to_f64()).sum::<f64>();
-        correct += predicted[..n].iter().zip(labels).filter(|(p, y)| p == y).count();
+        let (right, made) = loss::count_correct(&predicted, targets);
+        (correct, predictions) = (correct + right, predictions + made);
     }
-    let n = rows.max(1) as f64;
-    Ok(Evaluation { mean_loss: loss_sum / n, accuracy: correct as f64 / n })
+    let accuracy = spec.loss.classifies().then(|| correct as f64 / predictions.max(1) as f64);
+    Ok(Evaluation { mean_loss: loss_sum / rows.max(1) as f64, accuracy })
 }
