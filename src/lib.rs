@@ -33,10 +33,13 @@
 //!
 //! # The language of `forward`
 //!
-//! - layers, declared as fields: `Linear<IN, OUT>` (weight and bias),
-//!   `Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE, Same|Valid>` (square kernels,
-//!   TensorFlow's padding rules), `Embedding<VOCAB, DIM>` (a table, no bias) and
-//!   `Lstm<IN, HIDDEN>` (one layer, PyTorch's gates and biases);
+//! - layers, declared as fields: `Linear<IN, OUT>` (weight and bias; over a sequence
+//!   it applies at every position), `Conv2d<IN_CHANNELS, OUT_CHANNELS, KERNEL, STRIDE,
+//!   Same|Valid>` (square kernels, TensorFlow's padding rules; a sixth argument
+//!   `Standardized` standardizes its weights), `Embedding<VOCAB, DIM>` (a table, no
+//!   bias), `PositionEmbedding<POSITIONS, DIM>` (a learned table added to a sequence),
+//!   `Lstm<IN, HIDDEN>` (one layer, PyTorch's gates and biases), `GroupNorm<GROUPS,
+//!   CHANNELS>` and `LayerNorm<DIM>` (with affine parameters);
 //! - the input: `x: Input<N>` (features), `x: Image<C, H, W>` (channels first) or
 //!   `x: Tokens<T>` (token ids, for embeddings); the result `Logits<K>`;
 //! - `let` bindings; calls of layers `self.layer(x)`; `relu`, `sigmoid`, `tanh`,
@@ -45,6 +48,9 @@
 //!   `max_pool2d(x, WINDOW, STRIDE)` and `avg_pool2d(..)` of images, `flatten(x)` of an
 //!   image into a vector, `mean(x)` of a sequence over its positions (an embedding's
 //!   or an LSTM's output); `a + b` of two values of the same shape;
+//!   `attention(q, k, v, heads)` (multi-head self-attention of three sequences of one
+//!   shape; `attention(q, k, v, heads, x)` masks the keys whose token id in the input
+//!   `x` is 0, the padding);
 //! - the loss is named once, in the attribute: `binary_logistic` (one logit, labels
 //!   0/1), `softmax_cross_entropy` (`K >= 2` logits, labels `0..K`),
 //!   `mean_squared_error` (`K` outputs against `K` real targets) or

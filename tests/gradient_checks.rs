@@ -70,6 +70,7 @@ fn linear_layers_at_every_position() {
 fn attention() {
     Checks { rows: 6, seed: 25, scale: 1.0, stride: 1, step: 1e-6 }.run::<common::TinyTransformer<f64>>();
     Checks { rows: 6, seed: 26, scale: 1.0, stride: 1, step: 1e-6 }.run::<common::SharedAttention<f64>>();
+    Checks { rows: 6, seed: 28, scale: 1.0, stride: 1, step: 1e-6 }.run::<common::MaskedAttention<f64>>();
 }
 
 /// The TextTransformer through the whole battery on two examples: of its 756,866

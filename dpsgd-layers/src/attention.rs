@@ -9,7 +9,14 @@ pub struct Attention {
     pub positions: usize,
     pub dim: usize,
     pub heads: usize,
+    /// `attention(q, k, v, heads, x)`: no query attends to a key whose token id in the
+    /// model's input `x` is [`PADDING_ID`]; a query with only such keys gets zeros.
+    pub padding_mask: bool,
 }
+
+/// The token id that pads a sequence (IMDB's and Keras's `pad_sequences`' 0), which
+/// a padding mask hides from attention.
+pub const PADDING_ID: u32 = 0;
 
 impl Attention {
     /// Columns per head.

@@ -18,7 +18,7 @@ mod normalization;
 mod position_embedding;
 mod shape;
 
-pub use attention::Attention;
+pub use attention::{Attention, PADDING_ID};
 pub use contract::{Contract, Literal, TypeArg};
 pub use conv2d::{Conv2d, conv_output};
 pub use cost::{NormCost, NormStrategy};

@@ -111,9 +111,9 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
         }
     };
     let attention_const = |id: usize| {
-        let Op::Attention { heads, .. } = graph.nodes[id].op else { unreachable!("an attention node") };
+        let Op::Attention { heads, padding_mask, .. } = graph.nodes[id].op else { unreachable!("an attention node") };
         let Shape::Sequence { positions, width } = graph.nodes[id].shape else { unreachable!("a sequence") };
-        quote! { #krate::Attention { positions: #positions, dim: #width, heads: #heads } }
+        quote! { #krate::Attention { positions: #positions, dim: #width, heads: #heads, padding_mask: #padding_mask } }
     };
     let mean_const = |arg: usize| {
         let Shape::Sequence { positions, width } = graph.nodes[arg].shape else {

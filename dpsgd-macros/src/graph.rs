@@ -78,12 +78,14 @@ pub enum Op {
         arg: NodeId,
     },
     /// `attention(q, k, v, heads)`: multi-head scaled dot-product attention of three
-    /// sequences of one shape.
+    /// sequences of one shape; `attention(q, k, v, heads, x)` masks the keys whose
+    /// token id in the model's input `x` is the padding id.
     Attention {
         q: NodeId,
         k: NodeId,
         v: NodeId,
         heads: usize,
+        padding_mask: bool,
     },
 }
 
@@ -111,7 +113,9 @@ impl Op {
             Op::Pool { max, window, stride, arg, relu } => Op::Pool { max, window, stride, arg: f(arg), relu },
             Op::Flatten { arg } => Op::Flatten { arg: f(arg) },
             Op::Mean { arg } => Op::Mean { arg: f(arg) },
-            Op::Attention { q, k, v, heads } => Op::Attention { q: f(q), k: f(k), v: f(v), heads },
+            Op::Attention { q, k, v, heads, padding_mask } => {
+                Op::Attention { q: f(q), k: f(k), v: f(v), heads, padding_mask }
+            }
         }
     }
 }
@@ -574,15 +578,16 @@ impl Builder<'_> {
     }
 
     /// `attention(q, k, v, heads)`: three sequences of one shape, `heads` dividing
-    /// their width.
+    /// their width; then optionally the model's token input, for a padding mask.
     fn attention_call(
         &mut self,
         args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>,
         call: &Expr,
     ) -> Option<NodeId> {
         let usage = "write `attention(q, k, v, heads)`: queries, keys and values, sequences of one shape, and the \
-                     number of heads as an integer literal";
-        if args.len() != 4 {
+                     number of heads as an integer literal (then, for a padding mask, the model's token ids: \
+                     `attention(q, k, v, heads, x)`)";
+        if !(4..=5).contains(&args.len()) {
             self.errors.spanned(call, usage);
             args.iter().take(3).for_each(|a| {
                 self.expr(a);
@@ -617,7 +622,23 @@ impl Builder<'_> {
             self.errors.spanned(&args[3], format!("{heads} heads do not divide {width} features"));
             return None;
         }
-        Some(self.push(Op::Attention { q, k, v, heads }, shape))
+        let padding_mask = args.len() == 5;
+        if let Some(tokens) = args.get(4) {
+            let Shape::Sequence { positions, .. } = shape else { unreachable!("checked above") };
+            let mask = self.expr(tokens)?;
+            if !matches!(self.nodes[mask].op, Op::Input) || self.nodes[mask].shape != Shape::Tokens(positions) {
+                let got = self.describe(mask);
+                self.errors.spanned(
+                    tokens,
+                    format!(
+                        "a padding mask is the model's input of {positions} token ids (`x: Tokens<{positions}>`), \
+                         whose padding ids (0) it hides; this is {got}"
+                    ),
+                );
+                return None;
+            }
+        }
+        Some(self.push(Op::Attention { q, k, v, heads, padding_mask }, shape))
     }
 
     /// `max_pool2d(x, window, stride)` or `avg_pool2d(x, window, stride)`.

@@ -76,7 +76,7 @@ pub fn plan(graph: &Graph) -> Plan {
             Op::Layer { layer, .. } => Some(layers[layer].state_width()).filter(|&w| w > 0).map(&mut alloc),
             Op::Attention { heads, .. } => match n.shape {
                 Shape::Sequence { positions, width } => {
-                    Some(alloc(Attention { positions, dim: width, heads }.state_width()))
+                    Some(alloc(Attention { positions, dim: width, heads, padding_mask: false }.state_width()))
                 }
                 _ => unreachable!("attention gives a sequence"),
             },

@@ -232,8 +232,8 @@ pub mod wrn16_4 {
 /// A Transformer encoder on IMDB's shape, as private fine-tuning of language models
 /// uses them (Li et al., "Large Language Models Can Be Strong Differentially Private
 /// Learners", 2022), small: 256 token ids of a 10004-id vocabulary, token and learned
-/// position embeddings of width 64, two pre-norm blocks of 4-head self-attention and a
-/// GELU MLP of 256, each with a residual connection, a final LayerNorm, the mean over
+/// position embeddings of width 64, two pre-norm blocks of 4-head self-attention (with
+/// a padding mask: no position attends to IMDB's padding, id 0) and a GELU MLP of 256, each with a residual connection, a final LayerNorm, the mean over
 /// positions and a dense layer to the two classes (756,866 parameters).
 #[private_model(loss = softmax_cross_entropy, crate = dpsgd_runtime)]
 pub mod text_transformer {
@@ -265,11 +265,11 @@ pub mod text_transformer {
             let h = self.positions(self.embedding(x));
 
             let a = self.b1_ln1(h);
-            let h = h + self.b1_out(attention(self.b1_query(a), self.b1_key(a), self.b1_value(a), 4));
+            let h = h + self.b1_out(attention(self.b1_query(a), self.b1_key(a), self.b1_value(a), 4, x));
             let h = h + self.b1_mlp2(gelu(self.b1_mlp1(self.b1_ln2(h))));
 
             let a = self.b2_ln1(h);
-            let h = h + self.b2_out(attention(self.b2_query(a), self.b2_key(a), self.b2_value(a), 4));
+            let h = h + self.b2_out(attention(self.b2_query(a), self.b2_key(a), self.b2_value(a), 4, x));
             let h = h + self.b2_mlp2(gelu(self.b2_mlp1(self.b2_ln2(h))));
 
             self.fc(mean(self.ln(h)))

@@ -483,6 +483,31 @@ pub mod tiny_transformer {
     }
 }
 
+/// Attention with a padding mask over a vocabulary of three ids, so that about a
+/// third of the keys are padding (id 0).
+#[private_model(loss = softmax_cross_entropy)]
+pub mod masked_attention {
+    pub struct MaskedAttention {
+        pub embedding: Embedding<3, 6>,
+        pub positions: PositionEmbedding<5, 6>,
+        pub query: Linear<6, 6>,
+        pub key: Linear<6, 6>,
+        pub value: Linear<6, 6>,
+        pub fc: Linear<6, 2>,
+    }
+
+    impl MaskedAttention {
+        pub fn forward(&self, x: Tokens<5>) -> Logits<2> {
+            let h = self.positions(self.embedding(x));
+            let a = attention(self.query(h), self.key(h), self.value(h), 2, x);
+            self.fc(mean(tanh(a)))
+        }
+    }
+}
+
+#[allow(unused_imports)]
+pub use masked_attention::MaskedAttention;
+
 /// Attention whose queries, keys and values are one value: its three gradients add up.
 #[private_model(loss = softmax_cross_entropy)]
 pub mod shared_attention {

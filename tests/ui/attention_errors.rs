@@ -14,6 +14,7 @@ mod net {
             let a = attention(e, e, e, 4);
             let b = attention(e, self.narrow(e), e, 2);
             let c = attention(mean(e), mean(e), mean(e), 1);
+            let d = attention(e, e, e, 2, e);
             self.fc(mean(e))
         }
     }

@@ -376,8 +376,11 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn attention_forward(&mut self, attention: Attention, q: Buf, k: Buf, v: Buf, y: Buf, state: Buf) {
-        let Views { reads: [q, k, v], writes: [y, state], .. } = self.views([q, k, v], [y, state]);
-        crate::kernels::attention::forward(&attention, q, k, v, y, state);
+        // A padding mask reads the model's input, its token ids.
+        let tokens = Buf::Input { width: self.spec.input_width };
+        let Views { reads: [q, k, v, tokens], writes: [y, state], .. } = self.views([q, k, v, tokens], [y, state]);
+        let mask = attention.padding_mask.then_some(tokens);
+        crate::kernels::attention::forward(&attention, q, k, v, mask, y, state);
     }
 
     fn attention_backward(

@@ -106,7 +106,8 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
     /// The pooling's input gradient, computed from its input `x`; `dx +=` when `accumulate`.
     fn pool2d_backward(&mut self, pool: Pool2d, x: Buf, dy: Buf, dx: Buf, accumulate: bool);
 
-    /// `y` = the attention of queries `q`, keys `k` and values `v`; the attention
+    /// `y` = the attention of queries `q`, keys `k` and values `v` (with a padding
+    /// mask from the model's token ids when `attention.padding_mask`); the attention
     /// probabilities go to `state` for the backward pass.
     fn attention_forward(&mut self, attention: Attention, q: Buf, k: Buf, v: Buf, y: Buf, state: Buf);
     /// The gradient of `operand` from `dy` into `dx` (`+=` when `accumulate`).
