@@ -52,6 +52,38 @@ pub trait Float:
     /// `ln(1 + e^x)` without overflow for large `|x|`, as
     /// [`vector_sigmoid`](Self::vector_sigmoid).
     fn vector_softplus(self) -> Self;
+    /// `e^x`, as [`vector_sigmoid`](Self::vector_sigmoid).
+    fn vector_exp(self) -> Self;
+    /// `Phi(x)`, the standard normal distribution function (exact GELU's gate), as
+    /// [`vector_sigmoid`](Self::vector_sigmoid): in f64 through the library's `erfc`,
+    /// in f32 by an approximation of relative error below `(5 + 2 x^2) 1e-7` (the `x^2`
+    /// from rounding `x^2 / 2` to f32; it matters only in the tail, where `Phi` is tiny).
+    fn vector_normal_cdf(self) -> Self;
+}
+
+/// `erfc(z)` in f32 without a library call: `t e^(-z^2 + P(t))` with `t = 1 / (1 +
+/// |z| / 2)` and `P` the degree-9 Chebyshev fit of Numerical Recipes' `erfcc` (fractional
+/// error below 1.2e-7 for every `z` in exact arithmetic; in f32, `z^2`'s rounding adds
+/// `z^2` ulp), reflected as `2 - erfc(-z)` below zero.
+#[inline(always)]
+fn erfc_f32(z: f32) -> f32 {
+    const C: [f32; 10] = [
+        -1.265_512_2,
+        1.000_023_7,
+        0.374_091_96,
+        0.096_784_18,
+        -0.186_288_06,
+        0.278_868_07,
+        -1.135_203_98,
+        1.488_515_87,
+        -0.822_152_23,
+        0.170_872_77,
+    ];
+    let a = z.abs();
+    let t = 1.0 / (1.0 + 0.5 * a);
+    let poly = C.iter().rev().fold(0.0, |acc, &c| acc * t + c);
+    let tail = t * exp_f32(-a * a + poly);
+    if z >= 0.0 { tail } else { 2.0 - tail }
 }
 
 /// `e^x` in f32 without a library call, so that loops of it vectorize: `x = n ln2 + r`
@@ -151,6 +183,14 @@ impl Float for f32 {
     fn vector_softplus(self) -> Self {
         self.max(0.0) + ln_1p_unit_f32(exp_f32(-self.abs()))
     }
+    #[inline(always)]
+    fn vector_exp(self) -> Self {
+        exp_f32(self)
+    }
+    #[inline(always)]
+    fn vector_normal_cdf(self) -> Self {
+        0.5 * erfc_f32(-self * std::f32::consts::FRAC_1_SQRT_2)
+    }
 }
 
 impl Float for f64 {
@@ -167,6 +207,16 @@ impl Float for f64 {
     #[inline(always)]
     fn vector_softplus(self) -> Self {
         self.max(0.0) + (-self.abs()).exp().ln_1p()
+    }
+    #[inline(always)]
+    fn vector_exp(self) -> Self {
+        self.exp()
+    }
+    /// `erfc(-x / sqrt 2) / 2`: `(1 + erf(x / sqrt 2)) / 2` would lose the far negative
+    /// tail to cancellation.
+    #[inline(always)]
+    fn vector_normal_cdf(self) -> Self {
+        0.5 * libm::erfc(-self * std::f64::consts::FRAC_1_SQRT_2)
     }
 }
 
@@ -188,6 +238,13 @@ mod tests {
             assert!((sig - 1.0 / (1.0 + (-x).exp())).abs() < 2e-7, "sigmoid({x}) = {sig}");
             let tanh = (x as f32).vector_tanh() as f64;
             assert!((tanh - x.tanh()).abs() < 3e-7, "tanh({x}) = {tanh}");
+            let cdf = (x as f32).vector_normal_cdf() as f64;
+            let want = 0.5 * libm::erfc(-x / 2f64.sqrt());
+            // In f32, -z^2 carries a rounding error of z^2 ulp: relative errors grow in
+            // the far tail, where the values are tiny.
+            // Below f32's normal range, exp_f32 stops at its smallest normal value.
+            let tolerance = (want * (5.0 + 2.0 * x * x) * 1e-7).max(1e-37);
+            assert!((cdf - want).abs() < tolerance, "Phi({x}) = {cdf}, not {want}");
             let softplus = (x as f32).vector_softplus() as f64;
             let want = x.max(0.0) + (-x.abs()).exp().ln_1p();
             assert!((softplus - want).abs() < 2e-7 * want.max(1.0), "softplus({x}) = {softplus}");
@@ -200,6 +257,8 @@ mod tests {
         assert_eq!(1000f32.vector_tanh(), 1.0);
         assert_eq!((-1000f32).vector_tanh(), -1.0);
         assert_eq!(1e4f32.vector_softplus(), 1e4);
+        assert_eq!(100f32.vector_normal_cdf(), 1.0);
+        assert!((0.0..1e-37).contains(&(-100f32).vector_normal_cdf()));
         assert!((-1e4f32).vector_softplus() >= 0.0 && (-1e4f32).vector_softplus() < 1e-30);
     }
 }

@@ -65,7 +65,7 @@ def torch_side(model, params, x, y):
     ce = torch.nn.CrossEntropyLoss(reduction="sum")
 
     # Per-sample gradients: hooks, with functorch for the leaf modules it has no sampler for.
-    hooked = GradSampleModule(net)
+    hooked = GradSampleModule(net, loss_reduction="sum")
     ce(hooked(xt), yt).backward()
     per_example = {k: p.grad_sample.detach().numpy() for k, p in hooked._module.named_parameters()}
     hooked._close()

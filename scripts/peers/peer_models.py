@@ -10,8 +10,8 @@ What must match dpsgd exactly:
   variance 1, plus 1e-5 under the square root, as the normalizations;
 - GroupNorm/LayerNorm with eps 1e-5 and affine parameters;
 - attention: head h takes columns h*16..(h+1)*16 of the queries, keys and values,
-  scores scaled by 1/sqrt(16); GELU in its exact (erf) form; the mean over positions
-  after the last LayerNorm.
+  scores scaled by 1/sqrt(16), no attention to keys whose token id is 0 (padding);
+  GELU in its exact (erf) form; the mean over positions after the last LayerNorm.
 """
 
 import math
@@ -80,11 +80,14 @@ def jax_transformer_logits(jnp, jax, p, x):
     def linear(name, h):
         return h @ p[name + ".weight"].T + p[name + ".bias"]
 
+    keep = x != 0  # padding is hidden from attention
+
     def attention(q, k, v):
         w = WIDTH // HEADS
         split = lambda t: t.reshape(POSITIONS, HEADS, w).transpose(1, 0, 2)
         q, k, v = split(q), split(k), split(v)
-        probs = jax.nn.softmax(q @ k.transpose(0, 2, 1) / math.sqrt(w), axis=-1)
+        scores = jnp.where(keep, q @ k.transpose(0, 2, 1) / math.sqrt(w), -jnp.inf)
+        probs = jnp.where(keep.any(), jax.nn.softmax(scores, axis=-1), 0.0)
         return (probs @ v).transpose(1, 0, 2).reshape(POSITIONS, WIDTH)
 
     h = p["embedding.weight"][x] + p["positions.weight"]
@@ -160,21 +163,23 @@ def torch_models():
             self.ln = nn.LayerNorm(WIDTH, eps=EPS)
             self.fc = nn.Linear(WIDTH, 2)
 
-        def attention(self, q, k, v):
+        def attention(self, q, k, v, keep):
             b, t, _ = q.shape
             w = WIDTH // HEADS
             split = lambda u: u.view(b, t, HEADS, w).transpose(1, 2)
-            probs = torch.softmax(split(q) @ split(k).transpose(2, 3) / math.sqrt(w), dim=-1)
+            scores = (split(q) @ split(k).transpose(2, 3) / math.sqrt(w)).masked_fill(~keep[:, None, None, :], -math.inf)
+            probs = torch.nan_to_num(torch.softmax(scores, dim=-1), nan=0.0)  # rows of padding only: zeros
             return (probs @ split(v)).transpose(1, 2).reshape(b, t, WIDTH)
 
         def forward(self, x):
+            keep = x != 0  # padding is hidden from attention
             # Positions as an embedding lookup, so that Opacus has a per-example gradient for them.
-            ids = torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1)
+            ids = torch.arange(x.shape[1], device=x.device).repeat(x.shape[0], 1)
             h = self.embedding(x) + self.positions(ids)
             for b in ("b1", "b2"):
                 m = lambda suffix: getattr(self, b + suffix)
                 a = m("_ln1")(h)
-                h = h + m("_out")(self.attention(m("_query")(a), m("_key")(a), m("_value")(a)))
+                h = h + m("_out")(self.attention(m("_query")(a), m("_key")(a), m("_value")(a), keep))
                 h = h + m("_mlp2")(F.gelu(m("_mlp1")(m("_ln2")(h))))
             return self.fc(self.ln(h).mean(dim=1))
 
@@ -188,6 +193,7 @@ def random_batch(model, batch, seed=0):
         x = rng.uniform(-1, 1, size=(batch, 3, 32, 32)).astype(np.float32)
         y = rng.integers(0, 10, size=batch)
     else:
-        x = rng.integers(0, VOCAB, size=(batch, POSITIONS))
+        x = rng.integers(1, VOCAB, size=(batch, POSITIONS))
+        x[0, :40] = 0  # one review padded at the front, as IMDB's shorter ones are
         y = rng.integers(0, 2, size=batch)
     return x, y.astype(np.int64)

@@ -230,6 +230,12 @@ impl<F: Float> CpuEngine<F> {
         }
     }
 
+    /// The layer scratch, taken out and grown for the attention kernels (put it back).
+    fn attention_scratch(&mut self, attention: &Attention) -> Vec<F> {
+        grow(&mut self.conv_scratch, crate::kernels::attention::scratch_len(attention, rayon::current_num_threads()));
+        std::mem::take(&mut self.conv_scratch)
+    }
+
     /// Copies the targets of `rows` into the batch (sized by `set_batch`).
     fn copy_targets(&mut self, targets: Targets<'_, F>, rows: impl Iterator<Item = usize>) {
         match targets {
@@ -376,11 +382,13 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn attention_forward(&mut self, attention: Attention, q: Buf, k: Buf, v: Buf, y: Buf, state: Buf) {
+        let mut scratch = self.attention_scratch(&attention);
         // A padding mask reads the model's input, its token ids.
         let tokens = Buf::Input { width: self.spec.input_width };
         let Views { reads: [q, k, v, tokens], writes: [y, state], .. } = self.views([q, k, v, tokens], [y, state]);
         let mask = attention.padding_mask.then_some(tokens);
-        crate::kernels::attention::forward(&attention, q, k, v, mask, y, state);
+        crate::kernels::attention::forward(&attention, q, k, v, mask, y, state, &mut scratch);
+        self.conv_scratch = scratch;
     }
 
     fn attention_backward(
@@ -393,8 +401,10 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         dx: Buf,
         accumulate: bool,
     ) {
+        let mut scratch = self.attention_scratch(&attention);
         let Views { reads: [q, k, v, state, dy], writes: [dx], .. } = self.views([q, k, v, state, dy], [dx]);
-        crate::kernels::attention::backward(&attention, operand, q, k, v, state, dy, dx, accumulate);
+        crate::kernels::attention::backward(&attention, operand, q, k, v, state, dy, dx, accumulate, &mut scratch);
+        self.conv_scratch = scratch;
     }
 
     fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf) {

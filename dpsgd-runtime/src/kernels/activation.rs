@@ -16,13 +16,6 @@ pub fn sigmoid<F: Float>(x: F) -> F {
     }
 }
 
-/// `Phi(x)`, the standard normal distribution function, as `erfc(-x / sqrt 2) / 2`:
-/// `(1 + erf(x / sqrt 2)) / 2` would lose the far negative tail to cancellation.
-#[inline(always)]
-fn normal_cdf(x: f64) -> f64 {
-    0.5 * libm::erfc(-x * std::f64::consts::FRAC_1_SQRT_2)
-}
-
 /// `sqrt(2 / pi)` and the cubic coefficient of GELU's tanh approximation.
 const GELU_TANH_SCALE: f64 = 0.797_884_560_802_865_4;
 const GELU_TANH_CUBIC: f64 = 0.044_715;
@@ -69,7 +62,7 @@ pub fn forward<F: Float>(act: Activation, x: &[F], y: &mut [F]) {
         }
         Activation::Gelu => {
             for (yi, xi) in y.iter_mut().zip(x) {
-                *yi = F::from_f64(xi.to_f64() * normal_cdf(xi.to_f64()));
+                *yi = *xi * xi.vector_normal_cdf();
             }
         }
         Activation::GeluTanh => {
@@ -84,46 +77,48 @@ pub fn forward<F: Float>(act: Activation, x: &[F], y: &mut [F]) {
 
 multiversion! {
 /// `dx = dy * f'(x)` with `f'` computed from the output `y = f(x)` (from the input `x`
-/// for GELU); `dx +=` when `accumulate`.
+/// for GELU); `dx +=` when `accumulate`. One loop per activation, so that each
+/// vectorizes on its own.
 pub fn backward<F: Float>(act: Activation, x: &[F], y: &[F], dy: &[F], dx: &mut [F], accumulate: bool) {
-    let derivative = |xi: F, yi: F| match act {
-        Activation::Relu => {
-            if yi > F::ZERO {
-                F::ONE
-            } else {
-                F::ZERO
-            }
-        }
-        Activation::Sigmoid => yi * (F::ONE - yi),
-        Activation::Tanh => F::ONE - yi * yi,
+    match act {
+        Activation::Relu => chain(x, y, dy, dx, accumulate, |_, y| if y > F::ZERO { F::ONE } else { F::ZERO }),
+        Activation::Sigmoid => chain(x, y, dy, dx, accumulate, |_, y| y * (F::ONE - y)),
+        Activation::Tanh => chain(x, y, dy, dx, accumulate, |_, y| F::ONE - y * y),
         // The output has the input's sign.
-        Activation::LeakyRelu => if yi > F::ZERO { F::ONE } else { F::from_f64(Activation::LEAKY_SLOPE) },
+        Activation::LeakyRelu => {
+            let slope = F::from_f64(Activation::LEAKY_SLOPE);
+            chain(x, y, dy, dx, accumulate, |_, y| if y > F::ZERO { F::ONE } else { slope })
+        }
         // Below zero, y = e^x - 1, so f'(x) = e^x = y + 1 (and 1 at x = 0 either way).
-        Activation::Elu => if yi > F::ZERO { F::ONE } else { yi + F::ONE },
+        Activation::Elu => chain(x, y, dy, dx, accumulate, |_, y| if y > F::ZERO { F::ONE } else { y + F::ONE }),
         // sigmoid(x) = 1 - e^(-y), as -expm1(-y) to keep its precision where y is tiny.
-        Activation::Softplus => -(-yi).exp_m1(),
+        Activation::Softplus => chain(x, y, dy, dx, accumulate, |_, y| -(-y).exp_m1()),
         // (x Phi(x))' = Phi(x) + x phi(x).
         Activation::Gelu => {
-            let x = xi.to_f64();
-            F::from_f64(normal_cdf(x) + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt())
+            let (inv_sqrt_2pi, minus_half) = (F::from_f64(1.0 / (2.0 * std::f64::consts::PI).sqrt()), F::from_f64(-0.5));
+            chain(x, y, dy, dx, accumulate, |x, _| {
+                x.vector_normal_cdf() + x * inv_sqrt_2pi * (minus_half * x * x).vector_exp()
+            })
         }
         // (x (1 + tanh u) / 2)' = (1 + tanh u) / 2 + x (1 - tanh^2 u) u' / 2.
-        Activation::GeluTanh => {
-            let x = xi.to_f64();
+        Activation::GeluTanh => chain(x, y, dy, dx, accumulate, |x, _| {
+            let x = x.to_f64();
             let t = gelu_tanh_inner(x).tanh();
             let du = GELU_TANH_SCALE * (1.0 + 3.0 * GELU_TANH_CUBIC * x * x);
             F::from_f64(0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
-        }
-    };
-    for (((dxi, dyi), yi), xi) in dx.iter_mut().zip(dy).zip(y).zip(x) {
-        let g = *dyi * derivative(*xi, *yi);
-        if accumulate {
-            *dxi += g;
-        } else {
-            *dxi = g;
-        }
+        }),
     }
 }
+}
+
+/// `dx = dy * derivative(x, y)` (`+=` when `accumulate`), inlined into each arm of
+/// [`backward`] so that the loop is compiled, and vectorized, per activation.
+#[inline(always)]
+fn chain<F: Float>(x: &[F], y: &[F], dy: &[F], dx: &mut [F], accumulate: bool, derivative: impl Fn(F, F) -> F) {
+    for (((dxi, dyi), yi), xi) in dx.iter_mut().zip(dy).zip(y).zip(x) {
+        let g = *dyi * derivative(*xi, *yi);
+        *dxi = if accumulate { *dxi + g } else { g };
+    }
 }
 
 #[cfg(test)]

@@ -5,64 +5,148 @@
 //! The forward pass keeps each head's attention probabilities `[heads, positions,
 //! positions]` per example for the backward pass.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::Float;
 use crate::contracts::PADDING_ID;
+use crate::gemm::matmul;
+use crate::kernels::simd::multiversion;
+use crate::kernels::vector;
 use crate::spec::{Attention, AttentionOperand};
 
-/// One head's columns of position `t` of a `[positions, dim]` value.
-fn head<'x, F>(a: &Attention, x: &'x [F], t: usize, h: usize) -> &'x [F] {
-    let w = a.head_width();
-    &x[t * a.dim + h * w..][..w]
+/// Scratch floats each rayon thread needs: a head's transposed keys or values and its
+/// output or operand gradient, `[head width, positions]` each, the backward pass's
+/// `[positions, positions]` probability gradients, and the forward pass's mask row.
+pub fn scratch_per_thread(a: &Attention) -> usize {
+    a.positions * a.positions + 2 * a.positions * a.head_width() + a.positions
 }
 
-fn dot<F: Float>(a: &[F], b: &[F]) -> F {
-    a.iter().zip(b).map(|(&x, &y)| x * y).sum()
+/// Scratch floats the kernels take from the caller for a pool of `threads`.
+pub fn scratch_len(a: &Attention, threads: usize) -> usize {
+    threads * scratch_per_thread(a)
+}
+
+/// Runs `f` on contiguous ranges of the `batch` examples in parallel, one range and
+/// one slice of `scratch` per thread of the pool, so that the kernels allocate nothing.
+fn per_thread<F: Float>(a: &Attention, batch: usize, scratch: &mut [F], f: impl Fn(Range<usize>, &mut [F]) + Sync) {
+    let threads = rayon::current_num_threads().clamp(1, batch.max(1));
+    let (per, chunk) = (scratch_per_thread(a), batch.div_ceil(threads));
+    scratch[..threads * per].par_chunks_mut(per).enumerate().for_each(|(i, scratch)| {
+        let examples = (i * chunk).min(batch)..((i + 1) * chunk).min(batch);
+        if !examples.is_empty() {
+            f(examples, scratch);
+        }
+    });
+}
+
+/// `out[p * positions + s] = x[s * dim + h * w + p]`: head `h` of a `[positions, dim]`
+/// value, transposed.
+fn transposed_head<F: Float>(a: &Attention, x: &[F], h: usize, out: &mut [F]) {
+    let (t_len, w) = (a.positions, a.head_width());
+    for (s, row) in x.chunks_exact(a.dim).enumerate() {
+        for (p, &value) in row[h * w..][..w].iter().enumerate() {
+            out[p * t_len + s] = value;
+        }
+    }
+}
+
+/// Adds (or writes) a head's `[positions, head width]` block into its columns of a
+/// `[positions, dim]` value.
+fn into_head<F: Float>(a: &Attention, block: &[F], h: usize, out: &mut [F], accumulate: bool) {
+    let w = a.head_width();
+    for (row, block) in out.chunks_exact_mut(a.dim).zip(block.chunks_exact(w)) {
+        let dst = &mut row[h * w..][..w];
+        match accumulate {
+            true => dst.iter_mut().zip(block).for_each(|(d, &b)| *d += b),
+            false => dst.copy_from_slice(block),
+        }
+    }
 }
 
 /// `y` and the probabilities, for every example. With `tokens` (the examples' token
 /// ids, `[positions]` each), keys whose id is the padding id get probability 0, and a
 /// query with no other key gets zeros. The backward pass needs no mask: it goes
 /// through the probabilities, which are 0 there.
-pub fn forward<F: Float>(a: &Attention, q: &[F], k: &[F], v: &[F], tokens: Option<&[F]>, y: &mut [F], probs: &mut [F]) {
+///
+/// Per example and head, two products: the scores `q_h k_h^T` straight into the
+/// probabilities' rows, then `P v_h`.
+#[allow(clippy::too_many_arguments)]
+pub fn forward<F: Float>(
+    a: &Attention,
+    q: &[F],
+    k: &[F],
+    v: &[F],
+    tokens: Option<&[F]>,
+    y: &mut [F],
+    probs: &mut [F],
+    scratch: &mut [F],
+) {
     let (t_len, len, w) = (a.positions, a.positions * a.dim, a.head_width());
+    let batch = q.len() / len.max(1);
     let scale = F::ONE / F::from_f64(w as f64).sqrt();
     let (padding, minus_infinity) = (F::from_f64(f64::from(PADDING_ID)), F::from_f64(f64::NEG_INFINITY));
-    let examples = q.par_chunks(len).zip(k.par_chunks(len)).zip(v.par_chunks(len));
-    examples.zip(y.par_chunks_mut(len)).zip(probs.par_chunks_mut(a.state_width())).enumerate().for_each(
-        |(i, ((((q, k), v), y), probs))| {
-            let keeps = |s: usize| tokens.is_none_or(|ids| ids[i * t_len + s] != padding);
-            for (h, probs) in probs.chunks_mut(t_len * t_len).enumerate() {
-                for (t, row) in probs.chunks_mut(t_len).enumerate() {
-                    let qt = head(a, q, t, h);
-                    let mut max = minus_infinity;
-                    for (s, p) in row.iter_mut().enumerate() {
-                        *p = if keeps(s) { scale * dot(qt, head(a, k, s, h)) } else { minus_infinity };
-                        max = if *p > max { *p } else { max };
-                    }
-                    let out = &mut y[t * a.dim + h * w..][..w];
-                    out.fill(F::ZERO);
-                    if max == minus_infinity {
-                        row.fill(F::ZERO);
-                        continue;
-                    }
-                    row.iter_mut().for_each(|p| *p = (*p - max).exp());
-                    let total = row.iter().copied().sum::<F>();
-                    row.iter_mut().for_each(|p| *p /= total);
-                    for (s, &p) in row.iter().enumerate() {
-                        out.iter_mut().zip(head(a, v, s, h)).for_each(|(o, &x)| *o += p * x);
-                    }
-                }
+    let (y, probs) = (Shared(y.as_mut_ptr()), Shared(probs.as_mut_ptr()));
+    per_thread(a, batch, scratch, |examples, scratch| {
+        let (keys, rest) = scratch.split_at_mut(w * t_len);
+        let (out, rest) = rest.split_at_mut(t_len * w);
+        let mask = &mut rest[..t_len];
+        for e in examples {
+            let (q, k, v) = (&q[e * len..][..len], &k[e * len..][..len], &v[e * len..][..len]);
+            // SAFETY: each example's rows are written by the one thread that has it.
+            let y = unsafe { std::slice::from_raw_parts_mut(y.at(e * len), len) };
+            let probs = unsafe { std::slice::from_raw_parts_mut(probs.at(e * a.state_width()), a.state_width()) };
+            // Added to the scores: minus infinity at padding, so that its weight is 0.
+            for (s, m) in mask.iter_mut().enumerate() {
+                let padded = tokens.is_some_and(|ids| ids[e * t_len + s] == padding);
+                *m = if padded { minus_infinity } else { F::ZERO };
             }
-        },
-    );
+            for (h, p) in probs.chunks_exact_mut(t_len * t_len).enumerate() {
+                transposed_head(a, k, h, keys);
+                matmul(t_len, t_len, w, &q[h * w..], a.dim, 1, keys, t_len, p, false);
+                softmax_rows(p, mask, scale);
+                matmul(t_len, w, t_len, p, t_len, 1, &v[h * w..], a.dim, out, false);
+                into_head(a, out, h, y, false);
+            }
+        }
+    });
+}
+
+multiversion! {
+/// Rows of scores (each as long as `mask`) to probabilities: `softmax(scale s + mask)`;
+/// all zeros for a row whose every key is masked.
+fn softmax_rows<F: Float>(scores: &mut [F], mask: &[F], scale: F) {
+    for row in scores.chunks_exact_mut(mask.len()) {
+        row.iter_mut().zip(mask).for_each(|(p, &m)| *p = scale * *p + m);
+        let max = vector::max(row);
+        // Every key masked (a NaN score is left to propagate: exp(NaN) is NaN).
+        if max == F::from_f64(f64::NEG_INFINITY) {
+            row.fill(F::ZERO);
+            continue;
+        }
+        row.iter_mut().for_each(|p| *p = (*p - max).vector_exp());
+        let inv = F::ONE / vector::sum(row);
+        row.iter_mut().for_each(|p| *p *= inv);
+    }
+}
+}
+
+multiversion! {
+/// Rows of `dP` to `dS = scale P . (dP - rowsum(P . dP))`, in place.
+fn softmax_backward_rows<F: Float>(dp: &mut [F], probs: &[F], positions: usize, scale: F) {
+    for (d, p) in dp.chunks_exact_mut(positions).zip(probs.chunks_exact(positions)) {
+        let mean = vector::dot(d, p);
+        d.iter_mut().zip(p).for_each(|(d, &p)| *d = scale * p * (*d - mean));
+    }
+}
 }
 
 /// The gradient of one operand from `dy` into `dx` (`+=` when `accumulate`), from the
 /// probabilities the forward pass kept. With `P` a head's probabilities and `dS = P .
 /// (dP - rowsum(dP . P))` for `dP = dy v^T`: `dv = P^T dy`, `dq = dS k / sqrt(w)`,
-/// `dk = dS^T q / sqrt(w)`.
+/// `dk = dS^T q / sqrt(w)`. Per example and head: one product for the values, three
+/// for the queries or the keys (`dP`, then the operand's).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<F: Float>(
     a: &Attention,
@@ -74,47 +158,61 @@ pub fn backward<F: Float>(
     dy: &[F],
     dx: &mut [F],
     accumulate: bool,
+    scratch: &mut [F],
 ) {
     let (t_len, len, w) = (a.positions, a.positions * a.dim, a.head_width());
+    let batch = q.len() / len.max(1);
     let scale = F::ONE / F::from_f64(w as f64).sqrt();
-    let examples = q.par_chunks(len).zip(k.par_chunks(len)).zip(v.par_chunks(len)).zip(dy.par_chunks(len));
-    examples.zip(probs.par_chunks(a.state_width())).zip(dx.par_chunks_mut(len)).for_each(
-        |(((((q, k), v), dy), probs), dx)| {
+    let dx = Shared(dx.as_mut_ptr());
+    per_thread(a, batch, scratch, |examples, scratch| {
+        let (values, rest) = scratch.split_at_mut(w * t_len);
+        let (out, rest) = rest.split_at_mut(t_len * w);
+        let ds = &mut rest[..t_len * t_len];
+        for e in examples {
+            let (q, k, v, dy) =
+                (&q[e * len..][..len], &k[e * len..][..len], &v[e * len..][..len], &dy[e * len..][..len]);
+            // SAFETY: each example's rows are written by the one thread that has it.
+            let dx = unsafe { std::slice::from_raw_parts_mut(dx.at(e * len), len) };
             if !accumulate {
                 dx.fill(F::ZERO);
             }
-            for (h, probs) in probs.chunks(t_len * t_len).enumerate() {
-                for t in 0..t_len {
-                    let p = &probs[t * t_len..][..t_len];
-                    let dyt = head(a, dy, t, h);
-                    if operand == AttentionOperand::Value {
-                        for (s, &pts) in p.iter().enumerate() {
-                            let dv = &mut dx[s * a.dim + h * w..][..w];
-                            dv.iter_mut().zip(dyt).for_each(|(d, &g)| *d += pts * g);
-                        }
-                        continue;
-                    }
-                    // dS for row t: P_ts (dP_ts - sum_s' P_ts' dP_ts').
-                    let dp = |s: usize| dot(dyt, head(a, v, s, h));
-                    let mean = p.iter().enumerate().map(|(s, &pts)| pts * dp(s)).sum::<F>();
-                    for (s, &pts) in p.iter().enumerate() {
-                        let ds = scale * pts * (dp(s) - mean);
-                        match operand {
-                            AttentionOperand::Query => {
-                                let dq = &mut dx[t * a.dim + h * w..][..w];
-                                dq.iter_mut().zip(head(a, k, s, h)).for_each(|(d, &x)| *d += ds * x);
-                            }
-                            AttentionOperand::Key => {
-                                let dk = &mut dx[s * a.dim + h * w..][..w];
-                                dk.iter_mut().zip(head(a, q, t, h)).for_each(|(d, &x)| *d += ds * x);
-                            }
-                            AttentionOperand::Value => unreachable!("handled above"),
-                        }
-                    }
+            for (h, p) in probs[e * a.state_width()..][..a.state_width()].chunks_exact(t_len * t_len).enumerate() {
+                let dy_h = &dy[h * w..];
+                if operand == AttentionOperand::Value {
+                    // P^T: row strides of 1, column strides of a row.
+                    matmul(t_len, w, t_len, p, 1, t_len, dy_h, a.dim, out, false);
+                    into_head(a, out, h, dx, true);
+                    continue;
                 }
+                transposed_head(a, v, h, values);
+                matmul(t_len, t_len, w, dy_h, a.dim, 1, values, t_len, ds, false);
+                softmax_backward_rows(ds, p, t_len, scale);
+                match operand {
+                    AttentionOperand::Query => matmul(t_len, w, t_len, ds, t_len, 1, &k[h * w..], a.dim, out, false),
+                    AttentionOperand::Key => matmul(t_len, w, t_len, ds, 1, t_len, &q[h * w..], a.dim, out, false),
+                    AttentionOperand::Value => unreachable!("handled above"),
+                }
+                into_head(a, out, h, dx, true);
             }
-        },
-    );
+        }
+    });
+}
+
+/// A pointer the threads of [`per_thread`] share, each writing only its examples' rows.
+#[derive(Clone, Copy)]
+struct Shared<F>(*mut F);
+
+// SAFETY: used only to hand disjoint example rows to the threads (see the callers).
+unsafe impl<F> Send for Shared<F> {}
+unsafe impl<F> Sync for Shared<F> {}
+
+impl<F> Shared<F> {
+    /// The pointer `offset` values on; a method, so that closures capture the whole
+    /// (Sync) wrapper rather than its raw pointer.
+    fn at(self, offset: usize) -> *mut F {
+        // SAFETY: callers stay inside the buffer the pointer came from.
+        unsafe { self.0.add(offset) }
+    }
 }
 
 #[cfg(test)]
@@ -172,7 +270,8 @@ mod tests {
         let (q, k, v, r) =
             (values(BATCH * len, 1), values(BATCH * len, 2), values(BATCH * len, 3), values(BATCH * len, 4));
         let (mut y, mut probs) = (vec![0.0; BATCH * len], vec![0.0; BATCH * ATT.state_width()]);
-        forward(&att, &q, &k, &v, tokens, &mut y, &mut probs);
+        let mut scratch = vec![f64::NAN; scratch_len(&att, rayon::current_num_threads())];
+        forward(&att, &q, &k, &v, tokens, &mut y, &mut probs, &mut scratch);
         for e in 0..BATCH {
             let at = |x: &[f64]| x[e * len..][..len].to_vec();
             let got: f64 = y[e * len..][..len].iter().zip(&r[e * len..]).map(|(a, b)| a * b).sum();
@@ -184,7 +283,7 @@ mod tests {
         let h = 1e-6;
         for operand in [AttentionOperand::Query, AttentionOperand::Key, AttentionOperand::Value] {
             let mut dx = vec![0.25; BATCH * len];
-            backward(&att, operand, &q, &k, &v, &probs, &r, &mut dx, true);
+            backward(&att, operand, &q, &k, &v, &probs, &r, &mut dx, true, &mut scratch);
             for e in 0..BATCH {
                 for i in 0..len {
                     let moved = |d: f64| {

@@ -39,6 +39,21 @@ pub fn sum<F: Float>(a: &[F]) -> F {
     reduce(acc) + tail.iter().copied().sum::<F>()
 }
 
+/// `max_i a_i` (minus infinity for no values), with independent partial maxima so the
+/// loop vectorizes. NaNs are passed over, as by `f32::max`.
+#[inline]
+pub fn max<F: Float>(a: &[F]) -> F {
+    let lowest = F::from_f64(f64::NEG_INFINITY);
+    let mut acc = [lowest; LANES];
+    let (chunks, tail) = a.as_chunks::<LANES>();
+    for c in chunks {
+        for j in 0..LANES {
+            acc[j] = if c[j] > acc[j] { c[j] } else { acc[j] };
+        }
+    }
+    acc.into_iter().chain(tail.iter().copied()).fold(lowest, |m, x| if x > m { x } else { m })
+}
+
 /// `sum_i a_i^2`.
 #[inline]
 pub fn sq_norm<F: Float>(a: &[F]) -> F {
