@@ -89,17 +89,22 @@ fn erfc_f32(z: f32) -> f32 {
 /// `e^x` in f32 without a library call, so that loops of it vectorize: `x = n ln2 + r`
 /// with `|r| <= ln2 / 2`, `e^r` by Cephes' degree-7 polynomial (about one ulp), `2^n`
 /// written into the exponent bits. Inputs are clamped to where the result is a normal
-/// float.
+/// float. `n` is rounded by adding `1.5 * 2^23`, which leaves it in the low mantissa
+/// bits: no float-to-integer conversion, which vectorizes poorly.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
+    const SHIFT: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    let shifted = x * std::f32::consts::LOG2_E + SHIFT;
+    let n = shifted - SHIFT;
     // ln 2 in two parts, so that n * ln2 is exact to float precision.
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = ((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 0.166_666_65) * r
         + 0.5;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // The low bits of `shifted` hold n (-126..=127) above SHIFT's: n + 127, the
+    // exponent of 2^n.
+    e * f32::from_bits(shifted.to_bits().wrapping_sub(SHIFT.to_bits() - 127) << 23)
 }
 
 /// `ln(1 + u)` for `u` in `[0, 1]` in f32 without a library call: `2 atanh(s)` with
