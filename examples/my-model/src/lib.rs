@@ -1,0 +1,22 @@
+//! A model of our own: house prices (one real target) from eight numeric features, a
+//! regression, with the mean squared error. Everything below `#[private_model]` is all
+//! the model code there is; its gradients, per-example norms, clipping and noise are
+//! generated.
+
+use dpsgd::prelude::*;
+
+#[private_model(loss = mean_squared_error)]
+pub mod price {
+    pub struct Price {
+        hidden: Linear<8, 32>,
+        out: Linear<32, 1>,
+    }
+
+    impl Price {
+        pub fn forward(&self, x: Input<8>) -> Logits<1> {
+            self.out(gelu(self.hidden(x)))
+        }
+    }
+}
+
+pub use price::Price;
