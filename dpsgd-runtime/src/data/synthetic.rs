@@ -1,10 +1,11 @@
 //! Synthetic data of any shape: features uniform in [-1, 1] (or, for models of token
-//! ids, uniform ids), targets from a random linear teacher (the class with the largest
+//! ids, ids drawn by Zipf's law, as words are), targets from a random linear teacher (the class with the largest
 //! score, the scores themselves, or their signs; for tokens, a bag-of-words score), so
 //! that a model can learn them. For trying a model, or a machine, without its dataset.
 
 use ndarray::Array2;
 use rand::RngExt;
+use rand_distr::{Distribution, Zipf};
 
 use crate::Float;
 #[cfg(test)]
@@ -32,7 +33,14 @@ pub fn teacher<F: Float>(spec: &ModelSpec, examples: usize, seed: u64, offset: u
     let weights: Vec<f64> = (0..outputs * inputs).map(|_| teacher_rng.random_range(-1.0..1.0)).collect();
     let mut rng = stream(seed.wrapping_add(offset.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)), Stream::Data);
     let features = match token_vocab {
-        Some(vocab) => Array2::from_shape_fn((examples, width), |_| rng.random_range(0..vocab) as f64),
+        // Word frequencies in text follow Zipf's law; the frequent ids carry most of
+        // the teacher's score, as in real text, so that a model can learn it from a
+        // few thousand examples. Id 0 (padding) is never drawn.
+        Some(vocab) if vocab > 1 => {
+            let zipf = Zipf::new((vocab - 1) as f64, 1.0).expect("at least one id");
+            Array2::from_shape_fn((examples, width), |_| zipf.sample(&mut rng))
+        }
+        Some(_) => Array2::zeros((examples, width)),
         None => Array2::from_shape_fn((examples, width), |_| rng.random_range(-1.0..1.0)),
     };
     let scores = Array2::from_shape_fn((examples, outputs), |(i, c)| {
@@ -43,16 +51,17 @@ pub fn teacher<F: Float>(spec: &ModelSpec, examples: usize, seed: u64, offset: u
         }
     });
     // A value target is its score standardized over the features' distribution: a
-    // feature uniform in [-1, 1] has mean 0 and variance 1/3; a uniform token id picks
-    // each weight of its row alike.
+    // feature uniform in [-1, 1] has mean 0 and variance 1/3; a token id picks the
+    // weights of its row with Zipf's probabilities.
     let standardized = |scores: &Array2<f64>| {
         let mut out = scores.clone();
         for (c, mut column) in out.columns_mut().into_iter().enumerate() {
             let w = &weights[c * inputs..][..inputs];
             let (mean, variance) = match token_vocab {
                 Some(_) => {
-                    let m = w.iter().sum::<f64>() / inputs as f64;
-                    let v = w.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / inputs as f64;
+                    let p = id_probabilities(inputs);
+                    let m = w.iter().zip(&p).map(|(x, p)| p * x).sum::<f64>();
+                    let v = w.iter().zip(&p).map(|(x, p)| p * (x - m) * (x - m)).sum::<f64>();
                     (width as f64 * m, width as f64 * v)
                 }
                 None => (0.0, w.iter().map(|x| x * x).sum::<f64>() / 3.0),
@@ -75,6 +84,17 @@ pub fn teacher<F: Float>(spec: &ModelSpec, examples: usize, seed: u64, offset: u
         ),
     };
     Dataset::new(features.mapv(F::from_f64), targets)
+}
+
+/// The probability of each of `vocab` ids under the Zipf law the teacher draws them
+/// with: `1 / id` (normalized) for ids `1..vocab`, none for the padding id 0 (all for
+/// it when it is the only id).
+fn id_probabilities(vocab: usize) -> Vec<f64> {
+    if vocab == 1 {
+        return vec![1.0];
+    }
+    let harmonic: f64 = (1..vocab).map(|r| 1.0 / r as f64).sum();
+    (0..vocab).map(|r| if r == 0 { 0.0 } else { 1.0 / (r as f64 * harmonic) }).collect()
 }
 
 /// `rows` targets for the model of `spec`, drawn with `uniform` (values in [0, 1)):

@@ -10,6 +10,10 @@ use crate::model::PrivateModel;
 /// Rows per forward pass: large enough for the GEMM to run well, small enough to keep
 /// the activations in cache-friendly sizes.
 const CHUNK: usize = 2048;
+/// At most this many bytes of activations per forward pass: a model with a large
+/// arena per example (the TextTransformer keeps 2 MB of attention probabilities per
+/// example) evaluates in fewer rows at a time rather than allocating gigabytes.
+const CHUNK_BYTES: usize = 256 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evaluation {
@@ -24,14 +28,16 @@ pub fn evaluate<F: Float, M: PrivateModel<F>>(model: &M, data: &Dataset<F>) -> R
     data.check_fits(&M::SPEC)?;
     let spec = M::SPEC;
     let rows = data.len();
-    let mut engine = CpuEngine::new(spec, model.params(), CHUNK.min(rows));
-    let mut logits = vec![F::ZERO; CHUNK * spec.outputs];
-    let mut dlogits = vec![F::ZERO; CHUNK * spec.outputs];
-    let mut losses = [F::ZERO; CHUNK];
-    let mut predicted = vec![0u32; CHUNK * spec.outputs];
+    let per_example = (spec.arena_width * std::mem::size_of::<F>()).max(1);
+    let chunk = CHUNK.min(CHUNK_BYTES / per_example).max(1);
+    let mut engine = CpuEngine::new(spec, model.params(), chunk.min(rows));
+    let mut logits = vec![F::ZERO; chunk * spec.outputs];
+    let mut dlogits = vec![F::ZERO; chunk * spec.outputs];
+    let mut losses = vec![F::ZERO; chunk];
+    let mut predicted = vec![0u32; chunk * spec.outputs];
     let (mut loss_sum, mut correct, mut predictions) = (0.0, 0usize, 0usize);
-    for start in (0..rows).step_by(CHUNK) {
-        let end = (start + CHUNK).min(rows);
+    for start in (0..rows).step_by(chunk) {
+        let end = (start + chunk).min(rows);
         let n = end - start;
         let targets = data.targets().slice(start..end);
         engine.load_batch(data.features().slice(ndarray::s![start..end, ..]), targets);
