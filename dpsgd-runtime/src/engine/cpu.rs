@@ -46,8 +46,9 @@ pub struct CpuEngine<F> {
     /// Each convolution's patches of the current batch, made by its forward pass and
     /// reused by its norms and parameter gradients.
     pub(crate) conv_cols: Vec<Stored<F>>,
-    /// Per-example gradients a convolution's norms materialized, for the clipped sum.
-    pub(crate) conv_grads: Vec<Stored<F>>,
+    /// Per-example gradients a layer's norms materialized (convolutions, normalizations),
+    /// for the clipped sum of the same batch, by the layer's parameter offset.
+    pub(crate) stored_grads: Vec<Stored<F>>,
     /// Each weight-standardized convolution's standardized weights.
     pub(crate) conv_standardized: Vec<Stored<F>>,
     /// Changes whenever the batch or the parameters do, and so every layer's input:
@@ -108,7 +109,7 @@ impl<F: Float> CpuEngine<F> {
             forced_strategy: None,
             lstm_grads: Vec::new(),
             conv_cols: Vec::new(),
-            conv_grads: Vec::new(),
+            stored_grads: Vec::new(),
             conv_standardized: Vec::new(),
             version: 0,
         };
@@ -145,7 +146,7 @@ impl<F: Float> CpuEngine<F> {
                 .lstm_grads
                 .iter()
                 .chain(&self.conv_cols)
-                .chain(&self.conv_grads)
+                .chain(&self.stored_grads)
                 .map(|s| s.values.capacity())
                 .sum::<usize>();
         (floats + self.values.capacity()) * std::mem::size_of::<F>() + self.labels.capacity() * 4

@@ -51,7 +51,7 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
         };
         let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, strategy == NormStrategy::Ghost);
-        let mut stored = take_stored(&mut self.conv_grads, layer.offset);
+        let mut stored = take_stored(&mut self.stored_grads, layer.offset);
         if strategy == NormStrategy::Materialized {
             grow(&mut stored.values, self.capacity() * kernels::example_grad_len(&layer));
             stored.version = self.version;
@@ -72,19 +72,19 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
         }
         self.conv_scratch = scratch;
         self.conv_cols.push(cols);
-        self.conv_grads.push(stored);
+        self.stored_grads.push(stored);
     }
 
     fn layer_param_grad(&mut self, layer: Conv2d, Site { x, dy, .. }: Site, weights: Option<Buf>) {
-        let stored = take_stored(&mut self.conv_grads, layer.offset);
+        let stored = take_stored(&mut self.stored_grads, layer.offset);
         if let Some(weights) = weights.filter(|_| stored.version == self.version) {
             // The norms of this batch materialized the gradients: only the sum is left.
             let Views { reads: [c], grads, .. } = self.views([weights], []);
             kernels::param_grad_from_stored(&layer, &stored.values, c, &mut grads[layer.offset..]);
-            self.conv_grads.push(stored);
+            self.stored_grads.push(stored);
             return;
         }
-        self.conv_grads.push(stored);
+        self.stored_grads.push(stored);
         let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, false);
         // Unweighted calls read the delta twice in place of weights: harmless.

@@ -3,7 +3,7 @@
 
 use super::kernels;
 use crate::contracts::{GroupNorm, LayerNorm, NormBlocks, Normalization};
-use crate::engine::cpu::{CpuEngine, Views, grow};
+use crate::engine::cpu::{CpuEngine, Stored, Views, grow, take_stored};
 use crate::kernels::vector;
 use crate::spec::{Buf, NormStrategy};
 use crate::{Float, LayerOps, Site};
@@ -26,39 +26,47 @@ impl<F: Float> CpuEngine<F> {
         kernels::backward(&n, &params[offset..][..n.channels], dy, state, dx, accumulate);
     }
 
-    /// Each example's gradient, `[batch, 2 channels]`, in the layer scratch (returned;
-    /// put it back in `conv_scratch`).
-    fn norm_example_grads(&mut self, n: NormBlocks, at: Site) -> Vec<F> {
+    /// Each example's gradient, `[batch, 2 channels]`, kept for this batch's clipped
+    /// sum (put it back in `stored_grads`).
+    fn norm_example_grads(&mut self, n: NormBlocks, offset: usize, at: Site) -> Stored<F> {
         let width = 2 * n.channels;
-        let len = self.capacity() * width;
-        grow(&mut self.conv_scratch, len);
-        let mut rows = std::mem::take(&mut self.conv_scratch);
+        let mut stored = take_stored(&mut self.stored_grads, offset);
+        grow(&mut stored.values, self.capacity() * width);
+        stored.version = self.version;
         let b = self.batch;
         let Views { reads: [dy, state], .. } = self.views([at.dy, state_of(at)], []);
-        kernels::example_grads(&n, dy, state, &mut rows[..b * width], width, 0);
-        rows
+        kernels::example_grads(&n, dy, state, &mut stored.values[..b * width], width, 0);
+        stored
     }
 
-    fn norm_add_sq_norms(&mut self, n: NormBlocks, at: Site, out: Buf) {
-        let rows = self.norm_example_grads(n, at);
+    fn norm_add_sq_norms(&mut self, n: NormBlocks, offset: usize, at: Site, out: Buf) {
+        let rows = self.norm_example_grads(n, offset, at);
         let Views { writes: [out], .. } = self.views([], [out]);
-        for (out, row) in out.iter_mut().zip(rows.chunks(2 * n.channels)) {
-            *out += row.iter().map(|&g| g * g).sum::<F>();
+        for (out, row) in out.iter_mut().zip(rows.values.chunks(2 * n.channels)) {
+            *out += vector::sq_norm(row);
         }
-        self.conv_scratch = rows;
+        self.stored_grads.push(rows);
     }
 
+    /// From the gradients the norms of this batch kept, or else formed now.
     fn norm_param_grad(&mut self, n: NormBlocks, offset: usize, at: Site, weights: Option<Buf>) {
-        let rows = self.norm_example_grads(n, at);
+        let stored = take_stored(&mut self.stored_grads, offset);
+        let rows = match stored.version == self.version {
+            true => stored,
+            false => {
+                self.stored_grads.push(stored);
+                self.norm_example_grads(n, offset, at)
+            }
+        };
         let b = self.batch;
         // Unweighted calls read the delta in place of weights: harmless.
         let Views { reads: [c], grads, .. } = self.views([weights.unwrap_or(at.dy)], []);
         let grad = &mut grads[offset..][..2 * n.channels];
         match weights {
-            Some(_) => vector::weighted_row_sum(&rows, &c[..b], grad),
-            None => vector::row_sum(&rows, b, grad),
+            Some(_) => vector::weighted_row_sum(&rows.values[..b * 2 * n.channels], &c[..b], grad),
+            None => vector::row_sum(&rows.values, b, grad),
         }
-        self.conv_scratch = rows;
+        self.stored_grads.push(rows);
     }
 
     fn norm_per_example_grads(&mut self, n: NormBlocks, offset: usize, at: Site) {
@@ -83,7 +91,7 @@ macro_rules! normalization_ops {
 
             /// Always materialized: the gradient is `2 channels` values.
             fn layer_add_sq_norms(&mut self, layer: $kind, at: Site, out: Buf, _: NormStrategy) {
-                self.norm_add_sq_norms(layer.blocks(), at, out);
+                self.norm_add_sq_norms(layer.blocks(), layer.offset, at, out);
             }
 
             fn layer_param_grad(&mut self, layer: $kind, at: Site, weights: Option<Buf>) {
