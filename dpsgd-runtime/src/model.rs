@@ -269,12 +269,11 @@ pub trait PrivateModel<F: Float>: Sized + Clone {
 }
 
 /// A CPU engine that has run the forward and backward passes of `model` on a checked batch.
-fn backward_engine<'t, F: Float, M: PrivateModel<F>>(
+fn backward_engine<F: Float, M: PrivateModel<F>>(
     model: &M,
     features: ArrayView2<'_, F>,
-    targets: impl Into<Targets<'t, F>>,
+    targets: Targets<'_, F>,
 ) -> Result<CpuEngine<F>> {
-    let targets = targets.into();
     check_width(features.ncols(), &M::SPEC)?;
     check_batch(features, targets)?;
     crate::data::check_tokens(features, &M::SPEC)?;

@@ -28,18 +28,6 @@ pub struct Dataset<F> {
     id: u64,
 }
 
-impl<F> From<Vec<u32>> for TargetData<F> {
-    fn from(labels: Vec<u32>) -> Self {
-        TargetData::Classes(labels)
-    }
-}
-
-impl<F> From<Array2<F>> for TargetData<F> {
-    fn from(values: Array2<F>) -> Self {
-        TargetData::Values(values)
-    }
-}
-
 impl<F: Float> Dataset<F> {
     /// Examples `features` with `targets`: class labels (`Vec<u32>`) or values
     /// (`Array2`, a row per example).

@@ -93,6 +93,18 @@ impl<'a, F: Float> Targets<'a, F> {
     }
 }
 
+impl<F> From<Vec<u32>> for TargetData<F> {
+    fn from(labels: Vec<u32>) -> Self {
+        TargetData::Classes(labels)
+    }
+}
+
+impl<F> From<Array2<F>> for TargetData<F> {
+    fn from(values: Array2<F>) -> Self {
+        TargetData::Values(values)
+    }
+}
+
 impl<'a, F> From<&'a [u32]> for Targets<'a, F> {
     fn from(labels: &'a [u32]) -> Self {
         Targets::Classes(labels)

@@ -35,8 +35,9 @@ pub struct CpuEngine<F> {
     scratch: Vec<F>,
     /// `[batch, num_params]`, only when per-example gradients were asked for.
     pub(crate) per_example: Vec<F>,
-    /// Scratch of the convolution, embedding and LSTM kernels, grown on first use.
-    pub(crate) conv_scratch: Vec<F>,
+    /// Scratch of the layer and attention kernels, grown on first use
+    /// ([`take_layer_scratch`](Self::take_layer_scratch)).
+    pub(crate) layer_scratch: Vec<F>,
     /// A norm strategy that overrides the model's plan for every layer that has both
     /// (convolutions and LSTMs), for tests and measurements.
     pub(crate) forced_strategy: Option<NormStrategy>,
@@ -105,7 +106,7 @@ impl<F: Float> CpuEngine<F> {
             scaled: Vec::new(),
             scratch: vec![F::ZERO; spec.params.iter().map(|p| p.len()).max().unwrap_or(0)],
             per_example: Vec::new(),
-            conv_scratch: Vec::new(),
+            layer_scratch: Vec::new(),
             forced_strategy: None,
             lstm_grads: Vec::new(),
             conv_cols: Vec::new(),
@@ -137,7 +138,7 @@ impl<F: Float> CpuEngine<F> {
             &self.scaled,
             &self.scratch,
             &self.per_example,
-            &self.conv_scratch,
+            &self.layer_scratch,
         ]
         .iter()
         .map(|v| v.capacity())
@@ -231,10 +232,11 @@ impl<F: Float> CpuEngine<F> {
         }
     }
 
-    /// The layer scratch, taken out and grown for the attention kernels (put it back).
-    fn attention_scratch(&mut self, attention: &Attention) -> Vec<F> {
-        grow(&mut self.conv_scratch, crate::kernels::attention::scratch_len(attention, rayon::current_num_threads()));
-        std::mem::take(&mut self.conv_scratch)
+    /// The layer scratch, grown to at least `len` values and taken out, so that a kernel
+    /// can write it while reading the engine's buffers: put it back in `layer_scratch`.
+    pub(crate) fn take_layer_scratch(&mut self, len: usize) -> Vec<F> {
+        grow(&mut self.layer_scratch, len);
+        std::mem::take(&mut self.layer_scratch)
     }
 
     /// Copies the targets of `rows` into the batch (sized by `set_batch`).
@@ -383,13 +385,14 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn attention_forward(&mut self, attention: Attention, q: Buf, k: Buf, v: Buf, y: Buf, state: Buf) {
-        let mut scratch = self.attention_scratch(&attention);
+        let mut scratch =
+            self.take_layer_scratch(crate::kernels::attention::scratch_len(&attention, rayon::current_num_threads()));
         // A padding mask reads the model's input, its token ids.
         let tokens = Buf::Input { width: self.spec.input_width };
         let Views { reads: [q, k, v, tokens], writes: [y, state], .. } = self.views([q, k, v, tokens], [y, state]);
         let mask = attention.padding_mask.then_some(tokens);
         crate::kernels::attention::forward(&attention, q, k, v, mask, y, state, &mut scratch);
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
     }
 
     fn attention_backward(
@@ -402,10 +405,11 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         dx: Buf,
         accumulate: bool,
     ) {
-        let mut scratch = self.attention_scratch(&attention);
+        let mut scratch =
+            self.take_layer_scratch(crate::kernels::attention::scratch_len(&attention, rayon::current_num_threads()));
         let Views { reads: [q, k, v, state, dy], writes: [dx], .. } = self.views([q, k, v, state, dy], [dx]);
         crate::kernels::attention::backward(&attention, operand, q, k, v, state, dy, dx, accumulate, &mut scratch);
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
     }
 
     fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf) {

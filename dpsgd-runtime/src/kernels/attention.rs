@@ -5,8 +5,6 @@
 //! The forward pass keeps each head's attention probabilities `[heads, positions,
 //! positions]` per example for the backward pass.
 
-use std::ops::Range;
-
 use rayon::prelude::*;
 
 use crate::Float;
@@ -16,11 +14,12 @@ use crate::kernels::simd::multiversion;
 use crate::kernels::vector;
 use crate::spec::{Attention, AttentionOperand};
 
-/// Scratch floats each rayon thread needs: a head's transposed keys or values and its
-/// output or operand gradient, `[head width, positions]` each, the backward pass's
+/// Scratch floats each rayon thread needs: an example's keys or values transposed,
+/// `[dim, positions]` (so that each head's are the rows of a plain matrix), a head's
+/// output or operand gradient `[positions, head width]`, the backward pass's
 /// `[positions, positions]` probability gradients, and the forward pass's mask row.
 pub fn scratch_per_thread(a: &Attention) -> usize {
-    a.positions * a.positions + 2 * a.positions * a.head_width() + a.positions
+    a.dim * a.positions + a.positions * a.head_width() + a.positions * a.positions + a.positions
 }
 
 /// Scratch floats the kernels take from the caller for a pool of `threads`.
@@ -28,28 +27,10 @@ pub fn scratch_len(a: &Attention, threads: usize) -> usize {
     threads * scratch_per_thread(a)
 }
 
-/// Runs `f` on contiguous ranges of the `batch` examples in parallel, one range and
-/// one slice of `scratch` per thread of the pool, so that the kernels allocate nothing.
-fn per_thread<F: Float>(a: &Attention, batch: usize, scratch: &mut [F], f: impl Fn(Range<usize>, &mut [F]) + Sync) {
-    let threads = rayon::current_num_threads().clamp(1, batch.max(1));
-    let (per, chunk) = (scratch_per_thread(a), batch.div_ceil(threads));
-    scratch[..threads * per].par_chunks_mut(per).enumerate().for_each(|(i, scratch)| {
-        let examples = (i * chunk).min(batch)..((i + 1) * chunk).min(batch);
-        if !examples.is_empty() {
-            f(examples, scratch);
-        }
-    });
-}
-
-/// `out[p * positions + s] = x[s * dim + h * w + p]`: head `h` of a `[positions, dim]`
-/// value, transposed.
-fn transposed_head<F: Float>(a: &Attention, x: &[F], h: usize, out: &mut [F]) {
-    let (t_len, w) = (a.positions, a.head_width());
-    for (s, row) in x.chunks_exact(a.dim).enumerate() {
-        for (p, &value) in row[h * w..][..w].iter().enumerate() {
-            out[p * t_len + s] = value;
-        }
-    }
+/// Examples per rayon thread: the batch in one contiguous range per thread, each with
+/// its own slice of the scratch, so that the kernels allocate nothing.
+fn examples_per_thread(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads().max(1))
 }
 
 /// Adds (or writes) a head's `[positions, head width]` block into its columns of a
@@ -57,11 +38,7 @@ fn transposed_head<F: Float>(a: &Attention, x: &[F], h: usize, out: &mut [F]) {
 fn into_head<F: Float>(a: &Attention, block: &[F], h: usize, out: &mut [F], accumulate: bool) {
     let w = a.head_width();
     for (row, block) in out.chunks_exact_mut(a.dim).zip(block.chunks_exact(w)) {
-        let dst = &mut row[h * w..][..w];
-        match accumulate {
-            true => dst.iter_mut().zip(block).for_each(|(d, &b)| *d += b),
-            false => dst.copy_from_slice(block),
-        }
+        vector::copy_or_add(block, &mut row[h * w..][..w], accumulate);
     }
 }
 
@@ -70,8 +47,9 @@ fn into_head<F: Float>(a: &Attention, block: &[F], h: usize, out: &mut [F], accu
 /// query with no other key gets zeros. The backward pass needs no mask: it goes
 /// through the probabilities, which are 0 there.
 ///
-/// Per example and head, two products: the scores `q_h k_h^T` straight into the
-/// probabilities' rows, then `P v_h`.
+/// Per example, the keys transposed and scaled by `1 / sqrt(w)` once; then per head
+/// two products: the scores `q_h k_h^T / sqrt(w)` straight into the probabilities'
+/// rows, and `P v_h`.
 #[allow(clippy::too_many_arguments)]
 pub fn forward<F: Float>(
     a: &Attention,
@@ -84,28 +62,29 @@ pub fn forward<F: Float>(
     scratch: &mut [F],
 ) {
     let (t_len, len, w) = (a.positions, a.positions * a.dim, a.head_width());
-    let batch = q.len() / len.max(1);
+    let chunk = examples_per_thread(q.len() / len.max(1));
+    if chunk == 0 {
+        return;
+    }
     let scale = F::ONE / F::from_f64(w as f64).sqrt();
     let (padding, minus_infinity) = (F::from_f64(f64::from(PADDING_ID)), F::from_f64(f64::NEG_INFINITY));
-    let (y, probs) = (Shared(y.as_mut_ptr()), Shared(probs.as_mut_ptr()));
-    per_thread(a, batch, scratch, |examples, scratch| {
-        let (keys, rest) = scratch.split_at_mut(w * t_len);
+    let threads = y.par_chunks_mut(chunk * len).zip(probs.par_chunks_mut(chunk * a.state_width()));
+    threads.zip(scratch.par_chunks_mut(scratch_per_thread(a))).enumerate().for_each(|(i, ((y, probs), scratch))| {
+        let (keys, rest) = scratch.split_at_mut(a.dim * t_len);
         let (out, rest) = rest.split_at_mut(t_len * w);
-        let mask = &mut rest[..t_len];
-        for e in examples {
+        let mask = &mut rest[t_len * t_len..][..t_len];
+        let examples = y.chunks_exact_mut(len).zip(probs.chunks_exact_mut(a.state_width()));
+        for (e, (y, probs)) in examples.enumerate().map(|(j, rows)| (i * chunk + j, rows)) {
             let (q, k, v) = (&q[e * len..][..len], &k[e * len..][..len], &v[e * len..][..len]);
-            // SAFETY: each example's rows are written by the one thread that has it.
-            let y = unsafe { std::slice::from_raw_parts_mut(y.at(e * len), len) };
-            let probs = unsafe { std::slice::from_raw_parts_mut(probs.at(e * a.state_width()), a.state_width()) };
             // Added to the scores: minus infinity at padding, so that its weight is 0.
             for (s, m) in mask.iter_mut().enumerate() {
                 let padded = tokens.is_some_and(|ids| ids[e * t_len + s] == padding);
                 *m = if padded { minus_infinity } else { F::ZERO };
             }
+            vector::transpose_scaled(k, t_len, scale, keys);
             for (h, p) in probs.chunks_exact_mut(t_len * t_len).enumerate() {
-                transposed_head(a, k, h, keys);
-                matmul(t_len, t_len, w, &q[h * w..], a.dim, 1, keys, t_len, p, false);
-                softmax_rows(p, mask, scale);
+                matmul(t_len, t_len, w, &q[h * w..], a.dim, 1, &keys[h * w * t_len..], t_len, p, false);
+                softmax_rows(p, mask);
                 matmul(t_len, w, t_len, p, t_len, 1, &v[h * w..], a.dim, out, false);
                 into_head(a, out, h, y, false);
             }
@@ -114,11 +93,11 @@ pub fn forward<F: Float>(
 }
 
 multiversion! {
-/// Rows of scores (each as long as `mask`) to probabilities: `softmax(scale s + mask)`;
-/// all zeros for a row whose every key is masked.
-fn softmax_rows<F: Float>(scores: &mut [F], mask: &[F], scale: F) {
+/// Rows of scores (each as long as `mask`) to probabilities: `softmax(s + mask)`; all
+/// zeros for a row whose every key is masked.
+fn softmax_rows<F: Float>(scores: &mut [F], mask: &[F]) {
     for row in scores.chunks_exact_mut(mask.len()) {
-        row.iter_mut().zip(mask).for_each(|(p, &m)| *p = scale * *p + m);
+        row.iter_mut().zip(mask).for_each(|(p, &m)| *p += m);
         let max = vector::max(row);
         // Every key masked (a NaN score is left to propagate: exp(NaN) is NaN).
         if max == F::from_f64(f64::NEG_INFINITY) {
@@ -145,8 +124,9 @@ fn softmax_backward_rows<F: Float>(dp: &mut [F], probs: &[F], positions: usize, 
 /// The gradient of one operand from `dy` into `dx` (`+=` when `accumulate`), from the
 /// probabilities the forward pass kept. With `P` a head's probabilities and `dS = P .
 /// (dP - rowsum(dP . P))` for `dP = dy v^T`: `dv = P^T dy`, `dq = dS k / sqrt(w)`,
-/// `dk = dS^T q / sqrt(w)`. Per example and head: one product for the values, three
-/// for the queries or the keys (`dP`, then the operand's).
+/// `dk = dS^T q / sqrt(w)`. Per head: one product for the values, three for the
+/// queries or the keys (`dP`, from the values transposed once per example, then the
+/// operand's).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<F: Float>(
     a: &Attention,
@@ -161,20 +141,24 @@ pub fn backward<F: Float>(
     scratch: &mut [F],
 ) {
     let (t_len, len, w) = (a.positions, a.positions * a.dim, a.head_width());
-    let batch = q.len() / len.max(1);
+    let chunk = examples_per_thread(q.len() / len.max(1));
+    if chunk == 0 {
+        return;
+    }
     let scale = F::ONE / F::from_f64(w as f64).sqrt();
-    let dx = Shared(dx.as_mut_ptr());
-    per_thread(a, batch, scratch, |examples, scratch| {
-        let (values, rest) = scratch.split_at_mut(w * t_len);
+    let threads = dx.par_chunks_mut(chunk * len).zip(scratch.par_chunks_mut(scratch_per_thread(a)));
+    threads.enumerate().for_each(|(i, (dx, scratch))| {
+        let (values, rest) = scratch.split_at_mut(a.dim * t_len);
         let (out, rest) = rest.split_at_mut(t_len * w);
         let ds = &mut rest[..t_len * t_len];
-        for e in examples {
+        for (e, dx) in dx.chunks_exact_mut(len).enumerate().map(|(j, dx)| (i * chunk + j, dx)) {
             let (q, k, v, dy) =
                 (&q[e * len..][..len], &k[e * len..][..len], &v[e * len..][..len], &dy[e * len..][..len]);
-            // SAFETY: each example's rows are written by the one thread that has it.
-            let dx = unsafe { std::slice::from_raw_parts_mut(dx.at(e * len), len) };
             if !accumulate {
                 dx.fill(F::ZERO);
+            }
+            if operand != AttentionOperand::Value {
+                vector::transpose_scaled(v, t_len, F::ONE, values);
             }
             for (h, p) in probs[e * a.state_width()..][..a.state_width()].chunks_exact(t_len * t_len).enumerate() {
                 let dy_h = &dy[h * w..];
@@ -184,8 +168,7 @@ pub fn backward<F: Float>(
                     into_head(a, out, h, dx, true);
                     continue;
                 }
-                transposed_head(a, v, h, values);
-                matmul(t_len, t_len, w, dy_h, a.dim, 1, values, t_len, ds, false);
+                matmul(t_len, t_len, w, dy_h, a.dim, 1, &values[h * w * t_len..], t_len, ds, false);
                 softmax_backward_rows(ds, p, t_len, scale);
                 match operand {
                     AttentionOperand::Query => matmul(t_len, w, t_len, ds, t_len, 1, &k[h * w..], a.dim, out, false),
@@ -196,23 +179,6 @@ pub fn backward<F: Float>(
             }
         }
     });
-}
-
-/// A pointer the threads of [`per_thread`] share, each writing only its examples' rows.
-#[derive(Clone, Copy)]
-struct Shared<F>(*mut F);
-
-// SAFETY: used only to hand disjoint example rows to the threads (see the callers).
-unsafe impl<F> Send for Shared<F> {}
-unsafe impl<F> Sync for Shared<F> {}
-
-impl<F> Shared<F> {
-    /// The pointer `offset` values on; a method, so that closures capture the whole
-    /// (Sync) wrapper rather than its raw pointer.
-    fn at(self, offset: usize) -> *mut F {
-        // SAFETY: callers stay inside the buffer the pointer came from.
-        unsafe { self.0.add(offset) }
-    }
 }
 
 #[cfg(test)]

@@ -45,10 +45,12 @@ pub fn evaluate<F: Float, M: PrivateModel<F>>(model: &M, data: &Dataset<F>) -> R
         let z = &mut logits[..n * spec.outputs];
         engine.read(spec.logits, z);
         loss::forward_backward(spec.loss, z, targets, &mut losses[..n], &mut dlogits[..n * spec.outputs], spec.outputs);
-        loss::predictions(spec.loss, z, spec.outputs, &mut predicted);
         loss_sum += losses[..n].iter().map(|l| l.to_f64()).sum::<f64>();
-        let (right, made) = loss::count_correct(&predicted, targets);
-        (correct, predictions) = (correct + right, predictions + made);
+        if spec.loss.classifies() {
+            loss::predictions(spec.loss, z, spec.outputs, &mut predicted);
+            let (right, made) = loss::count_correct(&predicted, targets);
+            (correct, predictions) = (correct + right, predictions + made);
+        }
     }
     let accuracy = spec.loss.classifies().then(|| correct as f64 / predictions.max(1) as f64);
     Ok(Evaluation { mean_loss: loss_sum / rows.max(1) as f64, accuracy })

@@ -23,7 +23,7 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
             }
             None => kernels::forward(&layer, params, &cols.values, y, &mut scratch),
         }
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
         self.conv_cols.push(cols);
         self.conv_standardized.extend(standardized);
     }
@@ -40,7 +40,7 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
             }
             None => kernels::backward_input(&layer, params, dy, dx, accumulate, &mut scratch),
         }
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
         self.conv_standardized.extend(standardized);
     }
 
@@ -70,7 +70,7 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
             let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
             kernels::add_sq_norms(&layer, &cols.values, dy, out, strategy, &mut scratch, Some(&mut stored.values));
         }
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
         self.conv_cols.push(cols);
         self.stored_grads.push(stored);
     }
@@ -98,7 +98,7 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
             standardize::to_weight_grads(&layer, &standardized.values, gw, layer.weight_len(), 0);
             self.conv_standardized.push(standardized);
         }
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
         self.conv_cols.push(cols);
     }
 
@@ -114,7 +114,7 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
             self.conv_standardized.push(standardized);
         }
         self.per_example = per_example;
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
         self.conv_cols.push(cols);
     }
 }
@@ -143,12 +143,11 @@ impl<F: Float> CpuEngine<F> {
         if stored.version != self.version {
             grow(&mut stored.values, self.capacity() * kernels::cols_len(layer));
             // The padded images are made in the scratch, which no caller holds yet.
-            let mut padded = std::mem::take(&mut self.conv_scratch);
-            grow(&mut padded, self.capacity() * kernels::padded_len(layer));
+            let mut padded = self.take_layer_scratch(self.capacity() * kernels::padded_len(layer));
             let (cols, padded_images) =
                 (self.batch * kernels::cols_len(layer), self.batch * kernels::padded_len(layer));
             kernels::im2col_batch(layer, self.view(x), &mut stored.values[..cols], &mut padded[..padded_images]);
-            self.conv_scratch = padded;
+            self.layer_scratch = padded;
             stored.version = self.version;
         }
         stored
@@ -158,9 +157,8 @@ impl<F: Float> CpuEngine<F> {
     /// (with room for Gram matrices when `grams`), taken out of the engine while a
     /// kernel uses it.
     pub(crate) fn conv_scratch(&mut self, layer: &Conv2d, grams: bool) -> Vec<F> {
-        let len =
-            self.capacity() * kernels::scratch_per_example(layer, grams) + kernels::param_grad_accumulators(layer);
-        grow(&mut self.conv_scratch, len);
-        std::mem::take(&mut self.conv_scratch)
+        self.take_layer_scratch(
+            self.capacity() * kernels::scratch_per_example(layer, grams) + kernels::param_grad_accumulators(layer),
+        )
     }
 }

@@ -4,7 +4,7 @@
 //! (`sequence.rs`).
 
 use super::{kernels, sequence};
-use crate::engine::cpu::{CpuEngine, Views, grow};
+use crate::engine::cpu::{CpuEngine, Views};
 use crate::spec::{Buf, Dense, NormStrategy};
 use crate::{Float, LayerOps, Site};
 
@@ -36,11 +36,10 @@ impl<F: Float> LayerOps<Dense, F> for CpuEngine<F> {
         }
         let ghost = self.forced_strategy.unwrap_or(strategy) == NormStrategy::Ghost;
         let len = if ghost { 0 } else { self.capacity() * (layer.weight_len() + layer.outputs) };
-        grow(&mut self.conv_scratch, len);
-        let mut scratch = std::mem::take(&mut self.conv_scratch);
+        let mut scratch = self.take_layer_scratch(len);
         let Views { reads: [x, dy], writes: [out], .. } = self.views([x, dy], [out]);
         sequence::add_sq_norms(&layer, x, dy, out, ghost, &mut scratch);
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
     }
 
     fn layer_param_grad(&mut self, layer: Dense, Site { x, dy, .. }: Site, weights: Option<Buf>) {

@@ -1,7 +1,7 @@
 //! [`LayerOps`] for embeddings on the CPU engine.
 
 use super::kernels;
-use crate::engine::cpu::{CpuEngine, Views, grow};
+use crate::engine::cpu::{CpuEngine, Views};
 use crate::spec::{Buf, Embedding, NormStrategy};
 use crate::{Float, LayerOps, Site};
 
@@ -17,12 +17,10 @@ impl<F: Float> LayerOps<Embedding, F> for CpuEngine<F> {
     /// Always the ghost norm, grouped by token: the materialized gradient is a table
     /// per example.
     fn layer_add_sq_norms(&mut self, layer: Embedding, Site { x: tokens, dy, .. }: Site, out: Buf, _: NormStrategy) {
-        let len = kernels::sq_norm_scratch(&layer);
-        grow(&mut self.conv_scratch, len);
-        let mut scratch = std::mem::take(&mut self.conv_scratch);
+        let mut scratch = self.take_layer_scratch(kernels::sq_norm_scratch(&layer));
         let Views { reads: [tokens, dy], writes: [out], .. } = self.views([tokens, dy], [out]);
         kernels::add_sq_norms(&layer, tokens, dy, out, &mut scratch);
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
     }
 
     fn layer_param_grad(&mut self, layer: Embedding, Site { x: tokens, dy, .. }: Site, weights: Option<Buf>) {

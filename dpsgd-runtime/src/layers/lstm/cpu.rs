@@ -16,7 +16,7 @@ impl<F: Float> LayerOps<Lstm, F> for CpuEngine<F> {
         let mut scratch = self.lstm_scratch(&layer);
         let Views { reads: [x], writes: [y, state], params, .. } = self.views([x], [y, state]);
         kernels::forward(&layer, params, x, y, state, &mut scratch);
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
     }
 
     /// Also when the input has no gradient: the gates' gradients are what the
@@ -34,7 +34,7 @@ impl<F: Float> LayerOps<Lstm, F> for CpuEngine<F> {
                 kernels::backward(&layer, params, dy, state, None, accumulate, &mut scratch);
             }
         }
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
     }
 
     fn layer_add_sq_norms(&mut self, layer: Lstm, at: Site, out: Buf, strategy: NormStrategy) {
@@ -48,7 +48,7 @@ impl<F: Float> LayerOps<Lstm, F> for CpuEngine<F> {
         }
         let Views { reads: [x, y, state], writes: [out], .. } = self.views([x, y, state], [out]);
         kernels::add_sq_norms(&layer, x, y, state, out, strategy, &mut scratch, Some(&mut stored.values));
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
         self.lstm_grads.push(stored);
     }
 
@@ -66,7 +66,7 @@ impl<F: Float> LayerOps<Lstm, F> for CpuEngine<F> {
             }
             _ => kernels::param_grad(&layer, x, y, state, weights.map(|_| c), b, grads, &mut scratch),
         }
-        self.conv_scratch = scratch;
+        self.layer_scratch = scratch;
         self.lstm_grads.push(stored);
     }
 
@@ -83,8 +83,6 @@ impl<F: Float> LayerOps<Lstm, F> for CpuEngine<F> {
 impl<F: Float> CpuEngine<F> {
     /// The LSTM kernels' scratch, grown to the engine's capacity.
     pub(crate) fn lstm_scratch(&mut self, layer: &Lstm) -> Vec<F> {
-        let len = kernels::scratch_len(layer, self.capacity());
-        grow(&mut self.conv_scratch, len);
-        std::mem::take(&mut self.conv_scratch)
+        self.take_layer_scratch(kernels::scratch_len(layer, self.capacity()))
     }
 }
