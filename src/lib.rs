@@ -95,6 +95,8 @@ extern crate self as dpsgd;
 
 pub mod audit;
 pub mod bench;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod device;
 pub mod testing;
 

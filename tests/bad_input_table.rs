@@ -193,7 +193,7 @@ fn every_bad_input_is_a_clear_error() {
     );
     case("audit too many canaries", &["audit", "--canaries", "5000"], "the audit takes 2..=4096 canaries, got 5000");
     case("audit one guess", &["audit", "--guesses", "1"], "make 2..=4096 guesses");
-    case("init without a model", &["init", "--out", "/tmp/p.st"], "--model");
+    case("init of an unknown model", &["init", "--model", "resnet", "--out", "/tmp/p.st"], "unknown model `resnet`");
 
     // Adult files.
     let short = adult_dir("adult-short-row", &format!("{ADULT_ROW}\n39, State-gov, 77516\n"));
@@ -332,6 +332,93 @@ fn every_bad_input_is_a_clear_error() {
         "--test-data",
     ));
 
+    // CSV files with their public schema: 104 numeric columns for logreg's 104
+    // features, and a yes/no label. (The parser's own errors, case by case, are the
+    // table in `dpsgd_runtime::data::csv`'s tests; these check that they reach the
+    // command line whole.)
+    let columns: Vec<String> = (0..104).map(|i| format!("f{i}")).collect();
+    let features: Vec<String> = columns.iter().map(|c| format!(r#"{{"column": "{c}", "min": 0, "max": 1}}"#)).collect();
+    let schema_json = format!(
+        r#"{{"target": {{"column": "label", "classes": ["no", "yes"]}}, "features": [{}]}}"#,
+        features.join(",")
+    );
+    let csv_dir = folder("csv");
+    let schema = csv_dir.join("schema.json");
+    std::fs::write(&schema, &schema_json).unwrap();
+    let narrow = csv_dir.join("narrow.json");
+    std::fs::write(&narrow, r#"{"target": {"column": "label", "classes": ["no", "yes"]}, "features": [{"column": "f0", "min": 0, "max": 1}]}"#).unwrap();
+    let broken_schema = csv_dir.join("broken.json");
+    std::fs::write(
+        &broken_schema,
+        "{\n  \"target\": {\"column\": \"label\", \"classes\": [\"no\", \"yes\"]},\n  \"featres\": []\n}",
+    )
+    .unwrap();
+    let header = format!("{},label\n", columns.join(","));
+    let row = |label: &str, first: &str| format!("{first},{},{label}\n", vec!["0.5"; 103].join(","));
+    let csv_file = |name: &str, body: &str| -> String {
+        let path = csv_dir.join(name);
+        std::fs::write(&path, format!("{header}{body}")).unwrap();
+        s(&path)
+    };
+    let good_csv = csv_file("good.csv", &format!("{}{}", row("no", "0.1"), row("yes", "0.9")));
+    let train_csv = |file: &str, schema: &Path| -> Vec<String> {
+        let args = ["train", "--model", "logreg", "--batch-size", "1", "--train-data", file, "--test-data", &good_csv];
+        let mut args: Vec<String> = args.map(String::from).to_vec();
+        args.extend(["--schema".to_string(), s(schema)]);
+        args
+    };
+    cases.push((
+        "csv: no schema".into(),
+        ["train", "--model", "logreg", "--train-data", &good_csv, "--test-data", &good_csv].map(String::from).to_vec(),
+        "good.csv is a CSV file: give its public schema with --schema",
+    ));
+    cases.push((
+        "csv: a schema for a tensor file".into(),
+        ["train", "--train-data", &s(&good_data), "--test-data", &s(&good_data), "--schema", &s(&schema)]
+            .map(String::from)
+            .to_vec(),
+        "--schema describes CSV files",
+    ));
+    cases.push((
+        "csv: a schema of the wrong width".into(),
+        train_csv(&good_csv, &narrow),
+        "the CSV schema encodes 1 features per example, the model LogisticRegression (binary_logistic) takes 104",
+    ));
+    cases.push((
+        "csv: a misspelt schema key".into(),
+        train_csv(&good_csv, &broken_schema),
+        "broken.json:3: schema: unknown field `featres`",
+    ));
+    let short = csv_file("short.csv", &format!("{}0.5,0.5,no\n", row("no", "0.1")));
+    cases.push(("csv: a short row".into(), train_csv(&short, &schema), "short.csv:3: 3 fields, the header has 105"));
+    let word = csv_file("word.csv", &row("yes", "high"));
+    cases.push((
+        "csv: a word for a number".into(),
+        train_csv(&word, &schema),
+        "word.csv:2: column `f0`: \"high\" is not a number",
+    ));
+    let label = csv_file("label.csv", &row("maybe", "0.1"));
+    cases.push((
+        "csv: an unknown class".into(),
+        train_csv(&label, &schema),
+        "label.csv:2: column `label`: \"maybe\" is not one of the schema's classes",
+    ));
+    let empty = csv_file("empty.csv", "");
+    cases.push(("csv: no rows".into(), train_csv(&empty, &schema), "empty.csv:2: no examples"));
+    let params = csv_dir.join("params.st");
+    let init = Command::new(env!("CARGO_BIN_EXE_dpsgd"))
+        .args(["init", "--model", "logreg", "--out", &s(&params)])
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    cases.push((
+        "csv: predictions without a schema".into(),
+        ["predict", "--model", "logreg", "--params", &s(&params), "--data", &good_csv, "--out", "/tmp/p.st"]
+            .map(String::from)
+            .to_vec(),
+        "holds no schema (it was not trained on CSV): give --schema",
+    ));
+
     // Checkpoints.
     let (good, args) = checkpoint("ckpt", "2", &[]);
     let bytes = std::fs::read(&good).unwrap();
@@ -383,7 +470,7 @@ fn every_bad_input_is_a_clear_error() {
             failures.push(format!("{what} ({args:?}): exit {:?}, stderr: {err}", out.status.code()));
         }
     }
-    assert!(cases.len() >= 73, "only {} cases", cases.len());
+    assert!(cases.len() >= 82, "only {} cases", cases.len());
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 

@@ -44,7 +44,7 @@ fn run(data: &Dataset<f32>, config: &TrainConfig, path: &Path, resume: bool, sto
         None => Trainer::on_engine(engine, data, config).unwrap(),
     };
     let stop = |step: u64| Some(step) == stop_at;
-    let control = Control { checkpoint: Some(path), stop: Some(&stop), on_step: None };
+    let control = Control { checkpoint: Some(path), stop: Some(&stop), on_step: None, data_encoding: None };
     let report = train_with(trainer, &mut model, None, &control, |_| {}).unwrap();
     (model, report)
 }

@@ -1,5 +1,6 @@
 /// Feed-forward network on Adult: 104 -> 50 -> ReLU -> 2 (5352 parameters).
 pub mod ffnn {
+    /// The `Ffnn` model of this module, as `#[private_model]` generates it: its parameters in one flat vector, and the batched forward, backward and per-example gradient code of its `forward`.
     #[derive(Clone, Debug, PartialEq)]
     pub struct Ffnn<F: dpsgd_runtime::Float = f32> {
         params: ::std::vec::Vec<F>,
@@ -126,6 +127,7 @@ pub mod ffnn {
         ) -> dpsgd_runtime::Result<dpsgd_runtime::ndarray::Array2<F>> {
             <Self as dpsgd_runtime::PrivateModel<F>>::logits(self, features)
         }
+        /// The parameters of layer `fc1` (`Linear<104, 50>`), viewed in place in the model's parameter vector.
         pub fn fc1(
             &self,
         ) -> <dpsgd_runtime::contracts::Dense as dpsgd_runtime::spec::ParamView>::View<
@@ -134,6 +136,7 @@ pub mod ffnn {
         > {
             dpsgd_runtime::spec::ParamView::view(&__plan::LAYER_FC1, &self.params)
         }
+        /// The parameters of layer `fc2` (`Linear<50, 2>`), viewed in place in the model's parameter vector.
         pub fn fc2(
             &self,
         ) -> <dpsgd_runtime::contracts::Dense as dpsgd_runtime::spec::ParamView>::View<
@@ -145,6 +148,7 @@ pub mod ffnn {
     }
     impl<F: dpsgd_runtime::Float> dpsgd_runtime::PrivateModel<F> for Ffnn<F> {
         const SPEC: dpsgd_runtime::ModelSpec = __plan::SPEC;
+        type WithFloat<G: dpsgd_runtime::Float> = Ffnn<G>;
         fn params(&self) -> &[F] {
             &self.params
         }

@@ -1,6 +1,7 @@
 /// The CNN on MNIST: two strided convolutions with ReLU and 2x2 max pooling at stride
 /// 1, then two dense layers (26010 parameters).
 pub mod mnist_cnn {
+    /// The `MnistCnn` model of this module, as `#[private_model]` generates it: its parameters in one flat vector, and the batched forward, backward and per-example gradient code of its `forward`.
     #[derive(Clone, Debug, PartialEq)]
     pub struct MnistCnn<F: dpsgd_runtime::Float = f32> {
         params: ::std::vec::Vec<F>,
@@ -250,6 +251,7 @@ pub mod mnist_cnn {
         ) -> dpsgd_runtime::Result<dpsgd_runtime::ndarray::Array2<F>> {
             <Self as dpsgd_runtime::PrivateModel<F>>::logits(self, features)
         }
+        /// The parameters of layer `conv1` (`Conv2d<1, 16, 8, 2, Same>`), viewed in place in the model's parameter vector.
         pub fn conv1(
             &self,
         ) -> <dpsgd_runtime::contracts::Conv2d as dpsgd_runtime::spec::ParamView>::View<
@@ -258,6 +260,7 @@ pub mod mnist_cnn {
         > {
             dpsgd_runtime::spec::ParamView::view(&__plan::LAYER_CONV1, &self.params)
         }
+        /// The parameters of layer `conv2` (`Conv2d<16, 32, 4, 2, Valid>`), viewed in place in the model's parameter vector.
         pub fn conv2(
             &self,
         ) -> <dpsgd_runtime::contracts::Conv2d as dpsgd_runtime::spec::ParamView>::View<
@@ -266,6 +269,7 @@ pub mod mnist_cnn {
         > {
             dpsgd_runtime::spec::ParamView::view(&__plan::LAYER_CONV2, &self.params)
         }
+        /// The parameters of layer `fc1` (`Linear<512, 32>`), viewed in place in the model's parameter vector.
         pub fn fc1(
             &self,
         ) -> <dpsgd_runtime::contracts::Dense as dpsgd_runtime::spec::ParamView>::View<
@@ -274,6 +278,7 @@ pub mod mnist_cnn {
         > {
             dpsgd_runtime::spec::ParamView::view(&__plan::LAYER_FC1, &self.params)
         }
+        /// The parameters of layer `fc2` (`Linear<32, 10>`), viewed in place in the model's parameter vector.
         pub fn fc2(
             &self,
         ) -> <dpsgd_runtime::contracts::Dense as dpsgd_runtime::spec::ParamView>::View<
@@ -285,6 +290,7 @@ pub mod mnist_cnn {
     }
     impl<F: dpsgd_runtime::Float> dpsgd_runtime::PrivateModel<F> for MnistCnn<F> {
         const SPEC: dpsgd_runtime::ModelSpec = __plan::SPEC;
+        type WithFloat<G: dpsgd_runtime::Float> = MnistCnn<G>;
         fn params(&self) -> &[F] {
             &self.params
         }

@@ -17,7 +17,21 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     let forward = &def.forward;
     let ident = &model.ident;
     let struct_vis = &model.vis;
-    let struct_docs = &model.docs;
+    // A struct without doc comments (its module usually has them) still gets a line,
+    // so that it does not trip `missing_docs` in the user's crate.
+    let struct_docs = match model.docs.is_empty() {
+        false => {
+            let docs = &model.docs;
+            quote! { #(#docs)* }
+        }
+        true => {
+            let line = format!(
+                " The `{ident}` model of this module, as `#[private_model]` generates it: its parameters in one \
+                 flat vector, and the batched forward, backward and per-example gradient code of its `forward`."
+            );
+            quote! { #[doc = #line] }
+        }
+    };
 
     // Each layer's contract as a constant named after its field; the prefix keeps a
     // layer called `spec` from colliding with `SPEC`.
@@ -49,8 +63,20 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     });
     let layer_accessors = model.layers.iter().zip(&plan.layers).zip(&layer_consts).map(|((decl, layer), name)| {
         let (field, vis, docs, ty) = (&decl.ident, &decl.vis, &decl.docs, contract_type(layer));
+        // A layer without doc comments still gets a line, so that a public accessor
+        // does not trip `missing_docs` in the user's crate.
+        let docs = match docs.is_empty() {
+            false => quote! { #(#docs)* },
+            true => {
+                let line = format!(
+                    " The parameters of layer `{field}` (`{}`), viewed in place in the model's parameter vector.",
+                    decl.declared.type_name()
+                );
+                quote! { #[doc = #line] }
+            }
+        };
         quote! {
-            #(#docs)*
+            #docs
             #vis fn #field(&self) -> <#contracts::#ty as #krate::spec::ParamView>::View<'_, F> {
                 #krate::spec::ParamView::view(&__plan::#name, &self.params)
             }
@@ -293,7 +319,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     quote! {
         #(#mod_attrs)*
         #mod_vis mod #mod_ident {
-            #(#struct_docs)*
+            #struct_docs
             #[derive(Clone, Debug, PartialEq)]
             #struct_vis struct #ident<F: #krate::Float = f32> {
                 params: ::std::vec::Vec<F>,
@@ -346,6 +372,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
 
             impl<F: #krate::Float> #krate::PrivateModel<F> for #ident<F> {
                 const SPEC: #krate::ModelSpec = __plan::SPEC;
+                type WithFloat<G: #krate::Float> = #ident<G>;
 
                 fn params(&self) -> &[F] {
                     &self.params

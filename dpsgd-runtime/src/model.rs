@@ -15,10 +15,16 @@ use crate::spec::{Buf, ModelSpec};
 /// time. The `run_*` functions are that code: each drives an [`Engine`] through one
 /// phase of a step. Everything else is built from them.
 pub trait PrivateModel<F: Float>: Sized + Clone {
+    /// Everything about the model that is not code: parameter layout, buffers, loss,
+    /// the plan of each layer.
     const SPEC: ModelSpec;
+    /// The same model in the float type `G`: the command line trains a model in `f32`
+    /// and checks its gradients in `f64` knowing only one of the two.
+    type WithFloat<G: Float>: PrivateModel<G>;
 
     /// The flat parameter vector (layout in [`ModelSpec::params`]).
     fn params(&self) -> &[F];
+    /// The flat parameter vector, to change in place.
     fn params_mut(&mut self) -> &mut [F];
     /// Wraps a parameter vector of the right length; see [`PrivateModel::from_params`].
     fn from_params_unchecked(params: Vec<F>) -> Self;

@@ -162,7 +162,11 @@ const CATEGORICAL: [(usize, &str, &[&str]); 8] = [
 /// One parsed row: numeric columns, index of each categorical value, label.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
+    /// The raw values of the numeric columns, before scaling: age, fnlwgt,
+    /// education-num, capital-gain, capital-loss, hours-per-week.
     pub numeric: [f64; 6],
+    /// The index of each categorical column's value in its list of values, in the
+    /// order of the columns.
     pub categories: [usize; 8],
     /// 1 when income is above $50K.
     pub label: u32,
@@ -170,7 +174,9 @@ pub struct Record {
 
 /// Both splits, ready to train on.
 pub struct Adult<F> {
+    /// The rows of `adult.data` without a missing value (30162).
     pub train: Dataset<F>,
+    /// The rows of `adult.test` without a missing value (15060).
     pub test: Dataset<F>,
 }
 

@@ -24,15 +24,20 @@ use crate::Float;
 use crate::data::{Dataset, npz};
 use crate::error::{Error, Result, ensure_config};
 
+/// The id that pads a short review (at the front).
 pub const PAD: u32 = 0;
+/// The id that starts every review.
 pub const START: u32 = 1;
+/// The id of a word outside the vocabulary.
 pub const OUT_OF_VOCABULARY: u32 = 2;
 /// The id of the most frequent word.
 pub const FIRST_WORD: u32 = 4;
 
 /// The training and test sets.
 pub struct Imdb<F> {
+    /// The training reviews.
     pub train: Dataset<F>,
+    /// The test reviews.
     pub test: Dataset<F>,
 }
 

@@ -13,13 +13,18 @@ use crate::Float;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 
+/// Rows of pixels of an image.
 pub const HEIGHT: usize = 28;
+/// Pixels of a row.
 pub const WIDTH: usize = 28;
+/// The digits 0-9.
 pub const CLASSES: usize = 10;
 
 /// The training and test sets.
 pub struct Mnist<F> {
+    /// The images of the `train-*` files (60000 in MNIST).
     pub train: Dataset<F>,
+    /// The images of the `t10k-*` files (10000 in MNIST).
     pub test: Dataset<F>,
 }
 

@@ -2,6 +2,7 @@
 //! checked once when they are built.
 
 pub mod adult;
+pub mod csv;
 pub mod imdb;
 pub mod mnist;
 pub mod npz;
@@ -16,6 +17,7 @@ use ndarray::{Array2, ArrayView2};
 use crate::Float;
 use crate::error::{Error, Result};
 use crate::spec::ModelSpec;
+pub use csv::CsvSchema;
 pub use targets::{TargetData, Targets, check_labels, check_targets};
 
 /// Examples as rows of a feature matrix, with a target each (a class label, or a row
@@ -46,10 +48,12 @@ impl<F: Float> Dataset<F> {
         self.id
     }
 
+    /// The features, `[examples, width]`.
     pub fn features(&self) -> ArrayView2<'_, F> {
         self.features.view()
     }
 
+    /// The targets, one per example.
     pub fn targets(&self) -> Targets<'_, F> {
         self.targets.view()
     }
@@ -59,10 +63,12 @@ impl<F: Float> Dataset<F> {
         self.targets().classes()
     }
 
+    /// Examples.
     pub fn len(&self) -> usize {
         self.targets.len()
     }
 
+    /// Whether there are no examples.
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
     }

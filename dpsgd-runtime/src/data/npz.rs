@@ -103,7 +103,9 @@ fn malformed(path: &Path, message: &str) -> Error {
 /// A one-dimensional `.npy` array: integers, or Python objects (lists of integers).
 #[derive(Debug, PartialEq)]
 pub enum Npy {
+    /// An array of integers.
     Integers(Vec<i64>),
+    /// An array of Python objects, each a list of integers.
     Lists(Vec<Vec<i64>>),
 }
 

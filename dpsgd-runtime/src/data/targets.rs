@@ -25,7 +25,9 @@ pub enum TargetData<F> {
 /// Targets of a batch, borrowed.
 #[derive(Clone, Copy, Debug)]
 pub enum Targets<'a, F> {
+    /// A class id per example.
     Classes(&'a [u32]),
+    /// `[examples, outputs]` values.
     Values(ArrayView2<'a, F>),
 }
 
@@ -40,6 +42,7 @@ impl<F: Float> TargetData<F> {
         }
     }
 
+    /// The targets, borrowed.
     pub fn view(&self) -> Targets<'_, F> {
         match self {
             TargetData::Classes(labels) => Targets::Classes(labels),
@@ -47,10 +50,12 @@ impl<F: Float> TargetData<F> {
         }
     }
 
+    /// Examples.
     pub fn len(&self) -> usize {
         self.view().len()
     }
 
+    /// Whether there are no examples.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -65,6 +70,7 @@ impl<'a, F: Float> Targets<'a, F> {
         }
     }
 
+    /// Whether there are no examples.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -85,6 +91,7 @@ impl<'a, F: Float> Targets<'a, F> {
         }
     }
 
+    /// A copy that owns its targets.
     pub fn to_owned(&self) -> TargetData<F> {
         match self {
             Targets::Classes(labels) => TargetData::Classes(labels.to_vec()),

@@ -32,20 +32,31 @@ pub const FORMAT: u32 = 2;
 const STATE_KEY: &str = "dpsgd.state";
 const SECRET_KEY: &str = "dpsgd.secret_key";
 const MOMENTS: &str = "optimizer.moments";
+/// The metadata key of the training data's public encoding (a CSV schema as JSON), in
+/// checkpoints and in the parameter files `dpsgd export` writes.
+pub const DATA_ENCODING_KEY: &str = "dpsgd.data_encoding";
 
 /// The settings a run was started with; a resumed run must use the same. (The epsilon
 /// budget is not among them: a run stopped by it may continue under a larger one.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConfigRecord {
+    /// [`TrainConfig::epochs`](crate::train::TrainConfig::epochs).
     pub epochs: usize,
+    /// The expected batch size `B` ([`TrainConfig::batch_size`](crate::train::TrainConfig::batch_size)).
     pub batch_size: usize,
     /// The optimizer, its rates, decay and schedule, as Rust prints them.
     pub optimizer: String,
+    /// `Poisson` or `Shuffled`, as Rust prints [`Sampling`](crate::train::Sampling).
     pub sampling: String,
+    /// [`TrainConfig::physical_batch`](crate::train::TrainConfig::physical_batch).
     pub physical_batch: Option<usize>,
+    /// Sigma of a private run; `None` for the non-private baseline.
     pub noise_multiplier: Option<f64>,
+    /// The clipping norm `C` of a private run; `None` for the non-private baseline.
     pub max_grad_norm: Option<f64>,
+    /// The delta epsilon is reported at.
     pub delta: f64,
+    /// [`TrainConfig::seed`](crate::train::TrainConfig::seed): the public seed.
     pub seed: u64,
     /// `Secret`, or `InsecureReproducible(seed)`.
     pub randomness: String,
@@ -58,19 +69,25 @@ pub struct ConfigRecord {
 /// Where a run stands between two steps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
+    /// The version of this record, [`FORMAT`] when written by this build.
     pub format: u32,
+    /// The model's name ([`ModelSpec::name`]): a checkpoint resumes only the same model.
     pub model: String,
     /// `f32` or `f64`.
     pub float: String,
+    /// The model's parameter count, checked on reading.
     pub num_params: usize,
+    /// The settings the run was started with.
     pub config: ConfigRecord,
     /// Steps taken since the start of the run.
     pub step: u64,
     /// Epochs completed.
     pub epoch: usize,
-    /// Steps taken in the current epoch, and the loss and examples they saw.
+    /// Steps taken in the current epoch.
     pub epoch_steps: usize,
+    /// The summed training loss of those steps' examples.
     pub epoch_loss_sum: f64,
+    /// Examples those steps saw.
     pub epoch_examples: usize,
     /// Every private step as `(q, sigma, steps)` phases, for the accountant.
     pub privacy_history: Vec<(f64, f64, u64)>,
@@ -79,13 +96,17 @@ pub struct RunState {
 /// A run's state with its parameters and optimizer state.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint<F> {
+    /// The flat parameter vector, in the engine's layout ([`ModelSpec::params`]).
     pub params: Vec<F>,
     /// The optimizer's state, `[2, num_params]`: SGD's velocity (then zeros) or
     /// Adam's first and second moments.
     pub moments: Vec<F>,
+    /// Where the run stands, and its settings.
     pub state: RunState,
     /// The key of a private run's noise and sampler.
     pub key: Option<SecretKey>,
+    /// The training data's public encoding (a CSV schema, as JSON), if it had one.
+    pub data_encoding: Option<String>,
 }
 
 /// Writes `checkpoint` of a model of `spec` to `path`, atomically.
@@ -98,6 +119,9 @@ pub fn write<F: Float>(path: &Path, spec: &ModelSpec, checkpoint: &Checkpoint<F>
     file.metadata.insert(STATE_KEY.into(), serde_json::to_string(&checkpoint.state).expect("plain data"));
     if let Some(key) = &checkpoint.key {
         file.metadata.insert(SECRET_KEY.into(), key.to_hex());
+    }
+    if let Some(encoding) = &checkpoint.data_encoding {
+        file.metadata.insert(DATA_ENCODING_KEY.into(), encoding.clone());
     }
     file.write(path).map_err(|e| Error::Checkpoint {
         path: path.to_path_buf(),
@@ -161,5 +185,6 @@ pub fn read<F: Float>(path: &Path, spec: &ModelSpec) -> Result<Checkpoint<F>> {
         (None, Some(_)) => return Err(bad(format!("a private run's checkpoint without its `{SECRET_KEY}`"))),
         (_, None) => None,
     };
-    Ok(Checkpoint { params, moments, state, key })
+    let data_encoding = file.metadata.get(DATA_ENCODING_KEY).cloned();
+    Ok(Checkpoint { params, moments, state, key, data_encoding })
 }

@@ -21,10 +21,13 @@ use crate::sampling::{PoissonSampler, ShuffledBatches};
 /// How to train.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainConfig {
+    /// Epochs to train: passes over the training set, each of
+    /// [`steps_per_epoch`](Self::steps_per_epoch) steps.
     pub epochs: usize,
     /// The expected batch size `B`: private training samples each example with rate
     /// `q = B / N` (Poisson); the baseline uses shuffled batches of exactly `B`.
     pub batch_size: usize,
+    /// The update rule, its learning rate and schedule.
     pub optimizer: Optimizer,
     /// `None` trains without privacy (the baseline).
     pub privacy: Option<Privacy>,
@@ -125,7 +128,10 @@ impl TrainConfig {
 /// What one epoch did.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EpochReport {
+    /// The epoch, counted from 1.
     pub epoch: usize,
+    /// Steps taken in the epoch (in a resumed run, those before the checkpoint
+    /// included).
     pub steps: usize,
     /// Examples the steps saw (Poisson batches vary).
     pub examples: usize,
@@ -133,6 +139,7 @@ pub struct EpochReport {
     pub train_loss: f64,
     /// The privacy spent since the start of training, at the configured delta.
     pub epsilon: Option<f64>,
+    /// The model evaluated on the test set after the epoch, when there is one.
     pub test: Option<Evaluation>,
     /// Seconds spent in training steps (evaluation excluded).
     pub seconds: f64,
@@ -141,7 +148,9 @@ pub struct EpochReport {
 /// The whole run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainReport {
+    /// One report per epoch completed, in order.
     pub epochs: Vec<EpochReport>,
+    /// Steps taken by this call (not counting those before a checkpoint it resumed).
     pub steps: usize,
     /// `q`, when training was private.
     pub sampling_rate: Option<f64>,
@@ -379,8 +388,9 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
         Ok(trainer)
     }
 
-    /// Writes the run's state, parameters and optimizer state to `path`, atomically.
-    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+    /// Writes the run's state, parameters and optimizer state to `path`, atomically,
+    /// with the data's public encoding if it has one ([`Control::data_encoding`]).
+    pub fn save(&self, path: &std::path::Path, data_encoding: Option<&str>) -> Result<()> {
         let p = M::SPEC.num_params;
         let (mut params, mut moments) = (vec![F::ZERO; p], vec![F::ZERO; 2 * p]);
         self.engine.read_params(&mut params);
@@ -399,7 +409,17 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
             epoch_examples: self.epoch_examples,
             privacy_history: self.accountant.as_ref().map_or(Vec::new(), |a| a.history()),
         };
-        checkpoint::write(path, &M::SPEC, &Checkpoint { params, moments, state, key: self.key.clone() })
+        checkpoint::write(
+            path,
+            &M::SPEC,
+            &Checkpoint {
+                params,
+                moments,
+                state,
+                key: self.key.clone(),
+                data_encoding: data_encoding.map(String::from),
+            },
+        )
     }
 
     /// Steps in one epoch: `1/q` when private, one pass of shuffled batches otherwise.
@@ -494,10 +514,16 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
 /// the number of steps taken; a stopped run ends with a checkpoint and can resume).
 #[derive(Default)]
 pub struct Control<'a> {
+    /// The checkpoint file to write; `None` writes none.
     pub checkpoint: Option<&'a std::path::Path>,
+    /// Asked before every step with the steps taken so far; `true` stops the run
+    /// (a Ctrl-C handler, a step limit).
     pub stop: Option<&'a dyn Fn(u64) -> bool>,
     /// Called after every step (for progress displays and metrics).
     pub on_step: Option<&'a dyn Fn(&StepReport)>,
+    /// The public encoding of the training data (a CSV schema, as JSON), kept in every
+    /// checkpoint so that later predictions encode their data as training did.
+    pub data_encoding: Option<&'a str>,
 }
 
 /// What one step did.
@@ -505,12 +531,16 @@ pub struct Control<'a> {
 pub struct StepReport {
     /// Steps taken since the start of the run, this one included.
     pub step: u64,
-    /// The epoch it belongs to (from 1) and its place in it (from 1).
+    /// The epoch it belongs to, counted from 1.
     pub epoch: usize,
+    /// Its place in the epoch, counted from 1.
     pub epoch_step: usize,
+    /// Steps in every epoch of the run.
     pub steps_per_epoch: usize,
-    /// Examples in the (logical) batch, and their mean loss before the update.
+    /// Examples in the (logical) batch: for Poisson sampling, a random number.
     pub batch_size: usize,
+    /// The batch's mean loss before the update (0 for an empty batch). Computed from
+    /// private data without noise: not covered by the privacy guarantee.
     pub loss: f64,
     /// Privacy spent so far at the configured delta.
     pub epsilon: Option<f64>,
@@ -565,7 +595,7 @@ pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
             report.budget_exhausted = over_budget;
             if over_budget || control.stop.is_some_and(|stop| stop(trainer.steps)) {
                 if let Some(path) = control.checkpoint {
-                    trainer.save(path)?;
+                    trainer.save(path, control.data_encoding)?;
                 }
                 trainer.read_params(model);
                 report.accountant = trainer.accountant().cloned();
@@ -607,7 +637,7 @@ pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
         trainer.epoch_loss_sum = 0.0;
         trainer.epoch_examples = 0;
         if let Some(path) = control.checkpoint {
-            trainer.save(path)?;
+            trainer.save(path, control.data_encoding)?;
         }
         on_epoch(&epoch_report);
         report.epochs.push(epoch_report);

@@ -3,8 +3,11 @@
 //! the model code there is; its gradients, per-example norms, clipping and noise are
 //! generated.
 
+#![warn(missing_docs)]
+
 use dpsgd::prelude::*;
 
+/// The price model: eight features -> 32 GELU units -> one predicted price.
 #[private_model(loss = mean_squared_error)]
 pub mod price {
     pub struct Price {

@@ -1,17 +1,19 @@
 //! `dpsgd bench`: examples per second of training steps, for comparing hardware and
 //! implementations. The same measurement backs `cargo bench`.
 
+use crate::Device;
+use crate::bench::{BenchReport, StepKind, Timing, measure};
+use crate::runtime::{PrivateModel, Result};
 use clap::Parser;
-use dpsgd::Device;
-use dpsgd::bench::{BenchReport, StepKind, Timing, measure};
-use dpsgd::models::{ModelName, with_model};
-use dpsgd::runtime::Result;
 
+use super::choice::{ModelChoice, ModelTask};
+
+/// `bench`'s arguments.
 #[derive(Parser, Debug)]
-pub struct BenchArgs {
-    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10, embed, lstm, wrn16-4 or transformer.
-    #[arg(long)]
-    pub model: ModelName,
+pub struct BenchArgs<C: ModelChoice> {
+    /// The model.
+    #[command(flatten)]
+    pub model: C,
     /// Examples per step.
     #[arg(long)]
     pub batch_size: usize,
@@ -38,23 +40,32 @@ pub struct BenchArgs {
     pub warmup_seconds: f64,
 }
 
-pub fn run(args: &BenchArgs) -> Result<()> {
+/// Times the chosen model's steps and prints the figures (text or JSON).
+pub fn run<C: ModelChoice>(args: &BenchArgs<C>) -> Result<()> {
     let timing = Timing { repeats: args.repeats, min_seconds: args.min_seconds, warmup_seconds: args.warmup_seconds };
     let kind = match (args.no_privacy, args.secure_noise) {
         (true, _) => StepKind::NonPrivate,
         (false, true) => StepKind::PrivateSecureNoise,
         (false, false) => StepKind::Private,
     };
-    let report = with_model!(args.model, M => measure::<M>(args.device, args.batch_size, kind, timing, args.model.train_examples()))?;
+    struct Measure<'a, C: ModelChoice>(&'a BenchArgs<C>, StepKind, Timing);
+    impl<C: ModelChoice> ModelTask for Measure<'_, C> {
+        type Output = BenchReport;
+        fn run<M: PrivateModel<f32>>(self) -> Result<BenchReport> {
+            let Measure(args, kind, timing) = self;
+            measure::<M>(args.device, args.batch_size, kind, timing, args.model.train_examples())
+        }
+    }
+    let report = args.model.with(Measure(args, kind, timing))?;
     if args.json {
         println!("{}", report.to_json());
     } else {
-        print_text(args.model, &report);
+        print_text(&args.model.name(), &report);
     }
     Ok(())
 }
 
-fn print_text(model: ModelName, r: &BenchReport) {
+fn print_text(model: &str, r: &BenchReport) {
     let mode = match r.kind {
         StepKind::NonPrivate => "non-private",
         StepKind::Private => "private",

@@ -12,8 +12,8 @@ use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use dpsgd::runtime::train::{EpochReport, StepReport};
-use dpsgd::runtime::{Error, Result};
+use crate::runtime::train::{EpochReport, StepReport};
+use crate::runtime::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 

@@ -1,9 +1,9 @@
 //! `dpsgd accountant` and `dpsgd calibrate`: the privacy of a DP-SGD run from its
 //! settings, and the noise a privacy budget needs.
 
+use crate::runtime::Result;
+use crate::runtime::privacy::{self, Accountant, RdpAccountant};
 use clap::Parser;
-use dpsgd::runtime::Result;
-use dpsgd::runtime::privacy::{self, Accountant, RdpAccountant};
 
 #[derive(Parser, Debug)]
 pub struct AccountantArgs {
@@ -39,7 +39,7 @@ pub struct AccountantChoice {
 impl AccountantChoice {
     pub fn get(&self) -> Result<Accountant> {
         match (self.name.as_str(), self.secure_noise) {
-            ("pld", true) => Err(dpsgd::runtime::Error::Config(
+            ("pld", true) => Err(crate::runtime::Error::Config(
                 "the PLD accountant covers the continuous Gaussian only; secure noise is accounted by RDP (drop --accountant pld)"
                     .into(),
             )),

@@ -4,41 +4,53 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
-use dpsgd::Device;
-use dpsgd::models::{ModelName, with_model};
-use dpsgd::runtime::Dataset;
-use dpsgd::runtime::data::{adult, imdb, mnist, synthetic, tensor_file};
-use dpsgd::runtime::engine::{CpuEngine, Engine};
-use dpsgd::runtime::rng::Randomness;
-use dpsgd::runtime::secure::{self, DEFAULT_MAX_NOISE_INCREASE, SecureNoiseConfig};
-use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
-use dpsgd::runtime::train::{
+
+use super::choice::{ModelChoice, ModelTask};
+use crate::Device;
+use crate::runtime::Dataset;
+use crate::runtime::data::csv::CsvSchema;
+use crate::runtime::data::{adult, imdb, mnist, synthetic};
+
+use super::files;
+use crate::runtime::engine::{CpuEngine, Engine};
+use crate::runtime::rng::Randomness;
+use crate::runtime::secure::{self, DEFAULT_MAX_NOISE_INCREASE, SecureNoiseConfig};
+use crate::runtime::train::checkpoint::{self, Checkpoint};
+use crate::runtime::train::{
     Control, EpochReport, Evaluation, Optimizer, PrivateTraining, Sampling, Schedule, SecureStep, StepReport,
     TrainConfig, TrainReport, Trainer, batch_capacity, train_with,
 };
-use dpsgd::runtime::{Error, PrivateModel, Result};
+use crate::runtime::{Error, PrivateModel, Result};
 
 use super::progress::Progress;
 
+/// `train`'s arguments.
 #[derive(Parser, Debug)]
 #[command(name = "train")]
-pub struct TrainArgs {
-    /// Model: logreg, ffnn, mnist-cnn, mnist-cnn-tanh, cifar10, embed, lstm, wrn16-4 or transformer.
-    #[arg(long, default_value = "ffnn")]
-    pub model: ModelName,
+pub struct TrainArgs<C: ModelChoice> {
+    /// The model.
+    #[command(flatten)]
+    pub model: C,
     /// Dataset: the model's (adult or mnist, the default), or synthetic (random
     /// features labelled by a random linear teacher; 10000 training, 2000 test).
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Train on your own examples instead: a safetensors file or a numpy `.npz`
-    /// (`numpy.savez(path, x=x, y=y)`) with `x` (float32 or float64 `[N, features...]`
-    /// of the model's input shape; token ids may be integers) and `y` (integer labels
-    /// `[N]`). Needs --test-data.
+    /// Train on your own examples instead: a CSV file with a header (needs --schema),
+    /// or a safetensors file or a numpy `.npz` (`numpy.savez(path, x=x, y=y)`) with
+    /// `x` (float32 or float64 `[N, features...]` of the model's input shape; token ids
+    /// may be integers) and `y` (integer labels `[N]`, or float targets
+    /// `[N, outputs]`). Needs --test-data.
     #[arg(long, requires = "test_data", conflicts_with = "dataset")]
     pub train_data: Option<PathBuf>,
     /// The test examples that go with --train-data, in the same format.
     #[arg(long, requires = "train_data")]
     pub test_data: Option<PathBuf>,
+    /// The public schema of CSV files (JSON): the target column, each feature's
+    /// bounds or categories. Public knowledge, never statistics of the training file;
+    /// saved in checkpoints, so that `predict` encodes data the same way. The format:
+    /// the docs of `dpsgd::runtime::data::csv`.
+    #[arg(long, requires = "train_data")]
+    pub schema: Option<PathBuf>,
     /// Folder holding the datasets (adult/adult.data.gz, ...).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data"))]
     pub data_dir: PathBuf,
@@ -147,32 +159,55 @@ pub struct TrainArgs {
 /// Set by Ctrl-C: the run stops before its next step, writing its checkpoint.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-pub fn run(args: &TrainArgs) -> Result<()> {
-    if let Some(dataset) = args.dataset.as_deref().filter(|d| *d != args.model.dataset() && *d != "synthetic") {
+/// Trains the chosen model as `args` say, printing progress and the privacy report.
+pub fn run<C: ModelChoice>(args: &TrainArgs<C>) -> Result<()> {
+    let shipped = args.model.dataset();
+    if let Some(dataset) = args.dataset.as_deref().filter(|d| Some(*d) != shipped && *d != "synthetic") {
+        return Err(Error::Config(match shipped {
+            Some(shipped) => {
+                format!("{} trains on {shipped}; dataset `{dataset}` is not available for it", args.model.name())
+            }
+            None => format!(
+                "{} has no shipped dataset `{dataset}`: train on your files with --train-data and --test-data, \
+                 or on --dataset synthetic",
+                args.model.name()
+            ),
+        }));
+    }
+    if args.train_data.is_none() && args.dataset.is_none() && shipped.is_none() {
         return Err(Error::Config(format!(
-            "{} trains on {}; dataset `{dataset}` is not available for it",
-            args.model,
-            args.model.dataset(),
+            "{} has no shipped dataset: give --train-data and --test-data (CSV with --schema, .npz or safetensors), \
+             or --dataset synthetic",
+            args.model.name()
         )));
     }
-    with_model!(args.model, M => run_model::<M>(args))
+    struct Train<'a, C: ModelChoice>(&'a TrainArgs<C>);
+    impl<C: ModelChoice> ModelTask for Train<'_, C> {
+        type Output = ();
+        fn run<M: PrivateModel<f32>>(self) -> Result<()> {
+            run_model::<M, C>(self.0)
+        }
+    }
+    args.model.with(Train(args))
 }
 
-fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
-    let files = args.train_data.as_deref().zip(args.test_data.as_deref());
-    let dataset = match files {
+fn run_model<M: PrivateModel<f32>, C: ModelChoice>(args: &TrainArgs<C>) -> Result<()> {
+    let user_files = args.train_data.as_deref().zip(args.test_data.as_deref());
+    let dataset = match user_files {
         Some((train, _)) => train.to_str().unwrap_or("your training file"),
-        None => args.dataset.as_deref().unwrap_or(args.model.dataset()),
+        None => args.dataset.as_deref().or(args.model.dataset()).expect("checked by run"),
     };
-    let data = match (files, dataset) {
+    let (data, schema) = match (user_files, dataset) {
         (Some((train, test)), _) => {
-            Splits { train: tensor_file::load(train, &M::SPEC)?, test: tensor_file::load(test, &M::SPEC)? }
+            let schema = args.schema.as_deref().map(CsvSchema::load).transpose()?;
+            let train = files::load(train, schema.as_ref(), &M::SPEC)?;
+            (Splits { train, test: files::load(test, schema.as_ref(), &M::SPEC)? }, schema)
         }
         (None, "synthetic") => {
             let train = synthetic::teacher(&M::SPEC, 10_000, args.seed, 0)?;
-            Splits { train, test: synthetic::teacher(&M::SPEC, 2_000, args.seed, 1)? }
+            (Splits { train, test: synthetic::teacher(&M::SPEC, 2_000, args.seed, 1)? }, None)
         }
-        (None, _) => load(dataset, &args.data_dir)?,
+        (None, _) => (load(dataset, &args.data_dir)?, None),
     };
     let n = data.train.len();
     let optimizer = match args.optimizer.as_str() {
@@ -223,7 +258,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     let mode = if config.privacy.is_some() { "private" } else { "non-private" };
     println!(
         "{mode} training of {} ({} parameters) on {}: {} training / {} test examples",
-        args.model,
+        args.model.name(),
         M::SPEC.num_params,
         dataset,
         data.train.len(),
@@ -292,7 +327,13 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
     let progress = Progress::new(args.quiet, args.metrics.as_deref(), args.epochs, total_steps, done, uncovered)?;
     let on_step = |s: &StepReport| progress.on_step(s);
     let on_step: Option<&dyn Fn(&StepReport)> = progress.wants_steps().then_some(&on_step);
-    let control = Control { checkpoint: args.checkpoint.as_deref(), stop: Some(&stop), on_step };
+    let encoding = schema.as_ref().map(CsvSchema::to_json);
+    let control = Control {
+        checkpoint: args.checkpoint.as_deref(),
+        stop: Some(&stop),
+        on_step,
+        data_encoding: encoding.as_deref(),
+    };
     let print_epoch = |e: &EpochReport| progress.on_epoch(e);
     let report = match args.device {
         Device::Cpu => {
@@ -360,7 +401,7 @@ fn run_model<M: PrivateModel<f32>>(args: &TrainArgs) -> Result<()> {
                 bounds.upper, bounds.lower, bounds.upper
             );
         }
-        println!("{}", coverage(dataset, &args.data_dir, uncovered));
+        println!("{}", coverage(dataset, &args.data_dir, schema.is_some(), uncovered));
         if let Randomness::InsecureReproducible(seed) = config.randomness {
             println!("{}", insecure_warning(seed));
         }
@@ -377,8 +418,9 @@ fn insecure_warning(seed: u64) -> String {
 }
 
 /// What the privacy guarantee of a run on `dataset` covers, and what it does not.
-fn coverage(dataset: &str, data_dir: &std::path::Path, uncovered: bool) -> String {
+fn coverage(dataset: &str, data_dir: &std::path::Path, csv: bool, uncovered: bool) -> String {
     let preprocessing = match dataset {
+        _ if csv => "the rows of the training file, each encoded from the public schema alone",
         "adult" => "the raw Adult records (each encoded from public constants alone)",
         "mnist" => "the raw MNIST images (pixels scaled by 1/255)",
         "imdb" if data_dir.join("imdb").join("imdb.npz").exists() => {
@@ -409,7 +451,7 @@ fn train_on_gpu<M: PrivateModel<f32>>(
     control: &Control<'_>,
     on_epoch: impl FnMut(&EpochReport),
 ) -> Result<TrainReport> {
-    use dpsgd::runtime::cuda::{CudaDevice, CudaEngine};
+    use crate::runtime::cuda::{CudaDevice, CudaEngine};
     let device = CudaDevice::open(0)?;
     println!("device: {}", device.name());
     let capacity = batch_capacity::<f32, M, CudaEngine<f32>>(data.train.len(), config);

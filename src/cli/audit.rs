@@ -1,9 +1,9 @@
 //! `dpsgd audit`: a privacy audit in one private training run with canaries.
 
+use crate::audit::{AuditSettings, audit};
+use crate::runtime::rng::Randomness;
+use crate::runtime::{Error, Result};
 use clap::Parser;
-use dpsgd::audit::{AuditSettings, audit};
-use dpsgd::runtime::rng::Randomness;
-use dpsgd::runtime::{Error, Result};
 use serde_json::json;
 
 #[derive(Parser, Debug)]
