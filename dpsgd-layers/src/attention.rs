@@ -6,8 +6,12 @@
 /// the shapes the macro plans its state with and the engines run it at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Attention {
+    /// Positions of the sequence: queries, keys and values each have this many rows.
     pub positions: usize,
+    /// Features per position of the queries, keys and values (and of the output),
+    /// all heads together: head `h` uses columns `h * head_width .. (h + 1) * head_width`.
     pub dim: usize,
+    /// Number of heads; divides `dim`.
     pub heads: usize,
     /// `attention(q, k, v, heads, x)`: no query attends to a key whose token id in the
     /// model's input `x` is [`PADDING_ID`]; a query with only such keys gets zeros.

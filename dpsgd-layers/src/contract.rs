@@ -8,7 +8,9 @@ use crate::{NormCost, Shape, TensorLayout};
 /// has four sizes and a word.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TypeArg {
+    /// An integer literal: a size, a count or a stride (`16`).
     Size(usize),
+    /// A bare identifier: an option such as a convolution's padding (`Same`).
     Word(String),
 }
 
@@ -34,6 +36,9 @@ pub trait Contract: Copy + Debug + Literal {
     /// as the end of a sentence that starts "layer `name` is {type_name}".
     fn apply(&self, offset: usize, input: &Shape) -> Result<(Self, Shape), String>;
 
+    /// Parameters the layer holds in the flat parameter vector: the sum of its
+    /// [`tensors`](Self::tensors)' lengths. It is known from the declaration, before
+    /// the layer is applied.
     fn num_params(&self) -> usize;
 
     /// The layer's tensors, named after the layer `name` as PyTorch names them, in
@@ -74,6 +79,7 @@ pub trait Contract: Copy + Debug + Literal {
 /// the macro passes a planned layer to the generated code. `contract_struct!` (in this crate)
 /// derives it from the struct's definition.
 pub trait Literal {
+    /// The struct's name (`Dense`), as the generated code spells the literal.
     const STRUCT: &'static str;
 
     /// `(field, value)` pairs, each value a Rust literal.

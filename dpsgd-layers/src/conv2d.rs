@@ -11,11 +11,17 @@ contract_struct! {
     /// bias. Padding is explicit (top and left; bottom and right are what the output
     /// size implies), as [`conv_output`] finds it.
     pub struct Conv2d {
+        /// Index of the layer's first parameter in the model's flat parameter vector.
         pub offset: usize,
+        /// Channels of the input image.
         pub in_channels: usize,
+        /// Channels of the output image: one kernel (and one bias) each.
         pub out_channels: usize,
+        /// Side of the square kernel, in pixels.
         pub kernel: usize,
+        /// Step between kernel positions, in pixels, the same in both directions.
         pub stride: usize,
+        /// `Same` padding (`true`) or `Valid`, no padding (`false`).
         pub same: bool,
         /// Weight standardization (Qiao et al., 2019; De et al., 2022 with GroupNorm):
         /// the convolution uses each output channel's weights normalized to mean 0 and
@@ -23,11 +29,17 @@ contract_struct! {
         /// then taken from materialized gradients, mapped back through the
         /// standardization.
         pub standardized: bool,
+        /// Zero rows padded above the input (0 for `Valid`).
         pub pad_top: usize,
+        /// Zero columns padded left of the input (0 for `Valid`).
         pub pad_left: usize,
+        /// Input height, in pixels (0 until applied).
         pub in_h: usize,
+        /// Input width, in pixels (0 until applied).
         pub in_w: usize,
+        /// Output height, in pixels (0 until applied).
         pub out_h: usize,
+        /// Output width, in pixels (0 until applied).
         pub out_w: usize,
     }
 }
@@ -56,14 +68,17 @@ impl Conv2d {
         self.out_h * self.out_w
     }
 
+    /// Values of one example's input: `in_channels * in_h * in_w`.
     pub const fn in_len(&self) -> usize {
         self.in_channels * self.in_h * self.in_w
     }
 
+    /// Entries of the weight: `out_channels * patch()`.
     pub const fn weight_len(&self) -> usize {
         self.out_channels * self.patch()
     }
 
+    /// Offset of the bias in the parameter vector.
     pub const fn bias_offset(&self) -> usize {
         self.offset + self.weight_len()
     }

@@ -6,24 +6,35 @@
 /// picks the cheaper from the shapes ([`NormCost::strategy`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NormStrategy {
+    /// Without forming the per-example gradient: from the Gram matrices of the
+    /// inputs and output gradients over the positions (for a dense layer at one
+    /// position, the product of two squared norms).
     Ghost,
+    /// From each example's gradient, formed in full and kept for the clipped sum.
     Materialized,
 }
 
 /// What each way to a layer's per-example norm costs per example, and its shapes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NormCost {
-    /// Per-example input and output shapes.
+    /// Per-example input shape, outermost dimension first.
     pub input_shape: Vec<usize>,
+    /// Per-example output shape, outermost dimension first.
     pub output_shape: Vec<usize>,
     /// Positions the layer is applied at (1 for a dense layer).
     pub positions: usize,
-    /// FLOPs of the norm and of the clipped sum (which the ghost way forms again, and
-    /// the materialized way sums from the gradients it kept).
+    /// FLOPs per example of the ghost way: the norm, and the clipped sum, which it
+    /// forms again from the inputs and output gradients. `usize::MAX` when the layer
+    /// has no ghost way.
     pub ghost_flops: usize,
+    /// FLOPs per example of the materialized way: forming the gradient and its norm,
+    /// and the clipped sum, which it sums from the gradients it kept.
     pub materialized_flops: usize,
-    /// Scratch bytes per example (f32) each way needs.
+    /// Scratch bytes per example (f32) the ghost way needs, besides
+    /// [`patch_bytes`](Self::patch_bytes).
     pub ghost_bytes: usize,
+    /// Scratch bytes per example (f32) the materialized way needs (the kept
+    /// gradient), besides [`patch_bytes`](Self::patch_bytes).
     pub materialized_bytes: usize,
     /// Bytes per example of a convolution's patches, which the step keeps whichever
     /// way it takes the norm.

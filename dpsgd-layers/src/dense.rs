@@ -9,15 +9,19 @@ contract_struct! {
     /// parameters sit at `offset` in the model's flat parameter vector: `W` row-major
     /// `[inputs, outputs]` (PyTorch's `weight` transposed), then `b`.
     pub struct Dense {
+        /// Index of the layer's first parameter in the model's flat parameter vector.
         pub offset: usize,
+        /// Input features (per position).
         pub inputs: usize,
+        /// Output features (per position).
         pub outputs: usize,
-        /// 1 for a vector.
+        /// Positions the layer is applied at: 1 for a vector, 0 until applied.
         pub positions: usize,
     }
 }
 
 impl Dense {
+    /// Entries of `W`: `inputs * outputs`.
     pub const fn weight_len(&self) -> usize {
         self.outputs * self.inputs
     }

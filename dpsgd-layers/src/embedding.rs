@@ -7,9 +7,13 @@ contract_struct! {
     /// An embedding table `[vocab, dim]`, written `Embedding<VOCAB, DIM>` (PyTorch's `nn.Embedding` weight, no bias) at
     /// `offset`, looked up at `positions` token ids per example.
     pub struct Embedding {
+        /// Index of the layer's first parameter in the model's flat parameter vector.
         pub offset: usize,
+        /// Rows of the table: every token id must be below it.
         pub vocab: usize,
+        /// Width of a row: features per token.
         pub dim: usize,
+        /// Token ids looked up per example (0 until applied).
         pub positions: usize,
         /// Whether the lookup gives the mean of its rows over the positions (`[dim]` per
         /// example, as `mean(self.embedding(x))` or PyTorch's `nn.EmbeddingBag` with mode

@@ -12,10 +12,15 @@ contract_struct! {
     /// then every channel scaled and shifted (PyTorch's `nn.GroupNorm` with `affine`).
     /// Parameters at `offset`: `weight` `[channels]` (ones), then `bias` (zeros).
     pub struct GroupNorm {
+        /// Index of the layer's first parameter in the model's flat parameter vector.
         pub offset: usize,
+        /// Groups the channels are split into; divides `channels`.
         pub groups: usize,
+        /// Channels of the image: one scale and one shift each.
         pub channels: usize,
+        /// Image height, in pixels (0 until applied).
         pub height: usize,
+        /// Image width, in pixels (0 until applied).
         pub width: usize,
     }
 }

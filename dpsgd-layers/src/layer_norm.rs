@@ -11,9 +11,11 @@ contract_struct! {
     /// scaled and shifted (PyTorch's `nn.LayerNorm(dim)`). Parameters at `offset`:
     /// `weight` `[dim]` (ones), then `bias` (zeros).
     pub struct LayerNorm {
+        /// Index of the layer's first parameter in the model's flat parameter vector.
         pub offset: usize,
+        /// Features normalized together: one scale and one shift each.
         pub dim: usize,
-        /// 1 for a vector.
+        /// Positions normalized separately: 1 for a vector, 0 until applied.
         pub positions: usize,
     }
 }

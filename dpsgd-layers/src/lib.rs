@@ -5,6 +5,8 @@
 //! engines (`dpsgd-runtime`) run the same structs as the constants the generated code
 //! passes them. One module per kind.
 
+#![warn(missing_docs)]
+
 mod attention;
 mod contract;
 mod conv2d;
@@ -46,13 +48,15 @@ macro_rules! for_each_layer_kind {
 pub struct TensorLayout {
     /// PyTorch's name: the layer's name, a dot, the tensor's (`fc1.weight`).
     pub name: String,
+    /// Index of the tensor's first entry in the model's flat parameter vector.
     pub offset: usize,
-    /// The shape as stored here.
+    /// The shape as stored here (row-major).
     pub shape: Vec<usize>,
     /// Inputs per output unit: initial values are uniform in `±1/sqrt(fan_in)`.
     pub fan_in: usize,
     /// Whether the tensor is stored as the transpose of PyTorch's layout.
     pub transposed: bool,
+    /// How its entries start.
     pub init: Init,
 }
 
@@ -73,7 +77,10 @@ macro_rules! define_layer {
         /// kind's [`Contract`] method.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum Layer {
-            $($kind($kind),)*
+            $(
+                #[doc = concat!("A [`", stringify!($kind), "`] layer.")]
+                $kind($kind),
+            )*
         }
 
         $(impl From<$kind> for Layer {
@@ -102,46 +109,65 @@ macro_rules! define_layer {
                 match self { $(Layer::$kind(_) => <$kind as Literal>::STRUCT,)* }
             }
 
+            /// The contract's fields as Rust literals ([`Literal::fields`]).
             pub fn fields(&self) -> Vec<(&'static str, String)> {
                 match self { $(Layer::$kind(l) => l.fields(),)* }
             }
 
+            /// The declaration as the user wrote it ([`Contract::type_name`]).
             pub fn type_name(&self) -> String {
                 match self { $(Layer::$kind(l) => l.type_name(),)* }
             }
 
+            /// The layer placed at `offset` and applied to one example's `input`, with its
+            /// output's shape, or why it cannot take `input` ([`Contract::apply`]).
             pub fn apply(&self, offset: usize, input: &Shape) -> Result<(Layer, Shape), String> {
                 match self { $(Layer::$kind(l) => l.apply(offset, input).map(|(l, s)| (Layer::$kind(l), s)),)* }
             }
 
+            /// Parameters the layer holds ([`Contract::num_params`]).
             pub fn num_params(&self) -> usize {
                 match self { $(Layer::$kind(l) => l.num_params(),)* }
             }
 
+            /// The layer's tensors, named after `name`, in parameter-vector order
+            /// ([`Contract::tensors`]).
             pub fn tensors(&self, name: &str) -> Vec<TensorLayout> {
                 match self { $(Layer::$kind(l) => l.tensors(name),)* }
             }
 
+            /// What each way to the per-example gradient norm costs per example
+            /// ([`Contract::norm_cost`]).
             pub fn norm_cost(&self) -> NormCost {
                 match self { $(Layer::$kind(l) => l.norm_cost(),)* }
             }
 
+            /// FLOPs of one example's forward pass through the layer
+            /// ([`Contract::forward_flops`]).
             pub fn forward_flops(&self) -> usize {
                 match self { $(Layer::$kind(l) => l.forward_flops(),)* }
             }
 
+            /// Floats of per-example state kept between the passes
+            /// ([`Contract::state_width`]).
             pub fn state_width(&self) -> usize {
                 match self { $(Layer::$kind(l) => l.state_width(),)* }
             }
 
+            /// Outputs per example whose deltas the engine scales in its scratch, else 0
+            /// ([`Contract::scaled_outputs`]).
             pub fn scaled_outputs(&self) -> usize {
                 match self { $(Layer::$kind(l) => l.scaled_outputs(),)* }
             }
 
+            /// The layer fused with a mean over its output's positions, where its kind
+            /// can do that ([`Contract::with_mean`]).
             pub fn with_mean(&self) -> Option<Layer> {
                 match self { $(Layer::$kind(l) => l.with_mean().map(Layer::$kind),)* }
             }
 
+            /// The bound token ids the layer looks up must be below
+            /// ([`Contract::token_vocab`]).
             pub fn token_vocab(&self) -> Option<usize> {
                 match self { $(Layer::$kind(l) => l.token_vocab(),)* }
             }

@@ -19,9 +19,13 @@ contract_struct! {
     /// per example: the activated gates and cells of the forward pass, and the gates'
     /// gradients of the backward pass.
     pub struct Lstm {
+        /// Index of the layer's first parameter in the model's flat parameter vector.
         pub offset: usize,
+        /// Input features per step.
         pub inputs: usize,
+        /// Hidden units: the width of the hidden state, the cell and each gate.
         pub hidden: usize,
+        /// Steps of the sequence (0 until applied).
         pub positions: usize,
     }
 }
@@ -32,14 +36,17 @@ impl Lstm {
         4 * self.hidden
     }
 
+    /// Offset of `W_hh` in the parameter vector, after `W_ih`.
     pub const fn w_hh_offset(&self) -> usize {
         self.offset + self.inputs * self.gates()
     }
 
+    /// Offset of `b_ih` in the parameter vector, after `W_hh`.
     pub const fn b_ih_offset(&self) -> usize {
         self.w_hh_offset() + self.hidden * self.gates()
     }
 
+    /// Offset of `b_hh` in the parameter vector, after `b_ih`.
     pub const fn b_hh_offset(&self) -> usize {
         self.b_ih_offset() + self.gates()
     }

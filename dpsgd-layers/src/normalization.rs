@@ -13,9 +13,14 @@ pub const EPSILON: f64 = 1e-5;
 /// is scaled and shifted by the parameters of its channel, `(e / spatial) % channels`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NormBlocks {
+    /// Blocks normalized separately: a group norm's groups, a layer norm's positions.
     pub blocks: usize,
+    /// Values per block.
     pub block_len: usize,
+    /// Consecutive values that share a channel: an image's `height * width`, 1 for
+    /// a layer norm.
     pub spatial: usize,
+    /// Channels, each with one scale and one shift.
     pub channels: usize,
 }
 
@@ -25,6 +30,7 @@ impl NormBlocks {
         self.blocks * self.block_len
     }
 
+    /// Whether an example has no values.
     pub const fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -45,8 +51,10 @@ impl NormBlocks {
 /// channel: parameters `[channels]` of scales then `[channels]` of shifts at
 /// `offset()`.
 pub trait Normalization: Contract {
+    /// The layout of one example's values as the arithmetic sees it.
     fn blocks(&self) -> NormBlocks;
 
+    /// Index of the first scale in the model's flat parameter vector.
     fn offset(&self) -> usize;
 }
 

@@ -9,8 +9,11 @@ contract_struct! {
     /// embeddings; PyTorch's `nn.Embedding(positions, dim)` looked up at `0..positions`
     /// and added). Its parameters sit at `offset`: the table, `name.weight`.
     pub struct PositionEmbedding {
+        /// Index of the layer's first parameter in the model's flat parameter vector.
         pub offset: usize,
+        /// Positions of the sequence: rows of the table.
         pub positions: usize,
+        /// Features per position: the width of a row.
         pub dim: usize,
     }
 }

@@ -5,10 +5,23 @@
 pub enum Shape {
     /// A vector of features.
     Features(usize),
-    /// An image, stored `[channels, height, width]`.
-    Image { channels: usize, height: usize, width: usize },
-    /// A sequence, stored `[positions, width]`.
-    Sequence { positions: usize, width: usize },
+    /// An image, stored `[channels, height, width]` (row-major, each channel a
+    /// `height x width` plane).
+    Image {
+        /// Channels (planes).
+        channels: usize,
+        /// Rows per channel.
+        height: usize,
+        /// Columns per row.
+        width: usize,
+    },
+    /// A sequence, stored `[positions, width]`: one row of `width` features per position.
+    Sequence {
+        /// Positions (rows).
+        positions: usize,
+        /// Features per position.
+        width: usize,
+    },
     /// Token ids (the `Tokens<T>` input), which only an embedding takes.
     Tokens(usize),
 }

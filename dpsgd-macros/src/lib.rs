@@ -17,6 +17,8 @@
 //! pretty-printed expansion of two of the project's models, checked by the tests
 //! below: a change to the generated code shows there, to be reviewed like code.
 
+#![warn(missing_docs)]
+
 mod args;
 mod emit;
 mod errors;

@@ -9,26 +9,57 @@ pub enum Error {
     /// An array has the wrong shape for the model or for its partner array.
     Shape(String),
     /// A label is not a class of the model.
-    LabelOutOfRange { row: usize, label: u32, num_classes: usize },
+    LabelOutOfRange {
+        /// The example's row, 0-based.
+        row: usize,
+        /// The label found there.
+        label: u32,
+        /// The model's number of classes: labels lie in `0..num_classes`.
+        num_classes: usize,
+    },
     /// A feature is NaN or infinite.
-    NonFinite { row: usize, column: usize },
+    NonFinite {
+        /// The example's row, 0-based.
+        row: usize,
+        /// The feature's column, 0-based.
+        column: usize,
+    },
     /// A setting that cannot work (sigma <= 0, a sampling rate outside (0, 1], ...).
     Config(String),
     /// A data file that does not parse; `line` is 1-based, 0 for binary files (the
     /// message says where).
-    Malformed { path: PathBuf, line: usize, message: String },
+    Malformed {
+        /// The file that does not parse.
+        path: PathBuf,
+        /// The 1-based line of the problem; 0 for a binary file or a problem of the
+        /// whole file.
+        line: usize,
+        /// What is wrong, and where in a binary file.
+        message: String,
+    },
     /// A file that cannot be read or written.
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file that could not be read or written.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// Training diverged: the loss or a parameter became NaN or infinite.
     Diverged(String),
     /// The GPU cannot be used or failed: no driver, no device, out of device memory.
     Device(String),
     /// A checkpoint that cannot be used: truncated, corrupted, or of another model.
-    Checkpoint { path: PathBuf, message: String },
+    Checkpoint {
+        /// The checkpoint's file.
+        path: PathBuf,
+        /// What is wrong with it, in words.
+        message: String,
+    },
     /// A privacy audit proved the claimed epsilon false.
     AuditRefuted(String),
 }
 
+/// The runtime's result: [`Error`] unless another error type is named.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl fmt::Display for Error {

@@ -25,25 +25,39 @@ pub trait Float:
     + DivAssign
     + 'static
 {
+    /// `0`.
     const ZERO: Self;
+    /// `1`.
     const ONE: Self;
     /// Relative safety margin of the clipping threshold: norms are computed in this
     /// precision, so clipping to `C * (1 - CLIP_MARGIN)` keeps every clipped gradient's
     /// exact norm at or below `C` despite rounding.
     const CLIP_MARGIN: f64;
+    /// The type's name, `f32` or `f64`: for messages, and recorded in checkpoints.
     const NAME: &'static str;
 
+    /// `v` rounded to this precision (`as`).
     fn from_f64(v: f64) -> Self;
+    /// The value in `f64`, exactly.
     fn to_f64(self) -> f64;
+    /// `e^x`, the standard library's.
     fn exp(self) -> Self;
     /// `e^x - 1`, precise near 0.
     fn exp_m1(self) -> Self;
+    /// The natural logarithm.
     fn ln(self) -> Self;
+    /// `ln(1 + x)`, precise near 0.
     fn ln_1p(self) -> Self;
+    /// The square root (NaN below 0).
     fn sqrt(self) -> Self;
+    /// The hyperbolic tangent, the standard library's.
     fn tanh(self) -> Self;
+    /// The absolute value.
     fn abs(self) -> Self;
+    /// Whether the value is neither NaN nor infinite.
     fn is_finite(self) -> bool;
+    /// The larger of the two; the other one when one is NaN (IEEE `maxNum`, as the
+    /// standard library's `max`).
     fn max(self, other: Self) -> Self;
     /// `1 / (1 + e^-x)` written so that loops of it vectorize (no library call in f32).
     fn vector_sigmoid(self) -> Self;

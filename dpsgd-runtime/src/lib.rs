@@ -3,6 +3,8 @@
 //!
 //! Users reach this crate through the `dpsgd` facade (`use dpsgd::prelude::*`).
 
+#![warn(missing_docs)]
+
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod data;

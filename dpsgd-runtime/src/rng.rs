@@ -15,9 +15,14 @@ use crate::error::{Error, Result};
 /// What a random stream is used for; each purpose has its own ChaCha stream id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
+    /// Parameter initialization (public: drawn from a seed).
     Init = 1,
+    /// The Gaussian noise of private steps (secret).
     Noise = 2,
+    /// Which examples each batch holds: Poisson sampling, or the shuffles of
+    /// [`ShuffledBatches`](crate::sampling::ShuffledBatches).
     Sampling = 3,
+    /// Synthetic data and other draws of data rather than of training.
     Data = 4,
     /// The discrete Gaussian noise of `--secure-noise` runs.
     SecureNoise = 5,

@@ -15,13 +15,18 @@ use crate::error::{Error, Result};
 /// The element types read and written here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Dtype {
+    /// 32-bit IEEE float.
     F32,
+    /// 64-bit IEEE float.
     F64,
+    /// 32-bit signed integer.
     I32,
+    /// 64-bit signed integer.
     I64,
 }
 
 impl Dtype {
+    /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
             Dtype::F32 | Dtype::I32 => 4,
@@ -38,12 +43,17 @@ impl Dtype {
 /// One named tensor: little-endian bytes of its dtype, row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
+    /// The element type of `data`.
     pub dtype: Dtype,
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// The elements, little-endian, row-major: `len() * dtype.size()` bytes.
     pub data: Vec<u8>,
 }
 
 impl Tensor {
+    /// A tensor of `values`, row-major, in `F`'s dtype. Panics unless `shape`'s
+    /// product is `values.len()`.
     pub fn from_floats<F: Float>(shape: Vec<usize>, values: &[F]) -> Tensor {
         assert_eq!(shape.iter().product::<usize>(), values.len(), "tensor shape and length");
         let mut data = Vec::with_capacity(std::mem::size_of_val(values));
@@ -62,10 +72,12 @@ impl Tensor {
         Tensor { dtype: Dtype::I64, shape, data: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
     }
 
+    /// Elements: the product of the shape.
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
 
+    /// Whether the tensor has no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -102,7 +114,10 @@ impl Tensor {
 /// Tensors by name, and the file's string metadata.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SafeTensors {
+    /// The tensors by name, in name order: the order [`write`](Self::write) lays
+    /// their data out in.
     pub tensors: BTreeMap<String, Tensor>,
+    /// The header's `__metadata__`: free-form string pairs.
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -114,6 +129,7 @@ struct Entry {
 }
 
 impl SafeTensors {
+    /// Adds `tensor` as `name`, replacing any tensor of that name.
     pub fn insert(&mut self, name: impl Into<String>, tensor: Tensor) {
         self.tensors.insert(name.into(), tensor);
     }

@@ -24,6 +24,8 @@ pub struct PoissonSampler {
 }
 
 impl PoissonSampler {
+    /// A sampler over examples `0..len` at rate `rate` (`q`), keyed by `key`'s
+    /// sampling stream. Errors unless `rate` lies in `(0, 1]` and `len > 0`.
     pub fn new(len: usize, rate: f64, key: &SecretKey) -> Result<Self> {
         ensure_config!(rate > 0.0 && rate <= 1.0, "the sampling rate q must lie in (0, 1], got {rate}");
         ensure_config!(len > 0, "cannot sample from an empty dataset");
@@ -65,6 +67,8 @@ pub struct ShuffledBatches {
 }
 
 impl ShuffledBatches {
+    /// Batches of `batch_size` over examples `0..len`, shuffled by `key`'s sampling
+    /// stream. Errors unless both are positive.
     pub fn new(len: usize, batch_size: usize, key: &SecretKey) -> Result<Self> {
         ensure_config!(batch_size > 0, "the batch size must be at least 1");
         ensure_config!(len > 0, "cannot draw batches from an empty dataset");

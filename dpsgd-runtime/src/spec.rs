@@ -9,23 +9,38 @@ pub use dpsgd_layers::{Attention, Conv2d, Dense, Embedding, Init, Layer, Lstm, N
 /// A layer's parameters viewed in place inside the model's parameter vector, as the
 /// generated accessors (`model.fc1()`) give them.
 pub trait ParamView {
+    /// The view: `ndarray` views of the layer's tensors, shaped as stored (for a dense
+    /// layer [`DenseView`](crate::layers::dense::DenseView), a weight `[inputs,
+    /// outputs]` and a bias).
     type View<'a, F: 'a>;
 
+    /// The layer's tensors inside `params`, the whole flat parameter vector of the
+    /// model. Panics if `params` is too short to hold them.
     fn view<'a, F>(&self, params: &'a [F]) -> Self::View<'a, F>;
 }
 
 /// A `[batch, width]` matrix of per-example rows, as addressed by generated code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Buf {
-    /// The batch's features.
-    Input { width: usize },
+    /// The batch's features: the `[batch, width]` input matrix the engine was given.
+    Input {
+        /// Features per example.
+        width: usize,
+    },
     /// A region of the engine's scratch arena. Regions are laid out per example
     /// (`offset` counts floats per example), so at batch size `b` this one is
     /// `arena[b * offset .. b * (offset + width)]`, row-major.
-    Arena { offset: usize, width: usize },
+    Arena {
+        /// Floats per example before this region in the arena.
+        offset: usize,
+        /// Floats per example in this region.
+        width: usize,
+    },
 }
 
 impl Buf {
+    /// [`Buf::Arena`] at `offset`, `width` floats per example: the short form the
+    /// generated code uses.
     pub const fn arena(offset: usize, width: usize) -> Self {
         Buf::Arena { offset, width }
     }
@@ -41,34 +56,51 @@ impl Buf {
 /// The mean over the `positions` of a `[positions, width]` sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SequenceMean {
+    /// Positions averaged over (rows of the sequence).
     pub positions: usize,
+    /// Features per position: the width of the mean.
     pub width: usize,
 }
 
+/// What a pooling window gives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
+    /// The window's largest value (`max_pool2d`); the gradient goes to the first
+    /// input in row-major order that holds it.
     Max,
+    /// The window's mean (`avg_pool2d`); the gradient is shared equally.
     Avg,
 }
 
 /// Which of an attention's arguments a backward call gives the gradient of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttentionOperand {
+    /// The queries `q`.
     Query,
+    /// The keys `k`.
     Key,
+    /// The values `v`.
     Value,
 }
 
 /// Pooling over `window x window` squares at `stride`, no padding, per channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pool2d {
+    /// Max or average.
     pub kind: PoolKind,
+    /// Channels, pooled separately (the same in the input and the output).
     pub channels: usize,
+    /// Input height, in pixels.
     pub in_h: usize,
+    /// Input width, in pixels.
     pub in_w: usize,
+    /// Side of the square window, in pixels.
     pub window: usize,
+    /// Step between windows, in pixels, in both directions.
     pub stride: usize,
+    /// Output height: `(in_h - window) / stride + 1`.
     pub out_h: usize,
+    /// Output width: `(in_w - window) / stride + 1`.
     pub out_w: usize,
     /// Max pooling whose values go through relu, fused from `max_pool2d(relu(x))`:
     /// `relu` of a window's max is the max of its `relu`s, so the pooling reads `x`,
@@ -78,10 +110,12 @@ pub struct Pool2d {
 }
 
 impl Pool2d {
+    /// Values of one example's input, `[channels, in_h, in_w]`.
     pub const fn in_len(&self) -> usize {
         self.channels * self.in_h * self.in_w
     }
 
+    /// Values of one example's output, `[channels, out_h, out_w]`.
     pub const fn out_len(&self) -> usize {
         self.channels * self.out_h * self.out_w
     }
@@ -97,8 +131,11 @@ impl Pool2d {
 /// except GELU's, which is not a function of the output and is computed from the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
+    /// `max(x, 0)`.
     Relu,
+    /// `1 / (1 + e^(-x))`.
     Sigmoid,
+    /// `tanh(x)`.
     Tanh,
     /// PyTorch's `leaky_relu` with its default slope: `x` for `x > 0`, `0.01 x` below.
     LeakyRelu,
@@ -173,7 +210,9 @@ impl Loss {
 pub struct ParamTensor {
     /// `layer.weight` (`[inputs, outputs]`) or `layer.bias`: PyTorch's names.
     pub name: &'static str,
+    /// Index of the tensor's first entry in the model's flat parameter vector.
     pub offset: usize,
+    /// The shape as stored in the parameter vector, row-major.
     pub shape: &'static [usize],
     /// Inputs per output unit: initial values are uniform in `±1/sqrt(fan_in)`.
     pub fan_in: usize,
@@ -185,10 +224,12 @@ pub struct ParamTensor {
 }
 
 impl ParamTensor {
+    /// Entries of the tensor: the product of its shape.
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
 
+    /// Whether the tensor has no entries.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -197,13 +238,17 @@ impl ParamTensor {
 /// Everything about a model that is not code.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelSpec {
+    /// The model struct's name (`Ffnn`).
     pub name: &'static str,
     /// Features per example.
     pub input_width: usize,
     /// Logits per example.
     pub outputs: usize,
+    /// The loss named in the model's attribute.
     pub loss: Loss,
+    /// Length of the flat parameter vector.
     pub num_params: usize,
+    /// The named tensors that tile the parameter vector, in order.
     pub params: &'static [ParamTensor],
     /// Floats of scratch arena per example.
     pub arena_width: usize,
@@ -217,6 +262,7 @@ pub struct ModelSpec {
     /// The most outputs of any parametrized layer (sizes the engine's scratch for
     /// weighted gradient sums).
     pub max_layer_outputs: usize,
+    /// The forward pass's output: per-example logits (width `outputs`).
     pub logits: Buf,
     /// Per-example loss (width 1).
     pub losses: Buf,
@@ -242,28 +288,36 @@ pub struct ModelSpec {
 /// would cost per example.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayerPlan {
+    /// The layer's field name in the model struct (`fc1`).
     pub name: &'static str,
     /// The layer's type as written, e.g. `Conv2d<1, 16, 8, 2, Same>`.
     pub kind: &'static str,
     /// Its contract, as the generated code passes it to the engine.
     pub layer: Layer,
-    /// Per-example input and output shapes.
+    /// Per-example input shape, outermost dimension first.
     pub input_shape: &'static [usize],
+    /// Per-example output shape, outermost dimension first.
     pub output_shape: &'static [usize],
     /// Positions the layer is applied at (1 for a dense layer).
     pub positions: usize,
+    /// How the private step takes the layer's per-example gradient norms: the
+    /// cheaper way in FLOPs.
     pub strategy: NormStrategy,
-    /// Floating-point operations per example each way costs: the norm and the
-    /// clipped sum (which the ghost way forms again, and the materialized way sums
-    /// from the gradients it kept). `usize::MAX` for a layer with no ghost way.
+    /// Floating-point operations per example the ghost way costs: the norm and the
+    /// clipped sum, which it forms again. `usize::MAX` for a layer with no ghost way.
     pub ghost_flops: usize,
+    /// Floating-point operations per example the materialized way costs: the norm
+    /// and the clipped sum, which it sums from the gradients it kept.
     pub materialized_flops: usize,
-    /// Bytes of scratch per example (f32) each needs.
+    /// Bytes of scratch per example (f32) the ghost way needs.
     pub ghost_bytes: usize,
+    /// Bytes of scratch per example (f32) the materialized way needs.
     pub materialized_bytes: usize,
 }
 
 impl ModelSpec {
+    /// Number of classes a label may name ([`Loss::num_classes`] of the outputs; 0
+    /// for a loss of value targets).
     pub const fn num_classes(&self) -> usize {
         self.loss.num_classes(self.outputs)
     }

@@ -2,6 +2,8 @@
 //! Compilation and Vectorization" (Subramani, Vadivelu, Kamath), written with
 //! `#[private_model]`: each is a struct of layers and one per-example forward function.
 
+#![warn(missing_docs)]
+
 use dpsgd_macros::private_model;
 
 /// Logistic regression on Adult: 104 features, one logit (105 parameters).
@@ -291,18 +293,29 @@ pub use wrn16_4::Wrn16_4;
 /// The models by the names the command line and the benchmarks use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ModelName {
+    /// [`LogisticRegression`], `logreg`: Adult.
     LogisticRegression,
+    /// [`Ffnn`], `ffnn`: Adult.
     Ffnn,
+    /// [`MnistCnn`], `mnist-cnn`: MNIST.
     MnistCnn,
+    /// [`MnistCnnTanh`], `mnist-cnn-tanh`: MNIST.
     MnistCnnTanh,
+    /// [`Cifar10Net`], `cifar10`: CIFAR-10.
     Cifar10Net,
+    /// [`EmbeddingNet`], `embed`: IMDB.
     EmbeddingNet,
+    /// [`LstmNet`], `lstm`: IMDB.
     LstmNet,
+    /// [`Wrn16_4`], `wrn16-4`: CIFAR-10.
     Wrn16_4,
+    /// [`TextTransformer`], `transformer`: IMDB.
     TextTransformer,
 }
 
 impl ModelName {
+    /// Every model, in the order the command line lists them. The audit's
+    /// [`AuditCanaries`] is not among them: only `dpsgd audit` trains it.
     pub const ALL: [ModelName; 9] = [
         ModelName::LogisticRegression,
         ModelName::Ffnn,

@@ -33,6 +33,7 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
     /// a counter-based generator on the device for CUDA.
     type Noise: ?Sized;
 
+    /// The model this engine runs.
     fn spec(&self) -> &ModelSpec;
 
     /// Errors, naming the first layer or operation this engine cannot run, unless it
@@ -72,12 +73,17 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
     /// Makes all of `features`/`targets` the current batch.
     fn load_batch(&mut self, features: ArrayView2<'_, F>, targets: Targets<'_, F>);
 
+    /// Replaces the parameters with `params` (`num_params` values).
     fn write_params(&mut self, params: &[F]);
     /// The optimizer's state, `2 * num_params` values (SGD's velocity then zeros, or
     /// Adam's first then second moments), for checkpoints.
     fn read_optimizer_state(&self, out: &mut [F]);
+    /// Replaces the optimizer's state (`2 * num_params` values, as
+    /// [`read_optimizer_state`](Self::read_optimizer_state) gives it): a resumed run.
     fn write_optimizer_state(&mut self, state: &[F]);
+    /// Copies the parameters (`num_params` values) out.
     fn read_params(&self, out: &mut [F]);
+    /// Copies the gradient buffer (`num_params` values) out.
     fn read_grads(&self, out: &mut [F]);
     /// Replaces the gradient buffer (`num_params` values): how a gradient formed
     /// outside the engine (the secure noise's integer sums) reaches the optimizer.
@@ -102,6 +108,7 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
     fn mean_forward(&mut self, mean: SequenceMean, x: Buf, y: Buf);
     /// `dx = dy / positions` at every position; `+=` when `accumulate`.
     fn mean_backward(&mut self, mean: SequenceMean, dy: Buf, dx: Buf, accumulate: bool);
+    /// `y` = the max or average of every window of `x`.
     fn pool2d_forward(&mut self, pool: Pool2d, x: Buf, y: Buf);
     /// The pooling's input gradient, computed from its input `x`; `dx +=` when `accumulate`.
     fn pool2d_backward(&mut self, pool: Pool2d, x: Buf, dy: Buf, dx: Buf, accumulate: bool);
@@ -123,6 +130,7 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
         accumulate: bool,
     );
 
+    /// `y = f(x)`, element-wise.
     fn activation_forward(&mut self, act: Activation, x: Buf, y: Buf);
     /// `dx = dy * f'(x)`, computed from the output `y` (or from the input `x`, for
     /// GELU); `dx +=` when `accumulate`.
@@ -132,6 +140,7 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
     fn add(&mut self, a: Buf, b: Buf, y: Buf);
     /// `dst = src`, or `dst += src` when `accumulate`.
     fn copy(&mut self, src: Buf, dst: Buf, accumulate: bool);
+    /// Sets every value of `buf` (all examples) to `value`.
     fn fill(&mut self, buf: Buf, value: F);
 
     /// Per-example losses and their gradients with respect to the logits.
@@ -148,6 +157,7 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
     fn noise_source(&self, key: &SecretKey, expected_batch: f64, steps: u64) -> Box<Self::Noise>;
     /// Adds `std * z` to every gradient coordinate, `z` from `noise`.
     fn add_noise(&mut self, noise: &mut Self::Noise, std: F);
+    /// `grads *= factor`.
     fn scale_grads(&mut self, factor: F);
     /// SGD with momentum on the parameters, using the gradient buffer.
     fn sgd_update(&mut self, lr: F, momentum: F);

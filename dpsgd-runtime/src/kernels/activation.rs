@@ -1,10 +1,13 @@
 //! Element-wise nonlinearities and their derivatives, written in terms of the output
-//! so the backward pass needs no copy of the input.
+//! (softplus's too: `1 - e^(-y)`) so that the backward pass needs no copy of the input,
+//! except the GELUs', which are not functions of the output and take the input.
 
 use super::simd::multiversion;
 use crate::Float;
 use crate::spec::Activation;
 
+/// `1 / (1 + e^(-x))`, through the standard library's `exp` (not the vectorizing
+/// [`Float::vector_sigmoid`]).
 #[inline(always)]
 pub fn sigmoid<F: Float>(x: F) -> F {
     // Stable for large |x|: never exponentiates a positive number.
@@ -27,6 +30,7 @@ fn gelu_tanh_inner(x: f64) -> f64 {
 }
 
 multiversion! {
+/// `y = f(x)` element-wise, for slices of one length (any number of examples).
 pub fn forward<F: Float>(act: Activation, x: &[F], y: &mut [F]) {
     match act {
         Activation::Relu => {

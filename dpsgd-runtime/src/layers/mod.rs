@@ -19,9 +19,14 @@ use crate::spec::Buf;
 /// step, read from then on) and what it keeps between its passes, if anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Site {
+    /// The layer's input.
     pub x: Buf,
+    /// The layer's output.
     pub y: Buf,
+    /// The gradient of the loss with respect to `y`.
     pub dy: Buf,
+    /// What the layer keeps per example from its forward pass for its backward pass
+    /// (an LSTM's gates and cells, a normalization's normalized values), or `None`.
     pub state: Option<Buf>,
 }
 

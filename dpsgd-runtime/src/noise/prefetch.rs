@@ -120,6 +120,9 @@ impl<F: Float> Handoff<F> {
 }
 
 impl<F: Float> PrefetchedNoise<F> {
+    /// Noise vectors of `len` values from `source`, continuing at its next call,
+    /// drawn ahead by a new background thread (`dpsgd-noise`). Every
+    /// [`add_noise`](NoiseSource::add_noise) must then be given `len` values.
     pub fn new(source: GaussianNoise, len: usize) -> Self {
         let slot = || Slot {
             values: (0..len).map(|_| UnsafeCell::new(F::ZERO)).collect(),

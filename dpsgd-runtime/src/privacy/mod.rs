@@ -127,6 +127,7 @@ impl RdpAccountant {
         (0..self.orders.len()).map(|i| self.composed(i)).collect()
     }
 
+    /// The RDP orders (alphas) the curve is evaluated at, ascending.
     pub fn orders(&self) -> &[f64] {
         &self.orders
     }
@@ -224,8 +225,11 @@ pub fn epsilon(q: f64, sigma: f64, steps: u64, delta: f64) -> Result<f64> {
     Ok(accountant.epsilon(delta)?.0)
 }
 
-/// The range of noise multipliers [`calibrate`] searches.
+/// The largest noise multiplier [`calibrate`] searches: a target epsilon that needs
+/// more is an error.
 pub const MAX_NOISE_MULTIPLIER: f64 = 1024.0;
+/// The smallest noise multiplier [`calibrate`] searches: where less noise than this
+/// meets the target, it answers a multiplier from this to twice this, not the smallest.
 pub const MIN_NOISE_MULTIPLIER: f64 = 0.01;
 
 /// The smallest noise multiplier (to a relative 1e-4, rounded up) whose `steps` steps of

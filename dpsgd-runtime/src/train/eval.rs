@@ -15,8 +15,10 @@ const CHUNK: usize = 2048;
 /// example) evaluates in fewer rows at a time rather than allocating gigabytes.
 const CHUNK_BYTES: usize = 256 << 20;
 
+/// How well a model does on a dataset ([`evaluate`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evaluation {
+    /// The model's loss averaged over the dataset's examples.
     pub mean_loss: f64,
     /// The fraction of predictions that are right: of examples' classes, or of the
     /// (example, output) labels of a multi-label model. `None` for regression.

@@ -5,37 +5,57 @@ use crate::Float;
 use crate::engine::Engine;
 use crate::error::{Result, ensure_config};
 
+/// The update rule.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum OptimizerKind {
-    /// SGD with heavy-ball momentum (0 for plain SGD).
-    Sgd { momentum: f64 },
+    /// SGD with heavy-ball momentum (0 for plain SGD): `v = momentum v + g`, `p -= lr v`.
+    Sgd {
+        /// The velocity's decay per step, in `[0, 1)`.
+        momentum: f64,
+    },
     /// Adam. In private training its moments are those of the noised gradient
     /// (DP-Adam), so they cost no privacy.
-    Adam { beta1: f64, beta2: f64, eps: f64 },
+    Adam {
+        /// Decay of the first moment (the gradient's running mean) per step.
+        beta1: f64,
+        /// Decay of the second moment (the squared gradient's running mean) per step.
+        beta2: f64,
+        /// Added to the square root of the second moment before dividing by it.
+        eps: f64,
+    },
 }
 
 /// The learning rate over the run, as a function of the step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Schedule {
+    /// The base rate at every step.
     Constant,
     /// Multiplied by `factor` every `every` steps.
     Step {
+        /// Steps between two reductions; positive.
         every: u64,
+        /// What each reduction multiplies the rate by, in `(0, 1]`.
         factor: f64,
     },
     /// Half a cosine from the base rate down to 0 over `steps` steps.
     Cosine {
+        /// Steps until the rate reaches 0 (and stays there); positive.
         steps: u64,
     },
 }
 
+/// How the parameters move: an update rule, its learning rate and schedule, and
+/// weight decay. The constructors check the settings; the fields are public for
+/// reading them back.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Optimizer {
     /// The base learning rate.
     pub lr: f64,
+    /// SGD with momentum or Adam, with their settings.
     pub kind: OptimizerKind,
     /// L2 weight decay, added to the gradient after the noise (`g += decay p`).
     pub weight_decay: f64,
+    /// The learning rate as a function of the step.
     pub schedule: Schedule,
 }
 
@@ -54,12 +74,16 @@ impl Optimizer {
         Ok(optimizer)
     }
 
+    /// These settings with L2 weight decay `decay`; errors unless it is finite and
+    /// at least 0.
     pub fn with_weight_decay(mut self, decay: f64) -> Result<Self> {
         ensure_config!(decay >= 0.0 && decay.is_finite(), "weight decay must be >= 0 and finite, got {decay}");
         self.weight_decay = decay;
         Ok(self)
     }
 
+    /// These settings with the learning-rate `schedule`; errors on a step schedule
+    /// with a zero period or a factor outside `(0, 1]`, or a cosine of zero steps.
     pub fn with_schedule(mut self, schedule: Schedule) -> Result<Self> {
         match schedule {
             Schedule::Constant => {}

@@ -87,6 +87,8 @@ impl PrivateTraining {
         self
     }
 
+    /// Noise of multiplier `sigma`: standard deviation `sigma` times the clipping
+    /// norm. The run's epsilon follows from it.
     pub fn noise_multiplier(mut self, sigma: f64) -> Self {
         self.noise = Some(Noise::Multiplier(sigma));
         self
@@ -98,11 +100,15 @@ impl PrivateTraining {
         self
     }
 
+    /// The clipping norm `C` (default 1): each example's gradient is scaled to an L2
+    /// norm of at most `c`.
     pub fn max_grad_norm(mut self, c: f64) -> Self {
         self.max_grad_norm = c;
         self
     }
 
+    /// The delta (default 1e-5) at which epsilon is reported and a target epsilon
+    /// met; [`config`](Self::config) errors unless it lies below `1/n`.
     pub fn delta(mut self, delta: f64) -> Self {
         self.delta = delta;
         self

@@ -14,13 +14,19 @@ use crate::secure::SecureNoiseConfig;
 /// with `secure_noise`, its floating-point-safe counterpart ([`crate::secure`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Privacy {
+    /// Noise multiplier sigma: the noise's standard deviation is sigma times the
+    /// clipping norm `C`. Positive and finite.
     pub noise_multiplier: f64,
+    /// Clipping norm `C`: every example's gradient is scaled to an L2 norm of at
+    /// most `C` before the sum. Positive and finite.
     pub max_grad_norm: f64,
     /// Integer sums and discrete Gaussian noise instead of floating-point noise.
     pub secure_noise: Option<SecureNoiseConfig>,
 }
 
 impl Privacy {
+    /// Gaussian noise of multiplier `noise_multiplier` (sigma) on gradients clipped
+    /// to `max_grad_norm` (`C`); errors unless both are positive and finite.
     pub fn new(noise_multiplier: f64, max_grad_norm: f64) -> Result<Self> {
         ensure_config!(
             noise_multiplier > 0.0 && noise_multiplier.is_finite(),

@@ -19,7 +19,10 @@ pub struct LstmView<'a, F> {
     pub weight_ih: ArrayView2<'a, F>,
     /// `[hidden, 4 hidden]`.
     pub weight_hh: ArrayView2<'a, F>,
+    /// `[4 hidden]`: the bias added with the input's product.
     pub bias_ih: ArrayView1<'a, F>,
+    /// `[4 hidden]`: the bias added with the previous hidden state's product (PyTorch
+    /// has both; their sum is the gates' bias).
     pub bias_hh: ArrayView1<'a, F>,
 }
 
