@@ -37,15 +37,20 @@ const CANARY_SCALE: f64 = 16.0;
 const STEP_PER_UNIT: f64 = 1e-4;
 
 /// What to audit.
+/// How to audit: the canaries, the private run's settings and the guesses.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AuditSettings {
     /// `m`, at most the model's 4096 inputs.
     pub canaries: usize,
+    /// Epochs of the private run.
     pub epochs: usize,
     /// The expected batch size `B`: `q = B / N` for the `N` canaries included.
     pub batch_size: usize,
+    /// The private run's noise multiplier sigma.
     pub noise_multiplier: f64,
+    /// The private run's clipping norm C.
     pub max_grad_norm: f64,
+    /// The delta of the claimed and of the proven epsilon.
     pub delta: f64,
     /// Guesses in all: the highest half "included", the lowest half "excluded".
     pub guesses: usize,
@@ -74,17 +79,23 @@ impl Default for AuditSettings {
 /// What the audit found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditReport {
+    /// Canaries made, each included with probability 1/2.
     pub canaries: usize,
     /// Canaries that were in the training set (`N`).
     pub included: usize,
+    /// The run's Poisson sampling rate `q = B / N`.
     pub sampling_rate: f64,
+    /// Steps of the private run.
     pub steps: usize,
     /// What the accountant (RDP) claims for this run, at `delta`.
     pub claimed_epsilon: f64,
     /// What the guesses prove, at the confidence `1 - significance`.
     pub lower_bound: f64,
+    /// Guesses made (included or excluded).
     pub guesses: usize,
+    /// Guesses that were right.
     pub correct: usize,
+    /// Wall-clock seconds of the audit.
     pub seconds: f64,
 }
 

@@ -51,14 +51,17 @@ use rand::RngExt;
 /// is this many examples.
 pub const ADULT_TRAIN_EXAMPLES: usize = 30162;
 
-/// The paper's settings: C = 1, sigma = 1.1, lr = 0.15.
+/// The paper's clipping norm C of the steps timed.
 pub const MAX_GRAD_NORM: f64 = 1.0;
+/// The paper's noise multiplier sigma of the steps timed.
 pub const NOISE_MULTIPLIER: f64 = 1.1;
+/// The paper's learning rate of the steps timed.
 pub const LEARNING_RATE: f64 = 0.15;
 
 /// What kind of step to time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepKind {
+    /// An ordinary step: the batch's mean gradient, no clipping, no noise.
     NonPrivate,
     /// With the default (floating-point) noise.
     Private,
@@ -239,12 +242,16 @@ fn bench_privacy() -> Privacy {
 /// Minimum, median and maximum of a sample.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Summary {
+    /// The middle value (the mean of the two middle values of an even sample).
     pub median: f64,
+    /// The least value.
     pub min: f64,
+    /// The greatest value.
     pub max: f64,
 }
 
 impl Summary {
+    /// The summary of `values`; NaN for an empty sample.
     pub fn of(values: &[f64]) -> Summary {
         let mut v = values.to_vec();
         v.sort_by(f64::total_cmp);
@@ -263,19 +270,27 @@ impl Summary {
 /// What `dpsgd bench` measured.
 #[derive(Clone, Debug)]
 pub struct BenchReport {
+    /// The model's name (`ModelSpec::name`).
     pub model: String,
     /// `cpu`, or the GPU's name.
     pub device: String,
+    /// Trainable parameters of the model.
     pub params: usize,
+    /// Examples per step.
     pub batch_size: usize,
+    /// The kind of step timed.
     pub kind: StepKind,
+    /// CPU threads of the pool the steps ran on.
     pub threads: usize,
+    /// Timed repeats.
     pub repeats: usize,
+    /// Steps in each timed repeat.
     pub steps_per_repeat: usize,
     /// Examples per second over the repeats.
     pub examples_per_second: Summary,
     /// Seconds for one epoch of `epoch_examples`, from the median throughput.
     pub epoch_seconds: f64,
+    /// Examples in the epoch `epoch_seconds` is for (the model's training set).
     pub epoch_examples: usize,
     /// The process's peak resident memory, where the OS reports it.
     pub peak_memory_bytes: Option<u64>,
@@ -315,8 +330,11 @@ impl BenchReport {
 /// least `min_seconds` each.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Timing {
+    /// Timed repeats; their median, minimum and maximum are reported.
     pub repeats: usize,
+    /// Seconds each timed repeat lasts at least (whole steps).
     pub min_seconds: f64,
+    /// Seconds of untimed steps first (caches, allocations, the CPU's clock).
     pub warmup_seconds: f64,
 }
 

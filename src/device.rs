@@ -3,14 +3,18 @@
 
 use dpsgd_runtime::{Error, Result};
 
+/// A place to train: parsed from `cpu` or `cuda` (also `gpu`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Device {
+    /// The CPU engine, on every core of the rayon pool.
     #[default]
     Cpu,
+    /// The CUDA engine, on the first NVIDIA GPU.
     Cuda,
 }
 
 impl Device {
+    /// The name the command line takes: `cpu` or `cuda`.
     pub fn as_str(self) -> &'static str {
         match self {
             Device::Cpu => "cpu",

@@ -80,6 +80,62 @@
 //! one-example batches, ghost against materialized norms, clipping, an empty batch and
 //! the noise's scale.
 //!
+//! # Training it privately, and reading the privacy report
+//!
+//! [`PrivateTraining`](runtime::train::PrivateTraining) sets up a run from its budget:
+//! Poisson sampling at `q = B / N`, clipping at `C`, the noise multiplier that keeps
+//! the whole run within the target epsilon, one accountant. [`runtime::train::train`]
+//! runs it and returns the accountant, which answers for the run as it happened:
+//!
+//! ```
+//! use dpsgd::prelude::*;
+//! use dpsgd::runtime::data::synthetic::teacher;
+//!
+//! #[private_model(loss = softmax_cross_entropy)]
+//! mod net {
+//!     pub struct Net {
+//!         pub fc1: Linear<4, 8>,
+//!         pub fc2: Linear<8, 3>,
+//!     }
+//!
+//!     impl Net {
+//!         pub fn forward(&self, x: Input<4>) -> Logits<3> {
+//!             self.fc2(tanh(self.fc1(x)))
+//!         }
+//!     }
+//! }
+//! use net::Net;
+//!
+//! # fn main() -> Result<(), Error> {
+//! // Random features labelled by a random linear teacher (seed 1): 2,000 to train on.
+//! let (train_set, test_set) = (teacher(&Net::<f32>::SPEC, 2_000, 1, 0)?, teacher(&Net::<f32>::SPEC, 500, 1, 1)?);
+//! let config = PrivateTraining::new(5, 100, Optimizer::sgd(0.5, 0.9)?)
+//!     .target_epsilon(3.0) // sigma is calibrated for the 5 epochs of 20 steps
+//!     .delta(1e-5)         // below 1 / N
+//!     .max_grad_norm(1.0)
+//!     .config(train_set.len())?;
+//! let mut model = Net::<f32>::init(0);
+//! let report = train(&mut model, &train_set, Some(&test_set), &config, |_epoch| {})?;
+//!
+//! let accountant = report.accountant.expect("a private run");
+//! let (epsilon, _order) = accountant.epsilon(1e-5)?; // RDP: what budgets are checked against
+//! let pld = accountant.pld_epsilon(1e-5)?;            // tighter; the exact value is in [lower, upper]
+//! assert!(epsilon <= 3.0 + 1e-9 && pld.upper <= epsilon);
+//! let accuracy = report.epochs.last().and_then(|e| e.test).and_then(|t| t.accuracy).unwrap();
+//! assert!(accuracy > 0.5, "three classes: chance is a third; got {accuracy}");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The (epsilon, delta) guarantee covers the training examples, for the parameters
+//! after every step and everything computed from them. It does not cover what is
+//! computed from the training data outside the private step: the training loss, the
+//! realized batch sizes, statistics used to prepare the data (which is why CSV files
+//! are encoded from a public schema, [`runtime::data::csv`]). The test set's figures
+//! are the test set's. The `dpsgd` command line prints this report at the end of a
+//! run, labels what is not covered, and with `--metrics` writes epsilon after every
+//! step; [`cli`] gives a model of your own the same command line.
+//!
 //! # Privacy by default
 //!
 //! Private training keys its noise and its Poisson sampler with a fresh secret key
@@ -89,6 +145,8 @@
 //! it is ([`runtime::rng::Randomness::InsecureReproducible`]): with it the reported
 //! epsilon does not hold. [`audit::audit`] checks the claimed epsilon from the outside,
 //! with a lower bound from one training run with canaries.
+
+#![warn(missing_docs)]
 
 // Lets the macro's default path `::dpsgd::runtime` resolve inside this crate too.
 extern crate self as dpsgd;

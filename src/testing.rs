@@ -51,11 +51,15 @@ use dpsgd_runtime::{NormStrategy, PrivateModel};
 /// differences of step `step` on every `stride`-th parameter.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Checks {
+    /// Examples in the random batch checked.
     pub rows: usize,
+    /// Seed of the batch and of the initial parameters.
     pub seed: u64,
     /// Larger parameters push more examples' gradients past any clipping norm, and
     /// logits far out, where a naive loss overflows.
     pub scale: f64,
+    /// Finite differences for every `stride`-th parameter (1: all of them; a large
+    /// model wants a stride that keeps `cargo test` short).
     pub stride: usize,
     /// 1e-6 by default. Deep ReLU networks want a smaller one: where a relu's input
     /// lies within the step of zero, the difference measures the kink, not the

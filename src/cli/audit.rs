@@ -6,20 +6,25 @@ use crate::runtime::{Error, Result};
 use clap::Parser;
 use serde_json::json;
 
+/// `audit`'s arguments.
 #[derive(Parser, Debug)]
 pub struct AuditArgs {
     /// Canaries, each in the training set with probability 1/2 (at most 4096).
     #[arg(long, default_value_t = 4096)]
     pub canaries: usize,
+    /// Epochs of the private run.
     #[arg(long, default_value_t = 20)]
     pub epochs: usize,
     /// Expected batch size B: q = B / N for the N canaries included.
     #[arg(long, default_value_t = 200)]
     pub batch_size: usize,
+    /// Noise multiplier sigma of the private run.
     #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
     pub noise_multiplier: f64,
+    /// Clipping norm C of the private run.
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub max_grad_norm: f64,
+    /// The delta of the claimed and the proven epsilon.
     #[arg(long, default_value_t = 1e-5, allow_negative_numbers = true)]
     pub delta: f64,
     /// Guesses: the highest half of the scores guessed included, the lowest excluded.
@@ -36,6 +41,7 @@ pub struct AuditArgs {
     pub json: bool,
 }
 
+/// Runs the audit and prints the claimed epsilon beside the proven lower bound.
 pub fn run(args: &AuditArgs) -> Result<()> {
     let settings = AuditSettings {
         canaries: args.canaries,

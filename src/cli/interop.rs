@@ -105,7 +105,7 @@ pub struct GradsArgs<C: ModelChoice> {
     /// Parameters (safetensors, PyTorch names and layouts).
     #[arg(long)]
     pub params: PathBuf,
-    /// The batch: `x` (f32 or f64, [B, features...]) and `y` (i32 or i64 labels, [B]).
+    /// The batch: `x` (f32 or f64, `[B, features...]`) and `y` (i32 or i64 labels, `[B]`).
     #[arg(long)]
     pub batch: PathBuf,
     /// The safetensors file to write.
@@ -183,7 +183,7 @@ pub struct PredictArgs<C: ModelChoice> {
     /// they were trained with (files `dpsgd export` writes from a run on CSV do).
     #[arg(long)]
     pub schema: Option<PathBuf>,
-    /// The safetensors file to write: `logits` [B, outputs] and `prediction` [B].
+    /// The safetensors file to write: `logits` `[B, outputs]` and `prediction` `[B]`.
     #[arg(long)]
     pub out: PathBuf,
 }

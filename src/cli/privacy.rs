@@ -5,6 +5,7 @@ use crate::runtime::Result;
 use crate::runtime::privacy::{self, Accountant, RdpAccountant};
 use clap::Parser;
 
+/// `accountant`'s arguments.
 #[derive(Parser, Debug)]
 pub struct AccountantArgs {
     /// Poisson sampling rate q (expected batch size / dataset size).
@@ -16,12 +17,15 @@ pub struct AccountantArgs {
     /// Number of steps.
     #[arg(long)]
     pub steps: u64,
+    /// The delta of the (epsilon, delta) guarantee.
     #[arg(long, default_value_t = 1e-5, allow_negative_numbers = true)]
     pub delta: f64,
+    /// Which accountant.
     #[command(flatten)]
     pub accountant: AccountantChoice,
 }
 
+/// Which accountant `accountant` and `calibrate` use.
 #[derive(Parser, Debug)]
 pub struct AccountantChoice {
     /// rdp: Rényi DP of the subsampled Gaussian (Mironov, Talwar, Zhang 2019), the
@@ -37,6 +41,8 @@ pub struct AccountantChoice {
 }
 
 impl AccountantChoice {
+    /// The accountant chosen; errors for a combination that has none (the PLD
+    /// accountant of secure noise).
     pub fn get(&self) -> Result<Accountant> {
         match (self.name.as_str(), self.secure_noise) {
             ("pld", true) => Err(crate::runtime::Error::Config(
@@ -59,6 +65,7 @@ impl AccountantChoice {
     }
 }
 
+/// Prints the epsilon of the steps `args` describe.
 pub fn accountant(args: &AccountantArgs) -> Result<()> {
     let kind = args.accountant.get()?;
     let mut accountant = match kind {
@@ -87,10 +94,13 @@ pub fn accountant(args: &AccountantArgs) -> Result<()> {
     Ok(())
 }
 
+/// `calibrate`'s arguments.
 #[derive(Parser, Debug)]
 pub struct CalibrateArgs {
+    /// The epsilon the steps may spend.
     #[arg(long, allow_negative_numbers = true)]
     pub target_epsilon: f64,
+    /// The delta of the (epsilon, delta) guarantee.
     #[arg(long, default_value_t = 1e-5, allow_negative_numbers = true)]
     pub delta: f64,
     /// Poisson sampling rate q (expected batch size / dataset size).
@@ -99,10 +109,12 @@ pub struct CalibrateArgs {
     /// Number of steps.
     #[arg(long)]
     pub steps: u64,
+    /// Which accountant.
     #[command(flatten)]
     pub accountant: AccountantChoice,
 }
 
+/// Prints the smallest noise multiplier that keeps the steps within the target.
 pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let accountant = args.accountant.get()?;
     let sigma = privacy::calibrate_with(accountant, args.target_epsilon, args.delta, args.sampling_rate, args.steps)?;
