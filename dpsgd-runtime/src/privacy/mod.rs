@@ -259,8 +259,11 @@ pub fn calibrate_with(accountant: Accountant, target_epsilon: f64, delta: f64, q
             "epsilon {target_epsilon} at delta {delta} is out of reach for {steps} steps at q = {q}, even with sigma = {MAX_NOISE_MULTIPLIER}"
         );
     }
+    // A sigma the accountant cannot account for (the PLD's grid overflows for sigma far
+    // below 1) cannot be certified within the target: it counts as outside.
+    let within = |sigma: f64| eps(sigma).is_ok_and(|e| e <= target_epsilon);
     let mut lo = hi / 2.0;
-    while eps(lo)? <= target_epsilon {
+    while within(lo) {
         hi = lo;
         lo /= 2.0;
         if lo < MIN_NOISE_MULTIPLIER {
@@ -269,7 +272,7 @@ pub fn calibrate_with(accountant: Accountant, target_epsilon: f64, delta: f64, q
     }
     while hi / lo > 1.0 + 1e-4 {
         let mid = (lo * hi).sqrt();
-        if eps(mid)? <= target_epsilon {
+        if within(mid) {
             hi = mid;
         } else {
             lo = mid;
@@ -281,6 +284,16 @@ pub fn calibrate_with(accountant: Accountant, target_epsilon: f64, delta: f64, q
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large budget takes the calibration to small sigmas, where the PLD's grid
+    /// overflows: the sigma found is one the PLD accountant certifies, never one it
+    /// could not account for (which once read as epsilon 0).
+    #[test]
+    fn calibration_never_returns_a_sigma_the_accountant_cannot_certify() {
+        let sigma = calibrate_with(Accountant::Pld, 500.0, 1e-5, 0.0064, 10).unwrap();
+        let reached = pld::epsilon(&[(0.0064, sigma, 10)], 1e-5).unwrap().upper;
+        assert!(reached <= 500.0 && reached > 50.0, "sigma {sigma} gives epsilon {reached}");
+    }
 
     /// The MNIST tutorial setting of TF Privacy: sigma 1.1, batch 256 of 60000, 60
     /// epochs, delta 1e-5; published epsilon 3.01 (with the classic conversion).

@@ -150,11 +150,16 @@ impl Composition {
     }
 
     fn bounds(&self, delta: f64) -> Result<EpsilonBounds> {
-        Ok(EpsilonBounds {
-            upper: (self.epsilon(delta - self.eta) + self.spread - self.bias).max(0.0),
-            estimate: (self.epsilon(delta) - self.bias).max(0.0),
-            lower: (self.epsilon(delta + self.eta) - self.spread - self.bias).max(0.0),
-        })
+        let upper = self.epsilon(delta - self.eta) + self.spread - self.bias;
+        let estimate = self.epsilon(delta) - self.bias;
+        let lower = self.epsilon(delta + self.eta) - self.spread - self.bias;
+        // A loss too wide for floating point (sigma far below 1) leaves NaN, which
+        // `max(0.0)` below would turn into a claim of no privacy loss at all.
+        ensure_config!(
+            [upper, estimate, lower].iter().all(|e| e.is_finite()),
+            "the privacy loss of this noise is too large for the PLD accountant's floating point; use the RDP accountant"
+        );
+        Ok(EpsilonBounds { upper: upper.max(0.0), estimate: estimate.max(0.0), lower: lower.max(0.0) })
     }
 }
 
@@ -255,6 +260,22 @@ fn convolve(phases: &[(f64, f64, u64)], losses: &[DiscreteLoss], points: usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Less noise never means less privacy loss; noise far too small for the grid is an
+    /// error, not the "epsilon 0" that NaN turned into.
+    #[test]
+    fn epsilon_grows_as_the_noise_shrinks_until_it_cannot_be_represented() {
+        let mut last = 0.0;
+        for sigma in [2.0, 1.0, 0.5, 0.2, 0.1, 0.05] {
+            let e = epsilon(&[(0.0064, sigma, 156)], 1e-5).unwrap_or_else(|err| panic!("sigma {sigma}: {err}"));
+            assert!(e.upper.is_finite() && e.upper > last, "sigma {sigma}: epsilon {} after {last}", e.upper);
+            last = e.upper;
+        }
+        for sigma in [0.02, 1e-6] {
+            let err = epsilon(&[(0.0064, sigma, 156)], 1e-5).unwrap_err().to_string();
+            assert!(err.contains("too large for the PLD accountant's floating point; use the RDP accountant"), "{err}");
+        }
+    }
 
     /// The exact epsilon of the Gaussian mechanism composed `steps` times (Balle and
     /// Wang 2018): `delta(eps) = Phi(-eps/mu + mu/2) - e^eps Phi(-eps/mu - mu/2)`.
