@@ -90,6 +90,14 @@ fn impossible_settings_are_errors() {
         let what = if epochs == 0 { "train for at least one epoch" } else { "the batch size must lie in 1..=10" };
         assert!(err.to_string().contains(what), "batch {batch_size}, epochs {epochs}: {err}");
     }
+    // Privacy's fields are public: settings built by hand, past `Privacy::new`, are
+    // checked when training starts.
+    for c in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let by_hand = Privacy { max_grad_norm: c, ..Privacy::new(1.0, 1.0).unwrap() };
+        let config = TrainConfig::new(1, 5, sgd, Some(by_hand), 0);
+        let err = train(&mut ffnn(), &data, None, &config, |_| {}).unwrap_err().to_string();
+        assert!(err.contains("the clipping norm C must be positive and finite"), "C {c}: {err}");
+    }
     let key = dpsgd::runtime::rng::SecretKey::insecure_from_seed(0);
     let err = dpsgd::runtime::sampling::PoissonSampler::new(10, 1.5, &key).err().expect("an error").to_string();
     assert!(err.contains("the sampling rate q must lie in (0, 1], got 1.5"), "{err}");

@@ -264,6 +264,8 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
         ensure_config!(b > 0 && b <= n, "the batch size must lie in 1..={n} (the training set size), got {b}");
         train_set.check_fits(&M::SPEC)?;
         if let Some(privacy) = &config.privacy {
+            // The fields are public: a configuration built by hand is checked here too.
+            Privacy::new(privacy.noise_multiplier, privacy.max_grad_norm)?;
             privacy::check_step(config.sampling_rate(n), privacy.noise_multiplier)?;
             privacy::check_delta(config.delta, Some(n))?;
         }
