@@ -35,6 +35,8 @@ pub trait Float:
     const CLIP_MARGIN: f64;
     /// The type's name, `f32` or `f64`: for messages, and recorded in checkpoints.
     const NAME: &'static str;
+    /// The smallest positive normal value; below it lie the subnormals.
+    const MIN_NORMAL: Self;
 
     /// `v` rounded to this precision (`as`).
     fn from_f64(v: f64) -> Self;
@@ -138,6 +140,7 @@ macro_rules! impl_float_common {
         const ONE: Self = 1.0;
         const CLIP_MARGIN: f64 = $margin;
         const NAME: &'static str = stringify!($t);
+        const MIN_NORMAL: Self = <$t>::MIN_POSITIVE;
 
         #[inline(always)]
         fn from_f64(v: f64) -> Self {
