@@ -81,6 +81,7 @@ fn print_text(model: &str, r: &BenchReport) {
         s.median, s.min, s.max, r.repeats, r.steps_per_repeat
     );
     println!("  time per epoch of {} examples: {:.4} s", r.epoch_examples, r.epoch_seconds);
+    println!("  loss of the last step: {:.3e} (synthetic data of the model's shape, learnable)", r.final_loss);
     match r.peak_memory_bytes {
         Some(b) => println!("  peak memory: {:.1} MiB", b as f64 / (1 << 20) as f64),
         None => println!("  peak memory: not reported on this system"),
