@@ -1,5 +1,6 @@
-//! A model of our own: house prices (one real target) from eight numeric features, a
-//! regression, with the mean squared error. Everything below `#[private_model]` is all
+//! A model of our own: house prices (one real target) from eight features (four
+//! numbers and a district one-hot, as `data/houses.schema.json` encodes the shipped
+//! CSV), a regression, with the mean squared error. Everything below `#[private_model]` is all
 //! the model code there is; its gradients, per-example norms, clipping and noise are
 //! generated.
 
