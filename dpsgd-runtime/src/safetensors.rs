@@ -178,7 +178,7 @@ impl SafeTensors {
 
     /// Reads and checks a file.
     pub fn read(path: &Path) -> Result<SafeTensors> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let bytes = crate::error::read_file(path)?;
         SafeTensors::parse(&bytes, path)
     }
 

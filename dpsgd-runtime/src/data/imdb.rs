@@ -98,7 +98,7 @@ fn pad_or_cut<F: Float>(
 /// ids `rank + 3` (so rank 1 is [`FIRST_WORD`]), larger ones [`OUT_OF_VOCABULARY`].
 pub fn load_npz<F: Float>(path: &Path, num_words: usize, length: usize) -> Result<Imdb<F>> {
     ensure_config!(num_words > 0 && length > 0, "the vocabulary and the sequences need a positive size");
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let bytes = crate::error::read_file(path)?;
     let members = npz::read_zip(path, &bytes)?;
     let bad = |message: String| Error::Malformed { path: path.to_path_buf(), line: 0, message };
     let array = |name: &str| -> Result<npz::Npy> {

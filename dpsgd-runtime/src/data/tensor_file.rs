@@ -39,7 +39,7 @@ pub fn load<F: Float>(path: &Path, spec: &ModelSpec) -> Result<Dataset<F>> {
 
 /// The arrays `x` and `y` of the `.npz` archive at `path`, as tensors.
 fn read_npz(path: &Path) -> Result<SafeTensors> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let bytes = crate::error::read_file(path)?;
     let members = npz::read_zip(path, &bytes)?;
     let mut file = SafeTensors::default();
     for name in ["x", "y"] {

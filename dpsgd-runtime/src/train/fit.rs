@@ -265,7 +265,7 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
         train_set.check_fits(&M::SPEC)?;
         if let Some(privacy) = &config.privacy {
             // The fields are public: a configuration built by hand is checked here too.
-            Privacy::new(privacy.noise_multiplier, privacy.max_grad_norm)?;
+            privacy.check()?;
             privacy::check_step(config.sampling_rate(n), privacy.noise_multiplier)?;
             privacy::check_delta(config.delta, Some(n))?;
         }

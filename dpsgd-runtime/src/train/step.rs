@@ -28,6 +28,15 @@ impl Privacy {
     /// Gaussian noise of multiplier `noise_multiplier` (sigma) on gradients clipped
     /// to `max_grad_norm` (`C`); errors unless both are positive and finite.
     pub fn new(noise_multiplier: f64, max_grad_norm: f64) -> Result<Self> {
+        let privacy = Privacy { noise_multiplier, max_grad_norm, secure_noise: None };
+        privacy.check()?;
+        Ok(privacy)
+    }
+
+    /// Errors unless sigma and `C` are positive and finite: what [`Privacy::new`]
+    /// checks, for settings whose public fields were set by hand.
+    pub fn check(&self) -> Result<()> {
+        let Privacy { noise_multiplier, max_grad_norm, .. } = *self;
         ensure_config!(
             noise_multiplier > 0.0 && noise_multiplier.is_finite(),
             "the noise multiplier sigma must be positive and finite, got {noise_multiplier} (use the non-private mode to train without noise)"
@@ -36,7 +45,7 @@ impl Privacy {
             max_grad_norm > 0.0 && max_grad_norm.is_finite(),
             "the clipping norm C must be positive and finite, got {max_grad_norm}"
         );
-        Ok(Privacy { noise_multiplier, max_grad_norm, secure_noise: None })
+        Ok(())
     }
 
     /// These settings with floating-point-safe noise.

@@ -78,7 +78,7 @@ impl CsvSchema {
     /// The examples of the CSV file at `path`: `[examples, num_features]` features and
     /// their targets.
     pub fn read<F: Float>(&self, path: &Path) -> Result<(Array2<F>, TargetData<F>)> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let bytes = crate::error::read_file(path)?;
         let (features, targets) = self.decode(&bytes, path, Wanted::Required)?;
         Ok((features, targets.expect("read with targets")))
     }
@@ -86,14 +86,14 @@ impl CsvSchema {
     /// The examples of the CSV file at `path`, with their targets if the header has
     /// the target columns (for predictions that also report accuracy or loss).
     pub fn read_targets_if_present<F: Float>(&self, path: &Path) -> Result<(Array2<F>, Option<TargetData<F>>)> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let bytes = crate::error::read_file(path)?;
         self.decode(&bytes, path, Wanted::IfPresent)
     }
 
     /// The features alone of the CSV file at `path`, for predictions: the target
     /// columns may be absent, and are ignored if present.
     pub fn read_features<F: Float>(&self, path: &Path) -> Result<Array2<F>> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let bytes = crate::error::read_file(path)?;
         Ok(self.decode(&bytes, path, Wanted::No)?.0)
     }
 
@@ -175,7 +175,6 @@ impl CsvSchema {
 /// the schema's width and target checked against the model first, then the data
 /// ([`Dataset::check_fits`]).
 pub fn load<F: Float>(path: &Path, schema: &CsvSchema, spec: &ModelSpec) -> Result<Dataset<F>> {
-    schema.validate()?;
     schema.check_fits(spec)?;
     let (features, targets) = schema.read(path)?;
     let data = Dataset::new(features, targets)?;

@@ -285,7 +285,7 @@ impl From<CsvSchema> for RawSchema {
 impl CsvSchema {
     /// The schema in the JSON file at `path`, checked.
     pub fn load(path: &Path) -> Result<CsvSchema> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let bytes = crate::error::read_file(path)?;
         let text = utf8(&bytes, path)?;
         CsvSchema::from_json(text, path)
     }
