@@ -1,14 +1,18 @@
 //! The one matrix product everything dense goes through, so the kernel can be swapped
 //! and measured in one place.
 //!
-//! f32 on CPUs with AVX-512 uses our own unpacked kernel (`avx512.rs`): as fast as the
-//! `gemm` crate on the DP-SGD layer shapes, and it allocates nothing, so training
-//! steps stay allocation-free. Everything else (f64, other CPUs, very long inner
-//! dimensions) goes to the `gemm` crate, which packs its operands into buffers it
-//! allocates per call.
+//! f32 on CPUs with AVX-512 uses our own kernels, which allocate nothing per product,
+//! so training steps stay allocation-free: the unpacked kernel (`avx512.rs`) for the
+//! small products of dense layers and recurrent steps, where packing would cost more
+//! than it saves, and the cache-blocked one (`blocked.rs`) for large products such as
+//! a convolution's, whose operands do not stay in the caches unpacked. f64 and other
+//! CPUs go to the `gemm` crate, which packs its operands into buffers it allocates per
+//! call.
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod blocked;
 
 use std::any::TypeId;
 
@@ -20,7 +24,8 @@ use crate::Float;
 /// costs about as much as a whole Adult-sized layer.
 const PARALLEL_FLOPS: usize = 8 << 20;
 /// The unpacked kernel streams a 32-column panel of `B` once per six rows of `C`; past
-/// this inner dimension the panel leaves the L2 cache and packing pays.
+/// this inner dimension the panel leaves the L2 cache, and a product with too few rows
+/// for the blocked kernel goes to the `gemm` crate.
 const UNPACKED_MAX_K: usize = 4096;
 
 /// `C = A B`, or `C += A B` when `accumulate`, with `A` `m x k`, `B` `k x n`, `C` `m x n`.
@@ -29,6 +34,22 @@ const UNPACKED_MAX_K: usize = 4096;
 /// strides; `B` is row-major with row stride `ldb`; `C` is row-major and dense.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul<F: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[F],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[F],
+    ldb: usize,
+    c: &mut [F],
+    accumulate: bool,
+) {
+    product(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn product<F: Float>(
     m: usize,
     n: usize,
     k: usize,
@@ -54,7 +75,10 @@ pub fn matmul<F: Float>(
     assert!(b.len() >= (k - 1) * ldb + n && ldb >= n, "matmul: B too short");
 
     #[cfg(target_arch = "x86_64")]
-    if TypeId::of::<F>() == TypeId::of::<f32>() && k <= UNPACKED_MAX_K && crate::kernels::simd::has_avx512() {
+    if TypeId::of::<F>() == TypeId::of::<f32>()
+        && crate::kernels::simd::has_avx512()
+        && (k <= UNPACKED_MAX_K || blocked::suits(m, n, k, a_cs))
+    {
         let operands = avx512::Operands {
             m,
             n,
@@ -68,14 +92,15 @@ pub fn matmul<F: Float>(
             ldc: n,
             accumulate,
         };
-        return unpacked(operands);
+        return ours(operands);
     }
     packed(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
 }
 
-/// Splits the rows of `C` across the rayon pool when the product is large enough.
+/// Our AVX-512 kernels: the rows of `C` split across the rayon pool when the product is
+/// large enough, by the kernel that suits the whole product's shape.
 #[cfg(target_arch = "x86_64")]
-fn unpacked(o: avx512::Operands) {
+fn ours(o: avx512::Operands) {
     struct Shared(avx512::Operands);
     // SAFETY: threads write disjoint row ranges of C and only read A and B.
     unsafe impl Send for Shared {}
@@ -87,25 +112,29 @@ fn unpacked(o: avx512::Operands) {
         }
     }
 
+    let blocked = blocked::suits(o.m, o.n, o.k, o.a_cs);
+    let kernel = |o: avx512::Operands| {
+        // SAFETY: AVX-512F was detected; `product` checked the extents.
+        unsafe { if blocked { blocked::matmul(o) } else { avx512::matmul(o) } }
+    };
     let threads = rayon::current_num_threads();
     if 2 * o.m * o.n * o.k < PARALLEL_FLOPS || threads == 1 {
-        // SAFETY: AVX-512F was detected; `matmul` checked the extents.
-        return unsafe { avx512::matmul(o) };
+        return kernel(o);
     }
-    let rows = o.m.div_ceil(4 * threads).next_multiple_of(avx512::MR);
+    let rows = o.m.div_ceil(4 * threads).next_multiple_of(avx512::MR * blocked::MR);
     let shared = Shared(o);
     (0..o.m.div_ceil(rows)).into_par_iter().for_each(|chunk| {
         let o = shared.operands();
         let start = chunk * rows;
-        // SAFETY: as above; this chunk's rows of A and C are inside the matrices.
-        unsafe {
-            avx512::matmul(avx512::Operands {
-                m: rows.min(o.m - start),
-                a: o.a.add(start * o.a_rs),
-                c: o.c.add(start * o.ldc),
-                ..*o
-            })
-        }
+        // This chunk's rows of A and C are inside the matrices.
+        kernel(avx512::Operands {
+            m: rows.min(o.m - start),
+            // SAFETY: as above.
+            a: unsafe { o.a.add(start * o.a_rs) },
+            // SAFETY: as above.
+            c: unsafe { o.c.add(start * o.ldc) },
+            ..*o
+        })
     });
 }
 
@@ -205,10 +234,28 @@ mod tests {
     }
 
     #[test]
+    fn blocked_products_match_the_triple_loop() {
+        // Every edge of the blocking: rows past a multiple of MR and of MC, columns past
+        // a panel and past NC, an inner dimension over several KC blocks with a
+        // remainder, with A read in place and packed (transposed).
+        for (m, n, k) in [(64, 128, 128), (77, 1100, 300), (200, 130, 600), (131, 33, 513)] {
+            for transposed in [false, true] {
+                #[cfg(target_arch = "x86_64")]
+                assert!(
+                    blocked::suits(m, n, k, if transposed { m } else { 1 }),
+                    "{m}x{k}x{n} takes the blocked kernel"
+                );
+                check::<f32>(m, n, k, transposed, 1e-4);
+            }
+        }
+    }
+
+    #[test]
     fn large_products_split_across_threads() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         pool.install(|| check::<f32>(700, 40, 300, false, 1e-4));
         pool.install(|| check::<f32>(5000, 3, 5000, true, 1e-4));
+        pool.install(|| check::<f32>(300, 200, 300, true, 1e-4));
     }
 
     #[test]
