@@ -3,8 +3,6 @@
 //! pass, kept for the step) and maps its weight gradients back through the
 //! standardization ([`standardize`]).
 
-use rayon::prelude::*;
-
 use super::{kernels, standardize};
 use crate::engine::cpu::{CpuEngine, Stored, Views, grow, take_stored};
 use crate::spec::{Buf, Conv2d, NormStrategy};
@@ -59,12 +57,8 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
         if let Some(standardized) = self.standardized_weights(&layer) {
             // The gradients of the weights, not of the standardized weights, are clipped.
             let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
-            kernels::materialize(&layer, &cols.values, dy, &mut stored.values, &mut scratch, None);
-            let (len, b) = (kernels::example_grad_len(&layer), out.len());
-            standardize::to_weight_grads(&layer, &standardized.values, &mut stored.values[..b * len], len, 0);
-            out.par_iter_mut()
-                .zip(stored.values.par_chunks(len))
-                .for_each(|(out, grad)| *out += crate::kernels::vector::sq_norm(grad));
+            let to_weights = |grad: &mut [F]| standardize::to_weight_grad(&layer, &standardized.values, grad);
+            kernels::materialize(&layer, &cols.values, dy, &mut stored.values, &mut scratch, Some(out), to_weights);
             self.conv_standardized.push(standardized);
         } else {
             let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);

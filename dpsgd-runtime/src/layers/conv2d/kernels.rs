@@ -317,8 +317,11 @@ fn ghost_sq_norm<F: Float>(layer: &Conv2d, cols: &[F], dy: &[F], scratch: &mut [
     vector::dot(ka, kd)
 }
 
-/// Each example's gradient, [`example_grad_len`] values, in `store`; with `norms`, each
-/// example's squared norm added there too, in the same pass.
+/// Each example's gradient, [`example_grad_len`] values, in `store`, its weight part
+/// passed through `map_weight_grad` (a weight-standardized convolution maps the
+/// gradient of its standardized weights back to its weights there); with `norms`,
+/// each example's squared norm added there too, all in the same pass, while the
+/// example's gradient is in the cache.
 pub fn materialize<F: Float>(
     layer: &Conv2d,
     cols: &[F],
@@ -326,6 +329,7 @@ pub fn materialize<F: Float>(
     store: &mut [F],
     scratch: &mut [F],
     norms: Option<&mut [F]>,
+    map_weight_grad: impl Fn(&mut [F]) + Sync,
 ) {
     let (t, oc, len) = (layer.positions(), layer.out_channels, example_grad_len(layer));
     let per = scratch_per_example(layer, false);
@@ -335,6 +339,7 @@ pub fn materialize<F: Float>(
     let one = |cols: &[F], dy: &[F], scratch: &mut [F], grad: &mut [F]| {
         let (gw, gb) = grad.split_at_mut(layer.weight_len());
         example_grad(layer, cols, dy, F::ONE, gw, false, scratch);
+        map_weight_grad(gw);
         gb.iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g = s);
     };
     match norms {
@@ -365,7 +370,7 @@ pub fn add_sq_norms<F: Float>(
     let per = scratch_per_example(layer, strategy == NormStrategy::Ghost);
     let bias_sq_norm = |dy: &[F]| bias_grad(layer, dy).map(|s| s * s).sum::<F>();
     if let (NormStrategy::Materialized, Some(store)) = (strategy, store) {
-        materialize(layer, cols, dy, store, scratch, Some(out));
+        materialize(layer, cols, dy, store, scratch, Some(out), |_| {});
         return;
     }
     let examples = cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(oc * t)).zip(scratch.par_chunks_mut(per));

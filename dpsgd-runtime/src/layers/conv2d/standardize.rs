@@ -41,9 +41,12 @@ pub fn params<'a, F>(layer: &Conv2d, standardized: &'a [F]) -> &'a [F] {
 /// Maps weight gradients with respect to the standardized weights (at `offset` in
 /// each row of `stride` values of `grads`) to gradients with respect to the weights.
 pub fn to_weight_grads<F: Float>(layer: &Conv2d, standardized: &[F], grads: &mut [F], stride: usize, offset: usize) {
-    let n = blocks(layer);
+    grads.par_chunks_mut(stride).for_each(|row| to_weight_grad(layer, standardized, &mut row[offset..]));
+}
+
+/// [`to_weight_grads`] for one gradient, whose first [`Conv2d::weight_len`] values are
+/// those of the standardized weights.
+pub fn to_weight_grad<F: Float>(layer: &Conv2d, standardized: &[F], grad: &mut [F]) {
     let state = &standardized[layer.weight_len() + layer.out_channels..len(layer)];
-    grads.par_chunks_mut(stride).for_each(|row| {
-        normalization::backward_in_place(&n, state, &mut row[offset..][..layer.weight_len()]);
-    });
+    normalization::backward_in_place(&blocks(layer), state, &mut grad[..layer.weight_len()]);
 }
