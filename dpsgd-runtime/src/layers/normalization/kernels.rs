@@ -1,12 +1,14 @@
 //! The normalization kernels on a batch's `[batch, len]` rows, one example per task.
 //! An example's values run in `len / spatial` runs of `spatial` values of one channel
 //! each (a group's channels, or one feature), so a run reads its channel's parameters
-//! once.
+//! once. Sums run through [`vector`]'s kernels, whose independent partial sums let
+//! them vectorize (a plain running sum is one long chain of dependent additions).
 
 use rayon::prelude::*;
 
 use crate::Float;
 use crate::contracts::{EPSILON, NormBlocks};
+use crate::kernels::vector;
 
 /// `y = weight * xhat + bias` per channel, where `xhat` is each block normalized; the
 /// state rows get `xhat` and each block's `1 / sqrt(variance + EPSILON)`.
@@ -16,10 +18,11 @@ pub fn forward<F: Float>(n: &NormBlocks, weight: &[F], bias: &[F], x: &[F], y: &
         |((x, y), state)| {
             let (xhat, rstd) = state.split_at_mut(len);
             for ((x, xhat), rstd) in x.chunks(n.block_len).zip(xhat.chunks_mut(n.block_len)).zip(rstd) {
-                let mean = x.iter().copied().sum::<F>() / count;
-                let variance = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<F>() / count;
-                *rstd = F::ONE / (variance + epsilon).sqrt();
-                xhat.iter_mut().zip(x).for_each(|(h, &v)| *h = (v - mean) * *rstd);
+                let mean = vector::sum(x) / count;
+                xhat.iter_mut().zip(x).for_each(|(h, &v)| *h = v - mean);
+                let r = F::ONE / (vector::sq_norm(xhat) / count + epsilon).sqrt();
+                xhat.iter_mut().for_each(|h| *h *= r);
+                *rstd = r;
             }
             for (run, (y, xhat)) in y.chunks_mut(n.spatial).zip(xhat.chunks(n.spatial)).enumerate() {
                 let c = run % n.channels;
@@ -43,11 +46,9 @@ pub fn backward<F: Float>(n: &NormBlocks, weight: &[F], dy: &[F], state: &[F], d
                 let channel = |run: usize| (k * runs_per_block + run) % n.channels;
                 let (mut sum_g, mut sum_gx) = (F::ZERO, F::ZERO);
                 for (run, (dy, xhat)) in runs() {
-                    let w = weight[channel(run)];
-                    for (&d, &h) in dy.iter().zip(xhat) {
-                        sum_g += d * w;
-                        sum_gx += d * w * h;
-                    }
+                    let (w, (d, dh)) = (weight[channel(run)], run_sums(dy, xhat));
+                    sum_g += w * d;
+                    sum_gx += w * dh;
                 }
                 let (mean_g, mean_gx) = (sum_g / count, sum_gx / count);
                 for ((run, (dy, xhat)), dx) in runs().zip(dx.chunks_mut(n.spatial)) {
@@ -62,6 +63,17 @@ pub fn backward<F: Float>(n: &NormBlocks, weight: &[F], dy: &[F], state: &[F], d
     );
 }
 
+/// `(sum d, sum d h)` over a run of one channel's values: by the vector kernels for
+/// runs long enough to fill their partial sums (a GroupNorm's pixels), directly for
+/// short ones (a LayerNorm's runs are single features).
+#[inline]
+fn run_sums<F: Float>(dy: &[F], xhat: &[F]) -> (F, F) {
+    if dy.len() >= 16 {
+        return (vector::sum(dy), vector::dot(dy, xhat));
+    }
+    dy.iter().zip(xhat).fold((F::ZERO, F::ZERO), |(d, dh), (&v, &h)| (d + v, dh + v * h))
+}
+
 /// Each example's gradient, `[channels]` of weights then `[channels]` of biases
 /// (`sum dy xhat` and `sum dy` over the channel's values), written at `offset` of its
 /// row of `out` (rows of `stride` values).
@@ -73,11 +85,9 @@ pub fn example_grads<F: Float>(n: &NormBlocks, dy: &[F], state: &[F], out: &mut 
             weight.fill(F::ZERO);
             bias.fill(F::ZERO);
             for (run, (dy, xhat)) in dy.chunks(n.spatial).zip(state[..len].chunks(n.spatial)).enumerate() {
-                let c = run % n.channels;
-                for (&d, &h) in dy.iter().zip(xhat) {
-                    weight[c] += d * h;
-                    bias[c] += d;
-                }
+                let (c, (d, dh)) = (run % n.channels, run_sums(dy, xhat));
+                weight[c] += dh;
+                bias[c] += d;
             }
         },
     );
@@ -91,8 +101,7 @@ pub fn backward_in_place<F: Float>(n: &NormBlocks, state: &[F], g: &mut [F]) {
     let count = F::from_f64(n.block_len as f64);
     let (xhat, rstd) = state.split_at(n.len());
     for ((g, xhat), &rstd) in g.chunks_mut(n.block_len).zip(xhat.chunks(n.block_len)).zip(rstd) {
-        let mean_g = g.iter().copied().sum::<F>() / count;
-        let mean_gx = g.iter().zip(xhat).map(|(&d, &h)| d * h).sum::<F>() / count;
+        let (mean_g, mean_gx) = (vector::sum(g) / count, vector::dot(g, xhat) / count);
         g.iter_mut().zip(xhat).for_each(|(d, &h)| *d = rstd * (*d - mean_g - h * mean_gx));
     }
 }
