@@ -197,7 +197,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     let loss = quote! { #krate::Loss::#loss };
     let (logits, dlogits) = (value(graph.output), delta(graph.output));
     let (losses, sq_norms, clip_factors) = (buf(plan.losses), buf(plan.sq_norms), buf(plan.clip_factors));
-    let backward_calls = plan.backward.iter().map(|step| {
+    let backward_calls = plan.backward.iter().enumerate().map(|(i, step)| {
         let (dy, acc) = (delta(step.from), step.accumulate);
         let dx = step.to.map(delta);
         if let Op::Layer { layer, .. } = graph.nodes[step.from].op {
@@ -225,14 +225,21 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
             }
             Op::Add { .. } => quote! { engine.copy(#dy, #dx, #acc); },
             Op::Attention { q, k, v, .. } => {
+                // One call for the operands' gradients, at the first of their steps (the
+                // plan puts a node's steps together).
+                if i > 0 && plan.backward[i - 1].from == step.from {
+                    return quote! {};
+                }
                 let (a, s) = (attention_const(step.from), state(step.from));
                 let (q, k, v) = (value(q), value(k), value(v));
-                let operand = match step.operand {
-                    0 => quote! { #krate::AttentionOperand::Query },
-                    1 => quote! { #krate::AttentionOperand::Key },
-                    _ => quote! { #krate::AttentionOperand::Value },
-                };
-                quote! { engine.attention_backward(#a, #operand, [#q, #k, #v], #s, #dy, #dx, #acc); }
+                let grads = (0..3).map(|operand| {
+                    let step = plan.backward.iter().find(|s| s.from == step.from && s.operand == operand);
+                    match step.and_then(|s| s.to.map(|to| (delta(to), s.accumulate))) {
+                        Some((dx, acc)) => quote! { ::std::option::Option::Some((#dx, #acc)) },
+                        None => quote! { ::std::option::Option::None },
+                    }
+                });
+                quote! { engine.attention_backward(#a, [#q, #k, #v], #s, #dy, [#(#grads),*]); }
             }
             Op::Input | Op::Layer { .. } => unreachable!("the input has no arguments; layers are above"),
         }

@@ -39,8 +39,8 @@ pub use layers::{LayerOps, Site};
 pub use model::PrivateModel;
 pub use noise::{GaussianNoise, NoiseSource};
 pub use spec::{
-    Activation, Attention, AttentionOperand, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy,
-    ParamTensor, Pool2d, PoolKind, SequenceMean,
+    Activation, Attention, Buf, Conv2d, Dense, Embedding, Loss, Lstm, ModelSpec, NormStrategy, ParamTensor, Pool2d,
+    PoolKind, SequenceMean,
 };
 pub use threads::train_on_this_thread;
 

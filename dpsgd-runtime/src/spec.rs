@@ -72,17 +72,6 @@ pub enum PoolKind {
     Avg,
 }
 
-/// Which of an attention's arguments a backward call gives the gradient of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttentionOperand {
-    /// The queries `q`.
-    Query,
-    /// The keys `k`.
-    Key,
-    /// The values `v`.
-    Value,
-}
-
 /// Pooling over `window x window` squares at `stride`, no padding, per channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pool2d {

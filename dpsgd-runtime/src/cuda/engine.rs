@@ -20,7 +20,7 @@ use crate::engine::{Engine, copy_row};
 use crate::error::{Error, Result};
 use crate::layers::EveryLayerOps;
 use crate::rng::{SecretKey, Stream};
-use crate::spec::{Activation, Attention, AttentionOperand, Buf, Loss, ModelSpec, Pool2d, SequenceMean};
+use crate::spec::{Activation, Attention, Buf, Loss, ModelSpec, Pool2d, SequenceMean};
 
 /// The Gaussian noise of private steps on the GPU: Philox4x32-10 keyed by 64 bits
 /// drawn from the noise stream of the run's key, its counter the index of the draw.
@@ -631,7 +631,7 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         self.unsupported("attention");
     }
 
-    fn attention_backward(&mut self, _: Attention, _: AttentionOperand, _: [Buf; 3], _: Buf, _: Buf, _: Buf, _: bool) {
+    fn attention_backward(&mut self, _: Attention, _: [Buf; 3], _: Buf, _: Buf, _: [Option<(Buf, bool)>; 3]) {
         self.unsupported("attention");
     }
 

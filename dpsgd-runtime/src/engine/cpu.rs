@@ -7,11 +7,12 @@ use ndarray::ArrayView2;
 use super::{Engine, copy_row};
 use crate::Float;
 use crate::data::Targets;
+use crate::kernels::attention::OperandGrad;
 use crate::kernels::{activation, clip, loss, optim, pool, vector};
 use crate::layers::embedding::kernels as embedding;
 use crate::noise::{self, NoiseSource};
 use crate::rng::SecretKey;
-use crate::spec::{Activation, Attention, AttentionOperand, Buf, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
+use crate::spec::{Activation, Attention, Buf, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
 
 /// Runs a model's steps on the CPU: the kernels split a batch across the rayon pool
 /// (by example or by block of rows), and large products use the pool through the GEMM.
@@ -398,17 +399,31 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     fn attention_backward(
         &mut self,
         attention: Attention,
-        operand: AttentionOperand,
-        [q, k, v]: [Buf; 3],
+        qkv: [Buf; 3],
         state: Buf,
         dy: Buf,
-        dx: Buf,
-        accumulate: bool,
+        grads: [Option<(Buf, bool)>; 3],
     ) {
+        let target = |o: usize| grads[o].map(|(dx, _)| dx);
+        if (0..3).any(|o| target(o).is_some() && (o + 1..3).any(|p| target(p) == target(o))) {
+            // One value taken as two operands (`attention(x, x, v)`): its gradients go
+            // into its delta one call at a time.
+            for (o, grad) in grads.into_iter().enumerate().filter(|(_, g)| g.is_some()) {
+                let mut one = [None; 3];
+                one[o] = grad;
+                self.attention_backward(attention, qkv, state, dy, one);
+            }
+            return;
+        }
         let mut scratch =
             self.take_layer_scratch(crate::kernels::attention::scratch_len(&attention, rayon::current_num_threads()));
-        let Views { reads: [q, k, v, state, dy], writes: [dx], .. } = self.views([q, k, v, state, dy], [dx]);
-        crate::kernels::attention::backward(&attention, operand, q, k, v, state, dy, dx, accumulate, &mut scratch);
+        // An operand that needs no gradient gets an empty buffer.
+        let targets = grads.map(|g| g.map_or(Buf::Arena { offset: 0, width: 0 }, |(dx, _)| dx));
+        let [q, k, v] = qkv;
+        let Views { reads: [q, k, v, state, dy], writes, .. } = self.views([q, k, v, state, dy], targets);
+        let ([dq, dk, dv], [aq, ak, av]) = (writes, grads.map(|g| g.is_some_and(|(_, add)| add)));
+        let grads = [(dq, aq), (dk, ak), (dv, av)].map(|(dx, accumulate)| OperandGrad { dx, accumulate });
+        crate::kernels::attention::backward(&attention, q, k, v, state, dy, grads, &mut scratch);
         self.layer_scratch = scratch;
     }
 

@@ -22,7 +22,7 @@ use crate::data::{Dataset, Targets};
 use crate::error::Result;
 use crate::layers::EveryLayerOps;
 use crate::rng::SecretKey;
-use crate::spec::{Activation, Attention, AttentionOperand, Buf, Loss, ModelSpec, Pool2d, SequenceMean};
+use crate::spec::{Activation, Attention, Buf, Loss, ModelSpec, Pool2d, SequenceMean};
 
 /// Runs the kernels of a training step for one model on one device.
 ///
@@ -117,17 +117,15 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
     /// mask from the model's token ids when `attention.padding_mask`); the attention
     /// probabilities go to `state` for the backward pass.
     fn attention_forward(&mut self, attention: Attention, q: Buf, k: Buf, v: Buf, y: Buf, state: Buf);
-    /// The gradient of `operand` from `dy` into `dx` (`+=` when `accumulate`).
-    #[allow(clippy::too_many_arguments)]
+    /// The gradients of the queries, keys and values `qkv` from `dy`, in one call: for
+    /// each operand that needs one, the delta it goes to and whether to add to it.
     fn attention_backward(
         &mut self,
         attention: Attention,
-        operand: AttentionOperand,
         qkv: [Buf; 3],
         state: Buf,
         dy: Buf,
-        dx: Buf,
-        accumulate: bool,
+        grads: [Option<(Buf, bool)>; 3],
     );
 
     /// `y = f(x)`, element-wise.

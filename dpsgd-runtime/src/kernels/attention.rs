@@ -12,7 +12,7 @@ use crate::contracts::PADDING_ID;
 use crate::gemm::matmul;
 use crate::kernels::simd::multiversion;
 use crate::kernels::vector;
-use crate::spec::{Attention, AttentionOperand};
+use crate::spec::Attention;
 
 /// Scratch floats each rayon thread needs: an example's keys or values transposed,
 /// `[dim, positions]` (so that each head's are the rows of a plain matrix), a head's
@@ -121,61 +121,109 @@ fn softmax_backward_rows<F: Float>(dp: &mut [F], probs: &[F], positions: usize, 
 }
 }
 
-/// The gradient of one operand from `dy` into `dx` (`+=` when `accumulate`), from the
-/// probabilities the forward pass kept. With `P` a head's probabilities and `dS = P .
-/// (dP - rowsum(dP . P))` for `dP = dy v^T`: `dv = P^T dy`, `dq = dS k / sqrt(w)`,
-/// `dk = dS^T q / sqrt(w)`. Per head: one product for the values, three for the
-/// queries or the keys (`dP`, from the values transposed once per example, then the
-/// operand's).
+/// Where the backward pass puts one operand's gradient: its rows (`[batch, positions,
+/// dim]`; empty for an operand that needs no gradient) and whether to add to them.
+pub struct OperandGrad<'a, F> {
+    /// The gradient's rows.
+    pub dx: &'a mut [F],
+    /// `+=` rather than `=`.
+    pub accumulate: bool,
+}
+
+/// One operand's gradient rows shared among the threads, each of which touches only
+/// its own examples' rows.
+#[derive(Clone, Copy)]
+struct SharedRows<F> {
+    ptr: *mut F,
+    wanted: bool,
+    accumulate: bool,
+}
+
+// SAFETY: threads use disjoint rows (see `rows`).
+unsafe impl<F: Send> Send for SharedRows<F> {}
+unsafe impl<F: Sync> Sync for SharedRows<F> {}
+
+impl<F> SharedRows<F> {
+    /// # Safety
+    /// `start..start + len` lies inside the rows, and no other thread uses it meanwhile.
+    unsafe fn rows<'a>(&self, start: usize, len: usize) -> Option<&'a mut [F]> {
+        // SAFETY: as the caller promised.
+        self.wanted.then(|| unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) })
+    }
+}
+
+/// The gradients of the queries, keys and values (those `grads` wants) from `dy`, from
+/// the probabilities the forward pass kept, in one pass. With `P` a head's
+/// probabilities and `dS = P . (dP - rowsum(dP . P))` for `dP = dy v^T`: `dv = P^T dy`,
+/// `dq = dS k / sqrt(w)`, `dk = dS^T q / sqrt(w)`. Per example the values are
+/// transposed once; per head `dP` and `dS` are made once for the queries and the keys
+/// both, then one product for each operand wanted.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<F: Float>(
     a: &Attention,
-    operand: AttentionOperand,
     q: &[F],
     k: &[F],
     v: &[F],
     probs: &[F],
     dy: &[F],
-    dx: &mut [F],
-    accumulate: bool,
+    grads: [OperandGrad<'_, F>; 3],
     scratch: &mut [F],
 ) {
-    let (t_len, len, w) = (a.positions, a.positions * a.dim, a.head_width());
-    let chunk = examples_per_thread(q.len() / len.max(1));
+    let (t_len, len, w, sw) = (a.positions, a.positions * a.dim, a.head_width(), a.state_width());
+    let batch = q.len() / len.max(1);
+    let chunk = examples_per_thread(batch);
     if chunk == 0 {
         return;
     }
+    for g in &grads {
+        assert!(g.dx.is_empty() || g.dx.len() >= batch * len, "attention backward: a gradient shorter than the batch");
+    }
     let scale = F::ONE / F::from_f64(w as f64).sqrt();
-    let threads = dx.par_chunks_mut(chunk * len).zip(scratch.par_chunks_mut(scratch_per_thread(a)));
-    threads.enumerate().for_each(|(i, (dx, scratch))| {
+    let [dq, dk, dv] =
+        grads.map(|g| SharedRows { ptr: g.dx.as_mut_ptr(), wanted: !g.dx.is_empty(), accumulate: g.accumulate });
+    let threads = scratch.par_chunks_mut(scratch_per_thread(a)).take(batch.div_ceil(chunk));
+    threads.enumerate().for_each(|(i, scratch)| {
         let (values, rest) = scratch.split_at_mut(a.dim * t_len);
         let (out, rest) = rest.split_at_mut(t_len * w);
         let ds = &mut rest[..t_len * t_len];
-        for (e, dx) in dx.chunks_exact_mut(len).enumerate().map(|(j, dx)| (i * chunk + j, dx)) {
+        for e in i * chunk..((i + 1) * chunk).min(batch) {
             let (q, k, v, dy) =
                 (&q[e * len..][..len], &k[e * len..][..len], &v[e * len..][..len], &dy[e * len..][..len]);
-            if !accumulate {
-                dx.fill(F::ZERO);
-            }
-            if operand != AttentionOperand::Value {
+            // SAFETY: example `e` is inside the batch, whose rows the assertion above
+            // checked, and belongs to this thread alone.
+            let [mut dq, mut dk, mut dv] = [dq, dk, dv].map(|rows| unsafe {
+                let dx = rows.rows(e * len, len);
+                dx.map(|dx| {
+                    if !rows.accumulate {
+                        dx.fill(F::ZERO);
+                    }
+                    dx
+                })
+            });
+            let through_scores = dq.is_some() || dk.is_some();
+            if through_scores {
                 vector::transpose_scaled(v, t_len, F::ONE, values);
             }
-            for (h, p) in probs[e * a.state_width()..][..a.state_width()].chunks_exact(t_len * t_len).enumerate() {
+            for (h, p) in probs[e * sw..][..sw].chunks_exact(t_len * t_len).enumerate() {
                 let dy_h = &dy[h * w..];
-                if operand == AttentionOperand::Value {
+                if let Some(dv) = dv.as_deref_mut() {
                     // P^T: row strides of 1, column strides of a row.
                     matmul(t_len, w, t_len, p, 1, t_len, dy_h, a.dim, out, false);
-                    into_head(a, out, h, dx, true);
+                    into_head(a, out, h, dv, true);
+                }
+                if !through_scores {
                     continue;
                 }
                 matmul(t_len, t_len, w, dy_h, a.dim, 1, &values[h * w * t_len..], t_len, ds, false);
                 softmax_backward_rows(ds, p, t_len, scale);
-                match operand {
-                    AttentionOperand::Query => matmul(t_len, w, t_len, ds, t_len, 1, &k[h * w..], a.dim, out, false),
-                    AttentionOperand::Key => matmul(t_len, w, t_len, ds, 1, t_len, &q[h * w..], a.dim, out, false),
-                    AttentionOperand::Value => unreachable!("handled above"),
+                if let Some(dq) = dq.as_deref_mut() {
+                    matmul(t_len, w, t_len, ds, t_len, 1, &k[h * w..], a.dim, out, false);
+                    into_head(a, out, h, dq, true);
                 }
-                into_head(a, out, h, dx, true);
+                if let Some(dk) = dk.as_deref_mut() {
+                    matmul(t_len, w, t_len, ds, 1, t_len, &q[h * w..], a.dim, out, false);
+                    into_head(a, out, h, dk, true);
+                }
             }
         }
     });
@@ -247,25 +295,31 @@ mod tests {
             assert!(y[2 * len..][..len].iter().all(|&x| x == 0.0), "a query with only padded keys gives zeros");
         }
         let h = 1e-6;
-        for operand in [AttentionOperand::Query, AttentionOperand::Key, AttentionOperand::Value] {
-            let mut dx = vec![0.25; BATCH * len];
-            backward(&att, operand, &q, &k, &v, &probs, &r, &mut dx, true, &mut scratch);
-            for e in 0..BATCH {
-                for i in 0..len {
-                    let moved = |d: f64| {
-                        let mut x = [q.clone(), k.clone(), v.clone()];
-                        let which = match operand {
-                            AttentionOperand::Query => 0,
-                            AttentionOperand::Key => 1,
-                            AttentionOperand::Value => 2,
+        // Every subset of the operands in one call, each gradient wanted added to what
+        // its rows held or written over it.
+        for wanted in 1..8usize {
+            let accumulate = wanted % 2 == 1;
+            let held = if accumulate { 0.25 } else { 0.0 };
+            let mut dx = [0, 1, 2].map(|o| vec![0.25; if wanted & (1 << o) != 0 { BATCH * len } else { 0 }]);
+            let [dq, dk, dv] = &mut dx;
+            let grads = [dq, dk, dv].map(|dx| OperandGrad { dx: &mut dx[..], accumulate });
+            backward(&att, &q, &k, &v, &probs, &r, grads, &mut scratch);
+            for (which, dx) in dx.iter().enumerate().filter(|(o, _)| wanted & (1 << o) != 0) {
+                for e in 0..BATCH {
+                    for i in 0..len {
+                        let moved = |d: f64| {
+                            let mut x = [q.clone(), k.clone(), v.clone()];
+                            x[which][e * len + i] += d;
+                            let at = |x: &[f64]| x[e * len..][..len].to_vec();
+                            objective(&at(&x[0]), &at(&x[1]), &at(&x[2]), &at(&r), &keep(e))
                         };
-                        x[which][e * len + i] += d;
-                        let at = |x: &[f64]| x[e * len..][..len].to_vec();
-                        objective(&at(&x[0]), &at(&x[1]), &at(&x[2]), &at(&r), &keep(e))
-                    };
-                    let want = (moved(h) - moved(-h)) / (2.0 * h);
-                    let got = dx[e * len + i] - 0.25;
-                    assert!((got - want).abs() < 1e-7, "{operand:?} [{e}, {i}]: {got} vs {want}");
+                        let want = (moved(h) - moved(-h)) / (2.0 * h);
+                        let got = dx[e * len + i] - held;
+                        assert!(
+                            (got - want).abs() < 1e-7,
+                            "operand {which} of {wanted:03b} [{e}, {i}]: {got} vs {want}"
+                        );
+                    }
                 }
             }
         }
