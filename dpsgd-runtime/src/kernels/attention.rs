@@ -179,7 +179,7 @@ pub fn backward<F: Float>(
         assert!(g.dx.is_empty() || g.dx.len() >= batch * len, "attention backward: a gradient shorter than the batch");
     }
     let scale = F::ONE / F::from_f64(w as f64).sqrt();
-    let [dq, dk, dv] =
+    let [dq_rows, dk_rows, dv_rows] =
         grads.map(|g| SharedRows { ptr: g.dx.as_mut_ptr(), wanted: !g.dx.is_empty(), accumulate: g.accumulate });
     let threads = scratch.par_chunks_mut(scratch_per_thread(a)).take(batch.div_ceil(chunk));
     threads.enumerate().for_each(|(i, scratch)| {
@@ -191,15 +191,12 @@ pub fn backward<F: Float>(
                 (&q[e * len..][..len], &k[e * len..][..len], &v[e * len..][..len], &dy[e * len..][..len]);
             // SAFETY: example `e` is inside the batch, whose rows the assertion above
             // checked, and belongs to this thread alone.
-            let [mut dq, mut dk, mut dv] = [dq, dk, dv].map(|rows| unsafe {
-                let dx = rows.rows(e * len, len);
-                dx.map(|dx| {
-                    if !rows.accumulate {
-                        dx.fill(F::ZERO);
-                    }
-                    dx
-                })
-            });
+            let [mut dq, mut dk, mut dv] = [dq_rows, dk_rows, dv_rows].map(|rows| unsafe { rows.rows(e * len, len) });
+            for (dx, rows) in [&mut dq, &mut dk, &mut dv].into_iter().zip([dq_rows, dk_rows, dv_rows]) {
+                if let Some(dx) = dx.as_deref_mut().filter(|_| !rows.accumulate) {
+                    dx.fill(F::ZERO);
+                }
+            }
             let through_scores = dq.is_some() || dk.is_some();
             if through_scores {
                 vector::transpose_scaled(v, t_len, F::ONE, values);
