@@ -191,6 +191,7 @@ fn every_bad_input_is_a_clear_error() {
         &["calibrate", "--target-epsilon", "0", "--sampling-rate", "0.01", "--steps", "100"],
         "epsilon",
     );
+    case("peak without time", &["peak", "--min-seconds", "0"], "--min-seconds in (0, 60] (got 5 and 0)");
     case("audit too many canaries", &["audit", "--canaries", "5000"], "the audit takes 2..=4096 canaries, got 5000");
     case("audit one guess", &["audit", "--guesses", "1"], "make 2..=4096 guesses");
     case("init of an unknown model", &["init", "--model", "resnet", "--out", "/tmp/p.st"], "unknown model `resnet`");

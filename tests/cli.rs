@@ -92,6 +92,20 @@ fn bench_prints_one_json_object() {
     assert!(line.starts_with('{') && line.ends_with('}'));
 }
 
+#[test]
+fn peak_prints_the_machines_rate() {
+    let (ok, out, err) = dpsgd(&["peak", "--json", "--repeats", "1", "--min-seconds", "0.01"]);
+    assert!(ok, "{err}");
+    let line = out.trim();
+    let rate: f64 = line
+        .strip_prefix("{\"f32_peak_gflops\":")
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {line}"));
+    assert!(rate > 0.0, "{line}");
+    assert!(line.contains("\"threads\":") && line.contains("\"lanes\":"), "{line}");
+}
+
 /// Without a GPU (or without the `cuda` feature) `--device cuda` is a clear error.
 #[test]
 fn a_missing_gpu_is_an_error_not_a_panic() {

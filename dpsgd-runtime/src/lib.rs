@@ -17,6 +17,7 @@ pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod noise;
+pub mod peak;
 pub mod planted;
 pub mod privacy;
 pub mod rng;

@@ -3,7 +3,7 @@
 
 use crate::Device;
 use crate::bench::{BenchReport, StepKind, Timing, measure};
-use crate::runtime::{PrivateModel, Result};
+use crate::runtime::{Error, PrivateModel, Result};
 use clap::Parser;
 
 use super::choice::{ModelChoice, ModelTask};
@@ -38,6 +38,43 @@ pub struct BenchArgs<C: ModelChoice> {
     /// Seconds of untimed warm-up steps.
     #[arg(long, default_value_t = 0.5)]
     pub warmup_seconds: f64,
+}
+
+/// `peak`'s arguments.
+#[derive(Parser, Debug)]
+pub struct PeakArgs {
+    /// Runs measured; the best is reported.
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Seconds each run lasts at least.
+    #[arg(long, default_value_t = 0.2)]
+    pub min_seconds: f64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Measures and prints the machine's f32 multiply-add peak on the training threads.
+pub fn peak(args: &PeakArgs) -> Result<()> {
+    if !(args.min_seconds > 0.0 && args.min_seconds <= 60.0) || args.repeats == 0 {
+        return Err(Error::Config(format!(
+            "peak needs --repeats of at least 1 and --min-seconds in (0, 60] (got {} and {})",
+            args.repeats, args.min_seconds
+        )));
+    }
+    let p = crate::runtime::peak::f32_peak(args.min_seconds, args.repeats);
+    if args.json {
+        println!(r#"{{"f32_peak_gflops":{:.1},"threads":{},"lanes":{}}}"#, p.gflops, p.threads, p.lanes);
+    } else {
+        println!(
+            "f32 multiply-add peak: {:.0} GFLOP/s on {} threads ({:.0} per thread, {}-lane FMAs)",
+            p.gflops,
+            p.threads,
+            p.gflops / p.threads as f64,
+            p.lanes
+        );
+    }
+    Ok(())
 }
 
 /// Times the chosen model's steps and prints the figures (text or JSON).

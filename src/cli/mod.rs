@@ -1,4 +1,4 @@
-//! The command line: `train` (the default), `bench`, `accountant`, `calibrate`, `audit`,
+//! The command line: `train` (the default), `bench`, `peak`, `accountant`, `calibrate`, `audit`,
 //! `init`, `export`, `predict`, `grads` and `plan`, for the built-in models (the `dpsgd`
 //! binary) or for a model of your own, in a binary of a few lines:
 //!
@@ -53,6 +53,9 @@ pub enum Command<C: ModelChoice> {
     Train(Box<train::TrainArgs<C>>),
     /// Measure training throughput on random data of a model's shape.
     Bench(bench::BenchArgs<C>),
+    /// Measure this machine's f32 multiply-add peak (GFLOP/s) on the threads training
+    /// uses, the figure a kernel's efficiency is read against.
+    Peak(bench::PeakArgs),
     /// The (epsilon, delta) of DP-SGD steps with given sampling rate and noise.
     Accountant(privacy::AccountantArgs),
     /// The smallest noise multiplier that keeps DP-SGD steps within an epsilon.
@@ -102,6 +105,7 @@ pub fn run<C: ModelChoice>(command: Option<Command<C>>) -> Result<()> {
     match command {
         Some(Command::Train(args)) => train::run(&args),
         Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::Peak(args)) => bench::peak(&args),
         Some(Command::Accountant(args)) => privacy::accountant(&args),
         Some(Command::Calibrate(args)) => privacy::calibrate(&args),
         Some(Command::Audit(args)) => audit::run(&args),
