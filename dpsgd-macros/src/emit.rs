@@ -197,6 +197,7 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
     let loss = quote! { #krate::Loss::#loss };
     let (logits, dlogits) = (value(graph.output), delta(graph.output));
     let (losses, sq_norms, clip_factors) = (buf(plan.losses), buf(plan.sq_norms), buf(plan.clip_factors));
+    let attention_calls = attention_calls(graph, plan);
     let backward_calls = plan.backward.iter().enumerate().map(|(i, step)| {
         let (dy, acc) = (delta(step.from), step.accumulate);
         let dx = step.to.map(delta);
@@ -225,15 +226,12 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
             }
             Op::Add { .. } => quote! { engine.copy(#dy, #dx, #acc); },
             Op::Attention { q, k, v, .. } => {
-                // One call for the operands' gradients, at the first of their steps (the
-                // plan puts a node's steps together).
-                if i > 0 && plan.backward[i - 1].from == step.from {
-                    return quote! {};
-                }
+                // Emitted at the first step of each call (see `attention_calls`).
+                let Some(call) = &attention_calls[i] else { return quote! {} };
                 let (a, s) = (attention_const(step.from), state(step.from));
                 let (q, k, v) = (value(q), value(k), value(v));
                 let grads = (0..3).map(|operand| {
-                    let step = plan.backward.iter().find(|s| s.from == step.from && s.operand == operand);
+                    let step = call.iter().map(|&j| &plan.backward[j]).find(|s| s.operand == operand);
                     match step.and_then(|s| s.to.map(|to| (delta(to), s.accumulate))) {
                         Some((dx, acc)) => quote! { ::std::option::Option::Some((#dx, #acc)) },
                         None => quote! { ::std::option::Option::None },
@@ -418,4 +416,30 @@ pub fn emit(def: &ModelDef, args: &Args, graph: &Graph, plan: &Plan) -> TokenStr
             }
         }
     }
+}
+
+/// The attention backward calls, by the index of their first step in `plan.backward`:
+/// the indices of the operand steps each call covers. An attention's steps are
+/// consecutive in the plan; one call takes them all, except that a step whose delta an
+/// earlier step of the call already writes (one value taken as two operands,
+/// `attention(x, x, v)`) starts the next call, since one call writes each buffer once.
+fn attention_calls(graph: &Graph, plan: &Plan) -> Vec<Option<Vec<usize>>> {
+    let steps = &plan.backward;
+    let mut calls = vec![None; steps.len()];
+    let mut i = 0;
+    while i < steps.len() {
+        if !matches!(graph.nodes[steps[i].from].op, Op::Attention { .. }) {
+            i += 1;
+            continue;
+        }
+        let mut call = vec![i];
+        let mut j = i + 1;
+        while j < steps.len() && steps[j].from == steps[i].from && call.iter().all(|&c| steps[c].to != steps[j].to) {
+            call.push(j);
+            j += 1;
+        }
+        calls[i] = Some(call);
+        i = j;
+    }
+    calls
 }

@@ -115,14 +115,9 @@ mod x86 {
                 *v = _mm256_fmadd_ps(*v, va, vb);
             }
         }
-        let mut sum = 0.0;
-        for v in acc {
-            let mut lanes = [0.0f32; 8];
-            // SAFETY: `lanes` holds eight floats.
-            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
-            sum += lanes.iter().map(|&x| f64::from(x)).sum::<f64>();
-        }
-        sum
+        // SAFETY: a vector of eight floats is eight floats.
+        let lanes = acc.map(|v| unsafe { std::mem::transmute::<__m256, [f32; 8]>(v) });
+        lanes.iter().flatten().map(|&x| f64::from(x)).sum()
     }
 }
 

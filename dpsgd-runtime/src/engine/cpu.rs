@@ -404,20 +404,10 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         dy: Buf,
         grads: [Option<(Buf, bool)>; 3],
     ) {
-        let target = |o: usize| grads[o].map(|(dx, _)| dx);
-        if (0..3).any(|o| target(o).is_some() && (o + 1..3).any(|p| target(p) == target(o))) {
-            // One value taken as two operands (`attention(x, x, v)`): its gradients go
-            // into its delta one call at a time.
-            for (o, grad) in grads.into_iter().enumerate().filter(|(_, g)| g.is_some()) {
-                let mut one = [None; 3];
-                one[o] = grad;
-                self.attention_backward(attention, qkv, state, dy, one);
-            }
-            return;
-        }
         let mut scratch =
             self.take_layer_scratch(crate::kernels::attention::scratch_len(&attention, rayon::current_num_threads()));
-        // An operand that needs no gradient gets an empty buffer.
+        // An operand that needs no gradient gets an empty buffer. Generated code never
+        // names one delta twice in a call (`views` checks it).
         let targets = grads.map(|g| g.map_or(Buf::Arena { offset: 0, width: 0 }, |(dx, _)| dx));
         let [q, k, v] = qkv;
         let Views { reads: [q, k, v, state, dy], writes, .. } = self.views([q, k, v, state, dy], targets);

@@ -118,7 +118,8 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
     /// probabilities go to `state` for the backward pass.
     fn attention_forward(&mut self, attention: Attention, q: Buf, k: Buf, v: Buf, y: Buf, state: Buf);
     /// The gradients of the queries, keys and values `qkv` from `dy`, in one call: for
-    /// each operand that needs one, the delta it goes to and whether to add to it.
+    /// each operand that needs one, the delta it goes to (no delta twice) and whether
+    /// to add to it.
     fn attention_backward(
         &mut self,
         attention: Attention,

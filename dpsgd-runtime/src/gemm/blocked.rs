@@ -185,6 +185,8 @@ unsafe fn microkernel<const PACKED: bool>(
                 acc1[r] = _mm512_fmadd_ps(a, b1, acc1[r]);
             }
         }
+        // Over all MR rows with a test, not over `0..rows`: constant indices keep the
+        // accumulators in registers.
         for r in (0..MR).filter(|&r| r < rows) {
             let row = c.add(r * ldc);
             if !overwrite {

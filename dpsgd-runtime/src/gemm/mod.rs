@@ -45,22 +45,6 @@ pub fn matmul<F: Float>(
     c: &mut [F],
     accumulate: bool,
 ) {
-    product(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
-}
-
-#[allow(clippy::too_many_arguments)]
-fn product<F: Float>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[F],
-    a_rs: usize,
-    a_cs: usize,
-    b: &[F],
-    ldb: usize,
-    c: &mut [F],
-    accumulate: bool,
-) {
     if m == 0 || n == 0 {
         return;
     }
@@ -75,10 +59,11 @@ fn product<F: Float>(
     assert!(b.len() >= (k - 1) * ldb + n && ldb >= n, "matmul: B too short");
 
     #[cfg(target_arch = "x86_64")]
-    if TypeId::of::<F>() == TypeId::of::<f32>()
-        && crate::kernels::simd::has_avx512()
-        && (k <= UNPACKED_MAX_K || blocked::suits(m, n, k, a_cs))
-    {
+    if TypeId::of::<F>() == TypeId::of::<f32>() && crate::kernels::simd::has_avx512() {
+        let blocked = blocked::suits(m, n, k, a_cs);
+        if !blocked && k > UNPACKED_MAX_K {
+            return packed(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
+        }
         let operands = avx512::Operands {
             m,
             n,
@@ -92,15 +77,15 @@ fn product<F: Float>(
             ldc: n,
             accumulate,
         };
-        return ours(operands);
+        return ours(operands, blocked);
     }
     packed(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
 }
 
-/// Our AVX-512 kernels: the rows of `C` split across the rayon pool when the product is
-/// large enough, by the kernel that suits the whole product's shape.
+/// Our AVX-512 kernels, the blocked one when `blocked` (chosen on the whole product's
+/// shape), the rows of `C` split across the rayon pool when the product is large enough.
 #[cfg(target_arch = "x86_64")]
-fn ours(o: avx512::Operands) {
+fn ours(o: avx512::Operands, blocked: bool) {
     struct Shared(avx512::Operands);
     // SAFETY: threads write disjoint row ranges of C and only read A and B.
     unsafe impl Send for Shared {}
@@ -112,15 +97,16 @@ fn ours(o: avx512::Operands) {
         }
     }
 
-    let blocked = blocked::suits(o.m, o.n, o.k, o.a_cs);
     let kernel = |o: avx512::Operands| {
-        // SAFETY: AVX-512F was detected; `product` checked the extents.
+        // SAFETY: AVX-512F was detected; `matmul` checked the extents.
         unsafe { if blocked { blocked::matmul(o) } else { avx512::matmul(o) } }
     };
     let threads = rayon::current_num_threads();
     if 2 * o.m * o.n * o.k < PARALLEL_FLOPS || threads == 1 {
         return kernel(o);
     }
+    // Whole blocks of either kernel's rows per chunk, and not fewer than 48: each chunk
+    // of a blocked product packs `B` again.
     let rows = o.m.div_ceil(4 * threads).next_multiple_of(avx512::MR * blocked::MR);
     let shared = Shared(o);
     (0..o.m.div_ceil(rows)).into_par_iter().for_each(|chunk| {

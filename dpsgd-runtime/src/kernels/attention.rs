@@ -143,12 +143,22 @@ struct SharedRows<F> {
 unsafe impl<F: Send> Send for SharedRows<F> {}
 unsafe impl<F: Sync> Sync for SharedRows<F> {}
 
-impl<F> SharedRows<F> {
+impl<F: Float> SharedRows<F> {
+    /// The rows `start..start + len` when the gradient is wanted, zeroed first unless it
+    /// accumulates.
+    ///
     /// # Safety
     /// `start..start + len` lies inside the rows, and no other thread uses it meanwhile.
     unsafe fn rows<'a>(&self, start: usize, len: usize) -> Option<&'a mut [F]> {
+        if !self.wanted {
+            return None;
+        }
         // SAFETY: as the caller promised.
-        self.wanted.then(|| unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) })
+        let rows = unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) };
+        if !self.accumulate {
+            rows.fill(F::ZERO);
+        }
+        Some(rows)
     }
 }
 
@@ -179,7 +189,7 @@ pub fn backward<F: Float>(
         assert!(g.dx.is_empty() || g.dx.len() >= batch * len, "attention backward: a gradient shorter than the batch");
     }
     let scale = F::ONE / F::from_f64(w as f64).sqrt();
-    let [dq_rows, dk_rows, dv_rows] =
+    let shared =
         grads.map(|g| SharedRows { ptr: g.dx.as_mut_ptr(), wanted: !g.dx.is_empty(), accumulate: g.accumulate });
     let threads = scratch.par_chunks_mut(scratch_per_thread(a)).take(batch.div_ceil(chunk));
     threads.enumerate().for_each(|(i, scratch)| {
@@ -191,12 +201,7 @@ pub fn backward<F: Float>(
                 (&q[e * len..][..len], &k[e * len..][..len], &v[e * len..][..len], &dy[e * len..][..len]);
             // SAFETY: example `e` is inside the batch, whose rows the assertion above
             // checked, and belongs to this thread alone.
-            let [mut dq, mut dk, mut dv] = [dq_rows, dk_rows, dv_rows].map(|rows| unsafe { rows.rows(e * len, len) });
-            for (dx, rows) in [&mut dq, &mut dk, &mut dv].into_iter().zip([dq_rows, dk_rows, dv_rows]) {
-                if let Some(dx) = dx.as_deref_mut().filter(|_| !rows.accumulate) {
-                    dx.fill(F::ZERO);
-                }
-            }
+            let [mut dq, mut dk, mut dv] = shared.map(|rows| unsafe { rows.rows(e * len, len) });
             let through_scores = dq.is_some() || dk.is_some();
             if through_scores {
                 vector::transpose_scaled(v, t_len, F::ONE, values);

@@ -54,10 +54,21 @@ impl Default for RdpAccountant {
 
 /// Errors unless `q` and `sigma` describe a private step.
 pub fn check_step(q: f64, sigma: f64) -> Result<()> {
+    check_sampling_rate(q)?;
+    check_noise_multiplier(sigma)
+}
+
+/// Errors unless the sampling rate `q` lies in (0, 1].
+pub fn check_sampling_rate(q: f64) -> Result<()> {
     ensure_config!(q > 0.0 && q <= 1.0, "the sampling rate q must lie in (0, 1], got {q}");
+    Ok(())
+}
+
+/// Errors unless the noise multiplier `sigma` is positive and finite.
+pub fn check_noise_multiplier(sigma: f64) -> Result<()> {
     ensure_config!(
         sigma > 0.0 && sigma.is_finite(),
-        "the noise multiplier sigma must be positive and finite, got {sigma}"
+        "the noise multiplier sigma must be positive and finite, got {sigma} (use the non-private mode to train without noise)"
     );
     Ok(())
 }

@@ -266,7 +266,7 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
         if let Some(privacy) = &config.privacy {
             // The fields are public: a configuration built by hand is checked here too.
             privacy.check()?;
-            privacy::check_step(config.sampling_rate(n), privacy.noise_multiplier)?;
+            privacy::check_sampling_rate(config.sampling_rate(n))?;
             privacy::check_delta(config.delta, Some(n))?;
         }
         ensure_config!(config.physical_batch != Some(0), "the physical batch size must be at least 1");

@@ -36,11 +36,8 @@ impl Privacy {
     /// Errors unless sigma and `C` are positive and finite: what [`Privacy::new`]
     /// checks, for settings whose public fields were set by hand.
     pub fn check(&self) -> Result<()> {
-        let Privacy { noise_multiplier, max_grad_norm, .. } = *self;
-        ensure_config!(
-            noise_multiplier > 0.0 && noise_multiplier.is_finite(),
-            "the noise multiplier sigma must be positive and finite, got {noise_multiplier} (use the non-private mode to train without noise)"
-        );
+        let max_grad_norm = self.max_grad_norm;
+        crate::privacy::check_noise_multiplier(self.noise_multiplier)?;
         ensure_config!(
             max_grad_norm > 0.0 && max_grad_norm.is_finite(),
             "the clipping norm C must be positive and finite, got {max_grad_norm}"
