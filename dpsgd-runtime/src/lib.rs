@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod collective;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod data;

@@ -16,6 +16,22 @@ pub enum Bug {
     NoClipping,
     /// Shuffled fixed-size batches, accounted as Poisson samples.
     ShuffledAsPoisson,
+    /// In data-parallel training, every process adds the whole noise vector: the sum
+    /// holds it once per process.
+    NoiseOncePerRank,
+    /// In data-parallel training, every process adds its blocks of the noise at sigma
+    /// C divided by the number of processes: the sum holds too little.
+    NoiseDividedByRanks,
+}
+
+impl Bug {
+    /// The bug named `name` (its variant's name), for [`plant_from_env`].
+    pub fn named(name: &str) -> Option<Bug> {
+        use Bug::*;
+        [HalfNoise, NoNoise, RealizedBatchDivisor, NoClipping, ShuffledAsPoisson, NoiseOncePerRank, NoiseDividedByRanks]
+            .into_iter()
+            .find(|b| format!("{b:?}") == name)
+    }
 }
 
 #[cfg(feature = "planted-bugs")]
@@ -45,15 +61,28 @@ mod switch {
         }
     }
 
+    /// Bug planted in the whole process, by name, from `DPSGD_PLANTED_BUG`: for tests
+    /// that plant a bug in processes they start (a data-parallel run's).
+    static PROCESS: std::sync::OnceLock<Option<Bug>> = std::sync::OnceLock::new();
+
+    /// Plants the bug `DPSGD_PLANTED_BUG` names in every step of this process, if set.
+    /// Panics on a name that is not a bug's.
+    pub fn plant_from_env() {
+        PROCESS.get_or_init(|| {
+            let name = std::env::var("DPSGD_PLANTED_BUG").ok()?;
+            Some(Bug::named(&name).unwrap_or_else(|| panic!("DPSGD_PLANTED_BUG={name} names no bug")))
+        });
+    }
+
     pub(crate) fn planted(bug: Bug) -> bool {
-        PLANTED.with(|p| p.get() == Some(bug))
+        PLANTED.with(|p| p.get() == Some(bug)) || PROCESS.get().copied().flatten() == Some(bug)
     }
 }
 
 #[cfg(feature = "planted-bugs")]
 pub(crate) use switch::planted;
 #[cfg(feature = "planted-bugs")]
-pub use switch::{Planted, plant};
+pub use switch::{Planted, plant, plant_from_env};
 
 /// Whether `bug` is planted: never, without the `planted-bugs` feature.
 #[cfg(not(feature = "planted-bugs"))]

@@ -99,6 +99,12 @@ impl SecretKey {
         Some(SecretKey(key))
     }
 
+    /// The key of these 32 bytes: for the processes of a data-parallel run, which
+    /// receive the key the first drew.
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        SecretKey(bytes)
+    }
+
     /// The raw key, for tests that search outputs for it.
     pub fn bytes(&self) -> &[u8; 32] {
         &self.0

@@ -102,6 +102,9 @@ pub fn run<C: ModelChoice>(command: Option<Command<C>>) -> Result<()> {
     // Nothing has used the pool yet, so this cannot fail; if it did, steps would
     // only be slower.
     let _ = dpsgd_runtime::train_on_this_thread();
+    // The multi-process tests plant bugs in the processes they start by name.
+    #[cfg(feature = "planted-bugs")]
+    dpsgd_runtime::planted::plant_from_env();
     match command {
         Some(Command::Train(args)) => train::run(&args),
         Some(Command::Bench(args)) => bench::run(&args),

@@ -12,9 +12,13 @@ use crate::runtime::data::csv::CsvSchema;
 use crate::runtime::data::{adult, imdb, mnist, synthetic};
 
 use super::files;
+#[cfg(feature = "mpi")]
+use crate::runtime::collective::Mpi;
+use crate::runtime::collective::{self, Collective};
 use crate::runtime::engine::{CpuEngine, Engine};
 use crate::runtime::rng::Randomness;
 use crate::runtime::secure::{self, DEFAULT_MAX_NOISE_INCREASE, SecureNoiseConfig};
+use crate::runtime::train::Replica;
 use crate::runtime::train::checkpoint::{self, Checkpoint};
 use crate::runtime::train::{
     Control, EpochReport, Evaluation, Optimizer, PrivateTraining, Sampling, Schedule, SecureStep, StepReport,
@@ -155,9 +159,28 @@ pub struct TrainArgs<C: ModelChoice> {
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Continue the run saved in --checkpoint (same settings): the result is the same,
-    /// bit for bit, as if it had not stopped.
+    /// bit for bit, as if it had not stopped. A data-parallel run resumes with any
+    /// number of processes.
     #[arg(long, requires = "checkpoint")]
     pub resume: bool,
+    /// Data-parallel training (`mpirun -n 4 dpsgd train ...`, a build with the `mpi`
+    /// feature): end the job when the other processes have not answered for this many
+    /// seconds (one died or hangs). It must exceed a step plus an evaluation of the
+    /// test set, which rank 0 alone does while the others wait.
+    #[arg(long, default_value_t = 600.0)]
+    pub collective_timeout: f64,
+}
+
+/// Whether this process prints: the only one, or rank 0 of a data-parallel run.
+static LEADS: AtomicBool = AtomicBool::new(true);
+
+/// `println!` in the process that leads.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if LEADS.load(Ordering::Relaxed) {
+            println!($($arg)*)
+        }
+    };
 }
 
 /// Set by Ctrl-C: the run stops before its next step, writing its checkpoint.
@@ -195,7 +218,41 @@ pub fn run<C: ModelChoice>(args: &TrainArgs<C>) -> Result<()> {
     args.model.with(Train(args))
 }
 
+/// Trains in this process, or joins the data-parallel job that started it; an error in
+/// one process of several ends them all.
 fn run_model<M: PrivateModel<f32>, C: ModelChoice>(args: &TrainArgs<C>) -> Result<()> {
+    #[cfg(feature = "mpi")]
+    if collective::launched_by_mpi() {
+        let timeout = args.collective_timeout;
+        if !(timeout > 0.0 && timeout.is_finite()) {
+            return Err(Error::Config(format!(
+                "--collective-timeout must be a positive number of seconds, got {timeout}"
+            )));
+        }
+        let mpi = Mpi::init(std::time::Duration::from_secs_f64(timeout))?;
+        return match train_model::<M, C>(args, Some(&mpi)) {
+            Err(e) if mpi.ranks() > 1 => {
+                eprintln!("error: rank {} of {}: {e}", mpi.rank(), mpi.ranks());
+                mpi.abort(1)
+            }
+            result => result,
+        };
+    }
+    if collective::launched_by_mpi() {
+        return Err(Error::Config(
+            "started by an MPI launcher, but this dpsgd was built without MPI: build it with `--features mpi` \
+             (each process would otherwise train a model of its own)"
+                .into(),
+        ));
+    }
+    train_model::<M, C>(args, None)
+}
+
+/// Trains as `args` say: alone, or as one process of `group`.
+fn train_model<M: PrivateModel<f32>, C: ModelChoice>(
+    args: &TrainArgs<C>,
+    group: Option<&dyn Collective>,
+) -> Result<()> {
     let user_files = args.train_data.as_deref().zip(args.test_data.as_deref());
     let dataset = match user_files {
         Some((train, _)) => train.to_str().unwrap_or("your training file"),
@@ -214,6 +271,13 @@ fn run_model<M: PrivateModel<f32>, C: ModelChoice>(args: &TrainArgs<C>) -> Resul
         (None, _) => (load(dataset, &args.data_dir)?, None),
     };
     let n = data.train.len();
+    let replica = group.map(|g| Replica::new(g, n)).transpose()?;
+    LEADS.store(replica.is_none_or(|r| r.leads()), Ordering::Relaxed);
+    if replica.is_some() && matches!(args.device, Device::Cuda) {
+        return Err(Error::Config(
+            "data-parallel training runs on the CPU engine; train on the GPU with one process".into(),
+        ));
+    }
     let optimizer = match args.optimizer.as_str() {
         "adam" => Optimizer::adam(args.lr)?,
         _ => Optimizer::sgd(args.lr, args.momentum)?,
@@ -260,7 +324,7 @@ fn run_model<M: PrivateModel<f32>, C: ModelChoice>(args: &TrainArgs<C>) -> Resul
     };
     config.optimizer = config.optimizer.with_weight_decay(args.weight_decay)?.with_schedule(schedule)?;
     let mode = if config.privacy.is_some() { "private" } else { "non-private" };
-    println!(
+    say!(
         "{mode} training of {} ({} parameters) on {}: {} training / {} test examples",
         args.model.name(),
         M::SPEC.num_params,
@@ -268,21 +332,33 @@ fn run_model<M: PrivateModel<f32>, C: ModelChoice>(args: &TrainArgs<C>) -> Resul
         data.train.len(),
         data.test.len()
     );
+    if let Some(r) = replica {
+        say!(
+            "data-parallel over {} processes (MPI): each holds {} or {} training examples and takes its share of \
+             every batch",
+            r.shard.ranks,
+            n / r.shard.ranks,
+            n.div_ceil(r.shard.ranks)
+        );
+    }
     match config.privacy {
         Some(p) => {
             let q = config.sampling_rate(n);
             let steps = args.epochs * config.steps_per_epoch(n);
             let calibrated = if args.target_epsilon.is_some() { " (calibrated)" } else { "" };
-            println!(
+            say!(
                 "privacy: Poisson sampling rate q = {q:.6} (expected batch {}), noise multiplier sigma = {:.4}{calibrated}, clipping norm C = {}, {steps} steps, delta = {:e}",
-                args.batch_size, p.noise_multiplier, p.max_grad_norm, args.delta
+                args.batch_size,
+                p.noise_multiplier,
+                p.max_grad_norm,
+                args.delta
             );
         }
-        None => println!("no privacy: shuffled batches of {}, no clipping, no noise", args.batch_size),
+        None => say!("no privacy: shuffled batches of {}, no clipping, no noise", args.batch_size),
     }
     if let Some(p) = config.privacy.filter(|p| p.secure_noise.is_some()) {
         let grid = SecureStep::<f32>::grid_for(&M::SPEC, &p)?;
-        println!(
+        say!(
             "secure noise: integer sums of sensitivity {:.0} (clipped gradients x {:.4e}, rounded), discrete Gaussian noise \
              of sigma {:.0} ({} levels); rounding raises the noise by {:.2}%",
             (grid.bound_sq as f64).sqrt(),
@@ -293,12 +369,12 @@ fn run_model<M: PrivateModel<f32>, C: ModelChoice>(args: &TrainArgs<C>) -> Resul
         );
     }
     if config.privacy.is_some() && !config.poisson() {
-        println!("WARNING: shuffled batches; the epsilon reported assumes Poisson sampling, which they do not provide");
+        say!("WARNING: shuffled batches; the epsilon reported assumes Poisson sampling, which they do not provide");
     }
     if config.privacy.is_some() {
         match config.randomness {
-            Randomness::Secret => println!("randomness: noise and sampling keyed from the operating system's entropy"),
-            Randomness::InsecureReproducible(seed) => println!("{}", insecure_warning(seed)),
+            Randomness::Secret => say!("randomness: noise and sampling keyed from the operating system's entropy"),
+            Randomness::InsecureReproducible(seed) => say!("{}", insecure_warning(seed)),
         }
     }
 
@@ -308,7 +384,7 @@ fn run_model<M: PrivateModel<f32>, C: ModelChoice>(args: &TrainArgs<C>) -> Resul
             let path = args.checkpoint.as_deref().expect("clap requires --checkpoint");
             let checkpoint = checkpoint::read::<f32>(path, &M::SPEC)?;
             model.params_mut().copy_from_slice(&checkpoint.params);
-            println!(
+            say!(
                 "resuming from {} at step {} (epoch {}, {} steps into it)",
                 path.display(),
                 checkpoint.state.step,
@@ -322,13 +398,15 @@ fn run_model<M: PrivateModel<f32>, C: ModelChoice>(args: &TrainArgs<C>) -> Resul
     if let Some(path) = &args.checkpoint {
         ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
             .map_err(|e| Error::Config(format!("cannot catch Ctrl-C: {e}")))?;
-        println!("checkpoints go to {}: Ctrl-C stops the run after its step, with a checkpoint", path.display());
+        say!("checkpoints go to {}: Ctrl-C stops the run after its step, with a checkpoint", path.display());
     }
     let stop = |_: u64| INTERRUPTED.load(Ordering::SeqCst);
     let total_steps = (args.epochs * config.steps_per_epoch(n)) as u64;
     let done = resume.as_ref().map_or(0, |c| c.state.step);
     let uncovered = args.uncovered_stats || config.privacy.is_none();
-    let progress = Progress::new(args.quiet, args.metrics.as_deref(), args.epochs, total_steps, done, uncovered)?;
+    let leads = LEADS.load(Ordering::Relaxed);
+    let metrics = args.metrics.as_deref().filter(|_| leads);
+    let progress = Progress::new(args.quiet || !leads, metrics, args.epochs, total_steps, done, uncovered)?;
     let on_step = |s: &StepReport| progress.on_step(s);
     let on_step: Option<&dyn Fn(&StepReport)> = progress.wants_steps().then_some(&on_step);
     let encoding = schema.as_ref().map(CsvSchema::to_json);
@@ -339,25 +417,27 @@ fn run_model<M: PrivateModel<f32>, C: ModelChoice>(args: &TrainArgs<C>) -> Resul
         data_encoding: encoding.as_deref(),
     };
     let print_epoch = |e: &EpochReport| progress.on_epoch(e);
+    let shard = replica.map(|r| Splits { train: data.train.rows(r.shard.rows()), test: data.test.clone() });
     let report = match args.device {
         Device::Cpu => {
             let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(n, &config));
-            run_on(engine, &mut model, &data, &config, resume.as_ref(), &control, print_epoch)?
+            let (data, replica) = (shard.as_ref().unwrap_or(&data), replica.map(|r| (r, leads)));
+            run_on(engine, &mut model, data, &config, resume.as_ref(), &control, print_epoch, replica)?
         }
         Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,
     };
     progress.finish();
     if report.budget_exhausted {
-        println!("the epsilon budget {} is spent: the next step would exceed it", args.max_epsilon.unwrap_or(f64::NAN));
+        say!("the epsilon budget {} is spent: the next step would exceed it", args.max_epsilon.unwrap_or(f64::NAN));
     }
     if report.stopped {
         match &args.checkpoint {
-            Some(path) => println!(
+            Some(path) => say!(
                 "stopped after {} steps; the run is saved in {}: continue it with --resume",
                 report.steps,
                 path.display()
             ),
-            None => println!("stopped after {} steps", report.steps),
+            None => say!("stopped after {} steps", report.steps),
         }
     }
     if let Some(last) = report.epochs.last() {
@@ -372,7 +452,7 @@ fn run_model<M: PrivateModel<f32>, C: ModelChoice>(args: &TrainArgs<C>) -> Resul
             Some(Evaluation { mean_loss, accuracy: None }) => format!("test loss {mean_loss:.4}"),
             None => "no test set".into(),
         };
-        println!(
+        say!(
             "done: {} steps in {seconds:.2} s ({:.0} {kind}), {test} after epoch {}",
             report.steps,
             examples / seconds,
@@ -385,7 +465,7 @@ fn run_model<M: PrivateModel<f32>, C: ModelChoice>(args: &TrainArgs<C>) -> Resul
             true => "RDP accountant at integer orders, secure noise",
             false => "RDP accountant",
         };
-        println!(
+        say!(
             "privacy spent: epsilon = {epsilon:.3} at delta = {:e} ({which}, best order {order}; {}, q = {:.6}, sigma = {:.4}, {} steps)",
             args.delta,
             if config.poisson() { "Poisson sampling" } else { "ASSUMING Poisson sampling, but batches were shuffled" },
@@ -394,22 +474,24 @@ fn run_model<M: PrivateModel<f32>, C: ModelChoice>(args: &TrainArgs<C>) -> Resul
             accountant.steps()
         );
         if accountant.is_discrete() {
-            println!(
+            say!(
                 "               (the discrete Gaussian's bound; the PLD accountant covers the continuous Gaussian only)"
             );
         } else if accountant.steps() > 0 {
             // The tighter numerical accountant, for the record; the budget checks used RDP.
             match accountant.pld_epsilon(args.delta) {
-                Ok(bounds) => println!(
+                Ok(bounds) => say!(
                     "               epsilon = {:.3} by the PLD accountant (the exact value lies in [{:.3}, {:.3}])",
-                    bounds.upper, bounds.lower, bounds.upper
+                    bounds.upper,
+                    bounds.lower,
+                    bounds.upper
                 ),
-                Err(e) => println!("               (no PLD epsilon: {e})"),
+                Err(e) => say!("               (no PLD epsilon: {e})"),
             }
         }
-        println!("{}", coverage(dataset, &args.data_dir, schema.is_some(), uncovered));
+        say!("{}", coverage(dataset, &args.data_dir, schema.is_some(), uncovered));
         if let Randomness::InsecureReproducible(seed) = config.randomness {
-            println!("{}", insecure_warning(seed));
+            say!("{}", insecure_warning(seed));
         }
     }
     Ok(())
@@ -459,27 +541,33 @@ fn train_on_gpu<M: PrivateModel<f32>>(
 ) -> Result<TrainReport> {
     use crate::runtime::cuda::{CudaDevice, CudaEngine};
     let device = CudaDevice::open(0)?;
-    println!("device: {}", device.name());
+    say!("device: {}", device.name());
     let capacity = batch_capacity::<f32, M, CudaEngine<f32>>(data.train.len(), config);
     let engine = CudaEngine::new(device, M::SPEC, model.params(), capacity)?;
-    run_on(engine, model, data, config, resume, control, on_epoch)
+    run_on(engine, model, data, config, resume, control, on_epoch, None)
 }
 
-/// Trains on `engine`, from the start or from `resume`.
-fn run_on<M: PrivateModel<f32>, E: Engine<f32>>(
+/// Trains on `engine`, from the start or from `resume`, alone or as `replica` (which
+/// evaluates on the test set when it leads).
+#[allow(clippy::too_many_arguments)]
+fn run_on<'d, M: PrivateModel<f32>, E: Engine<f32>>(
     engine: E,
     model: &mut M,
-    data: &Splits,
+    data: &'d Splits,
     config: &TrainConfig,
     resume: Option<&Checkpoint<f32>>,
     control: &Control<'_>,
     on_epoch: impl FnMut(&EpochReport),
+    replica: Option<(Replica<'d>, bool)>,
 ) -> Result<TrainReport> {
-    let trainer = match resume {
-        Some(c) => Trainer::resume(engine, &data.train, config, c)?,
-        None => Trainer::on_engine(engine, &data.train, config)?,
+    let trainer = match (resume, replica) {
+        (Some(c), None) => Trainer::resume(engine, &data.train, config, c)?,
+        (None, None) => Trainer::on_engine(engine, &data.train, config)?,
+        (Some(c), Some((r, _))) => Trainer::resume_replica(engine, &data.train, config, c, r)?,
+        (None, Some((r, _))) => Trainer::replica(engine, &data.train, config, r)?,
     };
-    train_with(trainer, model, Some(&data.test), control, on_epoch)
+    let test = replica.is_none_or(|(_, leads)| leads).then_some(&data.test);
+    train_with(trainer, model, test, control, on_epoch)
 }
 
 #[cfg(not(feature = "cuda"))]

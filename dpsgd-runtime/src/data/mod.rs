@@ -73,6 +73,17 @@ impl<F: Float> Dataset<F> {
         self.targets.is_empty()
     }
 
+    /// Examples `rows` of this dataset, as a dataset of their own (a process's shard of
+    /// a training set). Panics if `rows` reaches past the end.
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> Self {
+        let features = self.features.slice(ndarray::s![rows.clone(), ..]).to_owned();
+        let targets = match &self.targets {
+            TargetData::Classes(c) => TargetData::Classes(c[rows].to_vec()),
+            TargetData::Values(v) => TargetData::Values(v.slice(ndarray::s![rows, ..]).to_owned()),
+        };
+        Dataset::new(features, targets).expect("rows of a checked dataset")
+    }
+
     /// Features per example.
     pub fn width(&self) -> usize {
         self.features.ncols()

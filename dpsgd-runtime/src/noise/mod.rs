@@ -76,6 +76,24 @@ impl GaussianNoise {
         }
     }
 
+    /// Adds `std * z_j` to the coordinates of `dst` in blocks `blocks` (of `BLOCK`
+    /// coordinates each) of the next call's draws, the same values a whole call would
+    /// add there, and leaves the others: processes that add disjoint runs of blocks
+    /// covering `dst` add one call's noise between them, once.
+    pub fn add_noise_blocks<F: Float>(&mut self, dst: &mut [F], std: F, blocks: std::ops::Range<usize>) {
+        assert!(dst.len() as u128 <= MAX_LEN, "noise for more than {MAX_LEN} coordinates in one call");
+        let call = self.calls;
+        self.calls += 1;
+        let (skip, take) = (blocks.start, blocks.len());
+        let chunks = dst.par_chunks_mut(BLOCK).enumerate().skip(skip).take(take);
+        chunks.for_each(|(k, block)| self.block(call, k, block, |v, z| *v += std * z));
+    }
+
+    /// The number of blocks noise for `len` coordinates is drawn in.
+    pub fn blocks(len: usize) -> usize {
+        len.div_ceil(BLOCK)
+    }
+
     /// Calls `apply(block[j], z_j)` with the draws of block `k` of call `call`.
     fn block<F: Float>(&self, call: u64, k: usize, block: &mut [F], apply: impl Fn(&mut F, F)) {
         let mut words = ChaCha12::at(&self.rng, call as u128 * STEP_WORDS + k as u128 * BLOCK_WORDS);
@@ -157,6 +175,27 @@ mod tests {
         let mut c = vec![0.0f64; n];
         GaussianNoise::insecure_reproducible(8).add_noise(&mut c, 2.0);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn blocks_drawn_apart_add_up_to_the_whole_call() {
+        let len = 5 * BLOCK + 100;
+        let mut whole = vec![0.5f32; len];
+        let mut noise = GaussianNoise::insecure_reproducible_at(11, 2);
+        noise.add_noise(&mut whole, 3.0);
+        // Three parts, drawn by three sources at the same call, summed.
+        let mut parts = vec![0.5f32; len];
+        for blocks in [0..2, 2..3, 3..GaussianNoise::blocks(len)] {
+            let mut part = vec![0.0f32; len];
+            let mut source = GaussianNoise::insecure_reproducible_at(11, 2);
+            source.add_noise_blocks(&mut part, 3.0, blocks.clone());
+            let outside = |j: usize| !blocks.contains(&(j / BLOCK));
+            assert!((0..len).filter(|&j| outside(j)).all(|j| part[j] == 0.0), "blocks {blocks:?} only");
+            parts.iter_mut().zip(&part).for_each(|(p, v)| *p += v);
+            // Each source moves on to the next call, as a whole call does.
+            assert_eq!(source.calls, noise.calls);
+        }
+        assert_eq!(parts, whole);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::checkpoint::{self, Checkpoint, ConfigRecord, RunState};
 use super::eval::{Evaluation, evaluate};
 use super::optimizer::Optimizer;
+use super::replica::{Group, Replica};
 use super::secure_step::SecureStep;
 use super::step::{Privacy, batch_gradient, noisy_update};
 use crate::Float;
@@ -185,7 +186,12 @@ impl Batches {
 /// the one training set its sampler and accountant were made for.
 pub struct Trainer<'d, F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>> {
     engine: E,
+    /// The training set, or in a data-parallel run this process's shard of it.
     train_set: &'d Dataset<F>,
+    /// Examples in the whole training set (`N`, which `q = B / N` is of).
+    examples: usize,
+    /// In a data-parallel run: the other processes, and this one's share of a step.
+    group: Option<Group<'d, F>>,
     batches: Batches,
     /// The key of the noise and the sampler: only for private training.
     key: Option<SecretKey>,
@@ -246,18 +252,45 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
     /// which holds the starting parameters. A private run draws its key here.
     pub fn on_engine(engine: E, train_set: &'d Dataset<F>, config: &TrainConfig) -> Result<Self> {
         let key = config.privacy.map(|_| config.randomness.new_key()).transpose()?;
-        Trainer::with_key(engine, train_set, config, key, 0)
+        Trainer::with_key(engine, train_set, config, key, 0, None)
     }
 
-    /// A run on `engine` that has taken `steps` steps under `key` (private runs only).
+    /// This process's part of a new data-parallel run ([`Replica`]): `shard_set` holds
+    /// the examples of `replica.shard`, `engine` the starting parameters, the same in
+    /// every process. Rank 0 draws the key and sends it to the others. Each step
+    /// trains on the same Poisson batch of the whole training set as a one-process
+    /// run with the same key would, adds the same noise once, and gives the same
+    /// parameters up to the order of floating-point sums.
+    pub fn replica(engine: E, shard_set: &'d Dataset<F>, config: &TrainConfig, replica: Replica<'d>) -> Result<Self> {
+        let key = config.privacy.map(|_| replica.shared_key(config.randomness)).transpose()?;
+        Trainer::with_key(engine, shard_set, config, key, 0, Some(replica))
+    }
+
+    /// A run on `engine` that has taken `steps` steps under `key` (private runs only),
+    /// in one process or as `replica`.
     fn with_key(
         engine: E,
         train_set: &'d Dataset<F>,
         config: &TrainConfig,
         key: Option<SecretKey>,
         steps: u64,
+        replica: Option<Replica<'d>>,
     ) -> Result<Self> {
-        let n = train_set.len();
+        let n = replica.map_or(train_set.len(), |r| r.shard.total);
+        if let Some(replica) = replica {
+            let rows = replica.shard.rows();
+            ensure_config!(
+                train_set.len() == rows.len(),
+                "rank {}'s shard holds {} examples, not the {} of rows {rows:?} of the training set",
+                replica.shard.rank,
+                train_set.len(),
+                rows.len()
+            );
+            ensure_config!(
+                config.privacy.is_none_or(|p| p.secure_noise.is_none()),
+                "secure noise trains in one process only; leave out --secure-noise or run one process"
+            );
+        }
         let b = config.batch_size;
         ensure_config!(config.epochs > 0, "train for at least one epoch");
         ensure_config!(n > 0, "the training set is empty");
@@ -304,9 +337,13 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
             Some(secure) => RdpAccountant::discrete(secure.distance_per_step()),
             None => RdpAccountant::new(),
         });
+        let group = replica
+            .map(|replica| Group::new(replica, M::SPEC.num_params, logical_capacity(n, config), key.as_ref(), steps));
         let mut trainer = Trainer {
             engine,
             train_set,
+            examples: n,
+            group,
             batches,
             key,
             noise,
@@ -335,11 +372,44 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
     /// run's, and so must the training set (its size is checked through the privacy
     /// history, which must be that of the checkpoint's steps at the run's q and sigma).
     pub fn resume(
-        mut engine: E,
+        engine: E,
         train_set: &'d Dataset<F>,
         config: &TrainConfig,
         checkpoint: &Checkpoint<F>,
     ) -> Result<Self> {
+        Trainer::resume_in(engine, train_set, config, checkpoint, None)
+    }
+
+    /// [`resume`](Self::resume) as this process's part of a data-parallel run
+    /// ([`replica`](Self::replica)), from the checkpoint every process has read (any
+    /// process count may resume any run: the batches and the noise do not depend on
+    /// it). Errors unless every process read the same checkpoint.
+    pub fn resume_replica(
+        engine: E,
+        shard_set: &'d Dataset<F>,
+        config: &TrainConfig,
+        checkpoint: &Checkpoint<F>,
+        replica: Replica<'d>,
+    ) -> Result<Self> {
+        let trainer = Trainer::resume_in(engine, shard_set, config, checkpoint, Some(replica))?;
+        let key = checkpoint.key.as_ref().map_or([0; 32], |k| *k.bytes());
+        let read =
+            crate::collective::fingerprint(&checkpoint.params) ^ crate::collective::fingerprint(&key.map(f32::from));
+        ensure_config!(
+            replica.collective.agree(read)?,
+            "the processes read different checkpoints (give every one the same file)"
+        );
+        Ok(trainer)
+    }
+
+    fn resume_in(
+        mut engine: E,
+        train_set: &'d Dataset<F>,
+        config: &TrainConfig,
+        checkpoint: &Checkpoint<F>,
+        replica: Option<Replica<'d>>,
+    ) -> Result<Self> {
+        let n = replica.map_or(train_set.len(), |r| r.shard.total);
         let state = &checkpoint.state;
         let record = ConfigRecord::from(config);
         ensure_config!(
@@ -349,7 +419,7 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
             record
         );
         if let Some(privacy) = &config.privacy {
-            let expected = (config.sampling_rate(train_set.len()), privacy.noise_multiplier, state.step);
+            let expected = (config.sampling_rate(n), privacy.noise_multiplier, state.step);
             let history = &state.privacy_history;
             ensure_config!(
                 state.step == 0 && history.is_empty() || history[..] == [expected],
@@ -363,7 +433,7 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
         engine.write_params(&checkpoint.params);
         engine.write_optimizer_state(&checkpoint.moments);
         let key = checkpoint.key.clone();
-        let mut trainer = Trainer::with_key(engine, train_set, config, key, state.step)?;
+        let mut trainer = Trainer::with_key(engine, train_set, config, key, state.step, replica)?;
         ensure_config!(
             state.epoch < config.epochs || state.epoch_steps == 0,
             "the checkpoint's epoch {} is past the run's {} epochs",
@@ -391,8 +461,12 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
     }
 
     /// Writes the run's state, parameters and optimizer state to `path`, atomically,
-    /// with the data's public encoding if it has one ([`Control::data_encoding`]).
+    /// with the data's public encoding if it has one ([`Control::data_encoding`]). In
+    /// a data-parallel run only rank 0 writes (the others hold the same).
     pub fn save(&self, path: &std::path::Path, data_encoding: Option<&str>) -> Result<()> {
+        if self.group.as_ref().is_some_and(|g| !g.replica.leads()) {
+            return Ok(());
+        }
         let p = M::SPEC.num_params;
         let (mut params, mut moments) = (vec![F::ZERO; p], vec![F::ZERO; 2 * p]);
         self.engine.read_params(&mut params);
@@ -443,13 +517,15 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
         let (config, train_set) = (&self.config, self.train_set);
         let (rows, privacy) = (&self.indices, config.privacy.as_ref());
         let (engine, steps) = (&mut self.engine, self.steps);
-        let loss = match (&mut self.secure, privacy, &mut self.noise) {
+        let loss = match (&mut self.group, &mut self.secure, privacy, &mut self.noise) {
+            // One process of several: its share, then the same update everywhere.
+            (Some(group), _, _, _) => group.step::<M, E>(engine, train_set, rows, config, steps)?,
             // Secure noise: the gradient, its noise and the update in one.
-            (Some(secure), _, _) => {
+            (None, Some(secure), _, _) => {
                 let expected = config.batch_size as f64;
                 secure.step::<M, E>(engine, train_set, rows, config.physical_batch, expected, &config.optimizer, steps)
             }
-            (None, privacy, noise) => {
+            (None, None, privacy, noise) => {
                 let physical = physical_batch::<F, M, E>(config);
                 let loss = batch_gradient::<F, M, E>(engine, train_set, rows, physical, privacy)
                     .unwrap_or_else(|| engine.sum(M::SPEC.losses));
@@ -471,7 +547,7 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
             }
         };
         if let (Some(privacy), Some(accountant)) = (&config.privacy, &mut self.accountant) {
-            accountant.record(config.sampling_rate(train_set.len()), privacy.noise_multiplier, 1)?;
+            accountant.record(config.sampling_rate(self.examples), privacy.noise_multiplier, 1)?;
         }
         self.engine.status()?;
         self.steps += 1;
@@ -489,7 +565,7 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
 
     /// Whether one more step keeps epsilon (at `delta`) within `budget`.
     pub fn next_step_within(&self, budget: f64, delta: f64) -> Result<bool> {
-        let n = self.train_set.len();
+        let n = self.examples;
         match (&self.accountant, &self.config.privacy) {
             (Some(accountant), Some(privacy)) => {
                 let next =
@@ -508,6 +584,25 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
     /// Copies the current parameters into `model`.
     pub fn read_params(&self, model: &mut M) {
         self.engine.read_params(model.params_mut());
+    }
+
+    /// Whether to stop before the next step, when this process is `asked` to: in a
+    /// data-parallel run, every process stops before the same step (one step after
+    /// the first is asked), so that none waits for the others forever.
+    fn stop(&mut self, asked: bool) -> bool {
+        match &mut self.group {
+            Some(group) => group.stop(asked),
+            None => asked,
+        }
+    }
+
+    /// In a data-parallel run, errors unless every process holds the parameters of
+    /// `model` (read after the last step).
+    fn check_in_step(&self, model: &M) -> Result<()> {
+        match &self.group {
+            Some(group) => group.check_in_step(model.params(), self.steps),
+            None => Ok(()),
+        }
     }
 }
 
@@ -578,7 +673,7 @@ pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
         test.check_fits(&M::SPEC)?;
     }
     let config = *trainer.config();
-    let rate = config.sampling_rate(trainer.train_set.len());
+    let rate = config.sampling_rate(trainer.examples);
     let mut report = TrainReport {
         epochs: Vec::new(),
         steps: 0,
@@ -595,7 +690,8 @@ pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
                 None => false,
             };
             report.budget_exhausted = over_budget;
-            if over_budget || control.stop.is_some_and(|stop| stop(trainer.steps)) {
+            let asked = control.stop.is_some_and(|stop| stop(trainer.steps));
+            if trainer.stop(asked) || over_budget {
                 if let Some(path) = control.checkpoint {
                     trainer.save(path, control.data_encoding)?;
                 }
@@ -620,6 +716,7 @@ pub fn train_with<F: Float, M: PrivateModel<F>, E: Engine<F>>(
         }
         let seconds = start.elapsed().as_secs_f64();
         trainer.read_params(model);
+        trainer.check_in_step(model)?;
         let epoch = trainer.epoch + 1;
         if let Some(i) = model.params().iter().position(|p| !p.is_finite()) {
             return Err(Error::Diverged(format!("parameter {i} became NaN or infinite in epoch {epoch}")));

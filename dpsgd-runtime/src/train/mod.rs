@@ -5,6 +5,7 @@ mod eval;
 mod fit;
 mod optimizer;
 mod private;
+mod replica;
 mod secure_step;
 mod step;
 
@@ -15,6 +16,7 @@ pub use fit::{
 };
 pub use optimizer::{Optimizer, OptimizerKind, Schedule};
 pub use private::PrivateTraining;
+pub use replica::Replica;
 pub use secure_step::SecureStep;
 pub use step::{
     Privacy, batch_gradient, clipped_gradient, noisy_update, nonprivate_step, physical_batches, private_step,
