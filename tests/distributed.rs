@@ -3,7 +3,8 @@
 //! enters the sum once (a planted bug that splits it across the ranks is caught); an
 //! error on the ranks ends the job with its message; a killed rank ends the job and
 //! leaves its last checkpoint whole, which another number of processes resumes to the
-//! end a run never stopped reaches; a hung rank ends the job within the timeout.
+//! end a run never stopped reaches; Ctrl-C caught by one process stops them all before
+//! the same step; a hung rank ends the job within the timeout.
 //!
 //! Needs Open MPI's `mpirun` (Debian: openmpi-bin), as the `mpi` feature needs its
 //! library.
@@ -206,6 +207,29 @@ fn a_killed_rank_ends_the_job_and_another_process_count_resumes_it() {
     let resumed = checkpoint::read::<f32>(&path, &LogisticRegression::<f32>::SPEC).unwrap();
     let difference = difference(&resumed, &expected);
     assert!(difference <= TOLERANCE, "resumed on 3 processes: parameters {difference} from a run never stopped");
+}
+
+/// Ctrl-C caught by one process (SIGINT to rank 1 alone): every process stops before
+/// the same step, rank 0 writes the checkpoint, the job ends well, and resuming it
+/// ends where a run never stopped ends.
+#[cfg(feature = "slow-checkpoints")]
+#[test]
+fn a_stop_asked_of_one_process_stops_them_all_at_the_same_step() {
+    let whole = scratch("unstopped.ck");
+    run(&mut long_run(None, &whole, &[]));
+    let expected = checkpoint::read::<f32>(&whole, &LogisticRegression::<f32>::SPEC).unwrap();
+
+    let path = scratch("stopped.ck");
+    // A broken agreement leaves a process waiting: the timeout makes that a failure.
+    let (output, _) = signal_rank_one(long_run(Some(2), &path, &["--collective-timeout", "20"]), &path, "-INT");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("the run is saved in") && stdout.contains("continue it with --resume"), "{stdout}");
+    let saved = checkpoint::read::<f32>(&path, &LogisticRegression::<f32>::SPEC).unwrap();
+    assert!(saved.state.step < expected.state.step, "the run did not stop: {:?}", saved.state);
+    run(&mut long_run(Some(2), &path, &["--resume"]));
+    let resumed = checkpoint::read::<f32>(&path, &LogisticRegression::<f32>::SPEC).unwrap();
+    assert!(difference(&resumed, &expected) <= TOLERANCE);
 }
 
 #[cfg(feature = "slow-checkpoints")]

@@ -278,6 +278,11 @@ fn train_model<M: PrivateModel<f32>, C: ModelChoice>(
             "data-parallel training runs on the CPU engine; train on the GPU with one process".into(),
         ));
     }
+    // A process of several keeps its shard of the training set alone.
+    let data = match replica {
+        Some(r) => Splits { train: data.train.rows(r.shard.rows()), test: data.test },
+        None => data,
+    };
     let optimizer = match args.optimizer.as_str() {
         "adam" => Optimizer::adam(args.lr)?,
         _ => Optimizer::sgd(args.lr, args.momentum)?,
@@ -329,7 +334,7 @@ fn train_model<M: PrivateModel<f32>, C: ModelChoice>(
         args.model.name(),
         M::SPEC.num_params,
         dataset,
-        data.train.len(),
+        n,
         data.test.len()
     );
     if let Some(r) = replica {
@@ -417,12 +422,11 @@ fn train_model<M: PrivateModel<f32>, C: ModelChoice>(
         data_encoding: encoding.as_deref(),
     };
     let print_epoch = |e: &EpochReport| progress.on_epoch(e);
-    let shard = replica.map(|r| Splits { train: data.train.rows(r.shard.rows()), test: data.test.clone() });
     let report = match args.device {
         Device::Cpu => {
             let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(n, &config));
-            let (data, replica) = (shard.as_ref().unwrap_or(&data), replica.map(|r| (r, leads)));
-            run_on(engine, &mut model, data, &config, resume.as_ref(), &control, print_epoch, replica)?
+            let replica = replica.map(|r| (r, leads));
+            run_on(engine, &mut model, &data, &config, resume.as_ref(), &control, print_epoch, replica)?
         }
         Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,
     };
