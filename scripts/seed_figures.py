@@ -10,7 +10,8 @@ sitting.
 2. The largest batch that fits in a memory budget (the paper's section 4.2): for each
    model and private framework, the largest power-of-two batch whose training process
    peaks within the budget (resident set, `wait4`'s `ru_maxrss`, the whole process:
-   interpreter, framework, data set and step). dpsgd's figure is its default step,
+   interpreter, framework, data set and step), up to the training split's size (a
+   result marked ≥ stopped there). dpsgd's figure is its default step,
    which splits a batch into physical batches where the model's step does not fit
    the cache (the MNIST CNN); the peers take every batch whole.
 
@@ -57,7 +58,7 @@ CURVES = [
 def split_size(binary, model):
     """Examples in the model's training split, as dpsgd's benchmark reports it."""
     out = subprocess.run([binary, "bench", "--model", model, "--batch-size", "1", "--json", "--repeats", "1",
-                          "--min-seconds", "0", "--warmup-seconds", "0"], check=True, capture_output=True,
+                          "--min-seconds", "0.01", "--warmup-seconds", "0.01"], check=True, capture_output=True,
                          text=True).stdout
     return json.loads(out)["epoch_examples"]
 
@@ -76,7 +77,7 @@ def epoch_times(a, model, examples):
                 rate = peer(a.python, script, name, batch, private, v, a.repeats, a.seconds)
             row = (batch, examples / rate.median, examples / rate.high, examples / rate.low)
             out[label].append(row)
-            print(f"  {model} B={batch} {label}: {row[1]:.2f} s per epoch", file=sys.stderr, flush=True)
+            print(f"  {model} B={batch} {label}: {row[1]:.3g} s per epoch", file=sys.stderr, flush=True)
     return out
 
 
@@ -91,7 +92,7 @@ def probe(a, framework, model, batch):
     name, variant = MODELS[model]
     if framework == "dpsgd":
         args = [a.dpsgd, "bench", "--model", model, "--batch-size", str(batch), "--json", "--repeats", "1",
-                "--min-seconds", "0", "--warmup-seconds", "0"]
+                "--min-seconds", "0.01", "--warmup-seconds", "0.01"]
     else:
         args = [a.python, os.path.join(a.peers, f"{framework}_bench.py"), "--model", name, "--batch", str(batch),
                 "--mode", "private", "--repeats", "1", "--min-time", "0", "--warmup", "0", "--max-steps", "1"]
@@ -100,16 +101,18 @@ def probe(a, framework, model, batch):
     return peak_mib(args)
 
 
-def largest_batch(a, framework, model):
-    """(largest power-of-two batch within the budget, its peak MiB), doubling from 16
-    up to --max-batch; (None, peak) when even 16 does not fit."""
-    best, batch = (None, None), 16
-    while batch <= a.max_batch:
+def largest_batch(a, framework, model, examples):
+    """(largest power-of-two batch within the budget, its peak MiB, whether the search
+    stopped at the cap), doubling from 16 up to --max-batch and the training split's
+    size; (None, None, False) when even 16 does not fit."""
+    cap = min(a.max_batch, examples)
+    best, batch = (None, None, False), 16
+    while batch <= cap:
         mib = probe(a, framework, model, batch)
         print(f"  {model} {framework} B={batch}: {mib} MiB", file=sys.stderr, flush=True)
         if mib is None or mib > a.budget_mib:
             break
-        best, batch = (batch, mib), batch * 2
+        best, batch = (batch, mib, 2 * batch > cap), batch * 2
     return best
 
 
@@ -129,7 +132,7 @@ def plot_epochs(plt, results, model, path, machine):
     ax.set_ylabel("seconds per epoch (median)")
     ax.set_title(f"{TITLES[model]}\n{machine}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -140,10 +143,11 @@ def plot_memory(plt, fits, models, frameworks, path, machine, budget_mib):
     width = 0.8 / len(frameworks)
     for i, framework in enumerate(frameworks):
         ys = [fits[model][framework][0] or 0 for model in models]
+        capped = [fits[model][framework][2] for model in models]
         xs = [m + (i - (len(frameworks) - 1) / 2) * width for m in range(len(models))]
         bars = ax.bar(xs, ys, width, label=FRAMEWORK_NAMES[framework])
-        for bar, y in zip(bars, ys):
-            ax.annotate(str(y) if y else "<16", (bar.get_x() + bar.get_width() / 2, max(y, 1)), ha="center",
+        for bar, y, c in zip(bars, ys, capped):
+            ax.annotate(("≥" if c else "") + str(y) if y else "<16", (bar.get_x() + bar.get_width() / 2, max(y, 1)), ha="center",
                         va="bottom", fontsize=6)
     ax.set_yscale("log", base=2)
     ax.set_xticks(range(len(models)))
@@ -175,7 +179,7 @@ def main():
     p.add_argument("--batches", default="20,40,60,80,100,120,256")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seconds", type=float, default=0.5, help="least seconds a timed repeat lasts")
-    p.add_argument("--budget-gib", type=float, default=2.0, help="memory budget of the largest-batch search")
+    p.add_argument("--budget-gib", type=float, default=4.0, help="memory budget of the largest-batch search")
     p.add_argument("--max-batch", type=int, default=65536)
     a = p.parse_args()
     import matplotlib
@@ -200,17 +204,19 @@ def main():
         record["epoch_seconds"][model] = {"examples": examples, **results}
         plot_epochs(plt, results, model, os.path.join(a.out, f"epoch_time_{model}.png"), machine)
         for i, batch in enumerate(a.batches):
-            cells = [f"{results[label][i][1]:.2f}" for label, *_ in CURVES]
+            cells = [f"{results[label][i][1]:.3g}" for label, *_ in CURVES]
             print(f"| {model} | {examples} | {batch} | " + " | ".join(cells) + " |", flush=True)
 
     frameworks = ["dpsgd", "jax", "torch"]
-    print(f"\nLargest private batch (power of two) within {a.budget_gib:g} GiB, peak resident MiB in brackets:\n")
+    print(f"\nLargest private batch (power of two) within {a.budget_gib:g} GiB, peak resident MiB in brackets "
+          "(≥: the search stopped at the training split's size):\n")
     print("| model | " + " | ".join(FRAMEWORK_NAMES[f] for f in frameworks) + " |")
     print("|---|" + "---:|" * len(frameworks))
     for model in models:
-        fits = {f: largest_batch(a, f, model) for f in frameworks}
+        examples = record["epoch_seconds"][model]["examples"]
+        fits = {f: largest_batch(a, f, model, examples) for f in frameworks}
         record["largest_batch"][model] = fits
-        cells = [f"{b} ({m:.0f})" if b else "< 16" for b, m in fits.values()]
+        cells = [f"{'≥ ' if capped else ''}{b} ({m:.0f})" if b else "< 16" for b, m, capped in fits.values()]
         print(f"| {model} | " + " | ".join(cells) + " |", flush=True)
     plot_memory(plt, record["largest_batch"], models, frameworks, os.path.join(a.out, "largest_batch.png"), machine,
                 a.budget_mib)

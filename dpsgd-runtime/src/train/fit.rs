@@ -392,9 +392,9 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
         replica: Replica<'d>,
     ) -> Result<Self> {
         let trainer = Trainer::resume_in(engine, shard_set, config, checkpoint, Some(replica))?;
-        let key = checkpoint.key.as_ref().map_or([0; 32], |k| *k.bytes());
-        let read =
-            crate::collective::fingerprint(&checkpoint.params) ^ crate::collective::fingerprint(&key.map(f32::from));
+        let key =
+            checkpoint.key.as_ref().map_or(0, |k| u64::from_le_bytes(k.bytes()[..8].try_into().expect("8 bytes")));
+        let read = crate::collective::fingerprint(&checkpoint.params) ^ key;
         ensure_config!(
             replica.collective.agree(read)?,
             "the processes read different checkpoints (give every one the same file)"

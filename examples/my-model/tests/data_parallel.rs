@@ -1,0 +1,50 @@
+//! The crate's binary under `mpirun` (feature `mpi`): two processes train the model
+//! on the shipped CSV to what one process trains, to within the order of f32 sums.
+#![cfg(feature = "mpi")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dpsgd::runtime::PrivateModel;
+use dpsgd::runtime::train::checkpoint;
+use my_model::Price;
+
+fn train(processes: Option<usize>, checkpoint: &Path) {
+    let binary = env!("CARGO_BIN_EXE_my-model");
+    let mut command = match processes {
+        None => Command::new(binary),
+        Some(n) => {
+            let mut mpirun = Command::new("mpirun");
+            mpirun.args(["-n", &n.to_string(), "--oversubscribe", "--mca", "btl", "self,vader,tcp"]);
+            mpirun.args(["--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo", binary]);
+            mpirun.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+            mpirun
+        }
+    };
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    command.current_dir(data).env("RAYON_NUM_THREADS", "1");
+    command.args(["train", "--train-data", "houses-train.csv", "--test-data", "houses-test.csv"]);
+    command.args(["--schema", "houses.schema.json", "--epochs", "3", "--insecure-reproducible-noise", "3"]);
+    command.args(["--quiet", "--checkpoint"]).arg(checkpoint);
+    let out = command.output().expect("mpirun (Debian: openmpi-bin)");
+    assert!(out.status.success(), "{command:?}:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("my-model-mpi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn two_processes_train_what_one_does() {
+    let (one, two) = (temp("one.st"), temp("two.st"));
+    train(None, &one);
+    train(Some(2), &two);
+    let read = |path: &Path| checkpoint::read::<f32>(path, &Price::<f32>::SPEC).unwrap();
+    let (one, two) = (read(&one), read(&two));
+    assert_eq!(one.state.step, two.state.step);
+    assert_eq!(one.data_encoding, two.data_encoding, "the schema travels in both checkpoints");
+    let difference = one.params.iter().zip(&two.params).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(difference <= 1e-5, "parameters {difference} apart");
+}
