@@ -287,3 +287,17 @@ pub fn parameter_name(spec: &ModelSpec, i: usize) -> String {
 fn norm(v: impl IntoIterator<Item = f64>) -> f64 {
     v.into_iter().map(|x| x * x).sum::<f64>().sqrt()
 }
+
+/// The command that starts `binary` on `processes` processes of one MPI job on this
+/// machine, for tests of data-parallel training (feature `mpi`; add the binary's
+/// arguments): Open MPI's `mpirun`, oversubscribed where there are more processes
+/// than cores, every byte between them over shared memory or loopback TCP, and
+/// allowed as root, as test machines often run.
+#[cfg(feature = "mpi")]
+pub fn mpirun(processes: usize, binary: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut mpirun = std::process::Command::new("mpirun");
+    mpirun.args(["-n", &processes.to_string(), "--oversubscribe", "--mca", "btl", "self,vader,tcp"]);
+    mpirun.args(["--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo"]).arg(binary);
+    mpirun.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    mpirun
+}

@@ -33,14 +33,7 @@ fn dpsgd(ranks: Option<usize>, args: &[&str]) -> Command {
     let binary = env!("CARGO_BIN_EXE_dpsgd");
     let mut command = match ranks {
         None => Command::new(binary),
-        Some(n) => {
-            let mut mpirun = Command::new("mpirun");
-            mpirun.args(["-n", &n.to_string(), "--oversubscribe", "--mca", "btl", "self,vader,tcp"]);
-            mpirun.args(["--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo", binary]);
-            // Test machines run as root; Open MPI refuses that unless told twice.
-            mpirun.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-            mpirun
-        }
+        Some(n) => dpsgd::testing::mpirun(n, binary),
     };
     command.env("RAYON_NUM_THREADS", "1").args(["train", "--quiet"]).args(args);
     command

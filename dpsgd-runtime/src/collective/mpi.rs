@@ -49,6 +49,16 @@ impl Mpi {
         })
     }
 
+    /// The all-reduce of `values`, through the send buffer `send`.
+    fn sum<T: Equivalence + Copy>(&self, send: &RefCell<Vec<T>>, values: &mut [T]) -> Result<()> {
+        let _waiting = self.watchdog.enter(Waiting::Sum);
+        let mut send = send.borrow_mut();
+        send.clear();
+        send.extend_from_slice(values);
+        self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
+        Ok(())
+    }
+
     /// Ends every process of the job with `code` (`MPI_Abort`): for an error on one
     /// rank, which the others, waiting in a collective, would otherwise never learn.
     pub fn abort(&self, code: i32) -> ! {
@@ -66,21 +76,11 @@ impl Collective for Mpi {
     }
 
     fn sum_f32(&self, values: &mut [f32]) -> Result<()> {
-        let _waiting = self.watchdog.enter(Waiting::Sum);
-        let mut send = self.send_f32.borrow_mut();
-        send.clear();
-        send.extend_from_slice(values);
-        self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
-        Ok(())
+        self.sum(&self.send_f32, values)
     }
 
     fn sum_f64(&self, values: &mut [f64]) -> Result<()> {
-        let _waiting = self.watchdog.enter(Waiting::Sum);
-        let mut send = self.send_f64.borrow_mut();
-        send.clear();
-        send.extend_from_slice(values);
-        self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
-        Ok(())
+        self.sum(&self.send_f64, values)
     }
 
     fn broadcast(&self, bytes: &mut [u8]) -> Result<()> {

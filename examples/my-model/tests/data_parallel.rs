@@ -13,13 +13,7 @@ fn train(processes: Option<usize>, checkpoint: &Path) {
     let binary = env!("CARGO_BIN_EXE_my-model");
     let mut command = match processes {
         None => Command::new(binary),
-        Some(n) => {
-            let mut mpirun = Command::new("mpirun");
-            mpirun.args(["-n", &n.to_string(), "--oversubscribe", "--mca", "btl", "self,vader,tcp"]);
-            mpirun.args(["--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo", binary]);
-            mpirun.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-            mpirun
-        }
+        Some(n) => dpsgd::testing::mpirun(n, binary),
     };
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     command.current_dir(data).env("RAYON_NUM_THREADS", "1");
