@@ -183,7 +183,9 @@ impl Batches {
 /// The trainer makes its own sampler and noise source, from a key it draws from the
 /// operating system (or, on request by name, derives from a public seed), or from the
 /// checkpoint it resumes: no caller can hand it noise already used, and it trains on
-/// the one training set its sampler and accountant were made for.
+/// the one training set its sampler and accountant were made for. A trainer made with
+/// [`Trainer::replica`] is one process of a data-parallel run: rank 0's key, its shard
+/// of each batch, its part of the noise, one all-reduce per step.
 pub struct Trainer<'d, F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>> {
     engine: E,
     /// The training set, or in a data-parallel run this process's shard of it.
@@ -329,9 +331,10 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
             }
             _ => None,
         };
-        let noise = match secure {
-            None => key.as_ref().map(|key| engine.noise_source(key, b as f64, steps)),
-            Some(_) => None,
+        // A process of several draws its part of the noise itself (`Group`).
+        let noise = match (&secure, &replica) {
+            (None, None) => key.as_ref().map(|key| engine.noise_source(key, b as f64, steps)),
+            _ => None,
         };
         let accountant = config.privacy.map(|_| match &secure {
             Some(secure) => RdpAccountant::discrete(secure.distance_per_step()),
