@@ -425,7 +425,6 @@ fn train_model<M: PrivateModel<f32>, C: ModelChoice>(
     let report = match args.device {
         Device::Cpu => {
             let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(n, &config));
-            let replica = replica.map(|r| (r, leads));
             run_on(engine, &mut model, &data, &config, resume.as_ref(), &control, print_epoch, replica)?
         }
         Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,
@@ -562,15 +561,15 @@ fn run_on<'d, M: PrivateModel<f32>, E: Engine<f32>>(
     resume: Option<&Checkpoint<f32>>,
     control: &Control<'_>,
     on_epoch: impl FnMut(&EpochReport),
-    replica: Option<(Replica<'d>, bool)>,
+    replica: Option<Replica<'d>>,
 ) -> Result<TrainReport> {
     let trainer = match (resume, replica) {
         (Some(c), None) => Trainer::resume(engine, &data.train, config, c)?,
         (None, None) => Trainer::on_engine(engine, &data.train, config)?,
-        (Some(c), Some((r, _))) => Trainer::resume_replica(engine, &data.train, config, c, r)?,
-        (None, Some((r, _))) => Trainer::replica(engine, &data.train, config, r)?,
+        (Some(c), Some(r)) => Trainer::resume_replica(engine, &data.train, config, c, r)?,
+        (None, Some(r)) => Trainer::replica(engine, &data.train, config, r)?,
     };
-    let test = replica.is_none_or(|(_, leads)| leads).then_some(&data.test);
+    let test = replica.is_none_or(|r| r.leads()).then_some(&data.test);
     train_with(trainer, model, test, control, on_epoch)
 }
 

@@ -6,6 +6,8 @@ mod ziggurat;
 
 pub use prefetch::PrefetchedNoise;
 
+use std::ops::Range;
+
 use rand_chacha::ChaCha12Rng;
 use rayon::prelude::*;
 
@@ -61,18 +63,19 @@ impl GaussianNoise {
         GaussianNoise::keyed(&SecretKey::insecure_from_seed(seed), calls)
     }
 
-    /// Calls `apply(out[j], z_j)` with the next call's draws `z_j`, on the pool's
-    /// threads when `parallel`.
-    fn next_call<F: Float>(&mut self, out: &mut [F], parallel: bool, apply: impl Fn(&mut F, F) + Sync) {
+    /// Calls `apply(out[j], z_j)` with the next call's draws `z_j` for the coordinates
+    /// in `blocks` (of `BLOCK` each), on the pool's threads.
+    fn next_call<F: Float>(&mut self, out: &mut [F], blocks: Range<usize>, apply: impl Fn(&mut F, F) + Sync) {
         assert!(out.len() as u128 <= MAX_LEN, "noise for more than {MAX_LEN} coordinates in one call");
         let call = self.calls;
         self.calls += 1;
-        let draw_block = |k: usize, block: &mut [F]| self.block(call, k, block, &apply);
+        let draw_block = |(k, block): (usize, &mut [F])| self.block(call, k, block, &apply);
+        let (skip, take) = (blocks.start, blocks.len());
         // Handing one block to the thread pool costs more than drawing it here.
-        if parallel && out.len() > BLOCK {
-            out.par_chunks_mut(BLOCK).enumerate().for_each(|(k, block)| draw_block(k, block));
+        if take > 1 {
+            out.par_chunks_mut(BLOCK).enumerate().skip(skip).take(take).for_each(draw_block);
         } else {
-            out.chunks_mut(BLOCK).enumerate().for_each(|(k, block)| draw_block(k, block));
+            out.chunks_mut(BLOCK).enumerate().skip(skip).take(take).for_each(draw_block);
         }
     }
 
@@ -80,13 +83,8 @@ impl GaussianNoise {
     /// coordinates each) of the next call's draws, the same values a whole call would
     /// add there, and leaves the others: processes that add disjoint runs of blocks
     /// covering `dst` add one call's noise between them, once.
-    pub fn add_noise_blocks<F: Float>(&mut self, dst: &mut [F], std: F, blocks: std::ops::Range<usize>) {
-        assert!(dst.len() as u128 <= MAX_LEN, "noise for more than {MAX_LEN} coordinates in one call");
-        let call = self.calls;
-        self.calls += 1;
-        let (skip, take) = (blocks.start, blocks.len());
-        let chunks = dst.par_chunks_mut(BLOCK).enumerate().skip(skip).take(take);
-        chunks.for_each(|(k, block)| self.block(call, k, block, |v, z| *v += std * z));
+    pub fn add_noise_blocks<F: Float>(&mut self, dst: &mut [F], std: F, blocks: Range<usize>) {
+        self.next_call(dst, blocks, |v, z| *v += std * z);
     }
 
     /// The number of blocks noise for `len` coordinates is drawn in.
@@ -103,7 +101,7 @@ impl GaussianNoise {
 
 impl<F: Float> NoiseSource<F> for GaussianNoise {
     fn add_noise(&mut self, dst: &mut [F], std: F) {
-        self.next_call(dst, true, |v, z| *v += std * z);
+        self.next_call(dst, 0..GaussianNoise::blocks(dst.len()), |v, z| *v += std * z);
     }
 }
 
