@@ -46,6 +46,7 @@ use std::time::Instant;
 use dpsgd_runtime::data::TargetData;
 use dpsgd_runtime::data::synthetic::teacher;
 use dpsgd_runtime::engine::{CpuEngine, Engine};
+use dpsgd_runtime::gemm::Products;
 use dpsgd_runtime::rng::{SecretKey, Stream, stream};
 use dpsgd_runtime::secure::SecureNoiseConfig;
 use dpsgd_runtime::train::{Optimizer, Privacy, SecureStep, batch_gradient, noisy_update};
@@ -303,6 +304,9 @@ impl Summary {
 /// What `dpsgd bench` measured.
 #[derive(Clone, Debug)]
 pub struct BenchReport {
+    /// How the CPU engine's products treated their operands (`Bf16` only where the
+    /// CPU has AMX).
+    pub products: Products,
     /// The model's name (`ModelSpec::name`).
     pub model: String,
     /// `cpu`, or the GPU's name.
@@ -341,7 +345,7 @@ impl BenchReport {
             concat!(
                 "{{\"model\":\"{}\",\"device\":\"{}\",\"params\":{},\"batch_size\":{},\"private\":{},\"secure_noise\":{},\"threads\":{},",
                 "\"repeats\":{},\"steps_per_repeat\":{},\"examples_per_second\":{{\"median\":{:.1},\"min\":{:.1},\"max\":{:.1}}},",
-                "\"epoch_seconds\":{:.6},\"epoch_examples\":{},\"peak_memory_bytes\":{},\"final_loss\":{:.6}}}"
+                "\"epoch_seconds\":{:.6},\"epoch_examples\":{},\"peak_memory_bytes\":{},\"final_loss\":{:.6},\"products\":\"{}\"}}"
             ),
             self.model,
             self.device,
@@ -358,7 +362,8 @@ impl BenchReport {
             self.epoch_seconds,
             self.epoch_examples,
             memory,
-            self.final_loss
+            self.final_loss,
+            products_name(self.products)
         )
     }
 }
@@ -379,21 +384,25 @@ pub struct Timing {
 const MAX_BENCH_EXAMPLES: usize = 10_000;
 
 /// Examples per second of `M`'s training steps at `batch_size` on `device`; an epoch is
-/// `epoch_examples` (the model's training set).
+/// `epoch_examples` (the model's training set). `products` is the CPU engine's
+/// ([`CpuEngine::set_products`]).
 pub fn measure<M: PrivateModel<f32>>(
     device: Device,
     batch_size: usize,
     kind: StepKind,
     timing: Timing,
     epoch_examples: usize,
+    products: Products,
 ) -> Result<BenchReport> {
     if timing.repeats == 0 || timing.min_seconds.is_nan() || timing.min_seconds <= 0.0 {
         return Err(Error::Config("give at least one repeat of a positive duration".into()));
     }
     match device {
         Device::Cpu => {
-            let runner = StepRunner::<M>::new(batch_size, kind, bench_examples(batch_size, epoch_examples))?;
-            measure_runner(runner, "cpu".into(), batch_size, kind, timing, epoch_examples)
+            let mut runner = StepRunner::<M>::new(batch_size, kind, bench_examples(batch_size, epoch_examples))?;
+            runner.engine.set_products(products);
+            let report = measure_runner(runner, "cpu".into(), batch_size, kind, timing, epoch_examples)?;
+            Ok(BenchReport { products: products.effective(), ..report })
         }
         #[cfg(feature = "cuda")]
         Device::Cuda => {
@@ -461,7 +470,16 @@ fn measure_runner<M: PrivateModel<f32>, E: Engine<f32>>(
         epoch_examples,
         peak_memory_bytes: peak_memory_bytes(),
         final_loss,
+        products: Products::F32,
     })
+}
+
+/// `f32` or `bf16`, as `--products` takes it.
+pub fn products_name(products: Products) -> &'static str {
+    match products {
+        Products::F32 => "f32",
+        Products::Bf16 => "bf16",
+    }
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`).

@@ -2,7 +2,8 @@
 //! implementations. The same measurement backs `cargo bench`.
 
 use crate::Device;
-use crate::bench::{BenchReport, StepKind, Timing, measure};
+use crate::bench::{BenchReport, StepKind, Timing, measure, products_name};
+use crate::runtime::gemm::Products;
 use crate::runtime::{Error, PrivateModel, Result};
 use clap::Parser;
 
@@ -38,6 +39,19 @@ pub struct BenchArgs<C: ModelChoice> {
     /// Seconds of untimed warm-up steps.
     #[arg(long, default_value_t = 0.5)]
     pub warmup_seconds: f64,
+    /// f32, or bf16: the convolutions' large products round their operands to
+    /// bfloat16 on CPUs with AMX (as `train --products bf16`).
+    #[arg(long, default_value = "f32", value_parser = parse_products)]
+    pub products: Products,
+}
+
+/// `--products`: `f32` or `bf16`.
+pub fn parse_products(name: &str) -> std::result::Result<Products, String> {
+    match name {
+        "f32" => Ok(Products::F32),
+        "bf16" => Ok(Products::Bf16),
+        other => Err(format!("products are f32 or bf16, not {other:?}")),
+    }
 }
 
 /// `peak`'s arguments.
@@ -90,7 +104,7 @@ pub fn run<C: ModelChoice>(args: &BenchArgs<C>) -> Result<()> {
         type Output = BenchReport;
         fn run<M: PrivateModel<f32>>(self) -> Result<BenchReport> {
             let Measure(args, kind, timing) = self;
-            measure::<M>(args.device, args.batch_size, kind, timing, args.model.train_examples())
+            measure::<M>(args.device, args.batch_size, kind, timing, args.model.train_examples(), args.products)
         }
     }
     let report = args.model.with(Measure(args, kind, timing))?;
@@ -110,8 +124,12 @@ fn print_text(model: &str, r: &BenchReport) {
     };
     let s = &r.examples_per_second;
     println!(
-        "{model} ({} parameters), {mode}, batch {}, on {} ({} CPU threads)",
-        r.params, r.batch_size, r.device, r.threads
+        "{model} ({} parameters), {mode}, batch {}, on {} ({} CPU threads, {} products)",
+        r.params,
+        r.batch_size,
+        r.device,
+        r.threads,
+        products_name(r.products)
     );
     println!(
         "  examples/s: median {:.0}  min {:.0}  max {:.0}  ({} repeats of {} steps)",

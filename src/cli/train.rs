@@ -16,6 +16,7 @@ use super::files;
 use crate::runtime::collective::Mpi;
 use crate::runtime::collective::{self, Collective};
 use crate::runtime::engine::{CpuEngine, Engine};
+use crate::runtime::gemm::Products;
 use crate::runtime::rng::Randomness;
 use crate::runtime::secure::{self, DEFAULT_MAX_NOISE_INCREASE, SecureNoiseConfig};
 use crate::runtime::train::Replica;
@@ -104,6 +105,11 @@ pub struct TrainArgs<C: ModelChoice> {
     /// examples fit (the MNIST CNN: at most 72).
     #[arg(long)]
     pub physical_batch_size: Option<usize>,
+    /// f32, or bf16: the convolutions' large products round their operands to
+    /// bfloat16 and sum in f32 on CPUs with AMX (Intel Xeons from Sapphire Rapids on),
+    /// for speed; per-example norms and clipping stay exact. Elsewhere, f32.
+    #[arg(long, default_value = "f32", value_parser = super::bench::parse_products)]
+    pub products: Products,
     /// Private training with shuffled fixed-size batches instead of Poisson sampling.
     /// The reported epsilon then assumes Poisson sampling, which this does not give.
     #[arg(long, conflicts_with = "no_privacy")]
@@ -400,6 +406,11 @@ fn train_model<M: PrivateModel<f32>, C: ModelChoice>(
         }
         false => None,
     };
+    if args.products.effective() == Products::Bf16 {
+        say!("products: the convolutions' operands rounded to bfloat16 (AMX), sums and clipping in f32");
+    } else if args.products == Products::Bf16 {
+        say!("products: f32 (this CPU has no AMX for --products bf16)");
+    }
     if let Some(path) = &args.checkpoint {
         ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
             .map_err(|e| Error::Config(format!("cannot catch Ctrl-C: {e}")))?;
@@ -424,7 +435,9 @@ fn train_model<M: PrivateModel<f32>, C: ModelChoice>(
     let print_epoch = |e: &EpochReport| progress.on_epoch(e);
     let report = match args.device {
         Device::Cpu => {
-            let engine = CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(n, &config));
+            let mut engine =
+                CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(n, &config));
+            engine.set_products(args.products);
             run_on(engine, &mut model, &data, &config, resume.as_ref(), &control, print_epoch, replica)?
         }
         Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,

@@ -7,6 +7,7 @@ use ndarray::ArrayView2;
 use super::{Engine, copy_row};
 use crate::Float;
 use crate::data::Targets;
+use crate::gemm::Products;
 use crate::kernels::attention::OperandGrad;
 use crate::kernels::{activation, clip, loss, optim, pool, vector};
 use crate::layers::embedding::kernels as embedding;
@@ -42,6 +43,9 @@ pub struct CpuEngine<F> {
     /// A norm strategy that overrides the model's plan for every layer that has both
     /// (convolutions and LSTMs), for tests and measurements.
     pub(crate) forced_strategy: Option<NormStrategy>,
+    /// Whether the large products that allow it may round their operands
+    /// ([`set_products`](Self::set_products)).
+    pub(crate) products: Products,
     /// Per-example weight gradients an LSTM's norms materialized: the clipped sum of the
     /// same batch reuses them.
     pub(crate) lstm_grads: Vec<Stored<F>>,
@@ -109,6 +113,7 @@ impl<F: Float> CpuEngine<F> {
             per_example: Vec::new(),
             layer_scratch: Vec::new(),
             forced_strategy: None,
+            products: Products::F32,
             lstm_grads: Vec::new(),
             conv_cols: Vec::new(),
             stored_grads: Vec::new(),
@@ -124,6 +129,16 @@ impl<F: Float> CpuEngine<F> {
     /// (convolutions and LSTMs), whatever the model's plan chose; `None` restores the plan.
     pub fn force_norm_strategy(&mut self, strategy: Option<NormStrategy>) {
         self.forced_strategy = strategy;
+    }
+
+    /// Lets the convolutions' products round their operands to bfloat16 on CPUs with
+    /// AMX ([`Products::Bf16`]): the forward pass, the input gradients, the non-private
+    /// batch gradient and the per-example gradients a plan materializes, whose norms are
+    /// then taken from the gradients as they are summed. Per-example norms taken apart
+    /// from the gradients they clip (the ghost identity) and the clipped sums that go
+    /// with them stay exact. `Products::F32`, the default, rounds nothing.
+    pub fn set_products(&mut self, products: Products) {
+        self.products = products;
     }
 
     /// Bytes of every buffer the engine holds (parameters, optimizer state, the batch,

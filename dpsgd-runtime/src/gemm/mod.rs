@@ -8,7 +8,13 @@
 //! a convolution's, whose operands do not stay in the caches unpacked. f64 and other
 //! CPUs go to the `gemm` crate, which packs its operands into buffers it allocates per
 //! call.
+//!
+//! A caller that can take operands rounded to bfloat16 says so with [`Products::Bf16`]
+//! ([`matmul_as`]); on a Xeon with AMX its large f32 products then run on the tiles
+//! (`amx.rs`), several times the AVX-512 kernels' rate.
 
+#[cfg(target_arch = "x86_64")]
+mod amx;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(target_arch = "x86_64")]
@@ -27,6 +33,103 @@ const PARALLEL_FLOPS: usize = 8 << 20;
 /// this inner dimension the panel leaves the L2 cache, and a product with too few rows
 /// for the blocked kernel goes to the `gemm` crate.
 const UNPACKED_MAX_K: usize = 4096;
+
+/// How an f32 product may treat its operands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Products {
+    /// Exactly as given: every product in the operands' own precision.
+    #[default]
+    F32,
+    /// Rounded to bfloat16 (8 significant bits, to nearest), each product and every
+    /// sum in f32, where the CPU has AMX (Intel Xeons from Sapphire Rapids on);
+    /// elsewhere, and for f64, as [`Products::F32`]. Mixed-precision training: a
+    /// product's relative error is about 2^-9 per term instead of 2^-24.
+    Bf16,
+}
+
+impl Products {
+    /// What this process's products run as: `Bf16` only where the tiles are there.
+    pub fn effective(self) -> Products {
+        #[cfg(target_arch = "x86_64")]
+        if self == Products::Bf16 && amx::available() {
+            return Products::Bf16;
+        }
+        Products::F32
+    }
+}
+
+/// [`matmul`], with operands rounded to bfloat16 when `products` allows it and the
+/// product runs on AMX tiles ([`Products::Bf16`]). Only for products whose result is
+/// not a per-example norm or a clipped sum computed apart from the gradients it clips:
+/// those stay exact, so that what is clipped is what is measured.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_as<F: Float>(
+    products: Products,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[F],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[F],
+    ldb: usize,
+    c: &mut [F],
+    accumulate: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if TypeId::of::<F>() == TypeId::of::<f32>() && on_tiles(products, m, n, k) {
+        check_extents(m, n, k, a, a_rs, a_cs, b, ldb, c);
+        return ours(operands(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate), Kernel::Amx);
+    }
+    matmul(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
+}
+
+/// Whether an f32 product of this shape runs on AMX tiles, its operands rounded.
+fn on_tiles(products: Products, m: usize, n: usize, k: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if products.effective() == Products::Bf16 {
+        return amx::suits(m, n, k);
+    }
+    let _ = (products, m, n, k);
+    false
+}
+
+/// Panics unless `A`, `B` and `C` hold every element the sizes and strides address.
+#[allow(clippy::too_many_arguments)]
+fn check_extents<F>(m: usize, n: usize, k: usize, a: &[F], a_rs: usize, a_cs: usize, b: &[F], ldb: usize, c: &[F]) {
+    assert!(c.len() >= m * n, "matmul: C too short");
+    assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "matmul: A too short");
+    assert!(b.len() >= (k - 1) * ldb + n && ldb >= n, "matmul: B too short");
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn operands<F>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[F],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[F],
+    ldb: usize,
+    c: &mut [F],
+    accumulate: bool,
+) -> avx512::Operands {
+    avx512::Operands {
+        m,
+        n,
+        k,
+        a: a.as_ptr().cast(),
+        a_rs,
+        a_cs,
+        b: b.as_ptr().cast(),
+        ldb,
+        c: c.as_mut_ptr().cast(),
+        ldc: n,
+        accumulate,
+    }
+}
 
 /// `C = A B`, or `C += A B` when `accumulate`, with `A` `m x k`, `B` `k x n`, `C` `m x n`.
 ///
@@ -48,15 +151,14 @@ pub fn matmul<F: Float>(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(c.len() >= m * n, "matmul: C too short");
     if k == 0 {
+        assert!(c.len() >= m * n, "matmul: C too short");
         if !accumulate {
             c[..m * n].fill(F::ZERO);
         }
         return;
     }
-    assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "matmul: A too short");
-    assert!(b.len() >= (k - 1) * ldb + n && ldb >= n, "matmul: B too short");
+    check_extents(m, n, k, a, a_rs, a_cs, b, ldb, c);
 
     #[cfg(target_arch = "x86_64")]
     if TypeId::of::<F>() == TypeId::of::<f32>() && crate::kernels::simd::has_avx512() {
@@ -64,28 +166,25 @@ pub fn matmul<F: Float>(
         if !blocked && k > UNPACKED_MAX_K {
             return packed(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
         }
-        let operands = avx512::Operands {
-            m,
-            n,
-            k,
-            a: a.as_ptr().cast(),
-            a_rs,
-            a_cs,
-            b: b.as_ptr().cast(),
-            ldb,
-            c: c.as_mut_ptr().cast(),
-            ldc: n,
-            accumulate,
-        };
-        return ours(operands, blocked);
+        let kernel = if blocked { Kernel::Blocked } else { Kernel::Unpacked };
+        return ours(operands(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate), kernel);
     }
     packed(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
 }
 
-/// Our AVX-512 kernels, the blocked one when `blocked` (chosen on the whole product's
-/// shape), the rows of `C` split across the rayon pool when the product is large enough.
+/// Our kernels, chosen on the whole product's shape.
 #[cfg(target_arch = "x86_64")]
-fn ours(o: avx512::Operands, blocked: bool) {
+#[derive(Clone, Copy, PartialEq)]
+enum Kernel {
+    Unpacked,
+    Blocked,
+    Amx,
+}
+
+/// One of our kernels, the rows of `C` split across the rayon pool when the product is
+/// large enough.
+#[cfg(target_arch = "x86_64")]
+fn ours(o: avx512::Operands, kernel: Kernel) {
     struct Shared(avx512::Operands);
     // SAFETY: threads write disjoint row ranges of C and only read A and B.
     unsafe impl Send for Shared {}
@@ -97,23 +196,31 @@ fn ours(o: avx512::Operands, blocked: bool) {
         }
     }
 
-    let kernel = |o: avx512::Operands| {
-        // SAFETY: AVX-512F was detected; `matmul` checked the extents.
-        unsafe { if blocked { blocked::matmul(o) } else { avx512::matmul(o) } }
+    let run = move |o: avx512::Operands| {
+        // SAFETY: AVX-512F was detected, and AMX when it runs; the callers checked
+        // the extents.
+        unsafe {
+            match kernel {
+                Kernel::Unpacked => avx512::matmul(o),
+                Kernel::Blocked => blocked::matmul(o),
+                Kernel::Amx => amx::matmul(o),
+            }
+        }
     };
     let threads = rayon::current_num_threads();
     if 2 * o.m * o.n * o.k < PARALLEL_FLOPS || threads == 1 {
-        return kernel(o);
+        return run(o);
     }
-    // Whole blocks of either kernel's rows per chunk, and not fewer than 48: each chunk
-    // of a blocked product packs `B` again.
-    let rows = o.m.div_ceil(4 * threads).next_multiple_of(avx512::MR * blocked::MR);
+    // Whole blocks of the kernel's rows per chunk, and not fewer than 32 or 48: each
+    // chunk of a packing kernel packs `B` again.
+    let block = if kernel == Kernel::Amx { amx::MR } else { avx512::MR * blocked::MR };
+    let rows = o.m.div_ceil(4 * threads).next_multiple_of(block);
     let shared = Shared(o);
     (0..o.m.div_ceil(rows)).into_par_iter().for_each(|chunk| {
         let o = shared.operands();
         let start = chunk * rows;
         // This chunk's rows of A and C are inside the matrices.
-        kernel(avx512::Operands {
+        run(avx512::Operands {
             m: rows.min(o.m - start),
             // SAFETY: as above.
             a: unsafe { o.a.add(start * o.a_rs) },
@@ -242,6 +349,73 @@ mod tests {
         pool.install(|| check::<f32>(700, 40, 300, false, 1e-4));
         pool.install(|| check::<f32>(5000, 3, 5000, true, 1e-4));
         pool.install(|| check::<f32>(300, 200, 300, true, 1e-4));
+    }
+
+    /// `x` as bfloat16 rounds it (to nearest, ties to even), back in f64.
+    fn rounded(x: f32) -> f64 {
+        let bits = x.to_bits();
+        let rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF_0000;
+        f32::from_bits(rounded) as f64
+    }
+
+    /// `Products::Bf16` against the triple loop in f64 over the operands rounded to
+    /// bfloat16, to within f32 summation (1e-5 of the sum of the terms' magnitudes); on
+    /// a CPU without AMX, against the exact product it falls back to. The operands are
+    /// not bfloat16 values, so exact products miss the rounded reference by far more
+    /// (checked, so that the test knows which kernel it tested).
+    fn check_bf16(m: usize, n: usize, k: usize, (a_rs, a_cs): (usize, usize)) {
+        let value = |i: usize, scale: f32| ((i as f32 * 0.618_034).fract() - 0.5) * scale;
+        let a: Vec<f32> = (0..(m - 1) * a_rs + (k - 1) * a_cs + 1).map(|i| value(i, 3.0)).collect();
+        let ldb = n + 5;
+        let b: Vec<f32> = (0..k * ldb).map(|i| value(i * 7 + 1, 2.0)).collect();
+        let tiles = on_tiles(Products::Bf16, m, n, k);
+        for accumulate in [false, true] {
+            let mut c: Vec<f32> = (0..m * n).map(|i| value(i * 3, 1.0)).collect();
+            let before = c.clone();
+            matmul_as(Products::Bf16, m, n, k, &a, a_rs, a_cs, &b, ldb, &mut c, accumulate);
+            let (mut worst_rounded, mut worst_exact) = (0.0f64, 0.0f64);
+            for i in 0..m {
+                for j in 0..n {
+                    let (x, y) = (|p: usize| a[i * a_rs + p * a_cs], |p: usize| b[p * ldb + j]);
+                    let base = if accumulate { before[i * n + j] as f64 } else { 0.0 };
+                    let exact: f64 = base + (0..k).map(|p| x(p) as f64 * y(p) as f64).sum::<f64>();
+                    let of_rounded: f64 = base + (0..k).map(|p| rounded(x(p)) * rounded(y(p))).sum::<f64>();
+                    let magnitude: f64 = base.abs() + (0..k).map(|p| (x(p) as f64 * y(p) as f64).abs()).sum::<f64>();
+                    let got = c[i * n + j] as f64;
+                    worst_rounded = worst_rounded.max((got - of_rounded).abs() / magnitude);
+                    worst_exact = worst_exact.max((got - exact).abs() / magnitude);
+                }
+            }
+            let (close, far) = if tiles { (worst_rounded, worst_exact) } else { (worst_exact, worst_rounded) };
+            assert!(close <= 1e-5, "{m}x{k}x{n} strides {a_rs},{a_cs} (tiles: {tiles}): {close:e} off");
+            assert!(far >= 1e-4, "{m}x{k}x{n}: the other reference is as close ({far:e}): which kernel ran?");
+        }
+    }
+
+    #[test]
+    fn bf16_products_match_the_triple_loop_on_rounded_operands() {
+        // Whole blocks and every edge: rows past a strip and past MC, columns past a
+        // panel (and below 16 in the last one) and past NC, an inner dimension past a
+        // step and past KC; A read by rows, by columns (transposed) and element by
+        // element; and a product split across threads.
+        for (m, n, k) in [(32, 32, 32), (33, 47, 40), (40, 33, 17), (200, 530, 600), (64, 40, 1030), (100, 64, 576)] {
+            check_bf16(m, n, k, (k, 1));
+            check_bf16(m, n, k, (1, m));
+            check_bf16(m, n, k, (2, 2 * m + 1));
+        }
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| check_bf16(1024, 64, 160, (160, 1)));
+        pool.install(|| check_bf16(1000, 72, 64, (1, 1000)));
+    }
+
+    #[test]
+    fn bf16_products_of_f64_and_small_shapes_are_exact() {
+        // f64, and products too small for the tiles, are never rounded.
+        check::<f64>(40, 40, 40, false, 1e-12);
+        let (a, b) = ([1.0f32 + 1.0 / 1024.0; 6], [1.0f32; 6]);
+        let mut c = [0.0f32; 4];
+        matmul_as(Products::Bf16, 2, 2, 3, &a, 3, 1, &b, 2, &mut c, false);
+        assert_eq!(c, [3.0 * (1.0 + 1.0 / 1024.0); 4]);
     }
 
     #[test]

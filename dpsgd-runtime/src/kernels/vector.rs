@@ -198,12 +198,11 @@ multiversion! {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod transpose16 {
+pub(crate) mod transpose16 {
     use std::arch::x86_64::*;
 
     /// `dst[j, i] = s * src[i, j]` for one 16 x 16 tile, rows of `src` at stride
-    /// `src_stride`, of `dst` at `dst_stride`: pairs of rows interleaved, then pairs
-    /// of pairs, then 128-bit lanes exchanged twice.
+    /// `src_stride`, of `dst` at `dst_stride`.
     ///
     /// # Safety
     /// AVX-512F must be available; both tiles must lie inside their slices.
@@ -211,30 +210,40 @@ mod transpose16 {
     pub unsafe fn tile(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize, s: f32) {
         // SAFETY: the caller's tiles are in bounds.
         unsafe {
-            let r: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(src.add(i * src_stride)));
-            let a: [__m512; 16] = std::array::from_fn(|k| {
-                let (x, y) = (r[k / 2 * 2], r[k / 2 * 2 + 1]);
-                if k % 2 == 0 { _mm512_unpacklo_ps(x, y) } else { _mm512_unpackhi_ps(x, y) }
-            });
-            // Within each group of four rows: b[4g + m] from a[4g + m % 2] and
-            // a[4g + 2 + m % 2], low or high pairs.
-            let b: [__m512; 16] = std::array::from_fn(|k| {
-                let (g, m) = (k / 4 * 4, k % 4);
-                let (x, y) = (a[g + m / 2], a[g + 2 + m / 2]);
-                if m % 2 == 0 { _mm512_shuffle_ps::<0x44>(x, y) } else { _mm512_shuffle_ps::<0xEE>(x, y) }
-            });
-            let c: [__m512; 16] = std::array::from_fn(|k| {
-                let (h, m) = (k / 8 * 8, k % 8);
-                let (x, y) = (b[h + m % 4], b[h + 4 + m % 4]);
-                if m < 4 { _mm512_shuffle_f32x4::<0x88>(x, y) } else { _mm512_shuffle_f32x4::<0xDD>(x, y) }
-            });
+            let rows = registers(std::array::from_fn(|i| _mm512_loadu_ps(src.add(i * src_stride))));
             let scale = _mm512_set1_ps(s);
-            for k in 0..16 {
-                let (x, y) = (c[k % 8], c[8 + k % 8]);
-                let row = if k < 8 { _mm512_shuffle_f32x4::<0x88>(x, y) } else { _mm512_shuffle_f32x4::<0xDD>(x, y) };
+            for (k, row) in rows.into_iter().enumerate() {
                 _mm512_storeu_ps(dst.add(k * dst_stride), _mm512_mul_ps(scale, row));
             }
         }
+    }
+
+    /// The 16 x 16 matrix of 32-bit lanes whose rows are `r`, transposed: pairs of
+    /// rows interleaved, then pairs of pairs, then 128-bit lanes exchanged twice. Only
+    /// moves lanes, so any 32-bit values (a pair of bfloat16s) pass through unchanged.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn registers(r: [__m512; 16]) -> [__m512; 16] {
+        let a: [__m512; 16] = std::array::from_fn(|k| {
+            let (x, y) = (r[k / 2 * 2], r[k / 2 * 2 + 1]);
+            if k % 2 == 0 { _mm512_unpacklo_ps(x, y) } else { _mm512_unpackhi_ps(x, y) }
+        });
+        // Within each group of four rows: b[4g + m] from a[4g + m % 2] and
+        // a[4g + 2 + m % 2], low or high pairs.
+        let b: [__m512; 16] = std::array::from_fn(|k| {
+            let (g, m) = (k / 4 * 4, k % 4);
+            let (x, y) = (a[g + m / 2], a[g + 2 + m / 2]);
+            if m % 2 == 0 { _mm512_shuffle_ps::<0x44>(x, y) } else { _mm512_shuffle_ps::<0xEE>(x, y) }
+        });
+        let c: [__m512; 16] = std::array::from_fn(|k| {
+            let (h, m) = (k / 8 * 8, k % 8);
+            let (x, y) = (b[h + m % 4], b[h + 4 + m % 4]);
+            if m < 4 { _mm512_shuffle_f32x4::<0x88>(x, y) } else { _mm512_shuffle_f32x4::<0xDD>(x, y) }
+        });
+        std::array::from_fn(|k| {
+            let (x, y) = (c[k % 8], c[8 + k % 8]);
+            if k < 8 { _mm512_shuffle_f32x4::<0x88>(x, y) } else { _mm512_shuffle_f32x4::<0xDD>(x, y) }
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use crate::{Float, LayerOps, Site};
 
 impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
     fn layer_forward(&mut self, layer: Conv2d, Site { x, y, .. }: Site) {
+        let products = self.products;
         let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, false);
         let standardized = self.standardized_weights(&layer);
@@ -17,9 +18,9 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
         match &standardized {
             Some(s) => {
                 let params = standardize::params(&layer, &s.values);
-                kernels::forward(&standardize::at_zero(&layer), params, &cols.values, y, &mut scratch);
+                kernels::forward(&standardize::at_zero(&layer), params, &cols.values, y, &mut scratch, products);
             }
-            None => kernels::forward(&layer, params, &cols.values, y, &mut scratch),
+            None => kernels::forward(&layer, params, &cols.values, y, &mut scratch, products),
         }
         self.layer_scratch = scratch;
         self.conv_cols.push(cols);
@@ -27,6 +28,7 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
     }
 
     fn layer_backward(&mut self, layer: Conv2d, Site { dy, .. }: Site, dx: Option<Buf>, accumulate: bool) {
+        let products = self.products;
         let Some(dx) = dx else { return };
         let mut scratch = self.conv_scratch(&layer, false);
         let standardized = self.standardized_weights(&layer);
@@ -34,15 +36,17 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
         match &standardized {
             Some(s) => {
                 let params = standardize::params(&layer, &s.values);
-                kernels::backward_input(&standardize::at_zero(&layer), params, dy, dx, accumulate, &mut scratch);
+                let layer = standardize::at_zero(&layer);
+                kernels::backward_input(&layer, params, dy, dx, accumulate, &mut scratch, products);
             }
-            None => kernels::backward_input(&layer, params, dy, dx, accumulate, &mut scratch),
+            None => kernels::backward_input(&layer, params, dy, dx, accumulate, &mut scratch, products),
         }
         self.layer_scratch = scratch;
         self.conv_standardized.extend(standardized);
     }
 
     fn layer_add_sq_norms(&mut self, layer: Conv2d, Site { x, dy, .. }: Site, out: Buf, strategy: NormStrategy) {
+        let products = self.products;
         let strategy = match layer.standardized {
             true => NormStrategy::Materialized,
             false => self.forced_strategy.unwrap_or(strategy),
@@ -58,11 +62,21 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
             // The gradients of the weights, not of the standardized weights, are clipped.
             let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
             let to_weights = |grad: &mut [F]| standardize::to_weight_grad(&layer, &standardized.values, grad);
-            kernels::materialize(&layer, &cols.values, dy, &mut stored.values, &mut scratch, Some(out), to_weights);
+            kernels::materialize(
+                &layer,
+                &cols.values,
+                dy,
+                &mut stored.values,
+                &mut scratch,
+                Some(out),
+                to_weights,
+                products,
+            );
             self.conv_standardized.push(standardized);
         } else {
             let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
-            kernels::add_sq_norms(&layer, &cols.values, dy, out, strategy, &mut scratch, Some(&mut stored.values));
+            let store = Some(&mut stored.values[..]);
+            kernels::add_sq_norms(&layer, &cols.values, dy, out, strategy, &mut scratch, store, products);
         }
         self.layer_scratch = scratch;
         self.conv_cols.push(cols);
@@ -70,6 +84,7 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
     }
 
     fn layer_param_grad(&mut self, layer: Conv2d, Site { x, dy, .. }: Site, weights: Option<Buf>) {
+        let products = self.products;
         let stored = take_stored(&mut self.stored_grads, layer.offset);
         if let Some(weights) = weights.filter(|_| stored.version == self.version) {
             // The norms of this batch materialized the gradients: only the sum is left.
@@ -86,7 +101,7 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
         let Views { reads: [dy, c], grads, .. } = self.views([dy, weights.unwrap_or(dy)], []);
         let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
         let gb = &mut rest[..layer.out_channels];
-        kernels::param_grad(&layer, &cols.values, dy, weights.map(|_| c), gw, gb, &mut scratch);
+        kernels::param_grad(&layer, &cols.values, dy, weights.map(|_| c), gw, gb, &mut scratch, products);
         if let Some(standardized) = standardized {
             // The map back through the standardization is linear: once, on the sum.
             standardize::to_weight_grads(&layer, &standardized.values, gw, layer.weight_len(), 0);
@@ -97,12 +112,13 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
     }
 
     fn layer_per_example_grads(&mut self, layer: Conv2d, Site { x, dy, .. }: Site) {
+        let products = self.products;
         let (b, p) = (self.batch, self.spec.num_params);
         let cols = self.conv_cols(&layer, x);
         let mut scratch = self.conv_scratch(&layer, false);
         let mut per_example = std::mem::take(&mut self.per_example);
         let Views { reads: [dy], .. } = self.views([dy], []);
-        kernels::per_example_grads(&layer, &cols.values, dy, &mut per_example[..b * p], p, &mut scratch);
+        kernels::per_example_grads(&layer, &cols.values, dy, &mut per_example[..b * p], p, &mut scratch, products);
         if let Some(standardized) = self.standardized_weights(&layer) {
             standardize::to_weight_grads(&layer, &standardized.values, &mut per_example[..b * p], p, layer.offset);
             self.conv_standardized.push(standardized);

@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 
 use crate::Float;
-use crate::gemm::matmul;
+use crate::gemm::{Products, matmul, matmul_as};
 use crate::kernels::simd::{multiversion, width_or, with_constant_width};
 use crate::kernels::threads::per_thread;
 use crate::kernels::vector;
@@ -155,7 +155,7 @@ fn forward_scratch_len(layer: &Conv2d, batch: usize) -> usize {
 
 /// `y = conv(x) + b` for every example, from its patches `cols`: `Y^T = cols W^T`,
 /// then transposed into `y` (`[out, positions]` per example).
-pub fn forward<F: Float>(layer: &Conv2d, params: &[F], cols: &[F], y: &mut [F], scratch: &mut [F]) {
+pub fn forward<F: Float>(layer: &Conv2d, params: &[F], cols: &[F], y: &mut [F], scratch: &mut [F], products: Products) {
     let (w, bias) = weight(layer, params);
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
     let batch = y.len() / (out * t);
@@ -164,7 +164,7 @@ pub fn forward<F: Float>(layer: &Conv2d, params: &[F], cols: &[F], y: &mut [F], 
     let wt = &*wt;
     cols.par_chunks(cols_len(layer)).zip(y.par_chunks_mut(out * t)).zip(per_example.par_chunks_mut(t * out)).for_each(
         |((cols, y), yt)| {
-            matmul(t, out, patch, cols, patch, 1, wt, out, yt, false);
+            matmul_as(products, t, out, patch, cols, patch, 1, wt, out, yt, false);
             vector::transpose_scaled(yt, t, F::ONE, y);
             for (row, b) in y.chunks_exact_mut(t).zip(bias) {
                 vector::add_constant(*b, row);
@@ -181,6 +181,7 @@ pub fn backward_input<F: Float>(
     dx: &mut [F],
     accumulate: bool,
     scratch: &mut [F],
+    products: Products,
 ) {
     let (w, _) = weight(layer, params);
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
@@ -189,7 +190,7 @@ pub fn backward_input<F: Float>(
         |((dy, dx), scratch)| {
             let (dcols, dpadded) = scratch.split_at_mut(patch * t);
             // dcols = dY^T W: dY read transposed through its strides.
-            matmul(t, patch, out, dy, 1, t, w, patch, dcols, false);
+            matmul_as(products, t, patch, out, dy, 1, t, w, patch, dcols, false);
             if !accumulate {
                 dx.fill(F::ZERO);
             }
@@ -201,6 +202,7 @@ pub fn backward_input<F: Float>(
 /// Adds `weight` times one example's weight gradient `G = dY cols` (`[out, patch]`,
 /// PyTorch's layout) to `gw`, or writes it there when not `accumulate`. A weight
 /// other than one scales a copy of the delta in `scratch` first.
+#[allow(clippy::too_many_arguments)]
 fn example_grad<F: Float>(
     layer: &Conv2d,
     cols: &[F],
@@ -209,6 +211,7 @@ fn example_grad<F: Float>(
     gw: &mut [F],
     accumulate: bool,
     scratch: &mut [F],
+    products: Products,
 ) {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
     let dy = if weight == F::ONE {
@@ -218,7 +221,7 @@ fn example_grad<F: Float>(
         scaled.iter_mut().zip(dy).for_each(|(s, d)| *s = weight * *d);
         scaled
     };
-    matmul(out, patch, t, dy, t, 1, cols, patch, gw, accumulate);
+    matmul_as(products, out, patch, t, dy, t, 1, cols, patch, gw, accumulate);
 }
 
 /// `g_b = dY 1` for one example, each channel's delta summed over the positions.
@@ -240,6 +243,9 @@ fn accumulator_len(layer: &Conv2d) -> usize {
 /// The layer's gradient summed over the batch, each example weighted by `weights`
 /// when given: written (not added) to `gw` (`[out, patch]`) and `gb`. The batch is
 /// split among the rayon threads, each summing its part into its own accumulator.
+/// A weighted sum (the clipped sum of gradients whose norms were taken apart, by the
+/// ghost identity or from a product not kept) is exact whatever `products` allows:
+/// the gradients it sums must be the ones whose norms were measured.
 #[allow(clippy::too_many_arguments)]
 pub fn param_grad<F: Float>(
     layer: &Conv2d,
@@ -249,7 +255,9 @@ pub fn param_grad<F: Float>(
     gw: &mut [F],
     gb: &mut [F],
     scratch: &mut [F],
+    products: Products,
 ) {
+    let products = if weights.is_some() { Products::F32 } else { products };
     let (t, out) = (layer.positions(), layer.out_channels);
     let batch = dy.len() / (out * t);
     let acc_len = accumulator_len(layer);
@@ -261,7 +269,7 @@ pub fn param_grad<F: Float>(
         for b in range {
             let (cols, dy) = (&cols[b * cols_len(layer)..][..cols_len(layer)], &dy[b * out * t..][..out * t]);
             let c = weights.map_or(F::ONE, |w| w[b]);
-            example_grad(layer, cols, dy, c, gwt, true, scratch);
+            example_grad(layer, cols, dy, c, gwt, true, scratch, products);
             gbt.iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g += c * s);
         }
     });
@@ -282,6 +290,7 @@ pub fn per_example_grads<F: Float>(
     per_example: &mut [F],
     params: usize,
     scratch: &mut [F],
+    products: Products,
 ) {
     let (t, out) = (layer.positions(), layer.out_channels);
     let per = scratch_per_example(layer, false);
@@ -290,7 +299,8 @@ pub fn per_example_grads<F: Float>(
         .zip(per_example.par_chunks_mut(params))
         .zip(scratch.par_chunks_mut(per))
         .for_each(|(((cols, dy), row), scratch)| {
-            example_grad(layer, cols, dy, F::ONE, &mut row[layer.offset..][..layer.weight_len()], false, scratch);
+            let gw = &mut row[layer.offset..][..layer.weight_len()];
+            example_grad(layer, cols, dy, F::ONE, gw, false, scratch, products);
             row[layer.bias_offset()..][..out].iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g = s);
         });
 }
@@ -321,7 +331,9 @@ fn ghost_sq_norm<F: Float>(layer: &Conv2d, cols: &[F], dy: &[F], scratch: &mut [
 /// passed through `map_weight_grad` (a weight-standardized convolution maps the
 /// gradient of its standardized weights back to its weights there); with `norms`,
 /// each example's squared norm added there too, all in the same pass, while the
-/// example's gradient is in the cache.
+/// example's gradient is in the cache. The norms are those of the stored gradients,
+/// whatever `products` rounded on the way: what is clipped is what was measured.
+#[allow(clippy::too_many_arguments)]
 pub fn materialize<F: Float>(
     layer: &Conv2d,
     cols: &[F],
@@ -330,6 +342,7 @@ pub fn materialize<F: Float>(
     scratch: &mut [F],
     norms: Option<&mut [F]>,
     map_weight_grad: impl Fn(&mut [F]) + Sync,
+    products: Products,
 ) {
     let (t, oc, len) = (layer.positions(), layer.out_channels, example_grad_len(layer));
     let per = scratch_per_example(layer, false);
@@ -338,7 +351,7 @@ pub fn materialize<F: Float>(
     let examples = examples.zip(store[..batch * len].par_chunks_mut(len));
     let one = |cols: &[F], dy: &[F], scratch: &mut [F], grad: &mut [F]| {
         let (gw, gb) = grad.split_at_mut(layer.weight_len());
-        example_grad(layer, cols, dy, F::ONE, gw, false, scratch);
+        example_grad(layer, cols, dy, F::ONE, gw, false, scratch, products);
         map_weight_grad(gw);
         gb.iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g = s);
     };
@@ -355,7 +368,8 @@ pub fn materialize<F: Float>(
 /// materialized gradient or by the ghost identity
 /// `||G||^2 = sum_{t,t'} (a_t . a_t') (d_t . d_t')` over the `T` positions, whichever
 /// the plan chose. Materialized gradients are kept in `store` when given
-/// ([`example_grad_len`] values per example), for [`param_grad_from_stored`].
+/// ([`example_grad_len`] values per example), for [`param_grad_from_stored`]; only
+/// those may take `products`' rounded operands, the other ways stay exact.
 #[allow(clippy::too_many_arguments)]
 pub fn add_sq_norms<F: Float>(
     layer: &Conv2d,
@@ -365,12 +379,13 @@ pub fn add_sq_norms<F: Float>(
     strategy: NormStrategy,
     scratch: &mut [F],
     store: Option<&mut [F]>,
+    products: Products,
 ) {
     let (patch, t, oc) = (layer.patch(), layer.positions(), layer.out_channels);
     let per = scratch_per_example(layer, strategy == NormStrategy::Ghost);
     let bias_sq_norm = |dy: &[F]| bias_grad(layer, dy).map(|s| s * s).sum::<F>();
     if let (NormStrategy::Materialized, Some(store)) = (strategy, store) {
-        materialize(layer, cols, dy, store, scratch, Some(out), |_| {});
+        materialize(layer, cols, dy, store, scratch, Some(out), |_| {}, products);
         return;
     }
     let examples = cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(oc * t)).zip(scratch.par_chunks_mut(per));
@@ -378,7 +393,8 @@ pub fn add_sq_norms<F: Float>(
         let weight = match strategy {
             NormStrategy::Materialized => {
                 let (gw, rest) = scratch.split_at_mut(oc * patch);
-                example_grad(layer, cols, dy, F::ONE, gw, false, rest);
+                // Exact: `param_grad` forms this gradient again for the clipped sum.
+                example_grad(layer, cols, dy, F::ONE, gw, false, rest, Products::F32);
                 vector::sq_norm(gw)
             }
             NormStrategy::Ghost => ghost_sq_norm(layer, cols, dy, scratch),
@@ -525,7 +541,7 @@ mod tests {
         let mut cols = vec![0.0; batch * cols_len(&l)];
         im2col_batch(&l, &x, &mut cols, &mut scratch);
         let mut y = vec![0.0; dy.len()];
-        forward(&l, &params, &cols, &mut y, &mut scratch);
+        forward(&l, &params, &cols, &mut y, &mut scratch, Products::F32);
         for b in 0..batch {
             let want = naive_forward(&l, &params, &x[b * l.in_len()..][..l.in_len()]);
             let got = &y[b * want.len()..][..want.len()];
@@ -535,27 +551,36 @@ mod tests {
         // <dy, conv(x)> = <conv^T(dy), x> and <dy, d conv / dW> = <G, W> check the
         // backward kernels against the forward one.
         let mut dx = vec![0.0; x.len()];
-        backward_input(&l, &params, &dy, &mut dx, false, &mut scratch);
+        backward_input(&l, &params, &dy, &mut dx, false, &mut scratch, Products::F32);
         let mut no_bias = params.clone();
         no_bias[l.bias_offset()..].fill(0.0);
         let mut y0 = vec![0.0; dy.len()];
-        forward(&l, &no_bias, &cols, &mut y0, &mut scratch);
+        forward(&l, &no_bias, &cols, &mut y0, &mut scratch, Products::F32);
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f64>();
         assert!((dot(&dy, &y0) - dot(&dx, &x)).abs() < 1e-10);
 
         let (mut gw, mut gb) = (vec![0.0; l.weight_len()], vec![0.0; l.out_channels]);
         let weights = [0.5, 2.0, -1.0];
-        param_grad(&l, &cols, &dy, Some(&weights), &mut gw, &mut gb, &mut scratch);
+        param_grad(&l, &cols, &dy, Some(&weights), &mut gw, &mut gb, &mut scratch, Products::F32);
         let mut per_example = vec![0.0; batch * num_params];
-        per_example_grads(&l, &cols, &dy, &mut per_example, num_params, &mut scratch);
+        per_example_grads(&l, &cols, &dy, &mut per_example, num_params, &mut scratch, Products::F32);
         let mut norms = [vec![0.0; batch], vec![0.0; batch]];
-        add_sq_norms(&l, &cols, &dy, &mut norms[0], NormStrategy::Ghost, &mut scratch, None);
+        add_sq_norms(&l, &cols, &dy, &mut norms[0], NormStrategy::Ghost, &mut scratch, None, Products::F32);
         let mut store = vec![0.0; batch * example_grad_len(&l)];
-        add_sq_norms(&l, &cols, &dy, &mut norms[1], NormStrategy::Materialized, &mut scratch, Some(&mut store));
+        add_sq_norms(
+            &l,
+            &cols,
+            &dy,
+            &mut norms[1],
+            NormStrategy::Materialized,
+            &mut scratch,
+            Some(&mut store),
+            Products::F32,
+        );
         let mut from_store = vec![0.0; example_grad_len(&l)];
         param_grad_from_stored(&l, &store, &weights, &mut from_store);
         let mut unstored = vec![0.0; batch];
-        add_sq_norms(&l, &cols, &dy, &mut unstored, NormStrategy::Materialized, &mut scratch, None);
+        add_sq_norms(&l, &cols, &dy, &mut unstored, NormStrategy::Materialized, &mut scratch, None, Products::F32);
         assert!(unstored.iter().zip(&norms[1]).all(|(a, b)| (a - b).abs() < 1e-10 * b));
         let mut weighted = vec![0.0; num_params];
         for b in 0..batch {
@@ -572,5 +597,63 @@ mod tests {
         let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-10);
         assert!(close(&gw, &weighted[l.offset..l.bias_offset()]) && close(&gb, &weighted[l.bias_offset()..]));
         assert!(close(&from_store, &weighted[l.offset..]));
+    }
+
+    /// With `Products::Bf16`, what privacy rests on stays exact: a weighted (clipped)
+    /// sum and the norms taken apart from the gradients they clip (ghost, or
+    /// materialized and not kept) equal the f32 products' bit for bit, while the
+    /// kept gradients, their norms, the forward pass and the unweighted sum round
+    /// (where the CPU has AMX; this layer's products fill its tiles).
+    #[test]
+    fn bf16_products_never_reach_separate_norms_or_clipped_sums() {
+        let l = Conv2d {
+            offset: 0,
+            in_channels: 8,
+            out_channels: 32,
+            kernel: 3,
+            stride: 1,
+            same: true,
+            standardized: false,
+            pad_top: 1,
+            pad_left: 1,
+            in_h: 10,
+            in_w: 10,
+            out_h: 10,
+            out_w: 10,
+        };
+        let batch = 3;
+        let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32 * 1.37).collect::<Vec<f32>>();
+        let (params, x) = (to_f32(values(l.bias_offset() + 32, 4)), to_f32(values(batch * l.in_len(), 5)));
+        let dy = to_f32(values(batch * 32 * l.positions(), 6));
+        let mut scratch = vec![0.0f32; batch * scratch_per_example(&l, true) + param_grad_accumulators(&l)];
+        let mut cols = vec![0.0f32; batch * cols_len(&l)];
+        im2col_batch(&l, &x, &mut cols, &mut scratch);
+        let weights = [0.5f32, 2.0, -1.0];
+        let mut run = |products: Products| {
+            let mut y = vec![0.0f32; dy.len()];
+            forward(&l, &params, &cols, &mut y, &mut scratch, products);
+            let mut sums = [vec![0.0f32; l.weight_len() + 32], vec![0.0f32; l.weight_len() + 32]];
+            for (sum, w) in sums.iter_mut().zip([Some(&weights[..]), None]) {
+                let (gw, gb) = sum.split_at_mut(l.weight_len());
+                param_grad(&l, &cols, &dy, w, gw, gb, &mut scratch, products);
+            }
+            let mut norms = [vec![0.0f32; batch], vec![0.0f32; batch], vec![0.0f32; batch]];
+            add_sq_norms(&l, &cols, &dy, &mut norms[0], NormStrategy::Ghost, &mut scratch, None, products);
+            add_sq_norms(&l, &cols, &dy, &mut norms[1], NormStrategy::Materialized, &mut scratch, None, products);
+            let mut store = vec![0.0f32; batch * example_grad_len(&l)];
+            let kept = Some(&mut store[..]);
+            add_sq_norms(&l, &cols, &dy, &mut norms[2], NormStrategy::Materialized, &mut scratch, kept, products);
+            (y, sums, norms)
+        };
+        let (exact_y, exact_sums, exact_norms) = run(Products::F32);
+        let (y, sums, norms) = run(Products::Bf16);
+        assert_eq!(sums[0], exact_sums[0], "the clipped (weighted) sum rounded");
+        assert_eq!(norms[0], exact_norms[0], "ghost norms rounded");
+        assert_eq!(norms[1], exact_norms[1], "norms of gradients not kept rounded");
+        let rounds = Products::Bf16.effective() == Products::Bf16;
+        let differs = |a: &[f32], b: &[f32]| a != b;
+        assert_eq!(differs(&y, &exact_y), rounds, "the forward pass");
+        assert_eq!(differs(&sums[1], &exact_sums[1]), rounds, "the unweighted sum");
+        assert_eq!(differs(&norms[2], &exact_norms[2]), rounds, "the kept gradients' norms");
     }
 }
