@@ -88,7 +88,7 @@ def pm_params_jax(model, jnp):
     return {k: jnp.asarray(v.detach().numpy()) for k, v in net.state_dict().items()}
 
 
-def opacus_run(model, batch, private, min_seconds):
+def opacus_run(model, batch, private, min_seconds, bf16=False):
     import opacus
     import torch
     net = pm.torch_models()[model]()
@@ -104,15 +104,18 @@ def opacus_run(model, batch, private, min_seconds):
 
     def step():
         sgd.zero_grad(set_to_none=True)
-        criterion(net(xt), yt).backward()
+        # bf16: PyTorch's mixed precision on the CPU (oneDNN on AMX where the CPU has it).
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = criterion(net(xt), yt)
+        loss.backward()
         sgd.step()
 
     return timed(step, min_seconds), {"torch": torch.__version__, "opacus": opacus.__version__}
 
 
-def ours_run(model, batch, private, min_seconds):
+def ours_run(model, batch, private, min_seconds, products="f32"):
     cmd = [DPSGD, "bench", "--model", model, "--batch-size", str(batch), "--json", "--repeats", "5",
-           "--min-seconds", str(min_seconds / 5)]
+           "--min-seconds", str(min_seconds / 5), "--products", products]
     if not private:
         cmd.append("--no-privacy")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -120,7 +123,8 @@ def ours_run(model, batch, private, min_seconds):
 
 
 def one(args):
-    run = {"jax": jax_run, "opacus": opacus_run}[args.framework]
+    run = {"jax": jax_run, "opacus": opacus_run,
+           "opacus-bf16": lambda *a: opacus_run(*a, bf16=True)}[args.framework]
     (seconds, steps), versions = run(args.model, args.batch, args.mode == "private", args.min_seconds)
     print(json.dumps({"framework": args.framework, "model": args.model, "batch": args.batch, "mode": args.mode,
                       "examples_per_s": args.batch / seconds, "median_step_s": seconds, "steps": steps, **versions}))
@@ -149,9 +153,11 @@ def main():
         for batch in args.batches:
             for mode in ("private", "nonprivate"):
                 for framework in args.frameworks:
-                    if framework == "ours":
-                        r = ours_run(model, batch, mode == "private", args.min_seconds)
-                        print(json.dumps({"framework": "dpsgd", "model": model, "batch": batch, "mode": mode,
+                    if framework in ("ours", "ours-bf16"):
+                        products = "bf16" if framework == "ours-bf16" else "f32"
+                        r = ours_run(model, batch, mode == "private", args.min_seconds, products)
+                        name = "dpsgd" if products == "f32" else "dpsgd-bf16"
+                        print(json.dumps({"framework": name, "model": model, "batch": batch, "mode": mode,
                                           "examples_per_s": r["examples_per_second"]["median"]}), flush=True)
                         continue
                     cmd = [sys.executable, __file__, "--one", "--framework", framework, "--model", model,

@@ -105,9 +105,9 @@ pub struct TrainArgs<C: ModelChoice> {
     /// examples fit (the MNIST CNN: at most 72).
     #[arg(long)]
     pub physical_batch_size: Option<usize>,
-    /// f32, or bf16: the convolutions' large products round their operands to
-    /// bfloat16 and sum in f32 on CPUs with AMX (Intel Xeons from Sapphire Rapids on),
-    /// for speed; per-example norms and clipping stay exact. Elsewhere, f32.
+    /// f32, or bf16: the large products of convolutions and LSTMs round their operands
+    /// to bfloat16 and sum in f32 on CPUs with AMX (Intel Xeons from Sapphire Rapids
+    /// on), for speed; norms are those of the gradients clipped. Elsewhere, f32.
     #[arg(long, default_value = "f32", value_parser = super::bench::parse_products)]
     pub products: Products,
     /// Private training with shuffled fixed-size batches instead of Poisson sampling.
@@ -327,6 +327,7 @@ fn train_model<M: PrivateModel<f32>, C: ModelChoice>(
             setup.config(n)?
         }
     };
+    config.products = args.products;
     let steps_per_epoch = config.steps_per_epoch(n) as u64;
     let schedule = match args.lr_schedule.as_str() {
         "step" => Schedule::Step { every: args.lr_step_epochs.max(1) as u64 * steps_per_epoch, factor: 0.1 },
@@ -407,7 +408,7 @@ fn train_model<M: PrivateModel<f32>, C: ModelChoice>(
         false => None,
     };
     if args.products.effective() == Products::Bf16 {
-        say!("products: the convolutions' operands rounded to bfloat16 (AMX), sums and clipping in f32");
+        say!("products: large products' operands rounded to bfloat16 (AMX), sums and clipping in f32");
     } else if args.products == Products::Bf16 {
         say!("products: f32 (this CPU has no AMX for --products bf16)");
     }
@@ -437,7 +438,7 @@ fn train_model<M: PrivateModel<f32>, C: ModelChoice>(
         Device::Cpu => {
             let mut engine =
                 CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(n, &config));
-            engine.set_products(args.products);
+            engine.set_products(config.products);
             run_on(engine, &mut model, &data, &config, resume.as_ref(), &control, print_epoch, replica)?
         }
         Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,

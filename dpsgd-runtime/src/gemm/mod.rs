@@ -59,9 +59,10 @@ impl Products {
 }
 
 /// [`matmul`], with operands rounded to bfloat16 when `products` allows it and the
-/// product runs on AMX tiles ([`Products::Bf16`]). Only for products whose result is
-/// not a per-example norm or a clipped sum computed apart from the gradients it clips:
-/// those stay exact, so that what is clipped is what is measured.
+/// product runs on AMX tiles ([`Products::Bf16`]). Never for a per-example norm taken
+/// apart from the gradients it clips, or for the clipped sum of such gradients: the
+/// norm would be that of other values than those summed, and the sensitivity no
+/// longer C. Those products stay exact, so that what is clipped is what is measured.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_as<F: Float>(
     products: Products,

@@ -1,5 +1,6 @@
 //! The epoch loop: sample, step, evaluate, report.
 
+use crate::gemm::Products;
 use std::marker::PhantomData;
 use std::time::Instant;
 
@@ -51,6 +52,10 @@ pub struct TrainConfig {
     /// Stop, with a checkpoint, before a step that would take epsilon (at `delta`)
     /// past this budget.
     pub max_epsilon: Option<f64>,
+    /// Whether the CPU engine's large products may round their operands to bfloat16
+    /// ([`CpuEngine::set_products`]). Not part of what a resumed run must match: it
+    /// changes the arithmetic, not what the privacy accounting assumes.
+    pub products: Products,
 }
 
 /// The settings a checkpoint records, and a resumed run must match.
@@ -100,6 +105,7 @@ impl TrainConfig {
             sampling: Sampling::Poisson,
             physical_batch: None,
             max_epsilon: None,
+            products: Products::F32,
         }
     }
 
@@ -219,7 +225,8 @@ impl<'d, F: Float, M: PrivateModel<F>> Trainer<'d, F, M, CpuEngine<F>> {
     /// Checks `config` against the training set and sets up a run on the CPU from `model`.
     pub fn new(model: &M, train_set: &'d Dataset<F>, config: &TrainConfig) -> Result<Self> {
         let capacity = batch_capacity::<F, M, CpuEngine<F>>(train_set.len(), config);
-        let engine = CpuEngine::new(M::SPEC, model.params(), capacity);
+        let mut engine = CpuEngine::new(M::SPEC, model.params(), capacity);
+        engine.set_products(config.products);
         Trainer::on_engine(engine, train_set, config)
     }
 }

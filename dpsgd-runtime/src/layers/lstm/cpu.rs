@@ -12,32 +12,35 @@ fn state_of(at: Site) -> Buf {
 
 impl<F: Float> LayerOps<Lstm, F> for CpuEngine<F> {
     fn layer_forward(&mut self, layer: Lstm, at: Site) {
+        let products = self.products;
         let (x, y, state) = (at.x, at.y, state_of(at));
         let mut scratch = self.lstm_scratch(&layer);
         let Views { reads: [x], writes: [y, state], params, .. } = self.views([x], [y, state]);
-        kernels::forward(&layer, params, x, y, state, &mut scratch);
+        kernels::forward(&layer, params, x, y, state, &mut scratch, products);
         self.layer_scratch = scratch;
     }
 
     /// Also when the input has no gradient: the gates' gradients are what the
     /// parameter gradients are formed from.
     fn layer_backward(&mut self, layer: Lstm, at: Site, dx: Option<Buf>, accumulate: bool) {
+        let products = self.products;
         let (dy, state) = (at.dy, state_of(at));
         let mut scratch = self.lstm_scratch(&layer);
         match dx {
             Some(dx) => {
                 let Views { reads: [dy], writes: [state, dx], params, .. } = self.views([dy], [state, dx]);
-                kernels::backward(&layer, params, dy, state, Some(dx), accumulate, &mut scratch);
+                kernels::backward(&layer, params, dy, state, Some(dx), accumulate, &mut scratch, products);
             }
             None => {
                 let Views { reads: [dy], writes: [state], params, .. } = self.views([dy], [state]);
-                kernels::backward(&layer, params, dy, state, None, accumulate, &mut scratch);
+                kernels::backward(&layer, params, dy, state, None, accumulate, &mut scratch, products);
             }
         }
         self.layer_scratch = scratch;
     }
 
     fn layer_add_sq_norms(&mut self, layer: Lstm, at: Site, out: Buf, strategy: NormStrategy) {
+        let products = self.products;
         let (x, y, state) = (at.x, at.y, state_of(at));
         let strategy = self.forced_strategy.unwrap_or(strategy);
         let mut scratch = self.lstm_scratch(&layer);
@@ -47,12 +50,14 @@ impl<F: Float> LayerOps<Lstm, F> for CpuEngine<F> {
             stored.version = self.version;
         }
         let Views { reads: [x, y, state], writes: [out], .. } = self.views([x, y, state], [out]);
-        kernels::add_sq_norms(&layer, x, y, state, out, strategy, &mut scratch, Some(&mut stored.values));
+        let store = Some(&mut stored.values[..]);
+        kernels::add_sq_norms(&layer, x, y, state, out, strategy, &mut scratch, store, products);
         self.layer_scratch = scratch;
         self.lstm_grads.push(stored);
     }
 
     fn layer_param_grad(&mut self, layer: Lstm, at: Site, weights: Option<Buf>) {
+        let products = self.products;
         let (x, y, state) = (at.x, at.y, state_of(at));
         let (b, version) = (self.batch, self.version);
         let stored = take_stored(&mut self.lstm_grads, layer.offset);
@@ -64,18 +69,19 @@ impl<F: Float> LayerOps<Lstm, F> for CpuEngine<F> {
             Some(_) if stored.version == version => {
                 kernels::param_grad_from_stored(&layer, state, &stored.values, c, grads)
             }
-            _ => kernels::param_grad(&layer, x, y, state, weights.map(|_| c), b, grads, &mut scratch),
+            _ => kernels::param_grad(&layer, x, y, state, weights.map(|_| c), b, grads, &mut scratch, products),
         }
         self.layer_scratch = scratch;
         self.lstm_grads.push(stored);
     }
 
     fn layer_per_example_grads(&mut self, layer: Lstm, at: Site) {
+        let products = self.products;
         let (x, y, state) = (at.x, at.y, state_of(at));
         let (b, p) = (self.batch, self.spec.num_params);
         let mut per_example = std::mem::take(&mut self.per_example);
         let Views { reads: [x, y, state], .. } = self.views([x, y, state], []);
-        kernels::per_example_grads(&layer, x, y, state, &mut per_example[..b * p], p);
+        kernels::per_example_grads(&layer, x, y, state, &mut per_example[..b * p], p, products);
         self.per_example = per_example;
     }
 }

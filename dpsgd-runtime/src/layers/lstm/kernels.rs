@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::Float;
 use crate::contracts::Contract;
-use crate::gemm::matmul;
+use crate::gemm::{Products, matmul, matmul_as};
 use crate::kernels::simd::multiversion;
 use crate::kernels::threads::{examples_per_thread, per_thread};
 use crate::kernels::vector;
@@ -60,8 +60,18 @@ pub fn scratch_len(layer: &Lstm, batch: usize) -> usize {
     forward.max(backward).max(per_thread)
 }
 
-/// `y` = the hidden states of every step; the gates and cells go to `state`.
-pub fn forward<F: Float>(layer: &Lstm, params: &[F], x: &[F], y: &mut [F], state: &mut [F], scratch: &mut [F]) {
+/// `y` = the hidden states of every step; the gates and cells go to `state`. The
+/// input projection takes `products`; the recurrent products (a few rows each) stay
+/// exact.
+pub fn forward<F: Float>(
+    layer: &Lstm,
+    params: &[F],
+    x: &[F],
+    y: &mut [F],
+    state: &mut [F],
+    scratch: &mut [F],
+    products: Products,
+) {
     let (t_len, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
     let batch = y.len() / (t_len * h);
     let (w_ih, w_hh, b_ih, b_hh) = split_params(layer, params);
@@ -69,7 +79,7 @@ pub fn forward<F: Float>(layer: &Lstm, params: &[F], x: &[F], y: &mut [F], state
     // z = x_t W_ih + b_ih + b_hh for every step, one product per example.
     state.par_chunks_mut(layer.state_width()).zip(x.par_chunks(t_len * n)).for_each(|(state, x)| {
         let (z, _, _) = split_state(layer, state);
-        matmul(t_len, g, n, x, n, 1, w_ih, g, z, false);
+        matmul_as(products, t_len, g, n, x, n, 1, w_ih, g, z, false);
         for row in z.chunks_exact_mut(g) {
             for ((v, a), b) in row.iter_mut().zip(b_ih).zip(b_hh) {
                 *v += *a + *b;
@@ -140,6 +150,7 @@ pub fn backward<F: Float>(
     dx: Option<&mut [F]>,
     accumulate: bool,
     scratch: &mut [F],
+    products: Products,
 ) {
     let (t_len, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
     let batch = dy.len() / (t_len * h);
@@ -186,7 +197,7 @@ pub fn backward<F: Float>(
     let Some(dx) = dx else { return };
     let offset = gate_grads_offset(layer);
     state.par_chunks(width).zip(dx.par_chunks_mut(t_len * n)).for_each(|(state, dx)| {
-        matmul(t_len, n, g, &state[offset..], g, 1, w_ih_t, n, dx, accumulate);
+        matmul_as(products, t_len, n, g, &state[offset..], g, 1, w_ih_t, n, dx, accumulate);
     });
 }
 
@@ -248,11 +259,18 @@ fn example<'a, F>(layer: &Lstm, x: &'a [F], y: &'a [F], state: &'a [F], e: usize
 /// `G_ih = X^T D` into `g_ih` (`[inputs, 4 hidden]`), `G_hh = H_prev^T D` into `g_hh`
 /// (the state before step 0 is zero), `+=` when `accumulate`. `X^T` and `H_prev^T` are
 /// read through their strides.
-fn weight_grads<F: Float>(layer: &Lstm, ex: &Example<'_, F>, d: &[F], [g_ih, g_hh]: [&mut [F]; 2], accumulate: bool) {
+fn weight_grads<F: Float>(
+    layer: &Lstm,
+    ex: &Example<'_, F>,
+    d: &[F],
+    [g_ih, g_hh]: [&mut [F]; 2],
+    accumulate: bool,
+    products: Products,
+) {
     let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
-    matmul(n, g, t, ex.x, 1, n, d, g, g_ih, accumulate);
+    matmul_as(products, n, g, t, ex.x, 1, n, d, g, g_ih, accumulate);
     if t > 1 {
-        matmul(h, g, t - 1, ex.y, 1, h, &d[g..], g, g_hh, accumulate);
+        matmul_as(products, h, g, t - 1, ex.y, 1, h, &d[g..], g, g_hh, accumulate);
     } else if !accumulate {
         g_hh.fill(F::ZERO);
     }
@@ -273,7 +291,9 @@ fn bias_grad<F: Float>(layer: &Lstm, d: &[F], out: &mut [F], accumulate: bool) {
 /// `||A^T D||^2 = sum_(t,s) (A A^T)_(t,s) (D D^T)_(t,s)`, as `strategy` says.
 ///
 /// With `store` (`[batch, weight_grad_len]`), materialized gradients stay there for
-/// [`param_grad_from_stored`], which then sums them without forming them again.
+/// [`param_grad_from_stored`], which then sums them without forming them again: only
+/// those take `products`, whose norms are those of the gradients summed; the other
+/// ways stay exact, as the clipped sum [`param_grad`] forms apart.
 #[allow(clippy::too_many_arguments)]
 pub fn add_sq_norms<F: Float>(
     layer: &Lstm,
@@ -284,6 +304,7 @@ pub fn add_sq_norms<F: Float>(
     strategy: NormStrategy,
     scratch: &mut [F],
     store: Option<&mut [F]>,
+    products: Products,
 ) {
     let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
     let batch = out.len();
@@ -293,7 +314,7 @@ pub fn add_sq_norms<F: Float>(
         store[..batch * len].par_chunks_mut(len).zip(out.par_iter_mut()).enumerate().for_each(|(e, (grad, out))| {
             let ex = example(layer, x, y, state, e);
             let (g_ih, g_hh) = grad.split_at_mut(n * g);
-            weight_grads(layer, &ex, ex.d, [g_ih, g_hh], false);
+            weight_grads(layer, &ex, ex.d, [g_ih, g_hh], false, products);
             let bias = bias_sq(ex.d);
             *out += vector::sq_norm(grad) + bias + bias;
         });
@@ -307,7 +328,7 @@ pub fn add_sq_norms<F: Float>(
                 NormStrategy::Materialized => {
                     let (g_ih, rest) = scratch.split_at_mut(n * g);
                     let g_hh = &mut rest[..h * g];
-                    weight_grads(layer, &ex, ex.d, [&mut *g_ih, &mut *g_hh], false);
+                    weight_grads(layer, &ex, ex.d, [&mut *g_ih, &mut *g_hh], false, Products::F32);
                     vector::sq_norm(g_ih) + vector::sq_norm(g_hh)
                 }
                 NormStrategy::Ghost => ghost_sq_norm(layer, &ex, scratch),
@@ -344,7 +365,8 @@ fn ghost_sq_norm<F: Float>(layer: &Lstm, ex: &Example<'_, F>, scratch: &mut [F])
 
 /// The layer's gradient summed over the batch, each example weighted by `weights` when
 /// given, written (not added) to `grad` (the model's gradient vector). Each thread
-/// sums its examples into its own accumulator.
+/// sums its examples into its own accumulator. A weighted (clipped) sum is exact
+/// whatever `products` allows: its norms were taken apart, from exact products.
 #[allow(clippy::too_many_arguments)]
 pub fn param_grad<F: Float>(
     layer: &Lstm,
@@ -355,7 +377,9 @@ pub fn param_grad<F: Float>(
     batch: usize,
     grad: &mut [F],
     scratch: &mut [F],
+    products: Products,
 ) {
+    let products = if weights.is_some() { Products::F32 } else { products };
     let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
     let p = layer.num_params();
     let grad = &mut grad[layer.offset..][..p];
@@ -375,7 +399,7 @@ pub fn param_grad<F: Float>(
             };
             let (g_ih, rest) = acc.split_at_mut(n * g);
             let (g_hh, rest) = rest.split_at_mut(h * g);
-            weight_grads(layer, &ex, d, [g_ih, g_hh], k > 0);
+            weight_grads(layer, &ex, d, [g_ih, g_hh], k > 0, products);
             bias_grad(layer, d, &mut rest[..g], k > 0);
         }
     });
@@ -411,7 +435,15 @@ pub fn param_grad_from_stored<F: Float>(layer: &Lstm, state: &[F], store: &[F], 
 }
 
 /// Each example's gradient in its row of `per_example` (`[batch, row_len]`).
-pub fn per_example_grads<F: Float>(layer: &Lstm, x: &[F], y: &[F], state: &[F], per_example: &mut [F], row_len: usize) {
+pub fn per_example_grads<F: Float>(
+    layer: &Lstm,
+    x: &[F],
+    y: &[F],
+    state: &[F],
+    per_example: &mut [F],
+    row_len: usize,
+    products: Products,
+) {
     let (n, h, g) = (layer.inputs, layer.hidden, layer.gates());
     per_example.par_chunks_mut(row_len).enumerate().for_each(|(e, row)| {
         let ex = example(layer, x, y, state, e);
@@ -419,8 +451,61 @@ pub fn per_example_grads<F: Float>(layer: &Lstm, x: &[F], y: &[F], state: &[F], 
         let (g_ih, rest) = row.split_at_mut(n * g);
         let (g_hh, rest) = rest.split_at_mut(h * g);
         let (b_ih, b_hh) = rest.split_at_mut(g);
-        weight_grads(layer, &ex, ex.d, [g_ih, g_hh], false);
+        weight_grads(layer, &ex, ex.d, [g_ih, g_hh], false, products);
         bias_grad(layer, ex.d, b_ih, false);
         b_hh.copy_from_slice(b_ih);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With `Products::Bf16`, what privacy rests on stays exact: a weighted (clipped)
+    /// sum and the norms taken apart from the gradients they clip (ghost, or
+    /// materialized and not kept) equal the f32 products' bit for bit, while the
+    /// forward pass, the kept gradients' norms and the unweighted sum round (where the
+    /// CPU has AMX; this layer's input products fill its tiles).
+    #[test]
+    fn bf16_products_never_reach_separate_norms_or_clipped_sums() {
+        let layer = Lstm { offset: 0, inputs: 32, hidden: 32, positions: 40 };
+        let (batch, t, h) = (3, layer.positions, layer.hidden);
+        let value = |i: usize, scale: f32| ((i as f32 * 0.618_034).fract() - 0.5) * scale;
+        let params: Vec<f32> = (0..layer.num_params()).map(|i| value(i, 0.4)).collect();
+        let x: Vec<f32> = (0..batch * t * layer.inputs).map(|i| value(i * 3 + 1, 2.0)).collect();
+        let dy: Vec<f32> = (0..batch * t * h).map(|i| value(i * 7 + 2, 1.0)).collect();
+        let mut scratch = vec![0.0f32; scratch_len(&layer, batch)];
+        let mut passes = |products: Products| {
+            let (mut y, mut state) = (vec![0.0f32; batch * t * h], vec![0.0f32; batch * layer.state_width()]);
+            forward(&layer, &params, &x, &mut y, &mut state, &mut scratch, products);
+            backward(&layer, &params, &dy, &mut state, None, false, &mut scratch, products);
+            (y, state)
+        };
+        let (exact_y, _) = passes(Products::F32);
+        let (y, state) = passes(Products::Bf16);
+        let weights = [0.5f32, 2.0, -1.0];
+        let mut grads = |products: Products| {
+            let mut sums = [vec![0.0f32; layer.num_params()], vec![0.0f32; layer.num_params()]];
+            for (sum, w) in sums.iter_mut().zip([Some(&weights[..]), None]) {
+                param_grad(&layer, &x, &y, &state, w, batch, sum, &mut scratch, products);
+            }
+            let mut norms = [vec![0.0f32; batch], vec![0.0f32; batch], vec![0.0f32; batch]];
+            let strategies = [NormStrategy::Ghost, NormStrategy::Materialized, NormStrategy::Materialized];
+            let mut store = vec![0.0f32; batch * weight_grad_len(&layer)];
+            for (k, (norms, strategy)) in norms.iter_mut().zip(strategies).enumerate() {
+                let kept = (k == 2).then_some(&mut store[..]);
+                add_sq_norms(&layer, &x, &y, &state, norms, strategy, &mut scratch, kept, products);
+            }
+            (sums, norms)
+        };
+        let (exact_sums, exact_norms) = grads(Products::F32);
+        let (sums, norms) = grads(Products::Bf16);
+        assert_eq!(sums[0], exact_sums[0], "the clipped (weighted) sum rounded");
+        assert_eq!(norms[0], exact_norms[0], "ghost norms rounded");
+        assert_eq!(norms[1], exact_norms[1], "norms of gradients not kept rounded");
+        let rounds = Products::Bf16.effective() == Products::Bf16;
+        assert_eq!(y != exact_y, rounds, "the forward pass");
+        assert_eq!(sums[1] != exact_sums[1], rounds, "the unweighted sum");
+        assert_eq!(norms[2] != exact_norms[2], rounds, "the kept gradients' norms");
+    }
 }
