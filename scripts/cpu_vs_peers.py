@@ -41,9 +41,9 @@ class Rate:
         return f"{self.median:,.0f} [{self.low:,.0f}, {self.high:,.0f}]"
 
 
-def dpsgd(binary, model, batch, private, repeats, seconds):
+def dpsgd(binary, model, batch, private, repeats, seconds, products):
     args = [binary, "bench", "--model", model, "--batch-size", str(batch), "--json",
-            "--repeats", str(repeats), "--min-seconds", str(seconds)]
+            "--repeats", str(repeats), "--min-seconds", str(seconds), "--products", products]
     if not private:
         args.append("--no-privacy")
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
@@ -72,6 +72,7 @@ def main():
     p.add_argument("--batches", default="20,64,256")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seconds", type=float, default=1.0)
+    p.add_argument("--products", default="f32", help="dpsgd's products: f32, or bf16 (AMX, where the CPU has it)")
     a = p.parse_args()
     frameworks = a.frameworks.split(",")
     unknown = set(frameworks) - {"jax", "torch"}
@@ -88,8 +89,8 @@ def main():
     for model in a.models.split(","):
         name, variant = MODELS[model]
         for batch in map(int, a.batches.split(",")):
-            ours_p, memory = dpsgd(a.dpsgd, model, batch, True, a.repeats, a.seconds)
-            ours_n, _ = dpsgd(a.dpsgd, model, batch, False, a.repeats, a.seconds)
+            ours_p, memory = dpsgd(a.dpsgd, model, batch, True, a.repeats, a.seconds, a.products)
+            ours_n, _ = dpsgd(a.dpsgd, model, batch, False, a.repeats, a.seconds, a.products)
             cells = [ours_p, ours_n, f"{ours_n.median / ours_p.median:.2f}"]
             private, nonprivate = [], []
             for framework in frameworks:

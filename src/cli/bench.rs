@@ -39,8 +39,8 @@ pub struct BenchArgs<C: ModelChoice> {
     /// Seconds of untimed warm-up steps.
     #[arg(long, default_value_t = 0.5)]
     pub warmup_seconds: f64,
-    /// f32, or bf16: the large products of convolutions and LSTMs round their
-    /// operands to bfloat16 on CPUs with AMX (as `train --products bf16`).
+    /// f32, or bf16: the large products of dense layers, convolutions and LSTMs round
+    /// their operands to bfloat16 on CPUs with AMX (as `train --products bf16`).
     #[arg(long, default_value = "f32", value_parser = parse_products)]
     pub products: Products,
 }

@@ -105,9 +105,10 @@ pub struct TrainArgs<C: ModelChoice> {
     /// examples fit (the MNIST CNN: at most 72).
     #[arg(long)]
     pub physical_batch_size: Option<usize>,
-    /// f32, or bf16: the large products of convolutions and LSTMs round their operands
-    /// to bfloat16 and sum in f32 on CPUs with AMX (Intel Xeons from Sapphire Rapids
-    /// on), for speed; norms are those of the gradients clipped. Elsewhere, f32.
+    /// f32, or bf16: the large products of dense layers, convolutions and LSTMs round
+    /// their operands to bfloat16 and sum in f32 on CPUs with AMX (Intel Xeons from
+    /// Sapphire Rapids on), for speed; norms are those of the gradients clipped.
+    /// Elsewhere, f32.
     #[arg(long, default_value = "f32", value_parser = super::bench::parse_products)]
     pub products: Products,
     /// Private training with shuffled fixed-size batches instead of Poisson sampling.

@@ -5,24 +5,25 @@
 
 use super::{kernels, sequence};
 use crate::engine::cpu::{CpuEngine, Views};
+use crate::gemm::Products;
 use crate::spec::{Buf, Dense, NormStrategy};
 use crate::{Float, LayerOps, Site};
 
 impl<F: Float> LayerOps<Dense, F> for CpuEngine<F> {
     fn layer_forward(&mut self, layer: Dense, Site { x, y, .. }: Site) {
-        let b = self.batch * layer.positions;
+        let (b, products) = (self.batch * layer.positions, self.products);
         let Views { reads: [x], writes: [y], params, scratch, .. } = self.views([x], [y]);
         let w = &params[layer.offset..][..layer.weight_len()];
         let bias = &params[layer.bias_offset()..][..layer.outputs];
-        kernels::forward(x, w, bias, y, b, layer.inputs, layer.outputs, scratch);
+        kernels::forward(x, w, bias, y, b, layer.inputs, layer.outputs, scratch, products);
     }
 
     fn layer_backward(&mut self, layer: Dense, Site { dy, .. }: Site, dx: Option<Buf>, accumulate: bool) {
         let Some(dx) = dx else { return };
-        let b = self.batch * layer.positions;
+        let (b, products) = (self.batch * layer.positions, self.products);
         let Views { reads: [dy], writes: [dx], params, scratch, .. } = self.views([dy], [dx]);
         let w = &params[layer.offset..][..layer.weight_len()];
-        kernels::backward_input(dy, w, dx, b, layer.inputs, layer.outputs, accumulate, scratch);
+        kernels::backward_input(dy, w, dx, b, layer.inputs, layer.outputs, accumulate, scratch, products);
     }
 
     /// At one position always the ghost norm, two dot products per example; over a
@@ -43,22 +44,24 @@ impl<F: Float> LayerOps<Dense, F> for CpuEngine<F> {
     }
 
     fn layer_param_grad(&mut self, layer: Dense, Site { x, dy, .. }: Site, weights: Option<Buf>) {
-        let (b, t) = (self.batch, layer.positions);
+        let (b, t, unweighted) = (self.batch, layer.positions, self.products);
         // Unweighted calls read the input twice in place of weights: harmless.
         let Views { reads: [x, dy, c], grads, scaled, scratch, .. } = self.views([x, dy, weights.unwrap_or(x)], []);
         let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
         let gb = &mut rest[..layer.outputs];
-        let dy = match weights {
-            None => dy,
+        // The clipped sum is exact: its norms were taken apart (ghost, or from
+        // gradients not kept), and must be those of what it sums.
+        let (dy, products) = match weights {
+            None => (dy, unweighted),
             Some(_) => {
                 // Scaling each example's rows of D by its clip factor makes the clipped
                 // sum D^T diag(c) X one GEMM.
                 let scaled = &mut scaled[..b * t * layer.outputs];
                 crate::kernels::vector::scale_rows(dy, c, scaled, t * layer.outputs);
-                &*scaled
+                (&*scaled, Products::F32)
             }
         };
-        kernels::param_grad(x, dy, gw, gb, b * t, layer.inputs, layer.outputs, scratch);
+        kernels::param_grad(x, dy, gw, gb, b * t, layer.inputs, layer.outputs, scratch, products);
     }
 
     fn layer_per_example_grads(&mut self, layer: Dense, Site { x, dy, .. }: Site) {

@@ -7,7 +7,7 @@
 //! `inputs * outputs` values.
 
 use crate::Float;
-use crate::gemm::matmul;
+use crate::gemm::{Products, matmul_as};
 use crate::kernels::simd::multiversion;
 use crate::kernels::vector::{axpy, dot, sq_norm};
 
@@ -36,6 +36,7 @@ pub fn forward<F: Float>(
     inputs: usize,
     outputs: usize,
     scratch: &mut [F],
+    products: Products,
 ) {
     if outputs <= FEW_OUTPUTS {
         let columns = &mut scratch[..inputs * outputs];
@@ -50,7 +51,7 @@ pub fn forward<F: Float>(
     for yi in y.chunks_exact_mut(outputs).take(batch) {
         yi.copy_from_slice(b);
     }
-    matmul(batch, outputs, inputs, x, inputs, 1, w, outputs, y, true);
+    matmul_as(products, batch, outputs, inputs, x, inputs, 1, w, outputs, y, true);
 }
 }
 
@@ -65,6 +66,7 @@ pub fn backward_input<F: Float>(
     outputs: usize,
     accumulate: bool,
     scratch: &mut [F],
+    products: Products,
 ) {
     let wt = &mut scratch[..inputs * outputs];
     transpose(w, inputs, outputs, wt);
@@ -79,14 +81,16 @@ pub fn backward_input<F: Float>(
         }
         return;
     }
-    matmul(batch, inputs, outputs, dy, outputs, 1, wt, inputs, dx, accumulate);
+    matmul_as(products, batch, inputs, outputs, dy, outputs, 1, wt, inputs, dx, accumulate);
 }
 }
 
 multiversion! {
 /// Summed parameter gradient over the batch: `gw = x^T dy`, `gb = sum_i dy_i`.
 /// Per-example weights (clipping factors) are applied by scaling `dy` beforehand,
-/// which makes the clipped sum one product.
+/// which makes the clipped sum one product; the caller passes `Products::F32` for
+/// it, as its norms were taken apart.
+#[allow(clippy::too_many_arguments)]
 pub fn param_grad<F: Float>(
     x: &[F],
     dy: &[F],
@@ -96,6 +100,7 @@ pub fn param_grad<F: Float>(
     inputs: usize,
     outputs: usize,
     scratch: &mut [F],
+    products: Products,
 ) {
     if outputs <= FEW_OUTPUTS {
         // Column `o` of the gradient is `sum_i dy[i, o] x_i`: vector updates over inputs.
@@ -112,7 +117,7 @@ pub fn param_grad<F: Float>(
             }
         }
     } else {
-        matmul(inputs, outputs, batch, x, 1, inputs, dy, outputs, gw, false);
+        matmul_as(products, inputs, outputs, batch, x, 1, inputs, dy, outputs, gw, false);
     }
     gb.fill(F::ZERO);
     for dyi in dy.chunks_exact(outputs).take(batch) {
@@ -177,7 +182,7 @@ mod tests {
             let b = data(outputs, 2.0);
             let mut scratch = vec![0.0; inputs * outputs];
             let mut y = vec![9.0; batch * outputs];
-            forward(&x, &w, &b, &mut y, batch, inputs, outputs, &mut scratch);
+            forward(&x, &w, &b, &mut y, batch, inputs, outputs, &mut scratch, Products::F32);
             for i in 0..batch {
                 for o in 0..outputs {
                     let e = b[o] + (0..inputs).map(|k| x[i * inputs + k] * w[k * outputs + o]).sum::<f64>();
@@ -188,7 +193,7 @@ mod tests {
             let dy = data(batch * outputs, 3.0);
             for accumulate in [false, true] {
                 let mut dx = vec![1.0; batch * inputs];
-                backward_input(&dy, &w, &mut dx, batch, inputs, outputs, accumulate, &mut scratch);
+                backward_input(&dy, &w, &mut dx, batch, inputs, outputs, accumulate, &mut scratch, Products::F32);
                 for i in 0..batch {
                     for k in 0..inputs {
                         let e: f64 = (0..outputs).map(|o| dy[i * outputs + o] * w[k * outputs + o]).sum::<f64>()
@@ -214,7 +219,7 @@ mod tests {
             let mut gw = vec![0.0; outputs * inputs];
             let mut gb = vec![0.0; outputs];
             let mut scratch = vec![0.0; inputs * outputs];
-            param_grad(&x, &dy, &mut gw, &mut gb, batch, inputs, outputs, &mut scratch);
+            param_grad(&x, &dy, &mut gw, &mut gb, batch, inputs, outputs, &mut scratch, Products::F32);
             for i in 0..batch {
                 let row = &per[i * row_len..(i + 1) * row_len];
                 let sq: f64 = row.iter().map(|v| v * v).sum();
