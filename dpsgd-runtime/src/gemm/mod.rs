@@ -58,6 +58,26 @@ impl Products {
     }
 }
 
+/// `C = A B`, or `C += A B` when `accumulate`, with `A` `m x k`, `B` `k x n`, `C` `m x n`.
+///
+/// `A(i, p)` is `a[i * a_rs + p * a_cs]`, so a transposed operand is a matter of
+/// strides; `B` is row-major with row stride `ldb`; `C` is row-major and dense.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul<F: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[F],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[F],
+    ldb: usize,
+    c: &mut [F],
+    accumulate: bool,
+) {
+    matmul_as(Products::F32, m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
+}
+
 /// [`matmul`], with operands rounded to bfloat16 when `products` allows it and the
 /// product runs on AMX tiles ([`Products::Bf16`]). Never for a per-example norm taken
 /// apart from the gradients it clips, or for the clipped sum of such gradients: the
@@ -77,12 +97,46 @@ pub fn matmul_as<F: Float>(
     c: &mut [F],
     accumulate: bool,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if TypeId::of::<F>() == TypeId::of::<f32>() && on_tiles(products, m, n, k) {
-        check_extents(m, n, k, a, a_rs, a_cs, b, ldb, c);
-        return ours(operands(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate), Kernel::Amx);
+    if m == 0 || n == 0 {
+        return;
     }
-    matmul(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
+    assert!(c.len() >= m * n, "matmul: C too short");
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(F::ZERO);
+        }
+        return;
+    }
+    assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "matmul: A too short");
+    assert!(b.len() >= (k - 1) * ldb + n && ldb >= n, "matmul: B too short");
+
+    #[cfg(target_arch = "x86_64")]
+    if TypeId::of::<F>() == TypeId::of::<f32>() && crate::kernels::simd::has_avx512() {
+        let kernel = if on_tiles(products, m, n, k) {
+            Kernel::Amx
+        } else if blocked::suits(m, n, k, a_cs) {
+            Kernel::Blocked
+        } else if k <= UNPACKED_MAX_K {
+            Kernel::Unpacked
+        } else {
+            return packed(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
+        };
+        let operands = avx512::Operands {
+            m,
+            n,
+            k,
+            a: a.as_ptr().cast(),
+            a_rs,
+            a_cs,
+            b: b.as_ptr().cast(),
+            ldb,
+            c: c.as_mut_ptr().cast(),
+            ldc: n,
+            accumulate,
+        };
+        return ours(operands, kernel);
+    }
+    packed(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
 }
 
 /// Whether an f32 product of this shape runs on AMX tiles, its operands rounded.
@@ -93,84 +147,6 @@ fn on_tiles(products: Products, m: usize, n: usize, k: usize) -> bool {
     }
     let _ = (products, m, n, k);
     false
-}
-
-/// Panics unless `A`, `B` and `C` hold every element the sizes and strides address.
-#[allow(clippy::too_many_arguments)]
-fn check_extents<F>(m: usize, n: usize, k: usize, a: &[F], a_rs: usize, a_cs: usize, b: &[F], ldb: usize, c: &[F]) {
-    assert!(c.len() >= m * n, "matmul: C too short");
-    assert!(a.len() > (m - 1) * a_rs + (k - 1) * a_cs, "matmul: A too short");
-    assert!(b.len() >= (k - 1) * ldb + n && ldb >= n, "matmul: B too short");
-}
-
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-fn operands<F>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[F],
-    a_rs: usize,
-    a_cs: usize,
-    b: &[F],
-    ldb: usize,
-    c: &mut [F],
-    accumulate: bool,
-) -> avx512::Operands {
-    avx512::Operands {
-        m,
-        n,
-        k,
-        a: a.as_ptr().cast(),
-        a_rs,
-        a_cs,
-        b: b.as_ptr().cast(),
-        ldb,
-        c: c.as_mut_ptr().cast(),
-        ldc: n,
-        accumulate,
-    }
-}
-
-/// `C = A B`, or `C += A B` when `accumulate`, with `A` `m x k`, `B` `k x n`, `C` `m x n`.
-///
-/// `A(i, p)` is `a[i * a_rs + p * a_cs]`, so a transposed operand is a matter of
-/// strides; `B` is row-major with row stride `ldb`; `C` is row-major and dense.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul<F: Float>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[F],
-    a_rs: usize,
-    a_cs: usize,
-    b: &[F],
-    ldb: usize,
-    c: &mut [F],
-    accumulate: bool,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        assert!(c.len() >= m * n, "matmul: C too short");
-        if !accumulate {
-            c[..m * n].fill(F::ZERO);
-        }
-        return;
-    }
-    check_extents(m, n, k, a, a_rs, a_cs, b, ldb, c);
-
-    #[cfg(target_arch = "x86_64")]
-    if TypeId::of::<F>() == TypeId::of::<f32>() && crate::kernels::simd::has_avx512() {
-        let blocked = blocked::suits(m, n, k, a_cs);
-        if !blocked && k > UNPACKED_MAX_K {
-            return packed(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
-        }
-        let kernel = if blocked { Kernel::Blocked } else { Kernel::Unpacked };
-        return ours(operands(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate), kernel);
-    }
-    packed(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
 }
 
 /// Our kernels, chosen on the whole product's shape.
