@@ -10,6 +10,7 @@ use crate::data::Targets;
 use crate::gemm::Products;
 use crate::kernels::attention::OperandGrad;
 use crate::kernels::{activation, clip, loss, optim, pool, vector};
+use crate::layers::dense::kernels::SCRATCH_SLACK;
 use crate::layers::embedding::kernels as embedding;
 use crate::noise::{self, NoiseSource};
 use crate::rng::SecretKey;
@@ -109,7 +110,7 @@ impl<F: Float> CpuEngine<F> {
             // long after the first step, which must not allocate.
             accumulated: Vec::with_capacity(spec.num_params),
             scaled: Vec::new(),
-            scratch: vec![F::ZERO; spec.params.iter().map(|p| p.len()).max().unwrap_or(0)],
+            scratch: vec![F::ZERO; spec.params.iter().map(|p| p.len()).max().unwrap_or(0) + SCRATCH_SLACK],
             per_example: Vec::new(),
             layer_scratch: Vec::new(),
             forced_strategy: None,
