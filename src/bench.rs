@@ -363,7 +363,7 @@ impl BenchReport {
             self.epoch_examples,
             memory,
             self.final_loss,
-            products_name(self.products)
+            self.products.name()
         )
     }
 }
@@ -401,14 +401,14 @@ pub fn measure<M: PrivateModel<f32>>(
         Device::Cpu => {
             let mut runner = StepRunner::<M>::new(batch_size, kind, bench_examples(batch_size, epoch_examples))?;
             runner.engine.set_products(products);
-            let report = measure_runner(runner, "cpu".into(), batch_size, kind, timing, epoch_examples)?;
-            Ok(BenchReport { products: products.effective(), ..report })
+            let ran = ("cpu".into(), products.effective());
+            measure_runner(runner, ran, batch_size, kind, timing, epoch_examples)
         }
         #[cfg(feature = "cuda")]
         Device::Cuda => {
             let runner = StepRunner::<M, _>::on_gpu(batch_size, kind, bench_examples(batch_size, epoch_examples))?;
             let name = runner.engine.device_name().to_string();
-            measure_runner(runner, name, batch_size, kind, timing, epoch_examples)
+            measure_runner(runner, (name, Products::F32), batch_size, kind, timing, epoch_examples)
         }
         #[cfg(not(feature = "cuda"))]
         Device::Cuda => Err(Device::cuda_not_built()),
@@ -419,9 +419,10 @@ fn bench_examples(batch_size: usize, epoch_examples: usize) -> usize {
     epoch_examples.min(MAX_BENCH_EXAMPLES.max(batch_size))
 }
 
+/// Times `runner`'s steps; `(device, products)` says what they ran on.
 fn measure_runner<M: PrivateModel<f32>, E: Engine<f32>>(
     mut runner: StepRunner<M, E>,
-    device: String,
+    (device, products): (String, Products),
     batch_size: usize,
     kind: StepKind,
     timing: Timing,
@@ -470,16 +471,8 @@ fn measure_runner<M: PrivateModel<f32>, E: Engine<f32>>(
         epoch_examples,
         peak_memory_bytes: peak_memory_bytes(),
         final_loss,
-        products: Products::F32,
+        products,
     })
-}
-
-/// `f32` or `bf16`, as `--products` takes it.
-pub fn products_name(products: Products) -> &'static str {
-    match products {
-        Products::F32 => "f32",
-        Products::Bf16 => "bf16",
-    }
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`).

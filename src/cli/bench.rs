@@ -2,7 +2,7 @@
 //! implementations. The same measurement backs `cargo bench`.
 
 use crate::Device;
-use crate::bench::{BenchReport, StepKind, Timing, measure, products_name};
+use crate::bench::{BenchReport, StepKind, Timing, measure};
 use crate::runtime::gemm::Products;
 use crate::runtime::{Error, PrivateModel, Result};
 use clap::Parser;
@@ -41,17 +41,8 @@ pub struct BenchArgs<C: ModelChoice> {
     pub warmup_seconds: f64,
     /// f32, or bf16: the large products of dense layers, convolutions and LSTMs round
     /// their operands to bfloat16 on CPUs with AMX (as `train --products bf16`).
-    #[arg(long, default_value = "f32", value_parser = parse_products)]
+    #[arg(long, default_value = "f32")]
     pub products: Products,
-}
-
-/// `--products`: `f32` or `bf16`.
-pub fn parse_products(name: &str) -> std::result::Result<Products, String> {
-    match name {
-        "f32" => Ok(Products::F32),
-        "bf16" => Ok(Products::Bf16),
-        other => Err(format!("products are f32 or bf16, not {other:?}")),
-    }
 }
 
 /// `peak`'s arguments.
@@ -129,7 +120,7 @@ fn print_text(model: &str, r: &BenchReport) {
         r.batch_size,
         r.device,
         r.threads,
-        products_name(r.products)
+        r.products.name()
     );
     println!(
         "  examples/s: median {:.0}  min {:.0}  max {:.0}  ({} repeats of {} steps)",

@@ -15,7 +15,7 @@ use super::files;
 #[cfg(feature = "mpi")]
 use crate::runtime::collective::Mpi;
 use crate::runtime::collective::{self, Collective};
-use crate::runtime::engine::{CpuEngine, Engine};
+use crate::runtime::engine::Engine;
 use crate::runtime::gemm::Products;
 use crate::runtime::rng::Randomness;
 use crate::runtime::secure::{self, DEFAULT_MAX_NOISE_INCREASE, SecureNoiseConfig};
@@ -23,7 +23,7 @@ use crate::runtime::train::Replica;
 use crate::runtime::train::checkpoint::{self, Checkpoint};
 use crate::runtime::train::{
     Control, EpochReport, Evaluation, Optimizer, PrivateTraining, Sampling, Schedule, SecureStep, StepReport,
-    TrainConfig, TrainReport, Trainer, batch_capacity, train_with,
+    TrainConfig, TrainReport, Trainer, cpu_engine, train_with,
 };
 use crate::runtime::{Error, PrivateModel, Result};
 
@@ -109,7 +109,7 @@ pub struct TrainArgs<C: ModelChoice> {
     /// their operands to bfloat16 and sum in f32 on CPUs with AMX (Intel Xeons from
     /// Sapphire Rapids on), for speed; norms are those of the gradients clipped.
     /// Elsewhere, f32.
-    #[arg(long, default_value = "f32", value_parser = super::bench::parse_products)]
+    #[arg(long, default_value = "f32")]
     pub products: Products,
     /// Private training with shuffled fixed-size batches instead of Poisson sampling.
     /// The reported epsilon then assumes Poisson sampling, which this does not give.
@@ -437,9 +437,7 @@ fn train_model<M: PrivateModel<f32>, C: ModelChoice>(
     let print_epoch = |e: &EpochReport| progress.on_epoch(e);
     let report = match args.device {
         Device::Cpu => {
-            let mut engine =
-                CpuEngine::new(M::SPEC, model.params(), batch_capacity::<f32, M, CpuEngine<f32>>(n, &config));
-            engine.set_products(config.products);
+            let engine = cpu_engine(&model, n, &config);
             run_on(engine, &mut model, &data, &config, resume.as_ref(), &control, print_epoch, replica)?
         }
         Device::Cuda => train_on_gpu(&mut model, &data, &config, resume.as_ref(), &control, print_epoch)?,
@@ -558,6 +556,7 @@ fn train_on_gpu<M: PrivateModel<f32>>(
     on_epoch: impl FnMut(&EpochReport),
 ) -> Result<TrainReport> {
     use crate::runtime::cuda::{CudaDevice, CudaEngine};
+    use crate::runtime::train::batch_capacity;
     let device = CudaDevice::open(0)?;
     say!("device: {}", device.name());
     let capacity = batch_capacity::<f32, M, CudaEngine<f32>>(data.train.len(), config);

@@ -317,7 +317,7 @@ unsafe fn pack_any(o: &Operands, (i, p): (usize, usize), rows: usize, depth: usi
 }
 
 /// `x` rounded to bfloat16 (to nearest, ties to even), as [`rounded_high_halves`].
-pub fn bf16(x: f32) -> u16 {
+fn bf16(x: f32) -> u16 {
     let bits = x.to_bits();
     (bits.wrapping_add(0x7FFF + ((bits >> 16) & 1)) >> 16) as u16
 }

@@ -56,6 +56,35 @@ impl Products {
         }
         Products::F32
     }
+
+    /// What the products of a parameter gradient summed over a batch may be: these,
+    /// unless the sum is `weighted` by clipping factors. A clipped sum's factors come
+    /// from norms taken apart from it (the ghost identity, or gradients not kept), from
+    /// exact products; summing rounded gradients with them would clip other values
+    /// than those measured, and the sensitivity would no longer be C.
+    pub fn for_sum(self, weighted: bool) -> Products {
+        if weighted { Products::F32 } else { self }
+    }
+
+    /// `f32` or `bf16`, as the command line names them.
+    pub fn name(self) -> &'static str {
+        match self {
+            Products::F32 => "f32",
+            Products::Bf16 => "bf16",
+        }
+    }
+}
+
+impl std::str::FromStr for Products {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<Self, String> {
+        match name {
+            "f32" => Ok(Products::F32),
+            "bf16" => Ok(Products::Bf16),
+            other => Err(format!("products are f32 or bf16, not {other:?}")),
+        }
+    }
 }
 
 /// `C = A B`, or `C += A B` when `accumulate`, with `A` `m x k`, `B` `k x n`, `C` `m x n`.
@@ -385,14 +414,23 @@ mod tests {
         pool.install(|| check_bf16(1000, 72, 64, (1, 1000)));
     }
 
+    /// `Products::Bf16` on `m x k` and `k x n` operands of `1 + 2^-10` and ones, which
+    /// bfloat16 would round to ones: every element must come out `k (1 + 2^-10)`.
+    fn bf16_products_of_unrounded_values<F: Float>(m: usize, n: usize, k: usize) -> Vec<F> {
+        let a = vec![F::from_f64(1.0 + 1.0 / 1024.0); m * k];
+        let b = vec![F::ONE; k * n];
+        let mut c = vec![F::ZERO; m * n];
+        matmul_as(Products::Bf16, m, n, k, &a, k, 1, &b, n, &mut c, false);
+        c
+    }
+
     #[test]
     fn bf16_products_of_f64_and_small_shapes_are_exact() {
-        // f64, and products too small for the tiles, are never rounded.
-        check::<f64>(40, 40, 40, false, 1e-12);
-        let (a, b) = ([1.0f32 + 1.0 / 1024.0; 6], [1.0f32; 6]);
-        let mut c = [0.0f32; 4];
-        matmul_as(Products::Bf16, 2, 2, 3, &a, 3, 1, &b, 2, &mut c, false);
-        assert_eq!(c, [3.0 * (1.0 + 1.0 / 1024.0); 4]);
+        // f64, even of a shape that fills the tiles, and f32 products too small for
+        // them, are never rounded.
+        let want = |k: f64| k * (1.0 + 1.0 / 1024.0);
+        assert!(bf16_products_of_unrounded_values::<f64>(40, 40, 40).iter().all(|&c| c == want(40.0)));
+        assert!(bf16_products_of_unrounded_values::<f32>(2, 2, 3).iter().all(|&c| c == want(3.0) as f32));
     }
 
     #[test]

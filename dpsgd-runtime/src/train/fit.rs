@@ -224,11 +224,17 @@ pub struct Trainer<'d, F: Float, M: PrivateModel<F>, E: Engine<F> = CpuEngine<F>
 impl<'d, F: Float, M: PrivateModel<F>> Trainer<'d, F, M, CpuEngine<F>> {
     /// Checks `config` against the training set and sets up a run on the CPU from `model`.
     pub fn new(model: &M, train_set: &'d Dataset<F>, config: &TrainConfig) -> Result<Self> {
-        let capacity = batch_capacity::<F, M, CpuEngine<F>>(train_set.len(), config);
-        let mut engine = CpuEngine::new(M::SPEC, model.params(), capacity);
-        engine.set_products(config.products);
-        Trainer::on_engine(engine, train_set, config)
+        Trainer::on_engine(cpu_engine(model, train_set.len(), config), train_set, config)
     }
+}
+
+/// The CPU engine for a run of `model` on `examples` training examples as `config`
+/// sets it up: room for its batches ([`batch_capacity`]) and its products.
+pub fn cpu_engine<F: Float, M: PrivateModel<F>>(model: &M, examples: usize, config: &TrainConfig) -> CpuEngine<F> {
+    let capacity = batch_capacity::<F, M, CpuEngine<F>>(examples, config);
+    let mut engine = CpuEngine::new(M::SPEC, model.params(), capacity);
+    engine.set_products(config.products);
+    engine
 }
 
 /// Room for the sampled batches of a run: Poisson batches up to eight standard

@@ -11,8 +11,8 @@ mod step;
 
 pub use eval::{Evaluation, evaluate};
 pub use fit::{
-    Control, EpochReport, Sampling, StepReport, TrainConfig, TrainReport, Trainer, batch_capacity, physical_batch,
-    train, train_with,
+    Control, EpochReport, Sampling, StepReport, TrainConfig, TrainReport, Trainer, batch_capacity, cpu_engine,
+    physical_batch, train, train_with,
 };
 pub use optimizer::{Optimizer, OptimizerKind, Schedule};
 pub use private::PrivateTraining;

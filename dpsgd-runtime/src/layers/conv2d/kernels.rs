@@ -243,9 +243,7 @@ fn accumulator_len(layer: &Conv2d) -> usize {
 /// The layer's gradient summed over the batch, each example weighted by `weights`
 /// when given: written (not added) to `gw` (`[out, patch]`) and `gb`. The batch is
 /// split among the rayon threads, each summing its part into its own accumulator.
-/// A weighted sum (the clipped sum of gradients whose norms were taken apart, by the
-/// ghost identity or from a product not kept) is exact whatever `products` allows:
-/// the gradients it sums must be the ones whose norms were measured.
+/// A weighted (clipped) sum stays exact ([`Products::for_sum`]).
 #[allow(clippy::too_many_arguments)]
 pub fn param_grad<F: Float>(
     layer: &Conv2d,
@@ -257,7 +255,7 @@ pub fn param_grad<F: Float>(
     scratch: &mut [F],
     products: Products,
 ) {
-    let products = if weights.is_some() { Products::F32 } else { products };
+    let products = products.for_sum(weights.is_some());
     let (t, out) = (layer.positions(), layer.out_channels);
     let batch = dy.len() / (out * t);
     let acc_len = accumulator_len(layer);

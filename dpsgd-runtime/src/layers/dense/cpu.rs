@@ -5,7 +5,6 @@
 
 use super::{kernels, sequence};
 use crate::engine::cpu::{CpuEngine, Views};
-use crate::gemm::Products;
 use crate::spec::{Buf, Dense, NormStrategy};
 use crate::{Float, LayerOps, Site};
 
@@ -44,21 +43,20 @@ impl<F: Float> LayerOps<Dense, F> for CpuEngine<F> {
     }
 
     fn layer_param_grad(&mut self, layer: Dense, Site { x, dy, .. }: Site, weights: Option<Buf>) {
-        let (b, t, unweighted) = (self.batch, layer.positions, self.products);
+        let (b, t) = (self.batch, layer.positions);
+        let products = self.products.for_sum(weights.is_some());
         // Unweighted calls read the input twice in place of weights: harmless.
         let Views { reads: [x, dy, c], grads, scaled, scratch, .. } = self.views([x, dy, weights.unwrap_or(x)], []);
         let (gw, rest) = grads[layer.offset..].split_at_mut(layer.weight_len());
         let gb = &mut rest[..layer.outputs];
-        // The clipped sum is exact: its norms were taken apart (ghost, or from
-        // gradients not kept), and must be those of what it sums.
-        let (dy, products) = match weights {
-            None => (dy, unweighted),
+        let dy = match weights {
+            None => dy,
             Some(_) => {
                 // Scaling each example's rows of D by its clip factor makes the clipped
                 // sum D^T diag(c) X one GEMM.
                 let scaled = &mut scaled[..b * t * layer.outputs];
                 crate::kernels::vector::scale_rows(dy, c, scaled, t * layer.outputs);
-                (&*scaled, Products::F32)
+                &*scaled
             }
         };
         kernels::param_grad(x, dy, gw, gb, b * t, layer.inputs, layer.outputs, scratch, products);

@@ -102,8 +102,7 @@ pub fn backward_input<F: Float>(
 multiversion! {
 /// Summed parameter gradient over the batch: `gw = x^T dy`, `gb = sum_i dy_i`.
 /// Per-example weights (clipping factors) are applied by scaling `dy` beforehand,
-/// which makes the clipped sum one product; the caller passes `Products::F32` for
-/// it, as its norms were taken apart.
+/// which makes the clipped sum one product, exact ([`Products::for_sum`]).
 #[allow(clippy::too_many_arguments)]
 pub fn param_grad<F: Float>(
     x: &[F],

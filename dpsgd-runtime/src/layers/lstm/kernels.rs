@@ -365,8 +365,8 @@ fn ghost_sq_norm<F: Float>(layer: &Lstm, ex: &Example<'_, F>, scratch: &mut [F])
 
 /// The layer's gradient summed over the batch, each example weighted by `weights` when
 /// given, written (not added) to `grad` (the model's gradient vector). Each thread
-/// sums its examples into its own accumulator. A weighted (clipped) sum is exact
-/// whatever `products` allows: its norms were taken apart, from exact products.
+/// sums its examples into its own accumulator. A weighted (clipped) sum stays exact
+/// ([`Products::for_sum`]).
 #[allow(clippy::too_many_arguments)]
 pub fn param_grad<F: Float>(
     layer: &Lstm,
@@ -379,7 +379,7 @@ pub fn param_grad<F: Float>(
     scratch: &mut [F],
     products: Products,
 ) {
-    let products = if weights.is_some() { Products::F32 } else { products };
+    let products = products.for_sum(weights.is_some());
     let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
     let p = layer.num_params();
     let grad = &mut grad[layer.offset..][..p];
