@@ -187,12 +187,15 @@ enum Kernel {
     Amx,
 }
 
-/// One of our kernels, the rows of `C` split across the rayon pool when the product is
-/// large enough.
+/// One of our kernels, `C` split across the rayon pool when the product is large
+/// enough: by rows, or, for a packing kernel whose `A` is the smaller operand (fewer
+/// rows than columns, as a weight gradient summed over a batch's positions), by
+/// columns, one part per thread. Each part packs again the operand it shares with the
+/// others, so that is the smaller one.
 #[cfg(target_arch = "x86_64")]
 fn ours(o: avx512::Operands, kernel: Kernel) {
     struct Shared(avx512::Operands);
-    // SAFETY: threads write disjoint row ranges of C and only read A and B.
+    // SAFETY: threads write disjoint parts of C and only read A and B.
     unsafe impl Send for Shared {}
     unsafe impl Sync for Shared {}
     impl Shared {
@@ -217,11 +220,27 @@ fn ours(o: avx512::Operands, kernel: Kernel) {
     if 2 * o.m * o.n * o.k < PARALLEL_FLOPS || threads == 1 {
         return run(o);
     }
+    let shared = Shared(o);
+    if kernel != Kernel::Unpacked && o.m < o.n {
+        // Whole 32-column panels per part.
+        let columns = o.n.div_ceil(threads).next_multiple_of(32);
+        return (0..o.n.div_ceil(columns)).into_par_iter().for_each(|part| {
+            let o = shared.operands();
+            let start = part * columns;
+            run(avx512::Operands {
+                n: columns.min(o.n - start),
+                // SAFETY: this part's columns of B and C are inside the matrices.
+                b: unsafe { o.b.add(start) },
+                // SAFETY: as above.
+                c: unsafe { o.c.add(start) },
+                ..*o
+            })
+        });
+    }
     // Whole blocks of the kernel's rows per chunk, and not fewer than 32 or 48: each
     // chunk of a packing kernel packs `B` again.
     let block = if kernel == Kernel::Amx { amx::MR } else { avx512::MR * blocked::MR };
     let rows = o.m.div_ceil(4 * threads).next_multiple_of(block);
-    let shared = Shared(o);
     (0..o.m.div_ceil(rows)).into_par_iter().for_each(|chunk| {
         let o = shared.operands();
         let start = chunk * rows;
@@ -355,6 +374,9 @@ mod tests {
         pool.install(|| check::<f32>(700, 40, 300, false, 1e-4));
         pool.install(|| check::<f32>(5000, 3, 5000, true, 1e-4));
         pool.install(|| check::<f32>(300, 200, 300, true, 1e-4));
+        // Fewer rows than columns: split by columns, the last part narrower.
+        pool.install(|| check::<f32>(64, 700, 300, true, 1e-4));
+        pool.install(|| check::<f32>(96, 1100, 200, false, 1e-4));
     }
 
     /// `x` as bfloat16 rounds it (to nearest, ties to even), back in f64.
@@ -403,7 +425,7 @@ mod tests {
         // Whole blocks and every edge: rows past a strip and past MC, columns past a
         // panel (and below 16 in the last one) and past NC, an inner dimension past a
         // step and past KC; A read by rows, by columns (transposed) and element by
-        // element; and a product split across threads.
+        // element; and products split across threads by rows and by columns.
         for (m, n, k) in [(32, 32, 32), (33, 47, 40), (40, 33, 17), (200, 530, 600), (64, 40, 1030), (100, 64, 576)] {
             check_bf16(m, n, k, (k, 1));
             check_bf16(m, n, k, (1, m));
@@ -412,6 +434,7 @@ mod tests {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         pool.install(|| check_bf16(1024, 64, 160, (160, 1)));
         pool.install(|| check_bf16(1000, 72, 64, (1, 1000)));
+        pool.install(|| check_bf16(64, 600, 300, (1, 64)));
     }
 
     /// `Products::Bf16` on `m x k` and `k x n` operands of `1 + 2^-10` and ones, which

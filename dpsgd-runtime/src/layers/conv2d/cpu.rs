@@ -168,7 +168,7 @@ impl<F: Float> CpuEngine<F> {
     /// kernel uses it.
     pub(crate) fn conv_scratch(&mut self, layer: &Conv2d, grams: bool) -> Vec<F> {
         self.take_layer_scratch(
-            self.capacity() * kernels::scratch_per_example(layer, grams) + kernels::param_grad_accumulators(layer),
+            self.capacity() * kernels::scratch_per_example(layer, grams) + kernels::scratch_per_call(layer),
         )
     }
 }
