@@ -10,7 +10,10 @@
 //! transposed once per call), `dcols = dY^T W`, and the weight gradient
 //! `G = dY cols`, already in PyTorch's layout. Only the forward output is
 //! transposed back to `[out, positions]`. Examples are independent and run in
-//! parallel; each needs a scratch slice of [`scratch_per_example`] values.
+//! parallel; each needs a scratch slice of [`scratch_per_example`] values. Where the
+//! weights are large, the products that share them (or share the sum of the batch's
+//! weight gradients) take several examples at once, their rows stacked
+//! ([`examples_per_product`]), so that the shared operand is packed once per group.
 
 use rayon::prelude::*;
 
