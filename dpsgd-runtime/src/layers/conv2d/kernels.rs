@@ -195,7 +195,7 @@ pub fn forward<F: Float>(layer: &Conv2d, params: &[F], cols: &[F], y: &mut [F], 
 /// most an eighth as often as the examples' own operands are read (WRN-16-4's deepest
 /// layers, 256 channels at 64 positions, take 32 examples at once). Smaller weights
 /// cost little to pack again, and one example per product keeps its intermediate
-/// values in the caches (the MNIST CNN ran 5-10% slower grouped).
+/// values in the caches (the MNIST CNN ran 5-13% slower grouped).
 fn examples_per_product(layer: &Conv2d) -> usize {
     if layer.weight_len() < GROUPED_WEIGHTS {
         return 1;
@@ -292,10 +292,10 @@ fn bias_grad<F: Float>(layer: &Conv2d, dy: &[F]) -> impl Iterator<Item = F> {
 /// when given: written (not added) to `gw` (`[out, patch]`) and `gb`. The batch is
 /// split among the rayon threads, each summing its part into its own accumulator,
 /// [`examples_per_product`] at a time in one product, `sum_b c_b dY_b cols_b =
-/// [c_b dY_b^T]^T [cols_b]`, whose inner dimension is the group's positions. `scratch` holds the
-/// weighted, transposed deltas ([`scratch_per_example`] per example) and then the
-/// accumulators ([`scratch_per_call`]). A weighted (clipped) sum stays exact
-/// ([`Products::for_sum`]).
+/// [c_b dY_b^T]^T [cols_b]`, whose inner dimension is the group's positions.
+/// `scratch` holds the weighted, transposed deltas ([`scratch_per_example`] per
+/// example) and then the accumulators ([`scratch_per_call`]). A weighted (clipped)
+/// sum stays exact ([`Products::for_sum`]).
 #[allow(clippy::too_many_arguments)]
 pub fn param_grad<F: Float>(
     layer: &Conv2d,
