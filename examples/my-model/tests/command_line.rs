@@ -2,8 +2,11 @@
 //! CSV files from the command line, exported, and used for predictions that encode
 //! their CSV with the schema the export carries.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+mod common;
+use common::temp;
 
 fn run(args: &[&str]) -> String {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
@@ -17,12 +20,6 @@ fn run(args: &[&str]) -> String {
 fn mean_loss(predict_output: &str) -> f64 {
     let line = predict_output.lines().find(|l| l.starts_with("mean loss ")).expect("a mean loss");
     line["mean loss ".len()..].parse().unwrap()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("my-model-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }
 
 #[test]

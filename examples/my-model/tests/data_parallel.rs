@@ -2,8 +2,11 @@
 //! on the shipped CSV to what one process trains, to within the order of f32 sums.
 #![cfg(feature = "mpi")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+mod common;
+use common::temp;
 
 use dpsgd::runtime::PrivateModel;
 use dpsgd::runtime::train::checkpoint;
@@ -22,12 +25,6 @@ fn train(processes: Option<usize>, checkpoint: &Path) {
     command.args(["--quiet", "--checkpoint"]).arg(checkpoint);
     let out = command.output().expect("mpirun (Debian: openmpi-bin)");
     assert!(out.status.success(), "{command:?}:\n{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("my-model-mpi-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }
 
 #[test]
