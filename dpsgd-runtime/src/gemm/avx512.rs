@@ -34,6 +34,26 @@ pub struct Operands {
     pub accumulate: bool,
 }
 
+impl Operands {
+    /// The product of rows `start..start + len` of `A` (and `C`) by `B`.
+    ///
+    /// # Safety
+    /// The rows must lie inside the product (`start + len <= m`).
+    pub unsafe fn rows(&self, start: usize, len: usize) -> Operands {
+        // SAFETY: as the caller promised, the rows lie inside A and C.
+        unsafe { Operands { m: len, a: self.a.add(start * self.a_rs), c: self.c.add(start * self.ldc), ..*self } }
+    }
+
+    /// The product of `A` by columns `start..start + len` of `B` (and `C`).
+    ///
+    /// # Safety
+    /// The columns must lie inside the product (`start + len <= n`).
+    pub unsafe fn columns(&self, start: usize, len: usize) -> Operands {
+        // SAFETY: as the caller promised, the columns lie inside B and C.
+        unsafe { Operands { n: len, b: self.b.add(start), c: self.c.add(start), ..*self } }
+    }
+}
+
 /// # Safety
 /// AVX-512F must be available; the pointers must be valid for the addressed extents.
 #[target_feature(enable = "avx512f")]

@@ -220,39 +220,22 @@ fn ours(o: avx512::Operands, kernel: Kernel) {
     if 2 * o.m * o.n * o.k < PARALLEL_FLOPS || threads == 1 {
         return run(o);
     }
+    // Parts of `size` rows or columns: whole 32-column panels, one part per thread; or
+    // whole blocks of the kernel's rows, not fewer than 32 or 48, each chunk of a
+    // packing kernel packing `B` again.
+    let by_columns = kernel != Kernel::Unpacked && o.m < o.n;
+    let (extent, size) = if by_columns {
+        (o.n, o.n.div_ceil(threads).next_multiple_of(32))
+    } else {
+        let block = if kernel == Kernel::Amx { amx::MR } else { avx512::MR * blocked::MR };
+        (o.m, o.m.div_ceil(4 * threads).next_multiple_of(block))
+    };
     let shared = Shared(o);
-    if kernel != Kernel::Unpacked && o.m < o.n {
-        // Whole 32-column panels per part.
-        let columns = o.n.div_ceil(threads).next_multiple_of(32);
-        return (0..o.n.div_ceil(columns)).into_par_iter().for_each(|part| {
-            let o = shared.operands();
-            let start = part * columns;
-            run(avx512::Operands {
-                n: columns.min(o.n - start),
-                // SAFETY: this part's columns of B and C are inside the matrices.
-                b: unsafe { o.b.add(start) },
-                // SAFETY: as above.
-                c: unsafe { o.c.add(start) },
-                ..*o
-            })
-        });
-    }
-    // Whole blocks of the kernel's rows per chunk, and not fewer than 32 or 48: each
-    // chunk of a packing kernel packs `B` again.
-    let block = if kernel == Kernel::Amx { amx::MR } else { avx512::MR * blocked::MR };
-    let rows = o.m.div_ceil(4 * threads).next_multiple_of(block);
-    (0..o.m.div_ceil(rows)).into_par_iter().for_each(|chunk| {
-        let o = shared.operands();
-        let start = chunk * rows;
-        // This chunk's rows of A and C are inside the matrices.
-        run(avx512::Operands {
-            m: rows.min(o.m - start),
-            // SAFETY: as above.
-            a: unsafe { o.a.add(start * o.a_rs) },
-            // SAFETY: as above.
-            c: unsafe { o.c.add(start * o.ldc) },
-            ..*o
-        })
+    (0..extent.div_ceil(size)).into_par_iter().for_each(|part| {
+        let (o, start) = (shared.operands(), part * size);
+        let len = size.min(extent - start);
+        // SAFETY: the part's rows or columns lie inside the product.
+        run(unsafe { if by_columns { o.columns(start, len) } else { o.rows(start, len) } })
     });
 }
 

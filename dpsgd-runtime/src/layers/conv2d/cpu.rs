@@ -62,16 +62,7 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
             // The gradients of the weights, not of the standardized weights, are clipped.
             let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
             let to_weights = |grad: &mut [F]| standardize::to_weight_grad(&layer, &standardized.values, grad);
-            kernels::materialize(
-                &layer,
-                &cols.values,
-                dy,
-                &mut stored.values,
-                &mut scratch,
-                Some(out),
-                to_weights,
-                products,
-            );
+            kernels::materialize(&layer, &cols.values, dy, &mut stored.values, Some(out), to_weights, products);
             self.conv_standardized.push(standardized);
         } else {
             let Views { reads: [dy], writes: [out], .. } = self.views([dy], [out]);
@@ -115,16 +106,14 @@ impl<F: Float> LayerOps<Conv2d, F> for CpuEngine<F> {
         let products = self.products;
         let (b, p) = (self.batch, self.spec.num_params);
         let cols = self.conv_cols(&layer, x);
-        let mut scratch = self.conv_scratch(&layer, false);
         let mut per_example = std::mem::take(&mut self.per_example);
         let Views { reads: [dy], .. } = self.views([dy], []);
-        kernels::per_example_grads(&layer, &cols.values, dy, &mut per_example[..b * p], p, &mut scratch, products);
+        kernels::per_example_grads(&layer, &cols.values, dy, &mut per_example[..b * p], p, products);
         if let Some(standardized) = self.standardized_weights(&layer) {
             standardize::to_weight_grads(&layer, &standardized.values, &mut per_example[..b * p], p, layer.offset);
             self.conv_standardized.push(standardized);
         }
         self.per_example = per_example;
-        self.layer_scratch = scratch;
         self.conv_cols.push(cols);
     }
 }

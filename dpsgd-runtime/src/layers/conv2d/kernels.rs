@@ -26,14 +26,15 @@ use crate::spec::{Conv2d, NormStrategy};
 
 /// Scratch one example needs, for whichever kernel uses the most: its transposed
 /// output (`forward`), its transposed delta, patches' gradient and padded image
-/// gradient (`backward_input`), a weighted delta and a weight gradient
-/// (`example_grad`), or, when `grams`, the two Gram matrices of the ghost norm and
-/// the patches transposed. The patches themselves are stored apart (`im2col_batch`).
-/// Beyond the examples', a call needs [`scratch_per_call`].
+/// gradient (`backward_input`; the transposed delta is also `param_grad`'s), a weight
+/// gradient whose norm alone is kept (`add_sq_norms`), or, when `grams`, the two Gram
+/// matrices of the ghost norm and the patches transposed. The patches themselves are
+/// stored apart (`im2col_batch`). Beyond the examples', a call needs
+/// [`scratch_per_call`].
 pub fn scratch_per_example(layer: &Conv2d, grams: bool) -> usize {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
     let grams = if grams { 2 * t * t + patch * t } else { 0 };
-    (patch * t + t * out + padded_len(layer)).max(t * out + patch * out).max(grams)
+    (patch * t + t * out + padded_len(layer)).max(patch * out).max(grams)
 }
 
 /// Height and width of an image as the windows see it: zeros added where they hang
@@ -258,29 +259,11 @@ pub fn backward_input<F: Float>(
     });
 }
 
-/// Adds `weight` times one example's weight gradient `G = dY cols` (`[out, patch]`,
-/// PyTorch's layout) to `gw`, or writes it there when not `accumulate`. A weight
-/// other than one scales a copy of the delta in `scratch` first.
-#[allow(clippy::too_many_arguments)]
-fn example_grad<F: Float>(
-    layer: &Conv2d,
-    cols: &[F],
-    dy: &[F],
-    weight: F,
-    gw: &mut [F],
-    accumulate: bool,
-    scratch: &mut [F],
-    products: Products,
-) {
+/// One example's weight gradient `G = dY cols` (`[out, patch]`, PyTorch's layout),
+/// written to `gw`.
+fn example_grad<F: Float>(layer: &Conv2d, cols: &[F], dy: &[F], gw: &mut [F], products: Products) {
     let (patch, t, out) = (layer.patch(), layer.positions(), layer.out_channels);
-    let dy = if weight == F::ONE {
-        dy
-    } else {
-        let scaled = &mut scratch[..out * t];
-        scaled.iter_mut().zip(dy).for_each(|(s, d)| *s = weight * *d);
-        scaled
-    };
-    matmul_as(products, out, patch, t, dy, t, 1, cols, patch, gw, accumulate);
+    matmul_as(products, out, patch, t, dy, t, 1, cols, patch, gw, false);
 }
 
 /// `g_b = dY 1` for one example, each channel's delta summed over the positions.
@@ -348,20 +331,16 @@ pub fn per_example_grads<F: Float>(
     dy: &[F],
     per_example: &mut [F],
     params: usize,
-    scratch: &mut [F],
     products: Products,
 ) {
     let (t, out) = (layer.positions(), layer.out_channels);
-    let per = scratch_per_example(layer, false);
-    cols.par_chunks(cols_len(layer))
-        .zip(dy.par_chunks(out * t))
-        .zip(per_example.par_chunks_mut(params))
-        .zip(scratch.par_chunks_mut(per))
-        .for_each(|(((cols, dy), row), scratch)| {
+    cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(out * t)).zip(per_example.par_chunks_mut(params)).for_each(
+        |((cols, dy), row)| {
             let gw = &mut row[layer.offset..][..layer.weight_len()];
-            example_grad(layer, cols, dy, F::ONE, gw, false, scratch, products);
+            example_grad(layer, cols, dy, gw, products);
             row[layer.bias_offset()..][..out].iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g = s);
-        });
+        },
+    );
 }
 
 /// Values of one example's stored gradient: the layer's parameters, weights
@@ -392,34 +371,31 @@ fn ghost_sq_norm<F: Float>(layer: &Conv2d, cols: &[F], dy: &[F], scratch: &mut [
 /// each example's squared norm added there too, all in the same pass, while the
 /// example's gradient is in the cache. The norms are those of the stored gradients,
 /// whatever `products` rounded on the way: what is clipped is what was measured.
-#[allow(clippy::too_many_arguments)]
 pub fn materialize<F: Float>(
     layer: &Conv2d,
     cols: &[F],
     dy: &[F],
     store: &mut [F],
-    scratch: &mut [F],
     norms: Option<&mut [F]>,
     map_weight_grad: impl Fn(&mut [F]) + Sync,
     products: Products,
 ) {
     let (t, oc, len) = (layer.positions(), layer.out_channels, example_grad_len(layer));
-    let per = scratch_per_example(layer, false);
     let batch = dy.len() / (oc * t);
-    let examples = cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(oc * t)).zip(scratch.par_chunks_mut(per));
+    let examples = cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(oc * t));
     let examples = examples.zip(store[..batch * len].par_chunks_mut(len));
-    let one = |cols: &[F], dy: &[F], scratch: &mut [F], grad: &mut [F]| {
+    let one = |cols: &[F], dy: &[F], grad: &mut [F]| {
         let (gw, gb) = grad.split_at_mut(layer.weight_len());
-        example_grad(layer, cols, dy, F::ONE, gw, false, scratch, products);
+        example_grad(layer, cols, dy, gw, products);
         map_weight_grad(gw);
         gb.iter_mut().zip(bias_grad(layer, dy)).for_each(|(g, s)| *g = s);
     };
     match norms {
-        Some(norms) => examples.zip(norms.par_iter_mut()).for_each(|((((cols, dy), scratch), grad), norm)| {
-            one(cols, dy, scratch, grad);
+        Some(norms) => examples.zip(norms.par_iter_mut()).for_each(|(((cols, dy), grad), norm)| {
+            one(cols, dy, grad);
             *norm += vector::sq_norm(grad);
         }),
-        None => examples.for_each(|(((cols, dy), scratch), grad)| one(cols, dy, scratch, grad)),
+        None => examples.for_each(|((cols, dy), grad)| one(cols, dy, grad)),
     }
 }
 
@@ -444,16 +420,16 @@ pub fn add_sq_norms<F: Float>(
     let per = scratch_per_example(layer, strategy == NormStrategy::Ghost);
     let bias_sq_norm = |dy: &[F]| bias_grad(layer, dy).map(|s| s * s).sum::<F>();
     if let (NormStrategy::Materialized, Some(store)) = (strategy, store) {
-        materialize(layer, cols, dy, store, scratch, Some(out), |_| {}, products);
+        materialize(layer, cols, dy, store, Some(out), |_| {}, products);
         return;
     }
     let examples = cols.par_chunks(cols_len(layer)).zip(dy.par_chunks(oc * t)).zip(scratch.par_chunks_mut(per));
     examples.zip(out.par_iter_mut()).for_each(|(((cols, dy), scratch), out)| {
         let weight = match strategy {
             NormStrategy::Materialized => {
-                let (gw, rest) = scratch.split_at_mut(oc * patch);
+                let gw = &mut scratch[..oc * patch];
                 // Exact: `param_grad` forms this gradient again for the clipped sum.
-                example_grad(layer, cols, dy, F::ONE, gw, false, rest, Products::F32);
+                example_grad(layer, cols, dy, gw, Products::F32);
                 vector::sq_norm(gw)
             }
             NormStrategy::Ghost => ghost_sq_norm(layer, cols, dy, scratch),
@@ -634,7 +610,7 @@ mod tests {
         let weights = [0.5, 2.0, -1.0];
         param_grad(&l, &cols, &dy, Some(&weights), &mut gw, &mut gb, &mut scratch, Products::F32);
         let mut per_example = vec![0.0; batch * num_params];
-        per_example_grads(&l, &cols, &dy, &mut per_example, num_params, &mut scratch, Products::F32);
+        per_example_grads(&l, &cols, &dy, &mut per_example, num_params, Products::F32);
         let mut norms = [vec![0.0; batch], vec![0.0; batch]];
         add_sq_norms(&l, &cols, &dy, &mut norms[0], NormStrategy::Ghost, &mut scratch, None, Products::F32);
         let mut store = vec![0.0; batch * example_grad_len(&l)];
