@@ -19,6 +19,8 @@ pub struct PrefetchedNoise<F: Float> {
     shared: Arc<Handoff<F>>,
     /// The slot the next step takes its noise from.
     next: usize,
+    /// Values of slot `next` already read by [`take`](Self::take), while it holds it.
+    taken: Option<usize>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -158,13 +160,33 @@ impl<F: Float> PrefetchedNoise<F> {
                 }
             })
             .expect("spawning the noise thread");
-        PrefetchedNoise { len, shared, next: 0, worker: Some(worker) }
+        PrefetchedNoise { len, shared, next: 0, taken: None, worker: Some(worker) }
     }
-}
 
-impl<F: Float> NoiseSource<F> for PrefetchedNoise<F> {
-    fn add_noise(&mut self, dst: &mut [F], std: F) {
-        assert_eq!(dst.len(), self.len, "prefetched noise has a fixed length");
+    /// The next values of the stream, at most `max` and at least one: the rest of the
+    /// vector the last call read from, or the start of the next one. The vectors are
+    /// those [`add_noise`](NoiseSource::add_noise) adds, in order, read `max` at a time
+    /// by whoever needs a varying number of draws. (A source is read one way only.)
+    #[inline]
+    pub fn take(&mut self, max: usize) -> &[F] {
+        let taken = match self.taken {
+            Some(taken) if taken < self.len => taken,
+            held => {
+                if held.is_some() {
+                    self.release();
+                }
+                self.acquire();
+                0
+            }
+        };
+        let n = max.min(self.len - taken);
+        self.taken = Some(taken + n);
+        &self.values()[taken..taken + n]
+    }
+
+    /// Waits for the next slot's values, drawing the blocks the worker has not
+    /// claimed.
+    fn acquire(&self) {
         let (i, shared) = (self.next, &*self.shared);
         let slot = &shared.slots[i];
         assert!(shared.wait_for(|| slot.open.load(Ordering::Acquire), STEP_SPIN), "the noise thread stopped");
@@ -174,12 +196,31 @@ impl<F: Float> NoiseSource<F> for PrefetchedNoise<F> {
         while slot.drawn.load(Ordering::Acquire) < blocks {
             std::thread::yield_now();
         }
+    }
+
+    /// The values of the slot acquired.
+    fn values(&self) -> &[F] {
+        let slot = &self.shared.slots[self.next];
         // SAFETY: every block is drawn and nobody draws into an open slot's blocks
         // again; the step reads it until it closes the slot.
-        let values = unsafe { std::slice::from_raw_parts(UnsafeCell::raw_get(slot.values.as_ptr()), self.len) };
-        crate::kernels::vector::add_scaled(std, values, dst);
-        shared.set_open(i, false);
-        self.next = 1 - i;
+        unsafe { std::slice::from_raw_parts(UnsafeCell::raw_get(slot.values.as_ptr()), self.len) }
+    }
+
+    /// Hands the slot acquired back to the worker, to draw the vector after next.
+    fn release(&mut self) {
+        self.shared.set_open(self.next, false);
+        self.next = 1 - self.next;
+        self.taken = None;
+    }
+}
+
+impl<F: Float> NoiseSource<F> for PrefetchedNoise<F> {
+    fn add_noise(&mut self, dst: &mut [F], std: F) {
+        assert_eq!(dst.len(), self.len, "prefetched noise has a fixed length");
+        assert!(self.taken.is_none(), "prefetched noise read both whole and in parts");
+        self.acquire();
+        crate::kernels::vector::add_scaled(std, self.values(), dst);
+        self.release();
     }
 }
 
@@ -213,6 +254,27 @@ mod tests {
             prefetched.add_noise(&mut b, 1.3);
             assert_eq!(a, b);
         }
+    }
+
+    #[test]
+    fn values_taken_in_parts_are_the_stream_in_order() {
+        let len = BLOCK + 300;
+        let mut whole = GaussianNoise::insecure_reproducible(6);
+        let mut parts = PrefetchedNoise::<f64>::new(GaussianNoise::insecure_reproducible(6), len);
+        let mut taken = Vec::new();
+        // Parts that end inside a vector, at its end and across it.
+        for max in [7, len - 7, 1000, 5000, len].iter().cycle().take(12) {
+            let values = parts.take(*max);
+            assert!(!values.is_empty() && values.len() <= *max);
+            taken.extend_from_slice(values);
+        }
+        let mut want = Vec::new();
+        while want.len() < taken.len() {
+            let mut vector = vec![0.0; len];
+            whole.add_noise(&mut vector, 1.0);
+            want.extend(vector);
+        }
+        assert_eq!(taken, want[..taken.len()]);
     }
 
     #[test]
