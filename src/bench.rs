@@ -159,11 +159,13 @@ impl<M: PrivateModel<f32>> StepRunner<M, dpsgd_runtime::cuda::CudaEngine<f32>> {
 
 impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
     /// Private steps draw their noise as training does, under a secret key.
-    fn on_engine(engine: E, kind: StepKind, data: Dataset<f32>, batch_size: usize) -> Result<Self> {
+    fn on_engine(mut engine: E, kind: StepKind, data: Dataset<f32>, batch_size: usize) -> Result<Self> {
         let key = (kind != StepKind::NonPrivate).then(SecretKey::from_os).transpose()?;
         let (mut noise, mut secure) = (None, None);
         match (kind, key) {
-            (StepKind::Private, Some(key)) => noise = Some(engine.noise_source(&key, batch_size as f64, 0)),
+            (StepKind::Private, Some(key)) => {
+                noise = Some(engine.noise_source(&key, batch_size as f64, 0, bench_optimizer().is_plain_sgd()))
+            }
             (StepKind::PrivateSecureNoise, Some(key)) => {
                 let privacy = bench_privacy().with_secure_noise(SecureNoiseConfig::default());
                 secure = Some(SecureStep::new(&M::SPEC, &privacy, &key, 0)?);
@@ -192,7 +194,7 @@ impl<M: PrivateModel<f32>, E: Engine<f32>> StepRunner<M, E> {
         self.rows.clear();
         self.rows.extend(self.next_row..self.next_row + self.batch_size);
         self.next_row += self.batch_size;
-        let sgd = Optimizer::sgd(LEARNING_RATE, 0.0).expect("valid settings");
+        let sgd = bench_optimizer();
         if let Some(secure) = &mut self.secure {
             secure.step::<M, E>(&mut self.engine, &self.data, &self.rows, None, self.batch_size as f64, &sgd, 0);
             return;
@@ -266,6 +268,11 @@ pub fn bench_model<M: PrivateModel<f32>>(
         }
         group.finish();
     }
+}
+
+/// Plain SGD at the benchmark's learning rate.
+fn bench_optimizer() -> Optimizer {
+    Optimizer::sgd(LEARNING_RATE, 0.0).expect("valid settings")
 }
 
 /// The paper's private settings.

@@ -26,6 +26,9 @@ pub enum Stream {
     Data = 4,
     /// The discrete Gaussian noise of `--secure-noise` runs.
     SecureNoise = 5,
+    /// The noise embedding-table rows owe, drawn when they are next read
+    /// ([`DeferredTableNoise`](crate::noise::DeferredTableNoise)).
+    TableNoise = 6,
 }
 
 /// Where a private run's noise and batch sampling come from.

@@ -571,7 +571,7 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         }
     }
 
-    fn read_params(&self, out: &mut [F]) {
+    fn read_params(&mut self, out: &mut [F]) {
         self.download(self.params.ptr, &mut out[..self.spec.num_params]);
     }
 
@@ -691,7 +691,8 @@ impl<F: CudaFloat> Engine<F> for CudaEngine<F> {
         launch!(self, clip_factors, b, self.buf(sq_norms), self.buf(factors), as_u64(b), threshold);
     }
 
-    fn noise_source(&self, key: &SecretKey, _expected_batch: f64, steps: u64) -> Box<DeviceNoise> {
+    /// Draws every coordinate's noise at every step.
+    fn noise_source(&mut self, key: &SecretKey, _expected_batch: f64, steps: u64, _: bool) -> Box<DeviceNoise> {
         Box::new(DeviceNoise::keyed(key, steps))
     }
 

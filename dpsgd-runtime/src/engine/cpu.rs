@@ -12,13 +12,13 @@ use crate::kernels::attention::OperandGrad;
 use crate::kernels::{activation, clip, loss, optim, pool, vector};
 use crate::layers::dense::kernels::SCRATCH_SLACK;
 use crate::layers::embedding::kernels as embedding;
-use crate::noise::{self, NoiseSource};
+use crate::noise::{self, DeferredTableNoise, NoiseSource};
 use crate::rng::SecretKey;
 use crate::spec::{Activation, Attention, Buf, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
 
 /// Runs a model's steps on the CPU: the kernels split a batch across the rayon pool
 /// (by example or by block of rows), and large products use the pool through the GEMM.
-pub struct CpuEngine<F> {
+pub struct CpuEngine<F: Float> {
     pub(crate) spec: ModelSpec,
     pub(crate) batch: usize,
     features: Vec<F>,
@@ -59,8 +59,13 @@ pub struct CpuEngine<F> {
     /// Each weight-standardized convolution's standardized weights.
     pub(crate) conv_standardized: Vec<Stored<F>>,
     /// Changes whenever the batch or the parameters do, and so every layer's input:
-    /// what is stored for an older version is stale.
+    /// what is stored for an older version is stale. (Settling a table's deferred
+    /// noise leaves it: nothing is stored for tables.)
     pub(crate) version: u64,
+    /// The noise embedding-table rows owe, in a private run of plain SGD.
+    pub(crate) deferred: Option<DeferredTableNoise<F>>,
+    /// Room for a step's noise outside the tables, when theirs is deferred.
+    eager_noise: Vec<F>,
 }
 
 /// Values stored for one layer (by its parameter offset) at one engine version.
@@ -120,6 +125,8 @@ impl<F: Float> CpuEngine<F> {
             stored_grads: Vec::new(),
             conv_standardized: Vec::new(),
             version: 0,
+            deferred: None,
+            eager_noise: Vec::new(),
         };
         engine.set_batch(capacity);
         engine.batch = 0;
@@ -344,6 +351,9 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn write_params(&mut self, params: &[F]) {
+        if let Some(deferred) = &mut self.deferred {
+            deferred.forget();
+        }
         self.version += 1;
         self.params.copy_from_slice(params);
     }
@@ -356,7 +366,10 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         self.moments.copy_from_slice(state);
     }
 
-    fn read_params(&self, out: &mut [F]) {
+    fn read_params(&mut self, out: &mut [F]) {
+        if let Some(deferred) = &mut self.deferred {
+            deferred.settle_all(&mut self.params);
+        }
         out.copy_from_slice(&self.params);
     }
 
@@ -480,12 +493,42 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
         clip::clip_factors(sq, out, max_norm);
     }
 
-    fn noise_source(&self, key: &SecretKey, expected_batch: f64, steps: u64) -> Box<Self::Noise> {
-        noise::for_training(&self.spec, key, expected_batch, steps)
+    fn noise_source(&mut self, key: &SecretKey, expected_batch: f64, steps: u64, plain_sgd: bool) -> Box<Self::Noise> {
+        self.deferred = plain_sgd.then(|| DeferredTableNoise::for_model(&self.spec, key, steps)).flatten();
+        let eager = self.deferred.as_ref().map_or(self.spec.num_params, |d| d.outside_len());
+        self.eager_noise = match self.deferred {
+            Some(_) => vec![F::ZERO; eager],
+            None => Vec::new(),
+        };
+        noise::for_training(&self.spec, eager, key, expected_batch, steps)
     }
 
     fn add_noise(&mut self, noise: &mut Self::Noise, std: F) {
+        assert!(self.deferred.is_none(), "table noise is deferred, for runs of plain SGD only");
         noise.add_noise(&mut self.grads, std);
+    }
+
+    /// Where the tables' noise is deferred, the step draws the other coordinates'
+    /// noise and leaves the tables' rows owing theirs: `(lr * scale * std)^2` per
+    /// coordinate, the variance of the noise this update would have moved them by.
+    fn noisy_update(&mut self, noise: &mut Self::Noise, std: F, scale: F, lr: F, momentum: F) {
+        match &mut self.deferred {
+            Some(deferred) => {
+                assert!(momentum == F::ZERO, "table noise is deferred, for runs of plain SGD only");
+                self.eager_noise.fill(F::ZERO);
+                noise.add_noise(&mut self.eager_noise, std);
+                let mut drawn = &self.eager_noise[..];
+                for range in deferred.outside() {
+                    let (part, rest) = drawn.split_at(range.len());
+                    vector::add_scaled(F::ONE, part, &mut self.grads[range.clone()]);
+                    drawn = rest;
+                }
+                deferred.owe((lr.to_f64() * scale.to_f64() * std.to_f64()).powi(2));
+            }
+            None => self.add_noise(noise, std),
+        }
+        self.scale_grads(scale);
+        self.sgd_update(lr, momentum);
     }
 
     fn scale_grads(&mut self, factor: F) {

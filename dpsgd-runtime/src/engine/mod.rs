@@ -81,8 +81,9 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
     /// Replaces the optimizer's state (`2 * num_params` values, as
     /// [`read_optimizer_state`](Self::read_optimizer_state) gives it): a resumed run.
     fn write_optimizer_state(&mut self, state: &[F]);
-    /// Copies the parameters (`num_params` values) out.
-    fn read_params(&self, out: &mut [F]);
+    /// Copies the parameters (`num_params` values) out, with whatever noise the
+    /// engine has deferred added first (`noise_source`).
+    fn read_params(&mut self, out: &mut [F]);
     /// Copies the gradient buffer (`num_params` values) out.
     fn read_grads(&self, out: &mut [F]);
     /// Replaces the gradient buffer (`num_params` values): how a gradient formed
@@ -152,8 +153,13 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
     /// `factors[i] = min(1, C / ||g_i||)` from squared norms.
     fn clip_factors(&mut self, sq_norms: Buf, factors: Buf, max_norm: F);
     /// The noise source of a run keyed by `key` that has taken `steps` noisy steps,
-    /// with batches of `expected_batch` examples (expected).
-    fn noise_source(&self, key: &SecretKey, expected_batch: f64, steps: u64) -> Box<Self::Noise>;
+    /// with batches of `expected_batch` examples (expected). When the run updates by
+    /// `plain_sgd` (no momentum, no weight decay: [`noisy_update`](Self::noisy_update)
+    /// with momentum 0 and nothing else), the engine may draw the noise of
+    /// embedding-table rows when they are next read instead of at every step
+    /// ([`DeferredTableNoise`](crate::noise::DeferredTableNoise)); the source then
+    /// serves the other coordinates only.
+    fn noise_source(&mut self, key: &SecretKey, expected_batch: f64, steps: u64, plain_sgd: bool) -> Box<Self::Noise>;
     /// Adds `std * z` to every gradient coordinate, `z` from `noise`.
     fn add_noise(&mut self, noise: &mut Self::Noise, std: F);
     /// `grads *= factor`.
@@ -171,7 +177,8 @@ pub trait Engine<F: Float>: EveryLayerOps<F> {
     fn take_accumulated_grads(&mut self);
 
     /// The end of a private step: noise, the division by the expected batch size, the
-    /// update. Engines may fuse the three.
+    /// update. Engines may fuse the three. Where table noise is deferred, the gradient
+    /// buffer's table rows stay without noise (the rows owe it).
     fn noisy_update(&mut self, noise: &mut Self::Noise, std: F, scale: F, lr: F, momentum: F) {
         self.add_noise(noise, std);
         self.scale_grads(scale);

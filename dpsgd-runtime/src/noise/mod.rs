@@ -1,9 +1,11 @@
 //! Gaussian noise for the private step.
 
 pub(crate) mod chacha;
+mod deferred;
 mod prefetch;
 mod ziggurat;
 
+pub use deferred::DeferredTableNoise;
 pub use prefetch::PrefetchedNoise;
 
 use std::ops::Range;
@@ -50,7 +52,12 @@ const MAX_LEN: u128 = STEP_WORDS / BLOCK_WORDS * BLOCK as u128;
 impl GaussianNoise {
     /// The noise stream of `key` as it is after `calls` calls.
     pub fn keyed(key: &SecretKey, calls: u64) -> Self {
-        GaussianNoise { rng: key.stream(Stream::Noise), calls }
+        GaussianNoise::keyed_for(key, Stream::Noise, calls)
+    }
+
+    /// The noise of `key`'s stream for `purpose` as it is after `calls` calls.
+    pub(crate) fn keyed_for(key: &SecretKey, purpose: Stream, calls: u64) -> Self {
+        GaussianNoise { rng: key.stream(purpose), calls }
     }
 
     /// Noise from a public seed: NOT private, anyone can regenerate it.
@@ -130,18 +137,19 @@ const DRAW_FLOPS: f64 = 200.0;
 /// the LSTM net, faster without drawing ahead or no slower, about 0.1.
 const PREFETCH_MIN_NOISE_SHARE: f64 = 0.5;
 
-/// The noise source training uses for `spec`'s gradients, after `steps` noisy steps,
-/// with batches of `expected_batch` examples: the stream of [`GaussianNoise`] under the
-/// run's `key`, drawn ahead or drawn in parallel as measured faster. Either way the
-/// draws, hence the trained weights, are the same.
+/// The noise source training uses for `len` of `spec`'s gradient coordinates (all of
+/// them, or those outside its embedding tables when [`DeferredTableNoise`] draws
+/// theirs), after `steps` noisy steps, with batches of `expected_batch` examples: the
+/// stream of [`GaussianNoise`] under the run's `key`, drawn ahead or drawn in parallel
+/// as measured faster. Either way the draws, hence the trained weights, are the same.
 pub fn for_training<F: Float>(
     spec: &ModelSpec,
+    len: usize,
     key: &SecretKey,
     expected_batch: f64,
     steps: u64,
 ) -> Box<dyn NoiseSource<F> + Send> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let len = spec.num_params;
     let step_flops = 3.0 * spec.forward_flops_per_example as f64 * expected_batch;
     let noise_share = len as f64 * DRAW_FLOPS / step_flops.max(1.0);
     let source = GaussianNoise::keyed(key, steps);

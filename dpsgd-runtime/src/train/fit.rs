@@ -284,7 +284,7 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
     /// A run on `engine` that has taken `steps` steps under `key` (private runs only),
     /// in one process or as `replica`.
     fn with_key(
-        engine: E,
+        mut engine: E,
         train_set: &'d Dataset<F>,
         config: &TrainConfig,
         key: Option<SecretKey>,
@@ -346,7 +346,10 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
         };
         // A process of several draws its part of the noise itself (`Group`).
         let noise = match (&secure, &replica) {
-            (None, None) => key.as_ref().map(|key| engine.noise_source(key, b as f64, steps)),
+            (None, None) => {
+                let plain_sgd = config.optimizer.is_plain_sgd();
+                key.as_ref().map(|key| engine.noise_source(key, b as f64, steps, plain_sgd))
+            }
             _ => None,
         };
         let accountant = config.privacy.map(|_| match &secure {
@@ -479,7 +482,7 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
     /// Writes the run's state, parameters and optimizer state to `path`, atomically,
     /// with the data's public encoding if it has one ([`Control::data_encoding`]). In
     /// a data-parallel run only rank 0 writes (the others hold the same).
-    pub fn save(&self, path: &std::path::Path, data_encoding: Option<&str>) -> Result<()> {
+    pub fn save(&mut self, path: &std::path::Path, data_encoding: Option<&str>) -> Result<()> {
         if self.group.as_ref().is_some_and(|g| !g.replica.leads()) {
             return Ok(());
         }
@@ -598,7 +601,7 @@ impl<'d, F: Float, M: PrivateModel<F>, E: Engine<F>> Trainer<'d, F, M, E> {
     }
 
     /// Copies the current parameters into `model`.
-    pub fn read_params(&self, model: &mut M) {
+    pub fn read_params(&mut self, model: &mut M) {
         self.engine.read_params(model.params_mut());
     }
 

@@ -60,6 +60,13 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
+    /// Plain SGD: no momentum and no weight decay, so that an update moves the
+    /// parameters by the (noised) gradient alone, linearly (what deferred table noise
+    /// needs: [`Engine::noise_source`](crate::engine::Engine::noise_source)).
+    pub fn is_plain_sgd(&self) -> bool {
+        matches!(self.kind, OptimizerKind::Sgd { momentum } if momentum == 0.0) && self.weight_decay == 0.0
+    }
+
     /// SGD with momentum in [0, 1), constant rate, no weight decay.
     pub fn sgd(lr: f64, momentum: f64) -> Result<Self> {
         ensure_config!(lr > 0.0 && lr.is_finite(), "the learning rate must be positive and finite, got {lr}");

@@ -1,12 +1,14 @@
 //! [`LayerOps`] for embeddings on the CPU engine.
 
 use super::kernels;
+use super::token::token;
 use crate::engine::cpu::{CpuEngine, Views};
 use crate::spec::{Buf, Embedding, NormStrategy};
 use crate::{Float, LayerOps, Site};
 
 impl<F: Float> LayerOps<Embedding, F> for CpuEngine<F> {
     fn layer_forward(&mut self, layer: Embedding, Site { x: tokens, y, .. }: Site) {
+        self.settle_rows(&layer, tokens);
         let Views { reads: [tokens], writes: [y], params, .. } = self.views([tokens], [y]);
         kernels::forward(&layer, params, tokens, y);
     }
@@ -36,5 +38,16 @@ impl<F: Float> LayerOps<Embedding, F> for CpuEngine<F> {
         let Views { reads: [tokens, dy], .. } = self.views([tokens, dy], []);
         kernels::per_example_grads(&layer, tokens, dy, &mut per_example[..b * p], p);
         self.per_example = per_example;
+    }
+}
+
+impl<F: Float> CpuEngine<F> {
+    /// Adds to the rows `tokens` look up the noise they owe, if the run defers it.
+    fn settle_rows(&mut self, layer: &Embedding, tokens: Buf) {
+        let Some(mut deferred) = self.deferred.take() else { return };
+        let mut params = std::mem::take(&mut self.params);
+        let tokens = self.view(tokens);
+        deferred.settle_rows(layer.offset, tokens.iter().map(|&id| token(id)), tokens.len(), &mut params);
+        (self.params, self.deferred) = (params, Some(deferred));
     }
 }
