@@ -1,11 +1,13 @@
 //! Bad input gets a clear error, never a panic or a silent NaN.
 
 mod common;
+mod scratch;
 
 use dpsgd::models::{Ffnn, LogisticRegression};
 use dpsgd::prelude::*;
 use dpsgd::runtime::data::adult;
 use ndarray::Array2;
+use scratch::Scratch;
 
 fn ffnn() -> Ffnn<f32> {
     Ffnn::init(0)
@@ -116,8 +118,7 @@ fn a_diverging_run_stops_with_an_error() {
 
 #[test]
 fn malformed_or_missing_adult_files_are_errors_naming_the_file() {
-    let dir = std::env::temp_dir().join(format!("dpsgd-adult-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("adult");
     let good = "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, Male, 2174, 0, 40, United-States, <=50K\n";
     std::fs::write(dir.join("adult.data"), format!("{good}{good}39, State-gov, 77516\n")).unwrap();
     std::fs::write(dir.join("adult.test"), format!("|1x3 Cross validator\n{good}")).unwrap();

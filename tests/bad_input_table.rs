@@ -3,13 +3,19 @@
 //! success. Data files are written fresh for each case: truncated, empty, of the wrong
 //! magic or shape, with non-numeric fields or too few labels.
 
+mod scratch;
+
+use scratch::Scratch;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The folder of the cases' folders, removed when the test ends.
+const FOLDER: &str = "bad-input";
+
 /// A folder of its own for a case's files.
 fn folder(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dpsgd-bad-input-{}", std::process::id())).join(name);
+    let dir = Scratch::path_of(FOLDER).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -96,6 +102,7 @@ fn s(path: &Path) -> String {
 
 #[test]
 fn every_bad_input_is_a_clear_error() {
+    let _scratch = Scratch::new(FOLDER);
     let mut cases: Vec<(String, Vec<String>, &str)> = Vec::new();
     let mut case = |what: &str, args: &[&str], message: &'static str| {
         cases.push((what.to_string(), args.iter().map(|a| a.to_string()).collect(), message));

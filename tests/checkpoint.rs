@@ -2,8 +2,9 @@
 //! ends; a damaged checkpoint is an error, never a panic.
 
 mod common;
+mod scratch;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use dpsgd::models::Ffnn;
 use dpsgd::prelude::*;
@@ -12,6 +13,7 @@ use dpsgd::runtime::rng::Randomness;
 use dpsgd::runtime::secure::SecureNoiseConfig;
 use dpsgd::runtime::train::checkpoint;
 use dpsgd::runtime::train::{Control, TrainReport, Trainer, batch_capacity, train_with};
+use scratch::Scratch;
 
 type M = Ffnn<f32>;
 
@@ -22,13 +24,6 @@ fn dataset(rows: usize, seed: u64) -> Dataset<f32> {
 
 fn config(private: bool) -> TrainConfig {
     TrainConfig::new(3, 40, Optimizer::sgd(0.2, 0.9).unwrap(), private.then(|| Privacy::new(1.0, 1.0).unwrap()), 7)
-}
-
-/// A file in a folder of its own (tests run in parallel and look at their folders).
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dpsgd-checkpoint-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }
 
 /// Trains from the start, or resumes from `resume`, stopping before step `stop_at`.
@@ -61,16 +56,17 @@ fn secure_config() -> TrainConfig {
 /// with either noise.
 #[test]
 fn a_stopped_and_resumed_run_equals_an_uninterrupted_one_bit_for_bit() {
+    let scratch = Scratch::new("checkpoint-a_stopped_and_resumed_run_equals_an_uninterrupted_one_bit_for_bit");
     let data = dataset(400, 1);
     for (kind, config) in [("private", config(true)), ("secure", secure_config()), ("non-private", config(false))] {
         assert_eq!(config.randomness, Randomness::Secret);
-        let origin = scratch(&format!("origin-{kind}"));
+        let origin = scratch.join(format!("origin-{kind}"));
         run(&data, &config, &origin, false, Some(0));
-        let whole_path = scratch(&format!("whole-{kind}"));
+        let whole_path = scratch.join(format!("whole-{kind}"));
         std::fs::copy(&origin, &whole_path).unwrap();
         let (whole, whole_report) = run(&data, &config, &whole_path, true, None);
         for stop_at in [1, 10, 17, 29] {
-            let path = scratch(&format!("parts-{kind}-{stop_at}"));
+            let path = scratch.join(format!("parts-{kind}-{stop_at}"));
             std::fs::copy(&origin, &path).unwrap();
             let (_, first) = run(&data, &config, &path, true, Some(stop_at));
             assert!(first.stopped && first.steps as u64 == stop_at);
@@ -89,8 +85,9 @@ fn a_stopped_and_resumed_run_equals_an_uninterrupted_one_bit_for_bit() {
 /// batches under secret randomness, and the same under insecure reproducible noise.
 #[test]
 fn secret_runs_differ_and_insecure_reproducible_ones_repeat() {
+    let scratch = Scratch::new("checkpoint-secret_runs_differ_and_insecure_reproducible_ones_repeat");
     let data = dataset(400, 4);
-    let train = |config: &TrainConfig, name: &str| run(&data, config, &scratch(name), false, None).0;
+    let train = |config: &TrainConfig, name: &str| run(&data, config, &scratch.join(name), false, None).0;
     let secret = config(true);
     assert_ne!(train(&secret, "secret-a").params(), train(&secret, "secret-b").params());
     let mut reproducible = config(true);
@@ -108,9 +105,10 @@ fn secret_runs_differ_and_insecure_reproducible_ones_repeat() {
 
 #[test]
 fn checkpoints_are_written_whole_and_read_back_exactly() {
+    let scratch = Scratch::new("checkpoint-checkpoints_are_written_whole_and_read_back_exactly");
     let data = dataset(200, 2);
     let config = config(true);
-    let path = scratch("exact");
+    let path = scratch.join("exact");
     let (model, _) = run(&data, &config, &path, false, None);
     let saved = checkpoint::read::<f32>(&path, &M::SPEC).unwrap();
     assert_eq!(saved.params, model.params());
@@ -126,11 +124,12 @@ fn checkpoints_are_written_whole_and_read_back_exactly() {
 
 #[test]
 fn damaged_or_foreign_checkpoints_are_errors() {
+    let scratch = Scratch::new("checkpoint-damaged_or_foreign_checkpoints_are_errors");
     let data = dataset(200, 3);
-    let path = scratch("damaged");
+    let path = scratch.join("damaged");
     run(&data, &config(true), &path, false, None);
     let bytes = std::fs::read(&path).unwrap();
-    let damaged = scratch("damaged-copy");
+    let damaged = scratch.join("damaged-copy");
     let expect_error = |bytes: &[u8], what: &str| {
         std::fs::write(&damaged, bytes).unwrap();
         match checkpoint::read::<f32>(&damaged, &M::SPEC) {

@@ -1,5 +1,8 @@
 //! The `dpsgd` command line, end to end.
 
+mod scratch;
+
+use scratch::Scratch;
 use std::process::Command;
 
 fn dpsgd(args: &[&str]) -> (bool, String, String) {
@@ -240,8 +243,7 @@ fn checkpoint_before_the_first_step(args: &[&str], path: &std::path::Path) {
 /// secret randomness (the checkpoint carries the run's key).
 #[test]
 fn ctrl_c_then_resume_equals_an_uninterrupted_run() {
-    let dir = std::env::temp_dir().join(format!("dpsgd-cli-resume-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("cli-resume");
     let (whole, parts) = (dir.join("whole.safetensors"), dir.join("parts.safetensors"));
     let args = ["train", "--model", "logreg", "--epochs", "60", "--batch-size", "512", "--checkpoint"];
     checkpoint_before_the_first_step(&args, &whole);
@@ -282,7 +284,8 @@ fn ctrl_c_then_resume_equals_an_uninterrupted_run() {
 /// run from the command line.
 #[test]
 fn metrics_quiet_and_training_options() {
-    let path = std::env::temp_dir().join(format!("dpsgd-metrics-{}.jsonl", std::process::id()));
+    let scratch = Scratch::new("cli-metrics");
+    let path = scratch.join("metrics.jsonl");
     let (ok, out, err) = dpsgd(&[
         "train",
         "--model",
@@ -326,8 +329,7 @@ fn metrics_quiet_and_training_options() {
 /// that never stopped.
 #[test]
 fn a_run_stopped_by_its_budget_resumes_under_a_larger_one() {
-    let dir = std::env::temp_dir().join(format!("dpsgd-cli-budget-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("cli-budget");
     let (whole, parts) = (dir.join("whole.st"), dir.join("parts.st"));
     let run = |extra: &[&str], path: &std::path::Path| {
         let args = ["train", "--model", "logreg", "--epochs", "4", "--quiet", "--checkpoint", path.to_str().unwrap()];
@@ -350,8 +352,7 @@ fn the_secret_key_stays_in_the_checkpoint() {
     use dpsgd::models::LogisticRegression;
     use dpsgd::runtime::PrivateModel;
     use dpsgd::runtime::train::checkpoint;
-    let dir = std::env::temp_dir().join(format!("dpsgd-cli-key-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("cli-key");
     let (ckpt, metrics, params) = (dir.join("run.st"), dir.join("metrics.jsonl"), dir.join("params.st"));
     let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
     let (ok, train_out, train_err) = dpsgd(&[
@@ -402,8 +403,7 @@ fn the_secret_key_stays_in_the_checkpoint() {
 /// epsilon, that the epsilon does not hold; default runs with one seed end apart.
 #[test]
 fn insecure_reproducible_noise_repeats_and_warns() {
-    let dir = std::env::temp_dir().join(format!("dpsgd-cli-insecure-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("cli-insecure");
     let run = |name: &str, extra: &[&str]| {
         let path = dir.join(name);
         let args =
@@ -471,7 +471,7 @@ fn synthetic_data_for_any_model() {
 /// numpy wrote); without the data the error says where to put it.
 #[test]
 fn imdb_models_train_from_a_keras_npz() {
-    let dir = std::env::temp_dir().join(format!("dpsgd-cli-imdb-{}", std::process::id()));
+    let dir = Scratch::new("cli-imdb");
     std::fs::create_dir_all(dir.join("imdb")).unwrap();
     let data = dir.to_str().unwrap();
     let (ok, _, err) = dpsgd(&["train", "--model", "lstm", "--dataset", "imdb", "--data-dir", data]);
@@ -500,7 +500,6 @@ fn imdb_models_train_from_a_keras_npz() {
         assert!(out.contains("on imdb: 3 training / 2 test examples"), "{out}");
         assert!(out.contains("privacy spent: epsilon"), "{out}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `dpsgd audit` prints the proven lower bound beside the claimed epsilon, and says
@@ -541,8 +540,7 @@ fn tensor_file(path: &std::path::Path, x: &[f32], width: usize, y: &[i64]) {
 /// a linearly separable set is learnt, and the report says what the guarantee covers.
 #[test]
 fn training_on_your_own_examples() {
-    let dir = std::env::temp_dir().join(format!("dpsgd-cli-own-data-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("cli-own-data");
     let examples = |n: usize, salt: usize| -> (Vec<f32>, Vec<i64>) {
         let x: Vec<f32> = (0..n * 104).map(|j| (((j + salt) * 7919 % 201) as f32 - 100.0) / 100.0).collect();
         let y = (0..n).map(|r| i64::from(x[r * 104] + 0.5 * x[r * 104 + 1] > 0.0)).collect();

@@ -3,15 +3,19 @@
 //! progress and whose privacy ledger counts every step it holds; resumed, the run ends
 //! bit for bit where a run never stopped ends. The `slow-checkpoints` feature makes
 //! each write pause halfway, so that the kills can land there.
+
 #![cfg(feature = "slow-checkpoints")]
 
-use std::path::{Path, PathBuf};
+mod scratch;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dpsgd::models::LogisticRegression;
 use dpsgd::runtime::PrivateModel;
 use dpsgd::runtime::train::checkpoint;
+use scratch::Scratch;
 
 /// How long each write pauses halfway in the runs that are killed.
 /// Long enough that most of a paused run is spent in its writes, so that most kills
@@ -30,12 +34,6 @@ fn train(path: &Path, resume: bool) -> Command {
     command
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dpsgd-crash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
 /// Temporary files process `pid` left beside `path`: a write it did not finish.
 fn unfinished_writes(path: &Path, pid: u32) -> usize {
     let prefix = format!("{}.tmp{pid}-", path.file_name().unwrap().to_string_lossy());
@@ -48,11 +46,12 @@ fn unfinished_writes(path: &Path, pid: u32) -> usize {
 
 #[test]
 fn a_killed_run_resumes_to_the_end_of_a_run_never_stopped() {
-    let whole = scratch("whole.st");
+    let scratch = Scratch::new("crash-a_killed_run_resumes_to_the_end_of_a_run_never_stopped");
+    let whole = scratch.join("whole.st");
     assert!(train(&whole, false).stdout(Stdio::null()).status().unwrap().success());
     let expected = std::fs::read(&whole).unwrap();
     // A run whose writes pause ends the same; its length sets the kill times.
-    let paused = scratch("paused.st");
+    let paused = scratch.join("paused.st");
     let start = Instant::now();
     let status =
         train(&paused, false).env("DPSGD_CHECKPOINT_PAUSE_MS", PAUSE_MS.to_string()).stdout(Stdio::null()).status();
@@ -62,7 +61,7 @@ fn a_killed_run_resumes_to_the_end_of_a_run_never_stopped() {
     let (mut kills, mut in_writes) = (0, 0);
     for (attempt, percent) in [12, 20, 28, 36, 44, 52, 60, 68, 76, 84].into_iter().enumerate() {
         let after_ms = run_ms * percent / 100;
-        let path = scratch(&format!("killed-{attempt}.st"));
+        let path = scratch.join(format!("killed-{attempt}.st"));
         let child = train(&path, false)
             .env("DPSGD_CHECKPOINT_PAUSE_MS", PAUSE_MS.to_string())
             .stdout(Stdio::piped())

@@ -8,9 +8,12 @@
 //!
 //! Needs Open MPI's `mpirun` (Debian: openmpi-bin), as the `mpi` feature needs its
 //! library.
+
 #![cfg(feature = "mpi")]
 
-use std::path::{Path, PathBuf};
+mod scratch;
+
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,7 @@ use dpsgd::models::{Ffnn, LogisticRegression, MnistCnn};
 use dpsgd::runtime::PrivateModel;
 use dpsgd::runtime::spec::ModelSpec;
 use dpsgd::runtime::train::checkpoint::{self, Checkpoint};
+use scratch::Scratch;
 
 /// How far the parameters of runs on different numbers of processes may lie apart.
 /// They take the same batches and the same noise, and differ only in the order of the
@@ -49,12 +53,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dpsgd-distributed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
 /// The largest difference between two checkpoints' parameters, after checking that
 /// both hold the same run at the same step.
 fn difference(a: &Checkpoint<f32>, b: &Checkpoint<f32>) -> f32 {
@@ -73,7 +71,8 @@ fn privacy_report(output: &Output) -> Vec<String> {
 /// Trains `args` alone and on 2 and 3 processes; each run's final checkpoint must
 /// match the one-process run's within the tolerance, its privacy report exactly.
 fn train_alike(spec: &ModelSpec, name: &str, args: &[&str]) {
-    let path = |ranks: usize| scratch(&format!("{name}-{ranks}.ck"));
+    let scratch = Scratch::new("distributed-train_alike");
+    let path = |ranks: usize| scratch.join(format!("{name}-{ranks}.ck"));
     let alone = run(dpsgd(None, args).arg("--checkpoint").arg(path(1)));
     let expected = checkpoint::read::<f32>(&path(1), spec).unwrap();
     for ranks in [2, 3] {
@@ -87,6 +86,7 @@ fn train_alike(spec: &ModelSpec, name: &str, args: &[&str]) {
 
 #[test]
 fn two_and_three_processes_train_what_one_does() {
+    let scratch = Scratch::new("distributed-two_and_three_processes_train_what_one_does");
     let noise = ["--insecure-reproducible-noise", "5"];
     // Adult (shipped data): 118 steps an epoch.
     let ffnn = [&["--model", "ffnn", "--epochs", "2"][..], &noise].concat();
@@ -101,7 +101,7 @@ fn two_and_three_processes_train_what_one_does() {
     train_alike(&LogisticRegression::<f32>::SPEC, "tiny", &[&tiny[..], &["--batch-size", "2"], &noise].concat());
     // Without privacy: shuffled batches, the mean gradient.
     let baseline = ["--model", "logreg", "--epochs", "1", "--no-privacy"];
-    let path = |ranks: usize| scratch(&format!("baseline-{ranks}.ck"));
+    let path = |ranks: usize| scratch.join(format!("baseline-{ranks}.ck"));
     run(dpsgd(None, &baseline).arg("--checkpoint").arg(path(1)));
     run(dpsgd(Some(3), &baseline).arg("--checkpoint").arg(path(3)));
     let read = |ranks| checkpoint::read::<f32>(&path(ranks), &LogisticRegression::<f32>::SPEC).unwrap();
@@ -114,12 +114,13 @@ fn two_and_three_processes_train_what_one_does() {
 #[cfg(feature = "planted-bugs")]
 #[test]
 fn noise_added_once_per_process_or_divided_among_them_is_caught() {
+    let scratch = Scratch::new("distributed-noise_added_once_per_process_or_divided_among_them_is_caught");
     let args = ["--model", "ffnn", "--epochs", "1", "--insecure-reproducible-noise", "5", "--checkpoint"];
-    let alone = scratch("planted-1.ck");
+    let alone = scratch.join("planted-1.ck");
     run(dpsgd(None, &args).arg(&alone));
     let read = |path: &Path| checkpoint::read::<f32>(path, &Ffnn::<f32>::SPEC).unwrap();
     for bug in ["NoiseOncePerRank", "NoiseDividedByRanks"] {
-        let planted = scratch(&format!("{bug}.ck"));
+        let planted = scratch.join(format!("{bug}.ck"));
         run(dpsgd(Some(2), &args).arg(&planted).env("DPSGD_PLANTED_BUG", bug));
         let difference = difference(&read(&planted), &read(&alone));
         assert!(difference > 100.0 * TOLERANCE, "{bug} went unnoticed: parameters {difference} apart");
@@ -183,11 +184,12 @@ fn signal_rank_one(mut command: Command, path: &Path, signal: &str) -> (Output, 
 #[cfg(feature = "slow-checkpoints")]
 #[test]
 fn a_killed_rank_ends_the_job_and_another_process_count_resumes_it() {
-    let whole = scratch("whole.ck");
+    let scratch = Scratch::new("distributed-a_killed_rank_ends_the_job_and_another_process_count_resumes_it");
+    let whole = scratch.join("whole.ck");
     run(&mut long_run(None, &whole, &[]));
     let expected = checkpoint::read::<f32>(&whole, &LogisticRegression::<f32>::SPEC).unwrap();
 
-    let path = scratch("killed.ck");
+    let path = scratch.join("killed.ck");
     let (output, took) = signal_rank_one(long_run(Some(2), &path, &[]), &path, "-KILL");
     assert!(!output.status.success(), "the job went on without rank 1");
     let stderr = text(&output.stderr);
@@ -208,11 +210,12 @@ fn a_killed_rank_ends_the_job_and_another_process_count_resumes_it() {
 #[cfg(feature = "slow-checkpoints")]
 #[test]
 fn a_stop_asked_of_one_process_stops_them_all_at_the_same_step() {
-    let whole = scratch("unstopped.ck");
+    let scratch = Scratch::new("distributed-a_stop_asked_of_one_process_stops_them_all_at_the_same_step");
+    let whole = scratch.join("unstopped.ck");
     run(&mut long_run(None, &whole, &[]));
     let expected = checkpoint::read::<f32>(&whole, &LogisticRegression::<f32>::SPEC).unwrap();
 
-    let path = scratch("stopped.ck");
+    let path = scratch.join("stopped.ck");
     // A broken agreement leaves a process waiting: the timeout makes that a failure.
     let (output, _) = signal_rank_one(long_run(Some(2), &path, &["--collective-timeout", "20"]), &path, "-INT");
     assert!(output.status.success(), "{}", text(&output.stderr));
@@ -228,7 +231,8 @@ fn a_stop_asked_of_one_process_stops_them_all_at_the_same_step() {
 #[cfg(feature = "slow-checkpoints")]
 #[test]
 fn a_hung_rank_ends_the_job_within_the_timeout() {
-    let path = scratch("hung.ck");
+    let scratch = Scratch::new("distributed-a_hung_rank_ends_the_job_within_the_timeout");
+    let path = scratch.join("hung.ck");
     let command = long_run(Some(2), &path, &["--collective-timeout", "3"]);
     let (output, took) = signal_rank_one(command, &path, "-STOP");
     assert!(!output.status.success(), "the job went on without rank 1");

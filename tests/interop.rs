@@ -2,6 +2,7 @@
 //! `dpsgd grads`, and the errors for files that do not fit the model.
 
 mod common;
+mod scratch;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,16 +11,11 @@ use dpsgd::models::Ffnn;
 use dpsgd::prelude::*;
 use dpsgd::runtime::interop;
 use dpsgd::runtime::safetensors::{Dtype, SafeTensors, Tensor};
+use scratch::Scratch;
 
 fn dpsgd(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_dpsgd")).args(args).output().expect("running dpsgd");
     (out.status.success(), String::from_utf8_lossy(&out.stderr).into())
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dpsgd-interop-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }
 
 fn s(p: &Path) -> &str {
@@ -34,7 +30,8 @@ fn grads(model: &str, params: &Path, batch: &Path, out: &Path, extra: &[&str]) -
 
 #[test]
 fn init_writes_pytorch_layouts_that_load_back() {
-    let path = scratch("init.safetensors");
+    let scratch = Scratch::new("interop-init_writes_pytorch_layouts_that_load_back");
+    let path = scratch.join("init.safetensors");
     let (ok, err) = dpsgd(&["init", "--model", "ffnn", "--seed", "3", "--out", s(&path)]);
     assert!(ok, "{err}");
     let file = SafeTensors::read(&path).unwrap();
@@ -51,8 +48,9 @@ fn init_writes_pytorch_layouts_that_load_back() {
 
 #[test]
 fn grads_match_the_model_api() {
+    let scratch = Scratch::new("interop-grads_match_the_model_api");
     type M = Ffnn<f64>;
-    let params_path = scratch("grads-params.safetensors");
+    let params_path = scratch.join("grads-params.safetensors");
     let model = common::model::<f64, M>(2, 3.0);
     interop::to_torch(&M::SPEC, model.params()).write(&params_path).unwrap();
     let (x, y) = common::batch::<f64, M>(6, 4);
@@ -60,9 +58,9 @@ fn grads_match_the_model_api() {
     batch.insert("x", Tensor::from_floats(vec![6, 104], x.as_slice().unwrap()));
     let labels: Vec<u8> = y.iter().flat_map(|&l| (l as i64).to_le_bytes()).collect();
     batch.insert("y", Tensor { dtype: Dtype::I64, shape: vec![6], data: labels });
-    let batch_path = scratch("grads-batch.safetensors");
+    let batch_path = scratch.join("grads-batch.safetensors");
     batch.write(&batch_path).unwrap();
-    let out_path = scratch("grads-out.safetensors");
+    let out_path = scratch.join("grads-out.safetensors");
     let (ok, err) = grads("ffnn", &params_path, &batch_path, &out_path, &["--max-grad-norm", "0.5"]);
     assert!(ok, "{err}");
     let out = SafeTensors::read(&out_path).unwrap();
@@ -90,11 +88,12 @@ fn grads_match_the_model_api() {
 
 #[test]
 fn files_that_do_not_fit_the_model_are_errors_naming_the_tensor() {
+    let scratch = Scratch::new("interop-files_that_do_not_fit_the_model_are_errors_naming_the_tensor");
     let good = Ffnn::<f32>::init(0);
     let write = |name: &str, edit: &dyn Fn(&mut SafeTensors)| {
         let mut file = interop::to_torch(&Ffnn::<f32>::SPEC, good.params());
         edit(&mut file);
-        let path = scratch(name);
+        let path = scratch.join(name);
         file.write(&path).unwrap();
         path
     };
@@ -117,18 +116,18 @@ fn files_that_do_not_fit_the_model_are_errors_naming_the_tensor() {
         ),
         (write("nan", &|f| f.insert("fc2.bias", Tensor::from_floats(vec![2], &[f32::NAN, 0.0]))), "NaN"),
     ];
-    let batch = scratch("errors-batch.safetensors");
+    let batch = scratch.join("errors-batch.safetensors");
     let mut b = SafeTensors::default();
     b.insert("x", Tensor::from_floats(vec![1, 104], &[0.0f32; 104]));
     b.insert("y", Tensor { dtype: Dtype::I32, shape: vec![1], data: 7i32.to_le_bytes().to_vec() });
     b.write(&batch).unwrap();
     for (path, expected) in cases {
-        let (ok, err) = grads("ffnn", &path, &batch, &scratch("o"), &[]);
+        let (ok, err) = grads("ffnn", &path, &batch, &scratch.join("o"), &[]);
         assert!(!ok && err.contains(expected) && !err.contains("panicked"), "{expected}: {err}");
     }
     // A label the model does not have.
     let params = write("good", &|_| {});
-    let (ok, err) = grads("ffnn", &params, &batch, &scratch("o"), &[]);
+    let (ok, err) = grads("ffnn", &params, &batch, &scratch.join("o"), &[]);
     assert!(!ok && err.contains("label 7"), "{err}");
 }
 
@@ -182,8 +181,9 @@ fn the_lstm_net_is_pytorchs_lstm() {
 /// of tokens, and refuses integer features for the others.
 #[test]
 fn grads_take_integer_token_ids() {
+    let scratch = Scratch::new("interop-grads_take_integer_token_ids");
     type M = dpsgd::models::EmbeddingNet<f64>;
-    let params_path = scratch("tokens-params.safetensors");
+    let params_path = scratch.join("tokens-params.safetensors");
     let model = common::model::<f64, M>(3, 1.0);
     interop::to_torch(&M::SPEC, model.params()).write(&params_path).unwrap();
     let (x, y) = common::batch::<f64, M>(3, 5);
@@ -195,7 +195,7 @@ fn grads_take_integer_token_ids() {
         let mut batch = SafeTensors::default();
         batch.insert("x", Tensor { dtype, shape: vec![3, 256], data: ids });
         batch.insert("y", Tensor { dtype: Dtype::I64, shape: vec![3], data: labels.clone() });
-        let (batch_path, out_path) = (scratch("tokens-batch.safetensors"), scratch("tokens-out.safetensors"));
+        let (batch_path, out_path) = (scratch.join("tokens-batch.safetensors"), scratch.join("tokens-out.safetensors"));
         batch.write(&batch_path).unwrap();
         let (ok, err) = grads("embed", &params_path, &batch_path, &out_path, &[]);
         assert!(ok, "{dtype:?}: {err}");
@@ -206,11 +206,11 @@ fn grads_take_integer_token_ids() {
     let mut batch = SafeTensors::default();
     batch.insert("x", Tensor { dtype: Dtype::I64, shape: vec![1, 104], data: vec![0; 8 * 104] });
     batch.insert("y", Tensor { dtype: Dtype::I64, shape: vec![1], data: vec![0; 8] });
-    let batch_path = scratch("int-features.safetensors");
+    let batch_path = scratch.join("int-features.safetensors");
     batch.write(&batch_path).unwrap();
-    let ffnn_params = scratch("int-features-params.safetensors");
+    let ffnn_params = scratch.join("int-features-params.safetensors");
     interop::to_torch(&Ffnn::<f64>::SPEC, Ffnn::<f64>::init(1).params()).write(&ffnn_params).unwrap();
-    let out = scratch("int-features-out.safetensors");
+    let out = scratch.join("int-features-out.safetensors");
     let (ok, err) = grads("ffnn", &ffnn_params, &batch_path, &out, &[]);
     assert!(!ok && err.contains("must be F32 or F64"), "{err}");
 }
@@ -219,7 +219,8 @@ fn grads_take_integer_token_ids() {
 /// regression gives, computed here from the file's PyTorch tensors, and the accuracy.
 #[test]
 fn predict_writes_the_logits_and_classes_of_the_parameters() {
-    let params = scratch("predict-params.safetensors");
+    let scratch = Scratch::new("interop-predict_writes_the_logits_and_classes_of_the_parameters");
+    let params = scratch.join("predict-params.safetensors");
     let (ok, err) = dpsgd(&["init", "--model", "logreg", "--seed", "3", "--out", s(&params)]);
     assert!(ok, "{err}");
     let file = SafeTensors::read(&params).unwrap();
@@ -230,9 +231,9 @@ fn predict_writes_the_logits_and_classes_of_the_parameters() {
     let mut batch = SafeTensors::default();
     batch.insert("x", Tensor::from_floats(vec![5, 104], &x));
     batch.insert("y", Tensor::from_i64(vec![5], &labels));
-    let data = scratch("predict-data.safetensors");
+    let data = scratch.join("predict-data.safetensors");
     batch.write(&data).unwrap();
-    let out_path = scratch("predict-out.safetensors");
+    let out_path = scratch.join("predict-out.safetensors");
     let out = Command::new(env!("CARGO_BIN_EXE_dpsgd"))
         .args(["predict", "--model", "logreg", "--params", s(&params), "--data", s(&data), "--out", s(&out_path)])
         .output()

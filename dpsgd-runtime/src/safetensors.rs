@@ -271,5 +271,6 @@ mod tests {
         for len in [0, 7, 8, 20, bytes.len() - 1] {
             assert!(SafeTensors::parse(&bytes[..len], &path).is_err(), "truncated to {len}");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

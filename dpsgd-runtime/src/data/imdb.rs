@@ -221,6 +221,7 @@ mod tests {
         write(&dir, "train", "neg", "2_1.txt", b"words words words here here everywhere");
         assert_eq!(rows(&load_acl::<f32>(&dir, 1000, 6).unwrap().test), rows(&imdb.test));
         assert!(load_acl::<f32>(&dir.join("nowhere"), 3, 6).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Small files numpy wrote (`scripts/make_imdb_npz_fixture.py`): stored and deflated
