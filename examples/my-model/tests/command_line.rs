@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::temp;
+use common::Scratch;
 
 fn run(args: &[&str]) -> String {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
@@ -24,8 +24,9 @@ fn mean_loss(predict_output: &str) -> f64 {
 
 #[test]
 fn trains_privately_on_the_shipped_csv_and_predicts() {
+    let scratch = Scratch::new("command-line");
     let (init, checkpoint, exported, predictions) =
-        (temp("init.st"), temp("run.st"), temp("price.st"), temp("predictions.st"));
+        (scratch.join("init.st"), scratch.join("run.st"), scratch.join("price.st"), scratch.join("predictions.st"));
     let [init, checkpoint, exported, predictions] =
         [&init, &checkpoint, &exported, &predictions].map(|p| p.to_str().unwrap().to_string());
     run(&["init", "--out", &init]);

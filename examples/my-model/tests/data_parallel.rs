@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::temp;
+use common::Scratch;
 
 use dpsgd::runtime::PrivateModel;
 use dpsgd::runtime::train::checkpoint;
@@ -29,7 +29,8 @@ fn train(processes: Option<usize>, checkpoint: &Path) {
 
 #[test]
 fn two_processes_train_what_one_does() {
-    let (one, two) = (temp("one.st"), temp("two.st"));
+    let scratch = Scratch::new("data-parallel");
+    let (one, two) = (scratch.join("one.st"), scratch.join("two.st"));
     train(None, &one);
     train(Some(2), &two);
     let read = |path: &Path| checkpoint::read::<f32>(path, &Price::<f32>::SPEC).unwrap();
