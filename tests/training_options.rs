@@ -138,12 +138,14 @@ fn shuffled_private_batches_on_request() {
 
 /// Both losses of value targets learn privately from their teacher's data: the
 /// regression's test loss falls well below the targets' variance (about 1, the loss
-/// of predicting 0), the multi-label model gets most labels right.
+/// of predicting 0), the multi-label model gets most labels right. Under reproducible
+/// noise: with secret noise one run in twenty stayed above the regression's bar.
 #[test]
 fn regression_and_multilabel_models_learn_privately() {
     use dpsgd::runtime::data::synthetic::teacher;
     let sgd = Optimizer::sgd(0.5, 0.9).unwrap();
-    let config = TrainConfig::new(6, 50, sgd, Some(Privacy::new(0.8, 1.0).unwrap()), 3);
+    let mut config = TrainConfig::new(6, 50, sgd, Some(Privacy::new(0.8, 1.0).unwrap()), 3);
+    config.randomness = Randomness::InsecureReproducible(3);
 
     let spec = common::Regression::<f64>::SPEC;
     let (train_set, test_set) = (teacher(&spec, 3000, 5, 0).unwrap(), teacher(&spec, 1000, 5, 1).unwrap());
