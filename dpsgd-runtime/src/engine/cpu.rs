@@ -11,7 +11,7 @@ use crate::gemm::Products;
 use crate::kernels::attention::OperandGrad;
 use crate::kernels::{activation, clip, loss, optim, pool, vector};
 use crate::layers::dense::kernels::SCRATCH_SLACK;
-use crate::layers::embedding::kernels as embedding;
+use crate::layers::embedding::{GradRows, kernels as embedding};
 use crate::noise::{self, DeferredTableNoise, NoiseSource};
 use crate::rng::SecretKey;
 use crate::spec::{Activation, Attention, Buf, Loss, ModelSpec, NormStrategy, Pool2d, SequenceMean};
@@ -66,6 +66,9 @@ pub struct CpuEngine<F: Float> {
     pub(crate) deferred: Option<DeferredTableNoise<F>>,
     /// Room for a step's noise outside the tables, when theirs is deferred.
     eager_noise: Vec<F>,
+    /// The rows of the embedding tables the gradient can be nonzero in, where the
+    /// model has tables: the others are neither zeroed, scaled nor applied.
+    pub(crate) grad_rows: Option<GradRows>,
 }
 
 /// Values stored for one layer (by its parameter offset) at one engine version.
@@ -127,10 +130,18 @@ impl<F: Float> CpuEngine<F> {
             version: 0,
             deferred: None,
             eager_noise: Vec::new(),
+            grad_rows: GradRows::for_model(&spec),
         };
         engine.set_batch(capacity);
         engine.batch = 0;
         engine
+    }
+
+    /// Something wrote the gradient whole: any row of any table can be nonzero.
+    fn grads_written_whole(&mut self) {
+        if let Some(rows) = &mut self.grad_rows {
+            rows.written_whole();
+        }
     }
 
     /// Computes per-example norms by `strategy` in every layer that implements both
@@ -378,6 +389,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn write_grads(&mut self, grads: &[F]) {
+        self.grads_written_whole();
         self.grads.copy_from_slice(grads);
     }
 
@@ -505,6 +517,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
 
     fn add_noise(&mut self, noise: &mut Self::Noise, std: F) {
         assert!(self.deferred.is_none(), "table noise is deferred, for runs of plain SGD only");
+        self.grads_written_whole();
         noise.add_noise(&mut self.grads, std);
     }
 
@@ -532,13 +545,21 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn scale_grads(&mut self, factor: F) {
-        vector::scale(&mut self.grads, factor);
+        match &self.grad_rows {
+            Some(rows) => rows.scale(&mut self.grads, factor),
+            None => vector::scale(&mut self.grads, factor),
+        }
     }
 
     fn sgd_update(&mut self, lr: F, momentum: F) {
         self.version += 1;
-        let velocity = &mut self.moments[..self.spec.num_params];
-        optim::sgd(&mut self.params, &self.grads, velocity, lr, momentum);
+        match &self.grad_rows {
+            Some(rows) if momentum == F::ZERO => rows.sgd(&mut self.params, &self.grads, lr),
+            _ => {
+                let velocity = &mut self.moments[..self.spec.num_params];
+                optim::sgd(&mut self.params, &self.grads, velocity, lr, momentum);
+            }
+        }
     }
 
     fn adam_update(&mut self, lr: F, beta1: F, beta2: F, eps: F, t: u64) {
@@ -548,6 +569,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn add_weight_decay(&mut self, decay: F) {
+        self.grads_written_whole();
         optim::weight_decay(&mut self.grads, &self.params, decay);
     }
 
@@ -561,6 +583,7 @@ impl<F: Float> Engine<F> for CpuEngine<F> {
     }
 
     fn take_accumulated_grads(&mut self) {
+        self.grads_written_whole();
         self.grads.copy_from_slice(&self.accumulated);
     }
 }

@@ -1,22 +1,38 @@
 //! Optimizer updates on flat parameter vectors.
 
 use super::simd::multiversion;
+use crate::Float;
 
 multiversion! {
 /// SGD with (heavy-ball) momentum: `v = momentum v + g; p -= lr v`. With momentum 0
 /// the velocity is not touched: `p -= lr g`.
 pub fn sgd<F: Float>(params: &mut [F], grads: &[F], velocity: &mut [F], lr: F, momentum: F) {
     if momentum == F::ZERO {
-        for (p, g) in params.iter_mut().zip(grads) {
-            *p -= lr * *g;
-        }
-        return;
+        return descend(params, grads, lr);
     }
     for ((p, g), v) in params.iter_mut().zip(grads).zip(velocity.iter_mut()) {
         *v = momentum * *v + *g;
         *p -= lr * *v;
     }
 }
+}
+
+multiversion! {
+/// SGD without momentum, `p -= lr g`, in the ranges `ranges` of the parameters only:
+/// where the gradient is zero it leaves the parameters as they are.
+pub fn sgd_ranges<F: Float>(params: &mut [F], grads: &[F], lr: F, ranges: impl Iterator<Item = std::ops::Range<usize>>) {
+    for range in ranges {
+        descend(&mut params[range.clone()], &grads[range], lr);
+    }
+}
+}
+
+/// `p -= lr g`.
+#[inline(always)]
+fn descend<F: Float>(params: &mut [F], grads: &[F], lr: F) {
+    for (p, g) in params.iter_mut().zip(grads) {
+        *p -= lr * *g;
+    }
 }
 
 multiversion! {

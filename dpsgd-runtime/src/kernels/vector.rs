@@ -100,6 +100,18 @@ multiversion! {
 }
 
 multiversion! {
+    /// `x *= s` in the ranges `ranges` of `x` only: the rows of a table, say, in one
+    /// call rather than one each.
+    pub fn scale_ranges<F: Float>(x: &mut [F], s: F, ranges: impl Iterator<Item = std::ops::Range<usize>>) {
+        for range in ranges {
+            for v in &mut x[range] {
+                *v *= s;
+            }
+        }
+    }
+}
+
+multiversion! {
     /// `dst[i, :] = src[i, :] * factors[i]` for rows of `width`.
     pub fn scale_rows<F: Float>(src: &[F], factors: &[F], dst: &mut [F], width: usize) {
         for ((d, s), f) in dst.chunks_exact_mut(width).zip(src.chunks_exact(width)).zip(factors) {

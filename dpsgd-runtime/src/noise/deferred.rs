@@ -34,7 +34,7 @@ use std::ops::Range;
 use super::{GaussianNoise, PrefetchedNoise};
 use crate::Float;
 use crate::rng::{SecretKey, Stream};
-use crate::spec::{Layer, ModelSpec};
+use crate::spec::{Embedding, ModelSpec};
 
 /// Stream calls set aside for each update, so that a resumed run starts at a call no
 /// earlier run has reached.
@@ -77,28 +77,13 @@ impl<F: Float> DeferredTableNoise<F> {
     /// Deferred noise for `spec`'s embedding tables under `key`, after `updates`
     /// private updates; `None` when the model has no table.
     pub fn for_model(spec: &ModelSpec, key: &SecretKey, updates: u64) -> Option<Self> {
-        let mut tables: Vec<Table> = spec
-            .layers
-            .iter()
-            .filter_map(|plan| match plan.layer {
-                Layer::Embedding(e) => {
-                    Some(Table { offset: e.offset, dim: e.dim, settled: vec![0.0; e.vocab], read: vec![0; e.vocab] })
-                }
-                _ => None,
-            })
-            .collect();
-        if tables.is_empty() {
+        let (layers, outside) = crate::layers::embedding::tables(spec);
+        if layers.is_empty() {
             return None;
         }
-        tables.sort_by_key(|t| t.offset);
-        let mut outside = Vec::new();
-        let mut start = 0;
-        for t in &tables {
-            outside.push(start..t.offset);
-            start = t.range().end;
-        }
-        outside.push(start..spec.num_params);
-        outside.retain(|r| !r.is_empty());
+        let table =
+            |e: &Embedding| Table { offset: e.offset, dim: e.dim, settled: vec![0.0; e.vocab], read: vec![0; e.vocab] };
+        let tables: Vec<Table> = layers.iter().map(table).collect();
         let coordinates: usize = tables.iter().map(|t| t.range().len()).sum();
         let calls = updates.checked_mul(CALLS_PER_UPDATE).expect("fewer than 2^44 updates");
         let source = GaussianNoise::keyed_for(key, Stream::TableNoise, calls);

@@ -25,11 +25,16 @@ impl<F: Float> LayerOps<Embedding, F> for CpuEngine<F> {
         self.layer_scratch = scratch;
     }
 
+    /// Zeroes the rows the table's last gradient can be nonzero in (or the table),
+    /// then scatters the batch's.
     fn layer_param_grad(&mut self, layer: Embedding, Site { x: tokens, dy, .. }: Site, weights: Option<Buf>) {
+        let mut grad_rows = self.grad_rows.take().expect("a model with a table has its rows noted");
         // Unweighted calls read the tokens twice in place of weights: harmless.
         let Views { reads: [tokens, dy, c], grads, .. } = self.views([tokens, dy, weights.unwrap_or(tokens)], []);
+        grad_rows.clear_for(layer.offset, tokens.iter().map(|&id| token(id)), tokens.len(), grads);
         let grad = &mut grads[layer.offset..][..layer.vocab * layer.dim];
         kernels::param_grad(&layer, tokens, dy, weights.map(|_| c), grad);
+        self.grad_rows = Some(grad_rows);
     }
 
     fn layer_per_example_grads(&mut self, layer: Embedding, Site { x: tokens, dy, .. }: Site) {

@@ -46,7 +46,8 @@ fn row_gradients<F: Float>(layer: &Embedding) -> (usize, usize, F) {
 }
 
 /// The table's gradient summed over the batch (each example weighted by `weights`
-/// when given), written to `grad` (`[vocab, dim]`): zeroed, then scattered into. On
+/// when given), scattered into `grad` (`[vocab, dim]`), which must be zero in the
+/// rows the batch looks up ([`GradRows::clear_for`](super::GradRows::clear_for)). On
 /// one thread: split by rows of the table, each thread would test every position's
 /// token, and those unpredictable branches measured slower than the scatter itself.
 pub fn param_grad<F: Float>(layer: &Embedding, tokens: &[F], dy: &[F], weights: Option<&[F]>, grad: &mut [F]) {
@@ -61,7 +62,6 @@ fn param_grad_rows<F: Float, const D: usize>(
     grad: &mut [F],
 ) {
     let (per_example, step, scale) = row_gradients::<F>(layer);
-    grad.fill(F::ZERO);
     for (b, (ids, dy)) in tokens.chunks_exact(layer.positions).zip(dy.chunks_exact(per_example)).enumerate() {
         let c = weights.map_or(F::ONE, |w| w[b]) * scale;
         add_to_rows::<F, D>(grad, layer.dim, ids, dy, step, c);

@@ -6,13 +6,40 @@
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
+mod grad_rows;
 pub(crate) mod kernels;
 pub(crate) mod mean_kernels;
 mod token;
 
+use std::ops::Range;
+
 use ndarray::ArrayView2;
 
-use crate::spec::{Embedding, ParamView};
+pub(crate) use self::grad_rows::GradRows;
+use crate::spec::{Embedding, Layer, ModelSpec, ParamView};
+
+/// The embedding tables of `spec` in parameter order, and the parameter ranges
+/// outside them.
+pub(crate) fn tables(spec: &ModelSpec) -> (Vec<Embedding>, Vec<Range<usize>>) {
+    let mut tables: Vec<Embedding> = spec
+        .layers
+        .iter()
+        .filter_map(|plan| match plan.layer {
+            Layer::Embedding(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    tables.sort_by_key(|t| t.offset);
+    let mut outside = Vec::new();
+    let mut start = 0;
+    for t in &tables {
+        outside.push(start..t.offset);
+        start = t.offset + t.vocab * t.dim;
+    }
+    outside.push(start..spec.num_params);
+    outside.retain(|r| !r.is_empty());
+    (tables, outside)
+}
 
 /// The table `[vocab, dim]`.
 impl ParamView for Embedding {
