@@ -77,23 +77,28 @@ fn rows_never_looked_up_carry_every_steps_noise_once_read() {
 #[test]
 fn a_lookup_reads_its_rows_with_the_noise_they_owe() {
     let (mut engine, _noise) = trained(&SecretKey::insecure_from_seed(2), &[1, 2, 3], 5);
-    // Rows 50 and 60 have not been read in five steps: the lookup settles them first.
-    let (x, y) = batch(&[50, 60], 0);
-    engine.load_batch(x.view(), y[..].into());
-    M::run_forward(&mut engine);
-    let mut logits = vec![0.0; BATCH * 2];
-    engine.read(M::SPEC.logits, &mut logits);
-    // The same lookup on the parameters as they leave the engine gives the same logits:
-    // the rows it read are the rows that leave, noise included, drawn once.
-    let settled = params(&mut engine);
-    let mut fresh = CpuEngine::new(M::SPEC, &settled, BATCH);
-    fresh.load_batch(x.view(), y[..].into());
-    M::run_forward(&mut fresh);
-    let mut want = vec![0.0; BATCH * 2];
-    fresh.read(M::SPEC.logits, &mut want);
-    assert_eq!(logits, want);
-    let init = M::init(0);
-    assert_ne!(settled[50 * 16..51 * 16], init.params()[50 * 16..51 * 16], "row 50 carries no noise");
+    // Rows 1 to 3 have not been read since the last step's update, rows 50 and 60 not
+    // in five steps: each lookup settles its rows first. (Reading the parameters
+    // settles every row, so the rows read before carry what they owed by then.)
+    for tokens in [&[1, 2, 3][..], &[50, 60]] {
+        let (x, y) = batch(tokens, 0);
+        engine.load_batch(x.view(), y[..].into());
+        M::run_forward(&mut engine);
+        let mut logits = vec![0.0; BATCH * 2];
+        engine.read(M::SPEC.logits, &mut logits);
+        // The same lookup on the parameters as they leave the engine gives the same
+        // logits: the rows it read are the rows that leave, noise included, drawn once.
+        let settled = params(&mut engine);
+        let mut fresh = CpuEngine::new(M::SPEC, &settled, BATCH);
+        fresh.load_batch(x.view(), y[..].into());
+        M::run_forward(&mut fresh);
+        let mut want = vec![0.0; BATCH * 2];
+        fresh.read(M::SPEC.logits, &mut want);
+        assert_eq!(logits, want, "the lookup of rows {tokens:?}");
+        let init = M::init(0);
+        let row = tokens[0] * 16..(tokens[0] + 1) * 16;
+        assert_ne!(settled[row.clone()], init.params()[row], "row {} carries no noise", tokens[0]);
+    }
 }
 
 #[test]

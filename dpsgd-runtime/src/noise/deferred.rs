@@ -21,9 +21,12 @@
 //! same steps would carry less noise than the accountant assumes.
 //!
 //! The draws are the standard normal stream of the run's key for [`Stream::TableNoise`]
-//! (drawn ahead on a second core, [`PrefetchedNoise`]), taken in order: rows in table
-//! order, then row order, each row's coordinates in order. So they do not depend on
-//! the thread count. They do depend on when rows are read: a run stopped and resumed
+//! (drawn ahead on a second core, [`PrefetchedNoise`]), taken in order: the rows a
+//! batch reads in the order it first looks them up (in table order where it settles
+//! the table whole, and for a read of the parameters), each row's coordinates in
+//! order. So they do not depend on the thread count. (Which draw goes to which row
+//! depends on the batch, as which rows are settled does; the draws are independent
+//! of the data and of each other, so every row still gets an independent normal.) They do depend on when rows are read: a run stopped and resumed
 //! (its checkpoint settled every row) draws other values than one never stopped, from
 //! the same distribution. A run resumed after `s` updates starts at call `s * 2^20` of
 //! the stream, past any value the run before it can have read by then: an update
@@ -33,6 +36,8 @@ use std::ops::Range;
 
 use super::{GaussianNoise, PrefetchedNoise};
 use crate::Float;
+use crate::kernels::simd::multiversion;
+use crate::layers::embedding::list_once;
 use crate::rng::{SecretKey, Stream};
 use crate::spec::{Embedding, ModelSpec};
 
@@ -63,8 +68,10 @@ struct Table {
     dim: usize,
     /// `owed` when each row was last settled.
     settled: Vec<f64>,
-    /// Rows looked up since the last settlement (1), to settle.
-    read: Vec<u8>,
+    /// Room to list the rows a batch looks up, each once ([`list_once`]), and the
+    /// marks of those listed (clear between settlements).
+    rows: Vec<u32>,
+    listed: Vec<bool>,
 }
 
 impl Table {
@@ -81,8 +88,13 @@ impl<F: Float> DeferredTableNoise<F> {
         if layers.is_empty() {
             return None;
         }
-        let table =
-            |e: &Embedding| Table { offset: e.offset, dim: e.dim, settled: vec![0.0; e.vocab], read: vec![0; e.vocab] };
+        let table = |e: &Embedding| Table {
+            offset: e.offset,
+            dim: e.dim,
+            settled: vec![0.0; e.vocab],
+            rows: vec![0; e.vocab + 1],
+            listed: vec![false; e.vocab],
+        };
         let tables: Vec<Table> = layers.iter().map(table).collect();
         let coordinates: usize = tables.iter().map(|t| t.range().len()).sum();
         let calls = updates.checked_mul(CALLS_PER_UPDATE).expect("fewer than 2^44 updates");
@@ -108,17 +120,22 @@ impl<F: Float> DeferredTableNoise<F> {
     }
 
     /// Adds to the rows `rows` (`count` of them, repeats included) of the table at
-    /// parameter `offset` the noise they owe, before they are read. Lookups of several
-    /// times as many rows as the table holds read nearly all of them, and the table is
-    /// settled whole without marking each.
+    /// parameter `offset` the noise they owe, before they are read: listed once each,
+    /// without a scan of the whole table. Lookups of several times as many rows as the
+    /// table holds read nearly all of them, and the table is settled whole without
+    /// listing each.
     pub fn settle_rows(&mut self, offset: usize, rows: impl Iterator<Item = usize>, count: usize, params: &mut [F]) {
         let Some(table) = self.tables.iter_mut().find(|t| t.offset == offset) else { return };
-        let whole = count >= WHOLE_TABLE_READS * table.read.len();
-        match whole {
-            true => table.read.fill(1),
-            false => rows.for_each(|row| table.read[row] = 1),
+        let Table { offset, dim, settled, rows: list, listed } = table;
+        let vocab = settled.len();
+        let values = &mut params[*offset..][..vocab * *dim];
+        if count >= WHOLE_TABLE_READS * vocab {
+            return draw_owed(values, *dim, settled, 0..vocab, self.owed, &mut self.normals);
         }
-        draw_owed(table, self.owed, &mut self.normals, params);
+        let listed_count = list_once(rows, listed, list);
+        let listed_rows = &list[..listed_count];
+        draw_owed(values, *dim, settled, listed_rows.iter().map(|&row| row as usize), self.owed, &mut self.normals);
+        listed_rows.iter().for_each(|&row| listed[row as usize] = false);
     }
 
     /// Adds to every row the noise it owes: before the parameters are read.
@@ -127,8 +144,8 @@ impl<F: Float> DeferredTableNoise<F> {
             return;
         }
         for table in &mut self.tables {
-            table.read.fill(1);
-            draw_owed(table, self.owed, &mut self.normals, params);
+            let (values, vocab) = (&mut params[table.range()], table.settled.len());
+            draw_owed(values, table.dim, &mut table.settled, 0..vocab, self.owed, &mut self.normals);
         }
         // Every row is even: count again from zero.
         self.forget();
@@ -141,20 +158,24 @@ impl<F: Float> DeferredTableNoise<F> {
     }
 }
 
-/// Adds to each of `table`'s rows read since the last settlement the noise it owes,
-/// `sqrt(owed - settled) z` for the next normals `z`, rows in order.
-fn draw_owed<F: Float>(table: &mut Table, owed: f64, normals: &mut PrefetchedNoise<F>, params: &mut [F]) {
-    let values = &mut params[table.range()];
-    let rows = values.chunks_exact_mut(table.dim).zip(&mut table.settled).zip(&mut table.read);
-    for ((row, settled), read) in rows.filter(|(_, read)| **read != 0) {
-        *read = 0;
-        let owes = owed - *settled;
-        *settled = owed;
+multiversion! {
+/// Adds to each row of `rows` (distinct, of `dim` values each in `values`) the noise
+/// it owes, `sqrt(owed - settled) z` for the next normals `z`, in the order given.
+fn draw_owed<F: Float>(
+    values: &mut [F],
+    dim: usize,
+    settled: &mut [f64],
+    rows: impl Iterator<Item = usize>,
+    owed: f64,
+    normals: &mut PrefetchedNoise<F>,
+) {
+    for row in rows {
+        let owes = owed - std::mem::replace(&mut settled[row], owed);
         if owes <= 0.0 {
             continue;
         }
         let std = F::from_f64(owes.sqrt());
-        let mut row = &mut row[..];
+        let mut row = &mut values[row * dim..][..dim];
         while !row.is_empty() {
             let z = normals.take(row.len());
             let (head, rest) = row.split_at_mut(z.len());
@@ -162,4 +183,5 @@ fn draw_owed<F: Float>(table: &mut Table, owed: f64, normals: &mut PrefetchedNoi
             row = rest;
         }
     }
+}
 }

@@ -14,7 +14,7 @@
 
 use std::ops::Range;
 
-use super::tables;
+use super::{list_once, tables};
 use crate::Float;
 use crate::kernels::{optim, vector};
 use crate::spec::ModelSpec;
@@ -123,19 +123,4 @@ impl GradRows {
     fn ranges(&self) -> impl Iterator<Item = Range<usize>> + '_ {
         self.outside.iter().cloned().chain(self.tables.iter().flat_map(TableRows::ranges))
     }
-}
-
-/// Lists the rows of `rows` in `list`, each once (marking them in `listed`, which
-/// must be clear), and returns their number. Without a branch: every row is written
-/// at the list's end, which moves on past the rows not seen before (a branch on
-/// whether a row was seen mispredicted about once in three lookups, and cost more
-/// than the update it saved). Its own function, so that the compiler knows the marks
-/// and the list apart.
-fn list_once(rows: impl Iterator<Item = usize>, listed: &mut [bool], list: &mut [u32]) -> usize {
-    let mut count = 0;
-    for row in rows {
-        list[count] = row as u32;
-        count += usize::from(!std::mem::replace(&mut listed[row], true));
-    }
-    count
 }
