@@ -26,9 +26,10 @@
 //! the table whole, and for a read of the parameters), each row's coordinates in
 //! order. So they do not depend on the thread count. (Which draw goes to which row
 //! depends on the batch, as which rows are settled does; the draws are independent
-//! of the data and of each other, so every row still gets an independent normal.) They do depend on when rows are read: a run stopped and resumed
-//! (its checkpoint settled every row) draws other values than one never stopped, from
-//! the same distribution. A run resumed after `s` updates starts at call `s * 2^20` of
+//! of the data and of each other, so every row still gets an independent normal.)
+//! They do depend on when rows are read: a run stopped and resumed (its checkpoint
+//! settled every row) draws other values than one never stopped, from the same
+//! distribution. A run resumed after `s` updates starts at call `s * 2^20` of
 //! the stream, past any value the run before it can have read by then: an update
 //! reads fewer than `2^20` of the stream's vectors.
 
@@ -37,7 +38,7 @@ use std::ops::Range;
 use super::{GaussianNoise, PrefetchedNoise};
 use crate::Float;
 use crate::kernels::simd::multiversion;
-use crate::layers::embedding::list_once;
+use crate::layers::embedding::{list_once, tables};
 use crate::rng::{SecretKey, Stream};
 use crate::spec::{Embedding, ModelSpec};
 
@@ -84,7 +85,7 @@ impl<F: Float> DeferredTableNoise<F> {
     /// Deferred noise for `spec`'s embedding tables under `key`, after `updates`
     /// private updates; `None` when the model has no table.
     pub fn for_model(spec: &ModelSpec, key: &SecretKey, updates: u64) -> Option<Self> {
-        let (layers, outside) = crate::layers::embedding::tables(spec);
+        let (layers, outside) = tables(spec);
         if layers.is_empty() {
             return None;
         }
