@@ -38,7 +38,7 @@ use std::ops::Range;
 use super::{GaussianNoise, PrefetchedNoise};
 use crate::Float;
 use crate::kernels::simd::multiversion;
-use crate::layers::embedding::{list_once, tables};
+use crate::layers::embedding::{RowList, tables};
 use crate::rng::{SecretKey, Stream};
 use crate::spec::{Embedding, ModelSpec};
 
@@ -69,10 +69,8 @@ struct Table {
     dim: usize,
     /// `owed` when each row was last settled.
     settled: Vec<f64>,
-    /// Room to list the rows a batch looks up, each once ([`list_once`]), and the
-    /// marks of those listed (clear between settlements).
-    rows: Vec<u32>,
-    listed: Vec<bool>,
+    /// The rows the last batch looked up.
+    read: RowList,
 }
 
 impl Table {
@@ -93,8 +91,7 @@ impl<F: Float> DeferredTableNoise<F> {
             offset: e.offset,
             dim: e.dim,
             settled: vec![0.0; e.vocab],
-            rows: vec![0; e.vocab + 1],
-            listed: vec![false; e.vocab],
+            read: RowList::new(e.vocab),
         };
         let tables: Vec<Table> = layers.iter().map(table).collect();
         let coordinates: usize = tables.iter().map(|t| t.range().len()).sum();
@@ -127,16 +124,14 @@ impl<F: Float> DeferredTableNoise<F> {
     /// listing each.
     pub fn settle_rows(&mut self, offset: usize, rows: impl Iterator<Item = usize>, count: usize, params: &mut [F]) {
         let Some(table) = self.tables.iter_mut().find(|t| t.offset == offset) else { return };
-        let Table { offset, dim, settled, rows: list, listed } = table;
+        let Table { offset, dim, settled, read } = table;
         let vocab = settled.len();
         let values = &mut params[*offset..][..vocab * *dim];
         if count >= WHOLE_TABLE_READS * vocab {
             return draw_owed(values, *dim, settled, 0..vocab, self.owed, &mut self.normals);
         }
-        let listed_count = list_once(rows, listed, list);
-        let listed_rows = &list[..listed_count];
-        draw_owed(values, *dim, settled, listed_rows.iter().map(|&row| row as usize), self.owed, &mut self.normals);
-        listed_rows.iter().for_each(|&row| listed[row as usize] = false);
+        let read = read.replace(rows).iter().map(|&row| row as usize);
+        draw_owed(values, *dim, settled, read, self.owed, &mut self.normals);
     }
 
     /// Adds to every row the noise it owes: before the parameters are read.

@@ -14,7 +14,7 @@
 
 use std::ops::Range;
 
-use super::{list_once, tables};
+use super::{RowList, tables};
 use crate::Float;
 use crate::kernels::{optim, vector};
 use crate::spec::ModelSpec;
@@ -32,22 +32,18 @@ struct TableRows {
     dim: usize,
     /// Any row, or the rows of `rows` only.
     whole: bool,
-    /// The rows, each once, when not `whole`: the first `count`, in a list with room
-    /// for every row of the table and one more.
-    rows: Vec<u32>,
-    count: usize,
-    /// Whether each row is in `rows`.
-    listed: Vec<bool>,
+    /// The rows the gradient can be nonzero in, when not `whole`.
+    rows: RowList,
 }
 
 impl TableRows {
     fn range(&self) -> Range<usize> {
-        self.offset..self.offset + self.listed.len() * self.dim
+        self.offset..self.offset + self.rows.vocab() * self.dim
     }
 
     /// The table's range when `whole`, else the range of each row in `rows`.
     fn ranges(&self) -> impl Iterator<Item = Range<usize>> + '_ {
-        let rows: &[u32] = if self.whole { &[] } else { &self.rows[..self.count] };
+        let rows: &[u32] = if self.whole { &[] } else { self.rows.rows() };
         let row_range = move |&row: &u32| {
             let start = self.offset + row as usize * self.dim;
             start..start + self.dim
@@ -66,14 +62,7 @@ impl GradRows {
         }
         let tables = layers
             .iter()
-            .map(|e| TableRows {
-                offset: e.offset,
-                dim: e.dim,
-                whole: true,
-                rows: vec![0; e.vocab + 1],
-                count: 0,
-                listed: vec![false; e.vocab],
-            })
+            .map(|e| TableRows { offset: e.offset, dim: e.dim, whole: true, rows: RowList::new(e.vocab) })
             .collect();
         Some(GradRows { tables, outside })
     }
@@ -95,12 +84,14 @@ impl GradRows {
         for range in table.ranges() {
             grads[range].fill(F::ZERO);
         }
-        for &row in &table.rows[..table.count] {
-            table.listed[row as usize] = false;
-        }
-        let many = lookups >= table.listed.len();
-        table.count = if many { 0 } else { list_once(rows, &mut table.listed, &mut table.rows) };
-        table.whole = many || 2 * table.count >= table.listed.len();
+        let vocab = table.rows.vocab();
+        table.whole = match lookups >= vocab {
+            true => {
+                table.rows.clear();
+                true
+            }
+            false => 2 * table.rows.replace(rows).len() >= vocab,
+        };
     }
 
     /// Something wrote the gradient whole: any row of any table can be nonzero.

@@ -50,13 +50,54 @@ impl ParamView for Embedding {
     }
 }
 
+/// Rows of a table, each listed once: the rows a batch looks up, for the CPU engine's
+/// gradient ([`GradRows`]) and the deferred table noise alike.
+pub(crate) struct RowList {
+    /// Room for every row of the table once, and one more written past the end.
+    rows: Vec<u32>,
+    len: usize,
+    /// Whether each row is among the first `len` of `rows`.
+    listed: Vec<bool>,
+}
+
+impl RowList {
+    /// An empty list of rows of a table of `vocab` rows.
+    pub(crate) fn new(vocab: usize) -> Self {
+        RowList { rows: vec![0; vocab + 1], len: 0, listed: vec![false; vocab] }
+    }
+
+    /// The rows listed.
+    pub(crate) fn rows(&self) -> &[u32] {
+        &self.rows[..self.len]
+    }
+
+    /// Rows of the table.
+    pub(crate) fn vocab(&self) -> usize {
+        self.listed.len()
+    }
+
+    /// Lists nothing.
+    pub(crate) fn clear(&mut self) {
+        let RowList { rows, len, listed } = self;
+        rows[..*len].iter().for_each(|&row| listed[row as usize] = false);
+        *len = 0;
+    }
+
+    /// Lists the rows of `rows` in place of those listed, each once.
+    pub(crate) fn replace(&mut self, rows: impl Iterator<Item = usize>) -> &[u32] {
+        self.clear();
+        self.len = list_once(rows, &mut self.listed, &mut self.rows);
+        self.rows()
+    }
+}
+
 /// Lists the rows of `rows` in `list`, each once (marking them in `listed`, which
 /// must be clear), and returns their number. Without a branch: every row is written
 /// at the list's end, which moves on past the rows not seen before (a branch on
 /// whether a row was seen mispredicted about once in three lookups, and cost more
 /// than the update it saved). Its own function, so that the compiler knows the marks
 /// and the list apart.
-pub(crate) fn list_once(rows: impl Iterator<Item = usize>, listed: &mut [bool], list: &mut [u32]) -> usize {
+fn list_once(rows: impl Iterator<Item = usize>, listed: &mut [bool], list: &mut [u32]) -> usize {
     let mut count = 0;
     for row in rows {
         list[count] = row as u32;
