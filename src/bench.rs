@@ -312,7 +312,7 @@ impl Summary {
 #[derive(Clone, Debug)]
 pub struct BenchReport {
     /// How the CPU engine's products treated their operands (`Bf16` only where the
-    /// CPU has AMX).
+    /// CPU has AMX or AVX-512 BF16).
     pub products: Products,
     /// The model's name (`ModelSpec::name`).
     pub model: String,

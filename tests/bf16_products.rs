@@ -1,8 +1,9 @@
 //! `Products::Bf16`: the large products of dense layers, convolutions and LSTMs with
-//! their operands rounded to bfloat16 on AMX tiles. Whole networks' per-example
-//! gradients stay within a stated tolerance of exact f64 ones, and the dense layers'
-//! clipped sums stay exact (the convolutions' and LSTMs' kernel tests check theirs).
-//! On a CPU without AMX the products are exact, and the tests check that instead.
+//! their operands rounded to bfloat16 (on AMX tiles, or by AVX-512 BF16). Whole
+//! networks' per-example gradients stay within a stated tolerance of exact f64 ones, and
+//! the dense layers' clipped sums stay exact (the convolutions' and LSTMs' kernel tests
+//! check theirs). On a CPU with neither the products are exact, and the tests check
+//! that instead.
 
 mod common;
 
@@ -60,10 +61,10 @@ fn within_the_bf16_tolerance<M32: PrivateModel<f32>, M64: PrivateModel<f64>>() {
     assert!(unrounded <= 1e-4, "{name}, f32 products: {unrounded:e} off");
     if rounds() {
         assert!(rounded <= BF16_TOLERANCE, "{name}, bf16 products: {rounded:e} off");
-        // Far more than f32's error: the products did round (the tiles ran).
+        // Far more than f32's error: the products did round.
         assert!(rounded >= 2e-5, "{name}: bf16 products only {rounded:e} off: did they round?");
     } else {
-        assert!(rounded <= 1e-4, "{name}: without AMX, bf16 products are exact: {rounded:e} off");
+        assert!(rounded <= 1e-4, "{name}: without bf16 hardware, bf16 products are exact: {rounded:e} off");
     }
 }
 

@@ -40,7 +40,8 @@ pub struct BenchArgs<C: ModelChoice> {
     #[arg(long, default_value_t = 0.5)]
     pub warmup_seconds: f64,
     /// f32, or bf16: the large products of dense layers, convolutions and LSTMs round
-    /// their operands to bfloat16 on CPUs with AMX (as `train --products bf16`).
+    /// their operands to bfloat16 on CPUs with AMX or AVX-512 BF16 (as `train --products
+    /// bf16`).
     #[arg(long, default_value = "f32")]
     pub products: Products,
 }

@@ -107,8 +107,8 @@ pub struct TrainArgs<C: ModelChoice> {
     pub physical_batch_size: Option<usize>,
     /// f32, or bf16: the large products of dense layers, convolutions and LSTMs round
     /// their operands to bfloat16 and sum in f32 on CPUs with AMX (Intel Xeons from
-    /// Sapphire Rapids on), for speed; norms are those of the gradients clipped.
-    /// Elsewhere, f32.
+    /// Sapphire Rapids on) or AVX-512 BF16 (AMD from Zen 4 on), for speed; norms are
+    /// those of the gradients clipped. Elsewhere, f32.
     #[arg(long, default_value = "f32")]
     pub products: Products,
     /// Private training with shuffled fixed-size batches instead of Poisson sampling.
@@ -409,9 +409,9 @@ fn train_model<M: PrivateModel<f32>, C: ModelChoice>(
         false => None,
     };
     if args.products.effective() == Products::Bf16 {
-        say!("products: large products' operands rounded to bfloat16 (AMX), sums and clipping in f32");
+        say!("products: large products' operands rounded to bfloat16, sums and clipping in f32");
     } else if args.products == Products::Bf16 {
-        say!("products: f32 (this CPU has no AMX for --products bf16)");
+        say!("products: f32 (this CPU has neither AMX nor AVX-512 BF16 for --products bf16)");
     }
     if let Some(path) = &args.checkpoint {
         ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))

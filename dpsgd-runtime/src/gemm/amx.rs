@@ -12,6 +12,9 @@
 //! column's two values side by side (two `B` tiles of 16 columns, the pairs
 //! `TDPBF16PS` multiplies). The inner dimension is padded with zeros to a whole step.
 //!
+//! On a CPU with AVX-512 BF16 but no tiles, the same loops and packed blocks run with
+//! the microkernel of `bf16_dot.rs` instead.
+//!
 //! Linux gives a process the tiles' 8 KiB of register state only when asked
 //! (`arch_prctl(ARCH_REQ_XCOMP_PERM)`), which [`available`] does once.
 //!
@@ -32,9 +35,9 @@ pub const MR: usize = 32;
 /// Columns of `C` per microkernel call: two tiles of 16.
 const NR: usize = 32;
 /// The inner dimension one tile product covers: 32 bfloat16s, 64 bytes per tile row.
-const STEP: usize = 32;
+pub(super) const STEP: usize = 32;
 /// bfloat16s one packed step of a strip or a panel holds: two tiles of 16 x 32.
-const STEP_LEN: usize = 2 * 16 * STEP;
+pub(super) const STEP_LEN: usize = 2 * 16 * STEP;
 /// Inner-dimension block: a packed panel of `B` is `KC x NR` bfloat16s (16 KiB), which
 /// stays in the L1 cache beside the strip of `A` streaming past it. 512 and 128 were
 /// no faster on the WRN-16-4's shapes.
@@ -86,8 +89,8 @@ fn tiles_permitted() -> bool {
     false
 }
 
-/// Whether a product fills the tiles: a whole `32 x 32` block of `C` or more, at least
-/// one step deep. Packing both operands costs about what the AVX-512 kernels would
+/// Whether a product fills the tiles (or the block of the AVX-512 BF16 microkernel): a
+/// whole `32 x 32` block of `C` or more, at least one step deep. Packing both operands costs about what the AVX-512 kernels would
 /// spend on a product of `32 x 32 x 32`; the tiles multiply it in a tenth of that.
 pub fn suits(m: usize, n: usize, k: usize) -> bool {
     m >= MR && n >= NR && k >= STEP
@@ -115,10 +118,12 @@ impl TileConfig {
 }
 
 /// `C = A B` (or `C += A B`) with the operands `o` describes, `A` and `B` rounded to
-/// bfloat16.
+/// bfloat16: on the tiles where [`available`], else by AVX-512 BF16
+/// ([`bf16_dot`](super::bf16_dot)).
 ///
 /// # Safety
-/// [`available`] must be true; the pointers must be valid for the addressed extents.
+/// [`available`] or [`bf16_dot::available`](super::bf16_dot::available) must be true;
+/// the pointers must be valid for the addressed extents.
 pub unsafe fn matmul(o: Operands) {
     PACKED.with(|packed| {
         let mut packed = packed.borrow_mut();
@@ -126,19 +131,27 @@ pub unsafe fn matmul(o: Operands) {
             packed.resize(KC * NC + MC * KC, 0);
         }
         let (b_block, a_block) = packed.split_at_mut(KC * NC);
+        if !available() {
+            // SAFETY: AVX-512 BF16 is available (the caller checked); the blocks hold
+            // what each packing writes.
+            return unsafe { blocks(&o, b_block, a_block, super::bf16_dot::microkernel) };
+        }
         let config = TileConfig::new();
         // SAFETY: the tiles are available (the caller checked); the configuration is
         // 64 bytes; the blocks hold what each packing writes.
         unsafe {
             asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly));
-            blocks(&o, b_block, a_block);
+            blocks(&o, b_block, a_block, microkernel);
             asm!("tilerelease", options(nostack, nomem));
         }
     });
 }
 
+/// A microkernel of packed blocks: `C += strip x panel` (or `=`) for one block of `C`.
+type Microkernel = unsafe fn(*const u16, *const u16, usize, CBlock, bool);
+
 #[target_feature(enable = "avx512f")]
-unsafe fn blocks(o: &Operands, b_block: &mut [u16], a_block: &mut [u16]) {
+unsafe fn blocks(o: &Operands, b_block: &mut [u16], a_block: &mut [u16], microkernel: Microkernel) {
     for jc in (0..o.n).step_by(NC) {
         let nc = NC.min(o.n - jc);
         for pc in (0..o.k).step_by(KC) {
@@ -200,7 +213,7 @@ fn pairs(lo: __m512, hi: __m512) -> __m512 {
 
 /// A mask of the first `n` (at most 16) lanes.
 #[inline(always)]
-fn lanes(n: usize) -> __mmask16 {
+pub(super) fn lanes(n: usize) -> __mmask16 {
     ((1u32 << n.min(16)) - 1) as __mmask16
 }
 
@@ -323,11 +336,11 @@ fn bf16(x: f32) -> u16 {
 }
 
 /// The block of `C` one microkernel call computes: `rows x columns` of at most 32 x 32.
-struct CBlock {
-    c: *mut f32,
-    ldc: usize,
-    rows: usize,
-    columns: usize,
+pub(super) struct CBlock {
+    pub c: *mut f32,
+    pub ldc: usize,
+    pub rows: usize,
+    pub columns: usize,
 }
 
 /// `C += strip x panel` (or `=` when `overwrite`) for one `32 x 32` block, `steps`

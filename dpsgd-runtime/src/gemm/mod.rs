@@ -11,12 +11,16 @@
 //!
 //! A caller that can take operands rounded to bfloat16 says so with [`Products::Bf16`]
 //! ([`matmul_as`]); on a Xeon with AMX its large f32 products then run on the tiles
-//! (`amx.rs`), several times the AVX-512 kernels' rate.
+//! (`amx.rs`), several times the AVX-512 kernels' rate, and on a CPU with AVX-512 BF16
+//! but no tiles (AMD from Zen 4 on) the same packed blocks go through `VDPBF16PS`
+//! (`bf16_dot.rs`), twice an f32 FMA's multiply-adds.
 
 #[cfg(target_arch = "x86_64")]
 mod amx;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod bf16_dot;
 #[cfg(target_arch = "x86_64")]
 mod blocked;
 
@@ -41,17 +45,18 @@ pub enum Products {
     #[default]
     F32,
     /// Rounded to bfloat16 (8 significant bits, to nearest), each product and every
-    /// sum in f32, where the CPU has AMX (Intel Xeons from Sapphire Rapids on);
-    /// elsewhere, and for f64, as [`Products::F32`]. Mixed-precision training: a
+    /// sum in f32, where the CPU has AMX (Intel Xeons from Sapphire Rapids on) or
+    /// AVX-512 BF16 (AMD from Zen 4 on); elsewhere, and for f64, as [`Products::F32`]. Mixed-precision training: a
     /// product's relative error is about 2^-9 per term instead of 2^-24.
     Bf16,
 }
 
 impl Products {
-    /// What this process's products run as: `Bf16` only where the tiles are there.
+    /// What this process's products run as: `Bf16` only where the tiles or AVX-512
+    /// BF16 are there.
     pub fn effective(self) -> Products {
         #[cfg(target_arch = "x86_64")]
-        if self == Products::Bf16 && amx::available() {
+        if self == Products::Bf16 && (amx::available() || bf16_dot::available()) {
             return Products::Bf16;
         }
         Products::F32
@@ -108,7 +113,7 @@ pub fn matmul<F: Float>(
 }
 
 /// [`matmul`], with operands rounded to bfloat16 when `products` allows it and the
-/// product runs on AMX tiles ([`Products::Bf16`]). Never for a per-example norm taken
+/// product is large enough to pack them ([`Products::Bf16`]). Never for a per-example norm taken
 /// apart from the gradients it clips, or for the clipped sum of such gradients: the
 /// norm would be that of other values than those summed, and the sensitivity no
 /// longer C. Those products stay exact, so that what is clipped is what is measured.
@@ -141,8 +146,8 @@ pub fn matmul_as<F: Float>(
 
     #[cfg(target_arch = "x86_64")]
     if TypeId::of::<F>() == TypeId::of::<f32>() && crate::kernels::simd::has_avx512() {
-        let kernel = if on_tiles(products, m, n, k) {
-            Kernel::Amx
+        let kernel = if on_bf16_blocks(products, m, n, k) {
+            Kernel::Bf16
         } else if blocked::suits(m, n, k, a_cs) {
             Kernel::Blocked
         } else if k <= UNPACKED_MAX_K {
@@ -168,8 +173,9 @@ pub fn matmul_as<F: Float>(
     packed(m, n, k, a, a_rs, a_cs, b, ldb, c, accumulate);
 }
 
-/// Whether an f32 product of this shape runs on AMX tiles, its operands rounded.
-fn on_tiles(products: Products, m: usize, n: usize, k: usize) -> bool {
+/// Whether an f32 product of this shape runs on bfloat16 blocks (AMX tiles, or
+/// AVX-512 BF16), its operands rounded.
+fn on_bf16_blocks(products: Products, m: usize, n: usize, k: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     if products.effective() == Products::Bf16 {
         return amx::suits(m, n, k);
@@ -184,7 +190,8 @@ fn on_tiles(products: Products, m: usize, n: usize, k: usize) -> bool {
 enum Kernel {
     Unpacked,
     Blocked,
-    Amx,
+    /// Packed bfloat16 blocks, on AMX tiles or by AVX-512 BF16.
+    Bf16,
 }
 
 /// One of our kernels, `C` split across the rayon pool when the product is large
@@ -206,13 +213,13 @@ fn ours(o: avx512::Operands, kernel: Kernel) {
     }
 
     let run = move |o: avx512::Operands| {
-        // SAFETY: AVX-512F was detected, and AMX when it runs; the callers checked
+        // SAFETY: AVX-512F was detected, and AMX or AVX-512 BF16 when they run; the callers checked
         // the extents.
         unsafe {
             match kernel {
                 Kernel::Unpacked => avx512::matmul(o),
                 Kernel::Blocked => blocked::matmul(o),
-                Kernel::Amx => amx::matmul(o),
+                Kernel::Bf16 => amx::matmul(o),
             }
         }
     };
@@ -227,7 +234,7 @@ fn ours(o: avx512::Operands, kernel: Kernel) {
     let (extent, size) = if by_columns {
         (o.n, o.n.div_ceil(threads).next_multiple_of(32))
     } else {
-        let block = if kernel == Kernel::Amx { amx::MR } else { avx512::MR * blocked::MR };
+        let block = if kernel == Kernel::Bf16 { amx::MR } else { avx512::MR * blocked::MR };
         (o.m, o.m.div_ceil(4 * threads).next_multiple_of(block))
     };
     let shared = Shared(o);
@@ -371,7 +378,7 @@ mod tests {
 
     /// `Products::Bf16` against the triple loop in f64 over the operands rounded to
     /// bfloat16, to within f32 summation (1e-5 of the sum of the terms' magnitudes); on
-    /// a CPU without AMX, against the exact product it falls back to. The operands are
+    /// a CPU without AMX or AVX-512 BF16, against the exact product it falls back to. The operands are
     /// not bfloat16 values, so exact products miss the rounded reference by far more
     /// (checked, so that the test knows which kernel it tested).
     fn check_bf16(m: usize, n: usize, k: usize, (a_rs, a_cs): (usize, usize)) {
@@ -379,7 +386,7 @@ mod tests {
         let a: Vec<f32> = (0..(m - 1) * a_rs + (k - 1) * a_cs + 1).map(|i| value(i, 3.0)).collect();
         let ldb = n + 5;
         let b: Vec<f32> = (0..k * ldb).map(|i| value(i * 7 + 1, 2.0)).collect();
-        let tiles = on_tiles(Products::Bf16, m, n, k);
+        let tiles = on_bf16_blocks(Products::Bf16, m, n, k);
         for accumulate in [false, true] {
             let mut c: Vec<f32> = (0..m * n).map(|i| value(i * 3, 1.0)).collect();
             let before = c.clone();

@@ -650,7 +650,7 @@ mod tests {
     /// sum and the norms taken apart from the gradients they clip (ghost, or
     /// materialized and not kept) equal the f32 products' bit for bit, while the
     /// kept gradients, their norms, the forward pass and the unweighted sum round
-    /// (where the CPU has AMX; this layer's products fill its tiles).
+    /// (where the CPU has AMX or AVX-512 BF16; this layer's products are large enough).
     #[test]
     fn bf16_products_never_reach_separate_norms_or_clipped_sums() {
         let l = Conv2d {

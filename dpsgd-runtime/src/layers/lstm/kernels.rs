@@ -465,7 +465,7 @@ mod tests {
     /// sum and the norms taken apart from the gradients they clip (ghost, or
     /// materialized and not kept) equal the f32 products' bit for bit, while the
     /// forward pass, the kept gradients' norms and the unweighted sum round (where the
-    /// CPU has AMX; this layer's input products fill its tiles).
+    /// CPU has AMX or AVX-512 BF16; this layer's input products are large enough).
     #[test]
     fn bf16_products_never_reach_separate_norms_or_clipped_sums() {
         let layer = Lstm { offset: 0, inputs: 32, hidden: 32, positions: 40 };
