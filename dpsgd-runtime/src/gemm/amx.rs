@@ -90,8 +90,9 @@ fn tiles_permitted() -> bool {
 }
 
 /// Whether a product fills the tiles (or the block of the AVX-512 BF16 microkernel): a
-/// whole `32 x 32` block of `C` or more, at least one step deep. Packing both operands costs about what the AVX-512 kernels would
-/// spend on a product of `32 x 32 x 32`; the tiles multiply it in a tenth of that.
+/// whole `32 x 32` block of `C` or more, at least one step deep. Packing both operands
+/// costs about what the AVX-512 kernels would spend on a product of `32 x 32 x 32`;
+/// the tiles multiply it in a tenth of that.
 pub fn suits(m: usize, n: usize, k: usize) -> bool {
     m >= MR && n >= NR && k >= STEP
 }
