@@ -135,7 +135,7 @@ pub unsafe fn matmul(o: Operands) {
         if !available() {
             // SAFETY: AVX-512 BF16 is available (the caller checked); the blocks hold
             // what each packing writes.
-            return unsafe { blocks(&o, b_block, a_block, super::bf16_dot::microkernel) };
+            return unsafe { blocks_rounded_by_cpu(&o, b_block, a_block, super::bf16_dot::microkernel) };
         }
         let config = TileConfig::new();
         // SAFETY: the tiles are available (the caller checked); the configuration is
@@ -151,8 +151,30 @@ pub unsafe fn matmul(o: Operands) {
 /// A microkernel of packed blocks: `C += strip x panel` (or `=`) for one block of `C`.
 type Microkernel = unsafe fn(*const u16, *const u16, usize, CBlock, bool);
 
+/// BLIS's loops over packed blocks of `A` and `B`, rounded to bfloat16 as they are
+/// packed, bit by bit in integer lanes (what the tiles' Xeons were measured with).
 #[target_feature(enable = "avx512f")]
 unsafe fn blocks(o: &Operands, b_block: &mut [u16], a_block: &mut [u16], microkernel: Microkernel) {
+    // SAFETY: as the caller promised.
+    unsafe { blocks_with::<false>(o, b_block, a_block, microkernel) }
+}
+
+/// [`blocks`], rounded by the CPU's own conversion (`VCVTNE2PS2BF16`, AVX-512 BF16):
+/// the same values (to nearest, ties to even) in one instruction for 32, where the
+/// integer rounding took a dozen; packing is a fifth of a bf16 WRN-16-4 step.
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+unsafe fn blocks_rounded_by_cpu(o: &Operands, b_block: &mut [u16], a_block: &mut [u16], microkernel: Microkernel) {
+    // SAFETY: as the caller promised.
+    unsafe { blocks_with::<true>(o, b_block, a_block, microkernel) }
+}
+
+#[inline(always)]
+unsafe fn blocks_with<const CPU_ROUNDS: bool>(
+    o: &Operands,
+    b_block: &mut [u16],
+    a_block: &mut [u16],
+    microkernel: Microkernel,
+) {
     for jc in (0..o.n).step_by(NC) {
         let nc = NC.min(o.n - jc);
         for pc in (0..o.k).step_by(KC) {
@@ -162,10 +184,10 @@ unsafe fn blocks(o: &Operands, b_block: &mut [u16], a_block: &mut [u16], microke
             // SAFETY (all calls): the block's rows and columns lie inside the operands,
             // and the packed blocks are `KC * NC` and `MC * KC` values long.
             unsafe {
-                pack_b(o, pc, kc, jc, nc, b_block.as_mut_ptr());
+                pack_b::<CPU_ROUNDS>(o, pc, kc, jc, nc, b_block.as_mut_ptr());
                 for ic in (0..o.m).step_by(MC) {
                     let mc = MC.min(o.m - ic);
-                    pack_a(o, ic, mc, pc, kc, a_block.as_mut_ptr());
+                    pack_a::<CPU_ROUNDS>(o, ic, mc, pc, kc, a_block.as_mut_ptr());
                     for jr in (0..nc).step_by(NR) {
                         let panel = b_block.as_ptr().add(jr / NR * steps * STEP_LEN);
                         for ir in (0..mc).step_by(MR) {
@@ -204,12 +226,45 @@ fn to_bf16(x: __m512) -> __m256i {
 
 /// Lanes `lo` (low halves) and `hi` (high halves) of the same column in two rows: one
 /// 32-bit pair per column, as a `B` tile holds them.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn pairs(lo: __m512, hi: __m512) -> __m512 {
-    let lo = _mm512_srli_epi32::<16>(rounded_high_halves(lo));
-    let hi = _mm512_and_si512(rounded_high_halves(hi), _mm512_set1_epi32(0xFFFF_0000u32 as i32));
-    _mm512_castsi512_ps(_mm512_or_si512(lo, hi))
+#[inline(always)]
+unsafe fn pairs<const CPU_ROUNDS: bool>(lo: __m512, hi: __m512) -> __m512 {
+    // SAFETY: the callers are compiled for AVX-512F, and for AVX-512 BF16 and BW when
+    // `CPU_ROUNDS`; both types are 512 bits of plain data; the index is 32 u16.
+    unsafe {
+        if CPU_ROUNDS {
+            let both = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+            return _mm512_castsi512_ps(_mm512_permutexvar_epi16(_mm512_loadu_si512(INTERLEAVE.as_ptr().cast()), both));
+        }
+        let lo = _mm512_srli_epi32::<16>(rounded_high_halves(lo));
+        let hi = _mm512_and_si512(rounded_high_halves(hi), _mm512_set1_epi32(0xFFFF_0000u32 as i32));
+        _mm512_castsi512_ps(_mm512_or_si512(lo, hi))
+    }
+}
+
+/// Where each 16-bit lane of [`pairs`] comes from in `lo`'s 16 bfloat16s followed by
+/// `hi`'s: `lo[i]` to lane `2i`, `hi[i]` to lane `2i + 1`.
+static INTERLEAVE: [u16; 32] = {
+    let mut index = [0u16; 32];
+    let mut i = 0;
+    while i < 16 {
+        index[2 * i] = i as u16;
+        index[2 * i + 1] = 16 + i as u16;
+        i += 1;
+    }
+    index
+};
+
+/// 32 values, `low`'s 16 then `high`'s, as 32 bfloat16s in order.
+#[inline(always)]
+unsafe fn bf16s<const CPU_ROUNDS: bool>(low: __m512, high: __m512) -> __m512i {
+    // SAFETY: the callers are compiled for AVX-512 BF16 when `CPU_ROUNDS`, for AVX-512F
+    // always; both types are 512 bits of plain data.
+    unsafe {
+        match CPU_ROUNDS {
+            true => std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(high, low)),
+            false => _mm512_inserti64x4::<1>(_mm512_castsi256_si512(to_bf16(low)), to_bf16(high)),
+        }
+    }
 }
 
 /// A mask of the first `n` (at most 16) lanes.
@@ -220,8 +275,8 @@ pub(super) fn lanes(n: usize) -> __mmask16 {
 
 /// Packs `B[pc..pc + kc, jc..jc + nc]` as consecutive panels of [`NR`] columns, each
 /// `steps` packed steps long, zero past the last row and column.
-#[target_feature(enable = "avx512f")]
-unsafe fn pack_b(o: &Operands, pc: usize, kc: usize, jc: usize, nc: usize, out: *mut u16) {
+#[inline(always)]
+unsafe fn pack_b<const CPU_ROUNDS: bool>(o: &Operands, pc: usize, kc: usize, jc: usize, nc: usize, out: *mut u16) {
     let steps = kc.div_ceil(STEP);
     for jr in (0..nc).step_by(NR) {
         let width = NR.min(nc - jr);
@@ -241,7 +296,7 @@ unsafe fn pack_b(o: &Operands, pc: usize, kc: usize, jc: usize, nc: usize, out: 
                 let (step, q) = (pair / 16, pair % 16);
                 for half in 0..2 {
                     let tile_row = panel.add(step * STEP_LEN + half * STEP_LEN / 2 + q * STEP).cast::<f32>();
-                    _mm512_storeu_ps(tile_row, pairs(row(2 * pair, half), row(2 * pair + 1, half)));
+                    _mm512_storeu_ps(tile_row, pairs::<CPU_ROUNDS>(row(2 * pair, half), row(2 * pair + 1, half)));
                 }
             }
         }
@@ -250,8 +305,8 @@ unsafe fn pack_b(o: &Operands, pc: usize, kc: usize, jc: usize, nc: usize, out: 
 
 /// Packs `A[ic..ic + mc, pc..pc + kc]` as consecutive strips of [`MR`] rows, each
 /// `steps` packed steps long, zero past the last row and column.
-#[target_feature(enable = "avx512f")]
-unsafe fn pack_a(o: &Operands, ic: usize, mc: usize, pc: usize, kc: usize, out: *mut u16) {
+#[inline(always)]
+unsafe fn pack_a<const CPU_ROUNDS: bool>(o: &Operands, ic: usize, mc: usize, pc: usize, kc: usize, out: *mut u16) {
     let steps = kc.div_ceil(STEP);
     for ir in (0..mc).step_by(MR) {
         let rows = MR.min(mc - ir);
@@ -262,9 +317,9 @@ unsafe fn pack_a(o: &Operands, ic: usize, mc: usize, pc: usize, kc: usize, out: 
                 let to = out.add((ir / MR * steps + step) * STEP_LEN);
                 let from = (ic + ir, pc + step * STEP);
                 if o.a_cs == 1 {
-                    pack_rows(o, from, rows, depth, to);
+                    pack_rows::<CPU_ROUNDS>(o, from, rows, depth, to);
                 } else if o.a_rs == 1 {
-                    pack_columns(o, from, rows, depth, to);
+                    pack_columns::<CPU_ROUNDS>(o, from, rows, depth, to);
                 } else {
                     pack_any(o, from, rows, depth, to);
                 }
@@ -275,20 +330,25 @@ unsafe fn pack_a(o: &Operands, ic: usize, mc: usize, pc: usize, kc: usize, out: 
 
 /// One packed step of a strip from an `A` with contiguous rows: each row's `depth`
 /// values converted in place.
-#[target_feature(enable = "avx512f")]
-unsafe fn pack_rows(o: &Operands, (i, p): (usize, usize), rows: usize, depth: usize, to: *mut u16) {
+#[inline(always)]
+unsafe fn pack_rows<const CPU_ROUNDS: bool>(
+    o: &Operands,
+    (i, p): (usize, usize),
+    rows: usize,
+    depth: usize,
+    to: *mut u16,
+) {
     let masks = [lanes(depth), lanes(depth.saturating_sub(16))];
     for r in 0..MR {
-        // SAFETY: row i + r (when r < rows) and the masked columns are inside A.
+        // SAFETY: row i + r (when r < rows) and the masked columns are inside A; the
+        // packed row is inside `to`.
         unsafe {
-            let to = to.add(r * STEP).cast::<__m256i>();
-            for (half, mask) in masks.into_iter().enumerate() {
-                let values = match r < rows {
-                    true => _mm512_maskz_loadu_ps(mask, o.a.wrapping_add((i + r) * o.a_rs + p + 16 * half)),
-                    false => _mm512_setzero_ps(),
-                };
-                _mm256_storeu_si256(to.add(half), to_bf16(values));
-            }
+            let row = o.a.wrapping_add((i + r) * o.a_rs + p);
+            let (low, high) = match r < rows {
+                true => (_mm512_maskz_loadu_ps(masks[0], row), _mm512_maskz_loadu_ps(masks[1], row.wrapping_add(16))),
+                false => (_mm512_setzero_ps(), _mm512_setzero_ps()),
+            };
+            _mm512_storeu_si512(to.add(r * STEP).cast(), bf16s::<CPU_ROUNDS>(low, high));
         }
     }
 }
@@ -296,8 +356,14 @@ unsafe fn pack_rows(o: &Operands, (i, p): (usize, usize), rows: usize, depth: us
 /// One packed step of a strip from an `A` with contiguous columns (a transposed
 /// matrix): for each 16 rows, the pairs of columns side by side, as 32-bit lanes of
 /// a 16 x 16 matrix (pair by row), transposed into rows.
-#[target_feature(enable = "avx512f")]
-unsafe fn pack_columns(o: &Operands, (i, p): (usize, usize), rows: usize, depth: usize, to: *mut u16) {
+#[inline(always)]
+unsafe fn pack_columns<const CPU_ROUNDS: bool>(
+    o: &Operands,
+    (i, p): (usize, usize),
+    rows: usize,
+    depth: usize,
+    to: *mut u16,
+) {
     for half in 0..2 {
         let mask = lanes(rows.saturating_sub(16 * half));
         // SAFETY: the masked rows of columns below p + depth are inside A.
@@ -307,8 +373,11 @@ unsafe fn pack_columns(o: &Operands, (i, p): (usize, usize), rows: usize, depth:
                 false => _mm512_setzero_ps(),
             }
         };
-        let by_pair: [__m512; 16] = std::array::from_fn(|q| pairs(column(2 * q), column(2 * q + 1)));
-        for (r, row) in transpose16::registers(by_pair).into_iter().enumerate() {
+        // SAFETY (both): the callers are compiled for AVX-512F, and BF16 and BW when
+        // `CPU_ROUNDS`.
+        let by_pair: [__m512; 16] =
+            std::array::from_fn(|q| unsafe { pairs::<CPU_ROUNDS>(column(2 * q), column(2 * q + 1)) });
+        for (r, row) in unsafe { transpose16::registers(by_pair) }.into_iter().enumerate() {
             // SAFETY: row 16 * half + r of the packed step is inside `to`.
             unsafe { _mm512_storeu_ps(to.add((16 * half + r) * STEP).cast(), row) };
         }
@@ -418,3 +487,61 @@ unsafe fn microkernel(strip: *const u16, panel: *const u16, steps: usize, block:
 
 #[repr(C, align(64))]
 struct EdgeBuffer([f32; MR * NR]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CPU's conversion packs the same bits as the integer rounding, ties to even
+    /// included, for `A` read by rows and by columns and for `B` (finite, normal
+    /// values: the conversion takes subnormal inputs as zero, as `VDPBF16PS` does).
+    #[test]
+    fn both_roundings_pack_the_same_bits() {
+        if !super::super::bf16_dot::available() {
+            return;
+        }
+        let (m, n, k) = (40, 45, 70);
+        // Every fourth value an exact tie between two bfloat16s, with even and odd last bits.
+        let value = |i: usize| match i % 4 {
+            0 => f32::from_bits(0x3F80_8000 + ((i as u32 / 4) % 2) * 0x1_0000),
+            _ => ((i as f32 * 0.618_034).fract() - 0.5) * (1 + i % 7) as f32,
+        };
+        let a: Vec<f32> = (0..m * k).map(value).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| value(i + 1)).collect();
+        for (a_rs, a_cs) in [(k, 1), (1, m)] {
+            let o = Operands {
+                m,
+                n,
+                k,
+                a: a.as_ptr(),
+                a_rs,
+                a_cs,
+                b: b.as_ptr(),
+                ldb: n,
+                c: std::ptr::null_mut(),
+                ldc: n,
+                accumulate: false,
+            };
+            let packed = |cpu_rounds: bool| {
+                let mut out = vec![0u16; KC * NC + MC * KC];
+                let (b_block, a_block) = out.split_at_mut(KC * NC);
+                // SAFETY: the CPU has AVX-512 F, BW and BF16; the blocks hold what
+                // each packing writes; the extents are inside the operands.
+                unsafe {
+                    match cpu_rounds {
+                        true => {
+                            pack_b::<true>(&o, 0, k, 0, n, b_block.as_mut_ptr());
+                            pack_a::<true>(&o, 0, m, 0, k, a_block.as_mut_ptr());
+                        }
+                        false => {
+                            pack_b::<false>(&o, 0, k, 0, n, b_block.as_mut_ptr());
+                            pack_a::<false>(&o, 0, m, 0, k, a_block.as_mut_ptr());
+                        }
+                    }
+                }
+                out
+            };
+            assert_eq!(packed(true), packed(false), "A strides {a_rs}, {a_cs}");
+        }
+    }
+}

@@ -15,9 +15,11 @@ use super::amx::{CBlock, STEP, STEP_LEN, lanes};
 /// registers.
 const ROWS: usize = 8;
 
-/// Whether the CPU has AVX-512 BF16 (with the AVX-512 the packing runs on).
+/// Whether the CPU has AVX-512 BF16 (with the AVX-512 F and BW the packing runs on).
 pub fn available() -> bool {
-    crate::kernels::simd::has_avx512() && std::arch::is_x86_feature_detected!("avx512bf16")
+    crate::kernels::simd::has_avx512()
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512bf16")
 }
 
 /// The bits of `x` as 32 bfloat16s.
