@@ -22,9 +22,9 @@ pub fn available() -> bool {
         && std::arch::is_x86_feature_detected!("avx512bf16")
 }
 
-/// The bits of `x` as 32 bfloat16s.
+/// The bits of `x` read as 32 bfloat16s (no conversion).
 #[inline(always)]
-fn bf16s(x: __m512i) -> __m512bh {
+fn as_bf16s(x: __m512i) -> __m512bh {
     // SAFETY: both are 512 bits of plain data.
     unsafe { std::mem::transmute::<__m512i, __m512bh>(x) }
 }
@@ -48,11 +48,11 @@ pub unsafe fn microkernel(strip: *const u16, panel: *const u16, steps: usize, bl
                 let b = panel.add(step * STEP_LEN);
                 for pair in 0..STEP / 2 {
                     // Columns 0-15 and 16-31 of rows 2 pair and 2 pair + 1.
-                    let b_low = bf16s(_mm512_loadu_si512(b.add(pair * STEP).cast()));
-                    let b_high = bf16s(_mm512_loadu_si512(b.add(STEP_LEN / 2 + pair * STEP).cast()));
+                    let b_low = as_bf16s(_mm512_loadu_si512(b.add(pair * STEP).cast()));
+                    let b_high = as_bf16s(_mm512_loadu_si512(b.add(STEP_LEN / 2 + pair * STEP).cast()));
                     for (r, acc) in acc.iter_mut().enumerate() {
                         let a_pair =
-                            bf16s(_mm512_set1_epi32(a.add(r * STEP + 2 * pair).cast::<i32>().read_unaligned()));
+                            as_bf16s(_mm512_set1_epi32(a.add(r * STEP + 2 * pair).cast::<i32>().read_unaligned()));
                         acc[0] = _mm512_dpbf16_ps(acc[0], a_pair, b_low);
                         acc[1] = _mm512_dpbf16_ps(acc[1], a_pair, b_high);
                     }
