@@ -46,8 +46,9 @@ pub enum Products {
     F32,
     /// Rounded to bfloat16 (8 significant bits, to nearest), each product and every
     /// sum in f32, where the CPU has AMX (Intel Xeons from Sapphire Rapids on) or
-    /// AVX-512 BF16 (AMD from Zen 4 on); elsewhere, and for f64, as [`Products::F32`]. Mixed-precision training: a
-    /// product's relative error is about 2^-9 per term instead of 2^-24.
+    /// AVX-512 BF16 (AMD from Zen 4 on); elsewhere, and for f64, as [`Products::F32`].
+    /// Mixed-precision training: a product's relative error is about 2^-9 per term
+    /// instead of 2^-24.
     Bf16,
 }
 
@@ -113,10 +114,11 @@ pub fn matmul<F: Float>(
 }
 
 /// [`matmul`], with operands rounded to bfloat16 when `products` allows it and the
-/// product is large enough to pack them ([`Products::Bf16`]). Never for a per-example norm taken
-/// apart from the gradients it clips, or for the clipped sum of such gradients: the
-/// norm would be that of other values than those summed, and the sensitivity no
-/// longer C. Those products stay exact, so that what is clipped is what is measured.
+/// product is large enough to pack them ([`Products::Bf16`]). Never for a per-example
+/// norm taken apart from the gradients it clips, or for the clipped sum of such
+/// gradients: the norm would be that of other values than those summed, and the
+/// sensitivity no longer C. Those products stay exact, so that what is clipped is what
+/// is measured.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_as<F: Float>(
     products: Products,
@@ -213,8 +215,8 @@ fn ours(o: avx512::Operands, kernel: Kernel) {
     }
 
     let run = move |o: avx512::Operands| {
-        // SAFETY: AVX-512F was detected, and AMX or AVX-512 BF16 when they run; the callers checked
-        // the extents.
+        // SAFETY: AVX-512F was detected, and AMX or AVX-512 BF16 when they run; the
+        // callers checked the extents.
         unsafe {
             match kernel {
                 Kernel::Unpacked => avx512::matmul(o),
@@ -378,15 +380,15 @@ mod tests {
 
     /// `Products::Bf16` against the triple loop in f64 over the operands rounded to
     /// bfloat16, to within f32 summation (1e-5 of the sum of the terms' magnitudes); on
-    /// a CPU without AMX or AVX-512 BF16, against the exact product it falls back to. The operands are
-    /// not bfloat16 values, so exact products miss the rounded reference by far more
-    /// (checked, so that the test knows which kernel it tested).
+    /// a CPU without AMX or AVX-512 BF16, against the exact product it falls back to.
+    /// The operands are not bfloat16 values, so exact products miss the rounded
+    /// reference by far more (checked, so that the test knows which kernel it tested).
     fn check_bf16(m: usize, n: usize, k: usize, (a_rs, a_cs): (usize, usize)) {
         let value = |i: usize, scale: f32| ((i as f32 * 0.618_034).fract() - 0.5) * scale;
         let a: Vec<f32> = (0..(m - 1) * a_rs + (k - 1) * a_cs + 1).map(|i| value(i, 3.0)).collect();
         let ldb = n + 5;
         let b: Vec<f32> = (0..k * ldb).map(|i| value(i * 7 + 1, 2.0)).collect();
-        let tiles = on_bf16_blocks(Products::Bf16, m, n, k);
+        let rounds = on_bf16_blocks(Products::Bf16, m, n, k);
         for accumulate in [false, true] {
             let mut c: Vec<f32> = (0..m * n).map(|i| value(i * 3, 1.0)).collect();
             let before = c.clone();
@@ -404,8 +406,8 @@ mod tests {
                     worst_exact = worst_exact.max((got - exact).abs() / magnitude);
                 }
             }
-            let (close, far) = if tiles { (worst_rounded, worst_exact) } else { (worst_exact, worst_rounded) };
-            assert!(close <= 1e-5, "{m}x{k}x{n} strides {a_rs},{a_cs} (tiles: {tiles}): {close:e} off");
+            let (close, far) = if rounds { (worst_rounded, worst_exact) } else { (worst_exact, worst_rounded) };
+            assert!(close <= 1e-5, "{m}x{k}x{n} strides {a_rs},{a_cs} (rounded: {rounds}): {close:e} off");
             assert!(far >= 1e-4, "{m}x{k}x{n}: the other reference is as close ({far:e}): which kernel ran?");
         }
     }

@@ -124,9 +124,9 @@ impl<F: Float> DeferredTableNoise<F> {
     /// listing each.
     pub fn settle_rows(&mut self, offset: usize, rows: impl Iterator<Item = usize>, count: usize, params: &mut [F]) {
         let Some(table) = self.tables.iter_mut().find(|t| t.offset == offset) else { return };
-        let Table { offset, dim, settled, read } = table;
+        let values = &mut params[table.range()];
+        let Table { dim, settled, read, .. } = table;
         let vocab = settled.len();
-        let values = &mut params[*offset..][..vocab * *dim];
         if count >= WHOLE_TABLE_READS * vocab {
             return draw_owed(values, *dim, settled, 0..vocab, self.owed, &mut self.normals);
         }

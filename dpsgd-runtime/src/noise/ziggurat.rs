@@ -87,16 +87,18 @@ pub fn fill<T>(rng: &mut ChaCha12, out: &mut [T], apply: impl Fn(&mut T, f64)) {
         /// The same, `apply` compiled into its loop for AVX-512.
         #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
         fn wide<T>(rng: &mut ChaCha12, out: &mut [T], apply: impl Fn(&mut T, f64)) {
-            fill_with(rng, out, apply)
+            fill_with::<true, T>(rng, out, apply)
         }
         // SAFETY: the CPU has every feature `wide` was compiled for.
         return unsafe { wide(rng, out, apply) };
     }
-    fill_with(rng, out, apply)
+    fill_with::<false, T>(rng, out, apply)
 }
 
+/// [`fill`], its first tests made eight words at a time when `WIDE` (the CPU has
+/// AVX-512: checked once, by `fill`).
 #[inline(always)]
-fn fill_with<T>(rng: &mut ChaCha12, out: &mut [T], apply: impl Fn(&mut T, f64)) {
+fn fill_with<const WIDE: bool, T>(rng: &mut ChaCha12, out: &mut [T], apply: impl Fn(&mut T, f64)) {
     let tables = tables();
     // (place in the group, layer, candidate) of each rejected candidate.
     let mut rejected = [(0u16, 0u8, 0.0f64); WORDS];
@@ -105,7 +107,7 @@ fn fill_with<T>(rng: &mut ChaCha12, out: &mut [T], apply: impl Fn(&mut T, f64)) 
         let (mut taken, mut rejections) = (0, 0);
         while taken < group.len() {
             let words = rng.take((group.len() - taken).min(TAKE));
-            first.run(tables, words);
+            first.run::<WIDE>(tables, words);
             // No branch per draw: about one in 85 is rejected, and set right below.
             group[taken..].iter_mut().zip(&first.accepted[..words.len()]).for_each(|(o, &z)| apply(o, z));
             for (k, &bits) in first.rejected.iter().enumerate() {
@@ -138,13 +140,14 @@ struct FirstTests {
 }
 
 impl FirstTests {
+    /// The tests of `words`, eight at a time when `WIDE` (the CPU has AVX-512).
     #[inline(always)]
-    fn run(&mut self, tables: &Tables, words: &[u64]) {
+    fn run<const WIDE: bool>(&mut self, tables: &Tables, words: &[u64]) {
         self.rejected = [0; TAKE / 64];
         #[cfg(target_arch = "x86_64")]
-        if crate::kernels::simd::has_avx512() {
+        if WIDE {
             let whole = words.len() / 8 * 8;
-            // SAFETY: the CPU has AVX-512F.
+            // SAFETY: `WIDE` only where the CPU has AVX-512F.
             unsafe { avx512::first_tests(tables, &words[..whole], &mut self.accepted, &mut self.rejected) };
             self.each(tables, words, whole);
             return;
