@@ -23,17 +23,16 @@ impl<F: Float> LayerOps<Lstm, F> for CpuEngine<F> {
     /// Also when the input has no gradient: the gates' gradients are what the
     /// parameter gradients are formed from.
     fn layer_backward(&mut self, layer: Lstm, at: Site, dx: Option<Buf>, accumulate: bool) {
-        let products = self.products;
         let (dy, state) = (at.dy, state_of(at));
         let mut scratch = self.lstm_scratch(&layer);
         match dx {
             Some(dx) => {
                 let Views { reads: [dy], writes: [state, dx], params, .. } = self.views([dy], [state, dx]);
-                kernels::backward(&layer, params, dy, state, Some(dx), accumulate, &mut scratch, products);
+                kernels::backward(&layer, params, dy, state, Some(dx), accumulate, &mut scratch);
             }
             None => {
                 let Views { reads: [dy], writes: [state], params, .. } = self.views([dy], [state]);
-                kernels::backward(&layer, params, dy, state, None, accumulate, &mut scratch, products);
+                kernels::backward(&layer, params, dy, state, None, accumulate, &mut scratch);
             }
         }
         self.layer_scratch = scratch;

@@ -55,7 +55,7 @@ fn scratch_per_thread(layer: &Lstm) -> usize {
 pub fn scratch_len(layer: &Lstm, batch: usize) -> usize {
     let (n, h, g) = (layer.inputs, layer.hidden, layer.gates());
     let forward = batch * g + h;
-    let backward = g * (h + n) + 2 * batch * h + h;
+    let backward = g * (h + n) + h + batch * (h + n) + batch * h + batch;
     let per_thread = rayon::current_num_threads() * scratch_per_thread(layer);
     forward.max(backward).max(per_thread)
 }
@@ -141,6 +141,12 @@ fn cell_forward<F: Float>(z: &mut [F], r: &[F], c_prev: &[F], c: &mut [F], y: &m
 
 /// Back-propagation through time: the gates' gradients into `state`, and
 /// `dx = D W_ih^T` (`+=` when `accumulate`) when the input needs its gradient.
+///
+/// `dx` is formed step by step inside the recurrence, in the same product as the
+/// recurrent gradient (`[dh_(t-1) | dx_t] = D_t [W_hh^T | W_ih^T]`), while `D_t` is
+/// in the cache: a product of its own over all steps afterwards would read every
+/// example's gate gradients back from memory. So it stays exact whatever `products`
+/// says, as the recurrent products do.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<F: Float>(
     layer: &Lstm,
@@ -150,55 +156,73 @@ pub fn backward<F: Float>(
     dx: Option<&mut [F]>,
     accumulate: bool,
     scratch: &mut [F],
-    products: Products,
 ) {
     let (t_len, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
     let batch = dy.len() / (t_len * h);
     let (w_ih, w_hh, _, _) = split_params(layer, params);
-    let (w_hh_t, rest) = scratch.split_at_mut(g * h);
-    let (w_ih_t, rest) = rest.split_at_mut(g * n);
+    // Row k of `w_t`: `W_hh[.., k]`, then `W_ih[.., k]` when `dx` is wanted.
+    let wide = if dx.is_some() { h + n } else { h };
+    let (w_t, rest) = scratch.split_at_mut(g * wide);
     let (zeros, rest) = rest.split_at_mut(h);
     zeros.fill(F::ZERO);
-    transpose(w_hh, h, g, w_hh_t);
-    transpose(w_ih, n, g, w_ih_t);
-    let (zeros, w_hh_t) = (&*zeros, &*w_hh_t);
-    let (dh_next, rest) = rest.split_at_mut(batch * h);
-    let dc_next = &mut rest[..batch * h];
+    transpose_into(w_hh, h, g, w_t, wide, 0);
+    if dx.is_some() {
+        transpose_into(w_ih, n, g, w_t, wide, h);
+    }
+    let (zeros, w_t) = (&*zeros, &*w_t);
+    // Row e of `carried`: `dh` carried to example e's step before, then its `dx_t`.
+    let (carried, rest) = rest.split_at_mut(batch * wide);
+    let (dc_next, rest) = rest.split_at_mut(batch * h);
     let state = &mut state[..batch * layer.state_width()];
     let width = layer.state_width();
     // As the forward pass: one group of examples per thread, through all the steps.
     let group = examples_per_thread(batch);
+    // Each group's rows of `dx`, or a value of scratch no one reads.
+    let (dx, dx_group) = match dx {
+        Some(dx) => (&mut dx[..batch * t_len * n], group * t_len * n),
+        None => (&mut rest[..batch.div_ceil(group)], 1),
+    };
     state
         .par_chunks_mut(group * width)
         .zip(dy.par_chunks(group * t_len * h))
-        .zip(dh_next.par_chunks_mut(group * h))
+        .zip(carried.par_chunks_mut(group * wide))
         .zip(dc_next.par_chunks_mut(group * h))
-        .for_each(|(((state, dy), dh_next), dc_next)| {
-            let examples = dh_next.len() / h;
-            dh_next.fill(F::ZERO);
+        .zip(dx.par_chunks_mut(dx_group))
+        .for_each(|((((state, dy), carried), dc_next), dx)| {
+            let examples = dc_next.len() / h;
+            carried.fill(F::ZERO);
             dc_next.fill(F::ZERO);
             for t in (0..t_len).rev() {
-                for (((state, dy), dh_next), dc_next) in
-                    state.chunks_mut(width).zip(dy.chunks(t_len * h)).zip(dh_next.chunks(h)).zip(dc_next.chunks_mut(h))
+                for (((state, dy), carried), dc_next) in
+                    state.chunks_mut(width).zip(dy.chunks(t_len * h)).zip(carried.chunks(wide)).zip(dc_next.chunks_mut(h))
                 {
                     let (gates, cells, gate_grads) = split_state(layer, state);
                     let c_prev = if t > 0 { &cells[(t - 1) * h..][..h] } else { zeros };
                     let step =
                         CellStep { a: &gates[t * g..][..g], c: &cells[t * h..][..h], c_prev, dy: &dy[t * h..][..h] };
-                    cell_backward(step, dh_next, dc_next, &mut gate_grads[t * g..][..g]);
+                    cell_backward(step, &carried[..h], dc_next, &mut gate_grads[t * g..][..g]);
                 }
+                let d_t = &state[gate_grads_offset(layer) + t * g..];
                 if t > 0 {
-                    // dh_(t-1) = D_t W_hh^T for the group.
-                    let offset = gate_grads_offset(layer) + t * g;
-                    matmul(examples, h, g, &state[offset..], width, 1, w_hh_t, h, dh_next, false);
+                    // [dh_(t-1) | dx_t] = D_t [W_hh^T | W_ih^T] for the group.
+                    matmul(examples, wide, g, d_t, width, 1, w_t, wide, carried, false);
+                } else if wide > h {
+                    // dx_0 = D_0 W_ih^T: nothing is carried to a step before.
+                    matmul(examples, n, g, d_t, width, 1, &w_t[h..], wide, &mut carried[..examples * n], false);
+                }
+                if wide > h {
+                    let (from, stride) = if t > 0 { (h, wide) } else { (0, n) };
+                    for (e, dx) in dx.chunks_mut(t_len * n).enumerate() {
+                        let (dx, row) = (&mut dx[t * n..][..n], &carried[e * stride + from..][..n]);
+                        if accumulate {
+                            dx.iter_mut().zip(row).for_each(|(o, v)| *o += *v);
+                        } else {
+                            dx.copy_from_slice(row);
+                        }
+                    }
                 }
             }
         });
-    let Some(dx) = dx else { return };
-    let offset = gate_grads_offset(layer);
-    state.par_chunks(width).zip(dx.par_chunks_mut(t_len * n)).for_each(|(state, dx)| {
-        matmul_as(products, t_len, n, g, &state[offset..], g, 1, w_ih_t, n, dx, accumulate);
-    });
 }
 
 /// What one step of one example's backward pass reads: the activated gates, the cell
@@ -236,9 +260,15 @@ fn cell_backward<F: Float>(step: CellStep<'_, F>, dh_next: &[F], dc_next: &mut [
 
 /// `out[c, r] = a[r, c]` for `a` `[rows, cols]`.
 fn transpose<F: Float>(a: &[F], rows: usize, cols: usize, out: &mut [F]) {
+    transpose_into(a, rows, cols, out, rows, 0);
+}
+
+/// `out[c * stride + from + r] = a[r, c]` for `a` `[rows, cols]`: `a`'s transpose
+/// into columns `from..from + rows` of `out`, whose rows are `stride` long.
+fn transpose_into<F: Float>(a: &[F], rows: usize, cols: usize, out: &mut [F], stride: usize, from: usize) {
     for r in 0..rows {
         for c in 0..cols {
-            out[c * rows + r] = a[r * cols + c];
+            out[c * stride + from + r] = a[r * cols + c];
         }
     }
 }
@@ -478,7 +508,7 @@ mod tests {
         let mut passes = |products: Products| {
             let (mut y, mut state) = (vec![0.0f32; batch * t * h], vec![0.0f32; batch * layer.state_width()]);
             forward(&layer, &params, &x, &mut y, &mut state, &mut scratch, products);
-            backward(&layer, &params, &dy, &mut state, None, false, &mut scratch, products);
+            backward(&layer, &params, &dy, &mut state, None, false, &mut scratch);
             (y, state)
         };
         let (exact_y, _) = passes(Products::F32);
