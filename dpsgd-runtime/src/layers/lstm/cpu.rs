@@ -12,11 +12,10 @@ fn state_of(at: Site) -> Buf {
 
 impl<F: Float> LayerOps<Lstm, F> for CpuEngine<F> {
     fn layer_forward(&mut self, layer: Lstm, at: Site) {
-        let products = self.products;
         let (x, y, state) = (at.x, at.y, state_of(at));
         let mut scratch = self.lstm_scratch(&layer);
         let Views { reads: [x], writes: [y, state], params, .. } = self.views([x], [y, state]);
-        kernels::forward(&layer, params, x, y, state, &mut scratch, products);
+        kernels::forward(&layer, params, x, y, state, &mut scratch);
         self.layer_scratch = scratch;
     }
 

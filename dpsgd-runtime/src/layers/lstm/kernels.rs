@@ -54,83 +54,88 @@ fn scratch_per_thread(layer: &Lstm) -> usize {
 /// Scratch the kernels need at batch size `batch`.
 pub fn scratch_len(layer: &Lstm, batch: usize) -> usize {
     let (n, h, g) = (layer.inputs, layer.hidden, layer.gates());
-    let forward = batch * g + h;
+    let forward = g + h + batch * (n + h) + batch * g;
     let backward = g * (h + n) + h + batch * (h + n) + batch * h + batch;
     let per_thread = rayon::current_num_threads() * scratch_per_thread(layer);
     forward.max(backward).max(per_thread)
 }
 
-/// `y` = the hidden states of every step; the gates and cells go to `state`. The
-/// input projection takes `products`; the recurrent products (a few rows each) stay
-/// exact.
-pub fn forward<F: Float>(
-    layer: &Lstm,
-    params: &[F],
-    x: &[F],
-    y: &mut [F],
-    state: &mut [F],
-    scratch: &mut [F],
-    products: Products,
-) {
+/// `y` = the hidden states of every step; the gates and cells go to `state`.
+///
+/// Each step takes one product for a group of examples, its input and the hidden
+/// state before side by side (`[x_t | h_(t-1)] [W_ih; W_hh]`, the two weights lying
+/// one above the other in the parameters): a product over all steps' inputs first
+/// would write every example's gates to memory and read them back. So the products
+/// stay exact whatever the engine's `Products` says.
+pub fn forward<F: Float>(layer: &Lstm, params: &[F], x: &[F], y: &mut [F], state: &mut [F], scratch: &mut [F]) {
     let (t_len, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
     let batch = y.len() / (t_len * h);
-    let (w_ih, w_hh, b_ih, b_hh) = split_params(layer, params);
+    let (_, _, b_ih, b_hh) = split_params(layer, params);
+    let weights = &params[layer.offset..layer.b_ih_offset()];
     let state = &mut state[..batch * layer.state_width()];
-    // z = x_t W_ih + b_ih + b_hh for every step, one product per example.
-    state.par_chunks_mut(layer.state_width()).zip(x.par_chunks(t_len * n)).for_each(|(state, x)| {
-        let (z, _, _) = split_state(layer, state);
-        matmul_as(products, t_len, g, n, x, n, 1, w_ih, g, z, false);
-        for row in z.chunks_exact_mut(g) {
-            for ((v, a), b) in row.iter_mut().zip(b_ih).zip(b_hh) {
-                *v += *a + *b;
-            }
-        }
-    });
-    let (zeros, recurrent) = scratch.split_at_mut(h);
+    let (bias, rest) = scratch.split_at_mut(g);
+    bias.iter_mut().zip(b_ih.iter().zip(b_hh)).for_each(|(o, (a, b))| *o = *a + *b);
+    let (zeros, rest) = rest.split_at_mut(h);
     zeros.fill(F::ZERO);
-    let zeros = &*zeros;
+    let (bias, zeros) = (&*bias, &*zeros);
+    let (inputs, rest) = rest.split_at_mut(batch * (n + h));
+    let pre = &mut rest[..batch * g];
     // The recurrence runs on one group of examples per thread, each through all the
     // steps: one parallel region per pass rather than one per step.
     let group = examples_per_thread(batch);
     state
         .par_chunks_mut(group * layer.state_width())
+        .zip(x.par_chunks(group * t_len * n))
         .zip(y.par_chunks_mut(group * t_len * h))
-        .zip(recurrent[..batch * g].par_chunks_mut(group * g))
-        .for_each(|((state, y), recurrent)| {
-            let examples = recurrent.len() / g;
+        .zip(inputs.par_chunks_mut(group * (n + h)))
+        .zip(pre.par_chunks_mut(group * g))
+        .for_each(|((((state, x), y), inputs), pre)| {
+            let examples = pre.len() / g;
             for t in 0..t_len {
-                if t > 0 {
-                    // h_(t-1) W_hh for the group.
-                    matmul(examples, g, h, &y[(t - 1) * h..], t_len * h, 1, w_hh, g, recurrent, false);
-                } else {
-                    recurrent.fill(F::ZERO);
+                // Row e of `inputs`: x_t, then h_(t-1) (none before the first step).
+                let k = if t > 0 { n + h } else { n };
+                for ((row, x), y) in inputs.chunks_mut(k).zip(x.chunks(t_len * n)).zip(y.chunks(t_len * h)) {
+                    row[..n].copy_from_slice(&x[t * n..][..n]);
+                    if t > 0 {
+                        row[n..].copy_from_slice(&y[(t - 1) * h..][..h]);
+                    }
                 }
-                for ((state, y), recurrent) in
-                    state.chunks_mut(layer.state_width()).zip(y.chunks_mut(t_len * h)).zip(recurrent.chunks(g))
+                matmul(examples, g, k, inputs, k, 1, weights, g, pre, false);
+                for (((state, y), pre), _) in
+                    state.chunks_mut(layer.state_width()).zip(y.chunks_mut(t_len * h)).zip(pre.chunks(g)).zip(0..examples)
                 {
                     let (gates, cells, _) = split_state(layer, state);
                     let (before, cells) = cells.split_at_mut(t * h);
                     let c_prev = if t > 0 { &before[(t - 1) * h..] } else { zeros };
-                    cell_forward(&mut gates[t * g..][..g], recurrent, c_prev, &mut cells[..h], &mut y[t * h..][..h]);
+                    let step = CellInputs { pre, bias, c_prev };
+                    cell_forward(step, &mut gates[t * g..][..g], &mut cells[..h], &mut y[t * h..][..h]);
                 }
             }
         });
 }
 
+/// What one step of one example's forward pass reads: the gates' products, their
+/// biases, the cell before.
+struct CellInputs<'a, F> {
+    pre: &'a [F],
+    bias: &'a [F],
+    c_prev: &'a [F],
+}
+
 multiversion! {
-/// One step of one example: activates the gates `z + r` in place (i, f, g, o) and
-/// writes the cell `c` and the hidden state `y`.
-fn cell_forward<F: Float>(z: &mut [F], r: &[F], c_prev: &[F], c: &mut [F], y: &mut [F]) {
+/// One step of one example: the gates (i, f, g, o) activated from `pre + bias` into
+/// `gates`, the cell `c` and the hidden state `y`.
+fn cell_forward<F: Float>(step: CellInputs<'_, F>, gates: &mut [F], c: &mut [F], y: &mut [F]) {
     let h = c.len();
-    let (zi, rest) = z.split_at_mut(h);
+    let (zi, rest) = gates.split_at_mut(h);
     let (zf, rest) = rest.split_at_mut(h);
     let (zg, zo) = rest.split_at_mut(h);
-    let (zo, r, c_prev, y) = (&mut zo[..h], &r[..4 * h], &c_prev[..h], &mut y[..h]);
+    let (zo, z, b, c_prev, y) = (&mut zo[..h], &step.pre[..4 * h], &step.bias[..4 * h], &step.c_prev[..h], &mut y[..h]);
     for j in 0..h {
-        let i = (zi[j] + r[j]).vector_sigmoid();
-        let f = (zf[j] + r[h + j]).vector_sigmoid();
-        let cand = (zg[j] + r[2 * h + j]).vector_tanh();
-        let o = (zo[j] + r[3 * h + j]).vector_sigmoid();
+        let i = (z[j] + b[j]).vector_sigmoid();
+        let f = (z[h + j] + b[h + j]).vector_sigmoid();
+        let cand = (z[2 * h + j] + b[2 * h + j]).vector_tanh();
+        let o = (z[3 * h + j] + b[3 * h + j]).vector_sigmoid();
         let cell = f * c_prev[j] + i * cand;
         c[j] = cell;
         y[j] = o * cell.vector_tanh();
@@ -493,9 +498,9 @@ mod tests {
 
     /// With `Products::Bf16`, what privacy rests on stays exact: a weighted (clipped)
     /// sum and the norms taken apart from the gradients they clip (ghost, or
-    /// materialized and not kept) equal the f32 products' bit for bit, while the
-    /// forward pass, the kept gradients' norms and the unweighted sum round (where the
-    /// CPU has AMX or AVX-512 BF16; this layer's input products are large enough).
+    /// materialized and not kept) equal the f32 products' bit for bit, while the kept
+    /// gradients' norms and the unweighted sum round (where the CPU has AMX or AVX-512
+    /// BF16; this layer's weight-gradient products are large enough).
     #[test]
     fn bf16_products_never_reach_separate_norms_or_clipped_sums() {
         let layer = Lstm { offset: 0, inputs: 32, hidden: 32, positions: 40 };
@@ -505,14 +510,9 @@ mod tests {
         let x: Vec<f32> = (0..batch * t * layer.inputs).map(|i| value(i * 3 + 1, 2.0)).collect();
         let dy: Vec<f32> = (0..batch * t * h).map(|i| value(i * 7 + 2, 1.0)).collect();
         let mut scratch = vec![0.0f32; scratch_len(&layer, batch)];
-        let mut passes = |products: Products| {
-            let (mut y, mut state) = (vec![0.0f32; batch * t * h], vec![0.0f32; batch * layer.state_width()]);
-            forward(&layer, &params, &x, &mut y, &mut state, &mut scratch, products);
-            backward(&layer, &params, &dy, &mut state, None, false, &mut scratch);
-            (y, state)
-        };
-        let (exact_y, _) = passes(Products::F32);
-        let (y, state) = passes(Products::Bf16);
+        let (mut y, mut state) = (vec![0.0f32; batch * t * h], vec![0.0f32; batch * layer.state_width()]);
+        forward(&layer, &params, &x, &mut y, &mut state, &mut scratch);
+        backward(&layer, &params, &dy, &mut state, None, false, &mut scratch);
         let weights = [0.5f32, 2.0, -1.0];
         let mut grads = |products: Products| {
             let mut sums = [vec![0.0f32; layer.num_params()], vec![0.0f32; layer.num_params()]];
@@ -534,7 +534,6 @@ mod tests {
         assert_eq!(norms[0], exact_norms[0], "ghost norms rounded");
         assert_eq!(norms[1], exact_norms[1], "norms of gradients not kept rounded");
         let rounds = Products::Bf16.effective() == Products::Bf16;
-        assert_eq!(y != exact_y, rounds, "the forward pass");
         assert_eq!(sums[1] != exact_sums[1], rounds, "the unweighted sum");
         assert_eq!(norms[2] != exact_norms[2], rounds, "the kept gradients' norms");
     }
