@@ -1,11 +1,14 @@
 //! A one-layer LSTM ([`Lstm`]) over every example of a batch.
 //!
-//! The input projections of all steps are one product per example. The recurrence
-//! runs on one group of examples per thread, through all the steps: at each step one
-//! product for the group (rows of `h_(t-1)` a whole example apart), then the gates,
-//! element-wise. Back-propagation through time runs the same way round and leaves the gates' gradients `D` (`[positions, 4 hidden]` per
-//! example) in the state buffer, from which each weight's gradient is a product over
-//! the steps: `G_ih = X^T D`, `G_hh = H_prev^T D`, `g_b = D^T 1` (for both biases).
+//! The recurrence runs on one group of examples per thread, through all the steps: at
+//! each step one product for the group (its inputs and previous hidden states side by
+//! side, by both weights at once), then the gates, element-wise. Back-propagation
+//! through time runs the same way round, each step's product giving both the gradient
+//! carried to the step before and the input's; it leaves the gates' gradients `D`
+//! (`[positions, 4 hidden]` per example) in the state buffer, from which each weight's
+//! gradient is a product over the steps: `G_ih = X^T D`, `G_hh = H_prev^T D`,
+//! `g_b = D^T 1` (for both biases). Only those take the engine's `Products`: the
+//! passes' products, a step at a time, are too small to pack.
 
 use rayon::prelude::*;
 
