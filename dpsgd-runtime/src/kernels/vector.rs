@@ -60,6 +60,27 @@ pub fn sq_norm<F: Float>(a: &[F]) -> F {
     dot(a, a)
 }
 
+multiversion! {
+/// `||sum_r row_r||^2` over the rows of `rows` (`[.., width]`): the squared norm of
+/// their column sums (a bias's gradient summed over positions), a block of columns
+/// at a time, so that the sums need no buffer and every load is a whole vector.
+pub fn sq_norm_of_row_sum<F: Float>(rows: &[F], width: usize) -> F {
+    const BLOCK: usize = 16;
+    let mut total = F::ZERO;
+    for from in (0..width).step_by(BLOCK) {
+        let mut sums = [F::ZERO; BLOCK];
+        for row in rows.chunks_exact(width) {
+            match row[from..].first_chunk::<BLOCK>() {
+                Some(block) => (0..BLOCK).for_each(|j| sums[j] += block[j]),
+                None => sums.iter_mut().zip(&row[from..]).for_each(|(s, v)| *s += *v),
+            }
+        }
+        total += sq_norm(&sums);
+    }
+    total
+}
+}
+
 /// `y += alpha * x`.
 #[inline]
 pub fn axpy<F: Float>(alpha: F, x: &[F], y: &mut [F]) {
@@ -303,6 +324,23 @@ mod tests {
             let b: Vec<f64> = (0..n).map(|i| 0.25 * i as f64 + 1.0).collect();
             let want: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((dot(&a, &b) - want).abs() < 1e-9, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn sq_norm_of_row_sum_matches_column_sums_in_f64() {
+        // Widths below, at and past a block of 16 columns, with a short last block.
+        for width in [1, 3, 15, 16, 17, 32, 33, 400] {
+            for rows in [0, 1, 5, 256] {
+                let value = |i: usize| ((i as f32 * 0.618_034).fract() - 0.5) * 3.0;
+                let m: Vec<f32> = (0..rows * width).map(value).collect();
+                let want: f64 = (0..width)
+                    .map(|k| (0..rows).map(|r| m[r * width + k] as f64).sum::<f64>())
+                    .map(|c| c * c)
+                    .sum();
+                let got = sq_norm_of_row_sum(&m, width) as f64;
+                assert!((got - want).abs() <= 1e-5 * (1.0 + want), "{rows} x {width}: {got} against {want}");
+            }
         }
     }
 

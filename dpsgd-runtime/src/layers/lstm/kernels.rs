@@ -346,7 +346,7 @@ pub fn add_sq_norms<F: Float>(
 ) {
     let (t, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
     let batch = out.len();
-    let bias_sq = |d: &[F]| -> F { (0..g).map(|k| (0..t).map(|s| d[s * g + k]).sum::<F>()).map(|v| v * v).sum() };
+    let bias_sq = |d: &[F]| vector::sq_norm_of_row_sum(&d[..t * g], g);
     if let (NormStrategy::Materialized, Some(store)) = (strategy, store) {
         let len = weight_grad_len(layer);
         store[..batch * len].par_chunks_mut(len).zip(out.par_iter_mut()).enumerate().for_each(|(e, (grad, out))| {
