@@ -59,7 +59,10 @@ struct Slot<F> {
 unsafe impl<F: Send> Sync for Handoff<F> {}
 
 /// How long the worker spins for an empty slot before it sleeps: about one step of a
-/// mid-sized model, so that in the steady state the step never has to wake it.
+/// mid-sized model, so that in the steady state the step never has to wake it. It
+/// spins only while its last wait was shorter than this: where steps are longer,
+/// spinning would end asleep all the same, after taking that much of a core the
+/// step's threads share.
 const WORKER_SPIN: Duration = Duration::from_micros(100);
 /// How long the step spins for its slot to open: briefly, because it opens as soon
 /// as the worker has claimed the last block of the slot before.
@@ -146,11 +149,14 @@ impl<F: Float> PrefetchedNoise<F> {
         let worker = std::thread::Builder::new()
             .name("dpsgd-noise".into())
             .spawn(move || {
+                let mut spin = WORKER_SPIN;
                 for i in (0..2).cycle() {
                     let slot = &handoff.slots[i];
-                    if !handoff.wait_for(|| !slot.open.load(Ordering::Acquire), WORKER_SPIN) {
+                    let start = Instant::now();
+                    if !handoff.wait_for(|| !slot.open.load(Ordering::Acquire), spin) {
                         return;
                     }
+                    spin = if start.elapsed() < WORKER_SPIN { WORKER_SPIN } else { Duration::ZERO };
                     slot.call.store(call, Ordering::Relaxed);
                     slot.claimed.store(0, Ordering::Relaxed);
                     slot.drawn.store(0, Ordering::Relaxed);
