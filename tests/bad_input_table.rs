@@ -81,10 +81,10 @@ fn batch_file(name: &str, label: i64, feature: f32) -> PathBuf {
     path
 }
 
-/// A checkpoint of a logistic-regression run of `epochs` (and `extra` settings), with
-/// the arguments that wrote it (the checkpoint's path last).
-fn checkpoint(name: &str, epochs: &str, extra: &[&str]) -> (PathBuf, Vec<String>) {
-    let path = folder(name).join("run.safetensors");
+/// A checkpoint in `dir` of a logistic-regression run of `epochs` (and `extra`
+/// settings), with the arguments that wrote it (the checkpoint's path last).
+fn checkpoint(dir: &Path, epochs: &str, extra: &[&str]) -> (PathBuf, Vec<String>) {
+    let path = dir.join("run.safetensors");
     let mut args: Vec<String> = ["train", "--model", "logreg", "--epochs", epochs, "--batch-size", "512", "--quiet"]
         .iter()
         .chain(extra)
@@ -428,7 +428,7 @@ fn every_bad_input_is_a_clear_error() {
     ));
 
     // Checkpoints.
-    let (good, args) = checkpoint("ckpt", "2", &[]);
+    let (good, args) = checkpoint(&folder("ckpt"), "2", &[]);
     let bytes = std::fs::read(&good).unwrap();
     let resume = |path: &Path, extra: &[&str]| -> Vec<String> {
         let mut a = args.clone();
@@ -453,7 +453,7 @@ fn every_bad_input_is_a_clear_error() {
         resume(&good, &["--lr", "0.1"]),
         "written with other settings",
     ));
-    let (_, mut again) = checkpoint("ckpt-spent", "50", &["--max-epsilon", "0.5"]);
+    let (_, mut again) = checkpoint(&folder("ckpt-spent"), "50", &["--max-epsilon", "0.5"]);
     again.push("--resume".into());
     cases.push(("budget already spent on resume".into(), again, "the epsilon budget 0.5 is already spent"));
     cases.push((
@@ -513,9 +513,11 @@ impl Drop for Unwritable {
 /// already there stays whole, byte for byte, and resumes.
 #[test]
 fn an_unwritable_checkpoint_folder_is_an_error_and_the_old_checkpoint_survives() {
+    // A folder of its own: the other test of this file removes its cases' folder,
+    // whole, when it starts and ends, maybe while this one runs.
+    let scratch = Scratch::new("unwritable-checkpoint");
     // A run of 4 epochs stopped early by its budget: its checkpoint is mid-run.
-    let (path, args) =
-        checkpoint("ckpt-unwritable", "4", &["--insecure-reproducible-noise", "1", "--max-epsilon", "0.9"]);
+    let (path, args) = checkpoint(&scratch, "4", &["--insecure-reproducible-noise", "1", "--max-epsilon", "0.9"]);
     let before = std::fs::read(&path).unwrap();
     let dir = path.parent().unwrap();
     let Some(guard) = Unwritable::new(dir) else {

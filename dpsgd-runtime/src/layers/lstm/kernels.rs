@@ -104,9 +104,7 @@ pub fn forward<F: Float>(layer: &Lstm, params: &[F], x: &[F], y: &mut [F], state
                     }
                 }
                 matmul(examples, g, k, inputs, k, 1, weights, g, pre, false);
-                for (((state, y), pre), _) in
-                    state.chunks_mut(layer.state_width()).zip(y.chunks_mut(t_len * h)).zip(pre.chunks(g)).zip(0..examples)
-                {
+                for ((state, y), pre) in state.chunks_mut(layer.state_width()).zip(y.chunks_mut(t_len * h)).zip(pre.chunks(g)) {
                     let (gates, cells, _) = split_state(layer, state);
                     let (before, cells) = cells.split_at_mut(t * h);
                     let c_prev = if t > 0 { &before[(t - 1) * h..] } else { zeros };
@@ -130,10 +128,10 @@ multiversion! {
 /// `gates`, the cell `c` and the hidden state `y`.
 fn cell_forward<F: Float>(step: CellInputs<'_, F>, gates: &mut [F], c: &mut [F], y: &mut [F]) {
     let h = c.len();
-    let (zi, rest) = gates.split_at_mut(h);
-    let (zf, rest) = rest.split_at_mut(h);
-    let (zg, zo) = rest.split_at_mut(h);
-    let (zo, z, b, c_prev, y) = (&mut zo[..h], &step.pre[..4 * h], &step.bias[..4 * h], &step.c_prev[..h], &mut y[..h]);
+    let (gi, rest) = gates.split_at_mut(h);
+    let (gf, rest) = rest.split_at_mut(h);
+    let (gg, go) = rest.split_at_mut(h);
+    let (go, z, b, c_prev, y) = (&mut go[..h], &step.pre[..4 * h], &step.bias[..4 * h], &step.c_prev[..h], &mut y[..h]);
     for j in 0..h {
         let i = (z[j] + b[j]).vector_sigmoid();
         let f = (z[h + j] + b[h + j]).vector_sigmoid();
@@ -142,7 +140,7 @@ fn cell_forward<F: Float>(step: CellInputs<'_, F>, gates: &mut [F], c: &mut [F],
         let cell = f * c_prev[j] + i * cand;
         c[j] = cell;
         y[j] = o * cell.vector_tanh();
-        (zi[j], zf[j], zg[j], zo[j]) = (i, f, cand, o);
+        (gi[j], gf[j], gg[j], go[j]) = (i, f, cand, o);
     }
 }
 }
