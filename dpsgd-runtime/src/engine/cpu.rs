@@ -152,8 +152,8 @@ impl<F: Float> CpuEngine<F> {
 
     /// Lets the large products of dense layers, convolutions and LSTMs round their
     /// operands to bfloat16 on CPUs with AMX or AVX-512 BF16 ([`Products::Bf16`]): the
-    /// forward pass (an LSTM's input projection; its recurrent products stay exact), the
-    /// input gradients, the non-private batch gradient and the per-example gradients a plan
+    /// forward pass and the input gradients (not an LSTM's, whose products a step at a
+    /// time stay exact), the non-private batch gradient and the per-example gradients a plan
     /// materializes and keeps, whose norms are then taken from the gradients as they
     /// are summed.
     /// Per-example norms taken apart from the gradients they clip (the ghost identity,
