@@ -334,10 +334,8 @@ mod tests {
             for rows in [0, 1, 5, 256] {
                 let value = |i: usize| ((i as f32 * 0.618_034).fract() - 0.5) * 3.0;
                 let m: Vec<f32> = (0..rows * width).map(value).collect();
-                let want: f64 = (0..width)
-                    .map(|k| (0..rows).map(|r| m[r * width + k] as f64).sum::<f64>())
-                    .map(|c| c * c)
-                    .sum();
+                let want: f64 =
+                    (0..width).map(|k| (0..rows).map(|r| m[r * width + k] as f64).sum::<f64>()).map(|c| c * c).sum();
                 let got = sq_norm_of_row_sum(&m, width) as f64;
                 assert!((got - want).abs() <= 1e-5 * (1.0 + want), "{rows} x {width}: {got} against {want}");
             }

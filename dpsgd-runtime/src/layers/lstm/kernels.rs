@@ -104,7 +104,9 @@ pub fn forward<F: Float>(layer: &Lstm, params: &[F], x: &[F], y: &mut [F], state
                     }
                 }
                 matmul(examples, g, k, inputs, k, 1, weights, g, pre, false);
-                for ((state, y), pre) in state.chunks_mut(layer.state_width()).zip(y.chunks_mut(t_len * h)).zip(pre.chunks(g)) {
+                for ((state, y), pre) in
+                    state.chunks_mut(layer.state_width()).zip(y.chunks_mut(t_len * h)).zip(pre.chunks(g))
+                {
                     let (gates, cells, _) = split_state(layer, state);
                     let (before, cells) = cells.split_at_mut(t * h);
                     let c_prev = if t > 0 { &before[(t - 1) * h..] } else { zeros };
@@ -199,8 +201,11 @@ pub fn backward<F: Float>(
             carried.fill(F::ZERO);
             dc_next.fill(F::ZERO);
             for t in (0..t_len).rev() {
-                for (((state, dy), carried), dc_next) in
-                    state.chunks_mut(width).zip(dy.chunks(t_len * h)).zip(carried.chunks(wide)).zip(dc_next.chunks_mut(h))
+                for (((state, dy), carried), dc_next) in state
+                    .chunks_mut(width)
+                    .zip(dy.chunks(t_len * h))
+                    .zip(carried.chunks(wide))
+                    .zip(dc_next.chunks_mut(h))
                 {
                     let (gates, cells, gate_grads) = split_state(layer, state);
                     let c_prev = if t > 0 { &cells[(t - 1) * h..][..h] } else { zeros };
