@@ -1,8 +1,8 @@
 //! A one-layer LSTM ([`Lstm`]) over every example of a batch.
 //!
 //! The recurrence runs on one group of examples per thread, through all the steps: at
-//! each step one product for the group (its inputs and previous hidden states side by
-//! side, by both weights at once), then the gates, element-wise. Back-propagation
+//! each step the group's products (its inputs by `W_ih`, added to its previous hidden
+//! states by `W_hh`), then the gates, element-wise. Back-propagation
 //! through time runs the same way round, each step's product giving both the gradient
 //! carried to the step before and the input's; it leaves the gates' gradients `D`
 //! (`[positions, 4 hidden]` per example) in the state buffer, from which each weight's
@@ -57,7 +57,7 @@ fn scratch_per_thread(layer: &Lstm) -> usize {
 /// Scratch the kernels need at batch size `batch`.
 pub fn scratch_len(layer: &Lstm, batch: usize) -> usize {
     let (n, h, g) = (layer.inputs, layer.hidden, layer.gates());
-    let forward = g + h + batch * (n + h) + batch * g;
+    let forward = g + h + batch * g;
     let backward = g * (h + n) + h + batch * (h + n) + batch * h + batch;
     let per_thread = rayon::current_num_threads() * scratch_per_thread(layer);
     forward.max(backward).max(per_thread)
@@ -65,23 +65,20 @@ pub fn scratch_len(layer: &Lstm, batch: usize) -> usize {
 
 /// `y` = the hidden states of every step; the gates and cells go to `state`.
 ///
-/// Each step takes one product for a group of examples, its input and the hidden
-/// state before side by side (`[x_t | h_(t-1)] [W_ih; W_hh]`, the two weights lying
-/// one above the other in the parameters): a product over all steps' inputs first
-/// would write every example's gates to memory and read them back. So the products
-/// stay exact whatever the engine's `Products` says.
+/// Each step takes the products of a group of examples, `x_t W_ih + h_(t-1) W_hh`,
+/// both operands read in place: a product over all steps' inputs first would write
+/// every example's gates to memory and read them back. So the products stay exact
+/// whatever the engine's `Products` says.
 pub fn forward<F: Float>(layer: &Lstm, params: &[F], x: &[F], y: &mut [F], state: &mut [F], scratch: &mut [F]) {
     let (t_len, n, h, g) = (layer.positions, layer.inputs, layer.hidden, layer.gates());
     let batch = y.len() / (t_len * h);
-    let (_, _, b_ih, b_hh) = split_params(layer, params);
-    let weights = &params[layer.offset..layer.b_ih_offset()];
+    let (w_ih, w_hh, b_ih, b_hh) = split_params(layer, params);
     let state = &mut state[..batch * layer.state_width()];
     let (bias, rest) = scratch.split_at_mut(g);
     bias.iter_mut().zip(b_ih.iter().zip(b_hh)).for_each(|(o, (a, b))| *o = *a + *b);
     let (zeros, rest) = rest.split_at_mut(h);
     zeros.fill(F::ZERO);
     let (bias, zeros) = (&*bias, &*zeros);
-    let (inputs, rest) = rest.split_at_mut(batch * (n + h));
     let pre = &mut rest[..batch * g];
     // The recurrence runs on one group of examples per thread, each through all the
     // steps: one parallel region per pass rather than one per step.
@@ -90,20 +87,14 @@ pub fn forward<F: Float>(layer: &Lstm, params: &[F], x: &[F], y: &mut [F], state
         .par_chunks_mut(group * layer.state_width())
         .zip(x.par_chunks(group * t_len * n))
         .zip(y.par_chunks_mut(group * t_len * h))
-        .zip(inputs.par_chunks_mut(group * (n + h)))
         .zip(pre.par_chunks_mut(group * g))
-        .for_each(|((((state, x), y), inputs), pre)| {
+        .for_each(|(((state, x), y), pre)| {
             let examples = pre.len() / g;
             for t in 0..t_len {
-                // Row e of `inputs`: x_t, then h_(t-1) (none before the first step).
-                let k = if t > 0 { n + h } else { n };
-                for ((row, x), y) in inputs.chunks_mut(k).zip(x.chunks(t_len * n)).zip(y.chunks(t_len * h)) {
-                    row[..n].copy_from_slice(&x[t * n..][..n]);
-                    if t > 0 {
-                        row[n..].copy_from_slice(&y[(t - 1) * h..][..h]);
-                    }
+                matmul(examples, g, n, &x[t * n..], t_len * n, 1, w_ih, g, pre, false);
+                if t > 0 {
+                    matmul(examples, g, h, &y[(t - 1) * h..], t_len * h, 1, w_hh, g, pre, true);
                 }
-                matmul(examples, g, k, inputs, k, 1, weights, g, pre, false);
                 for ((state, y), pre) in
                     state.chunks_mut(layer.state_width()).zip(y.chunks_mut(t_len * h)).zip(pre.chunks(g))
                 {
@@ -169,12 +160,13 @@ pub fn backward<F: Float>(
     let batch = dy.len() / (t_len * h);
     let (w_ih, w_hh, _, _) = split_params(layer, params);
     // Row k of `w_t`: `W_hh[.., k]`, then `W_ih[.., k]` when `dx` is wanted.
-    let wide = if dx.is_some() { h + n } else { h };
+    let with_dx = dx.is_some();
+    let wide = if with_dx { h + n } else { h };
     let (w_t, rest) = scratch.split_at_mut(g * wide);
     let (zeros, rest) = rest.split_at_mut(h);
     zeros.fill(F::ZERO);
     transpose_into(w_hh, h, g, w_t, wide, 0);
-    if dx.is_some() {
+    if with_dx {
         transpose_into(w_ih, n, g, w_t, wide, h);
     }
     let (zeros, w_t) = (&*zeros, &*w_t);
@@ -217,19 +209,15 @@ pub fn backward<F: Float>(
                 if t > 0 {
                     // [dh_(t-1) | dx_t] = D_t [W_hh^T | W_ih^T] for the group.
                     matmul(examples, wide, g, d_t, width, 1, w_t, wide, carried, false);
-                } else if wide > h {
+                } else if with_dx {
                     // dx_0 = D_0 W_ih^T: nothing is carried to a step before.
                     matmul(examples, n, g, d_t, width, 1, &w_t[h..], wide, &mut carried[..examples * n], false);
                 }
-                if wide > h {
+                if with_dx {
                     let (from, stride) = if t > 0 { (h, wide) } else { (0, n) };
                     for (e, dx) in dx.chunks_mut(t_len * n).enumerate() {
                         let (dx, row) = (&mut dx[t * n..][..n], &carried[e * stride + from..][..n]);
-                        if accumulate {
-                            dx.iter_mut().zip(row).for_each(|(o, v)| *o += *v);
-                        } else {
-                            dx.copy_from_slice(row);
-                        }
+                        vector::copy_or_add(row, dx, accumulate);
                     }
                 }
             }
